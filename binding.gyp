@@ -1,0 +1,17 @@
+{
+  "targets": [
+    {
+      "target_name": "nlmon",
+      "sources": ["native/binding.cc", "native/netlink_socket.cc", "native/link_decoder.cc"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags_cc": ["-std=c++17", "-fstack-protector-strong", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+    },
+    {
+      "target_name": "nlmon-linkburst",
+      "type": "executable",
+      "sources": ["bench/linkburst.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"]
+    }
+  ]
+}

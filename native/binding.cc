@@ -1,0 +1,290 @@
+// binding: the thin Node-API layer. A LinkWatcher polls one netlink socket with uv_poll on the
+// environment's own loop and hands each drained batch to JavaScript as packed arrays.
+#include <errno.h>
+#include <napi.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <string>
+#include <vector>
+
+#include "link_decoder.hh"
+#include "netlink_socket.hh"
+
+namespace {
+
+using nlmon::LinkRecord;
+
+// Datagrams drained per readiness callback, so one busy namespace cannot starve the loop.
+constexpr size_t kMaxDatagramsPerWake = 256;
+// Int32 fields per record in the packed batch; the order is mirrored in src/native.ts.
+constexpr size_t kIntsPerRecord = 14;
+
+Napi::Error SystemError(Napi::Env env, const nlmon::SysError& e, const std::string& path) {
+  std::string msg = e.syscall + " " + uv_err_name(-e.code) + ": " + strerror(e.code);
+  if (!path.empty()) msg += " '" + path + "'";
+  Napi::Error err = Napi::Error::New(env, msg);
+  err.Set("code", Napi::String::New(env, uv_err_name(-e.code)));
+  err.Set("errno", Napi::Number::New(env, -e.code));
+  err.Set("syscall", Napi::String::New(env, e.syscall));
+  if (!path.empty()) err.Set("path", Napi::String::New(env, path));
+  return err;
+}
+
+// Packs records as (Int32Array of kIntsPerRecord per record, string of 4 fields per record
+// joined by NUL). Building plain objects in JavaScript is far cheaper than per-field N-API calls.
+void PackRecords(Napi::Env env, const std::vector<LinkRecord>& recs, napi_value* ints_out,
+                 napi_value* strs_out) {
+  const size_t n = recs.size();
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, n * kIntsPerRecord * sizeof(int32_t));
+  int32_t* p = static_cast<int32_t*>(ab.Data());
+  std::string strs;
+  strs.reserve(n * 40);
+  for (const LinkRecord& r : recs) {
+    *p++ = static_cast<int32_t>(r.kind);
+    *p++ = r.message_type;
+    *p++ = r.dump ? 1 : 0;
+    *p++ = r.dump_interrupted ? 1 : 0;
+    *p++ = static_cast<int32_t>(r.seq);
+    *p++ = r.error;
+    *p++ = r.ifindex;
+    *p++ = static_cast<int32_t>(r.flags);
+    *p++ = static_cast<int32_t>(r.mtu);
+    *p++ = static_cast<int32_t>(r.txqlen);
+    *p++ = r.master;
+    *p++ = r.link;
+    *p++ = r.link_netnsid;
+    *p++ = r.operstate;
+    strs += r.ifname;
+    strs.push_back('\0');
+    strs += r.address;
+    strs.push_back('\0');
+    strs += r.kind_name;
+    strs.push_back('\0');
+    strs += r.alias;
+    strs.push_back('\0');
+  }
+  *ints_out = Napi::Int32Array::New(env, n * kIntsPerRecord, ab, 0);
+  *strs_out = Napi::String::New(env, strs);
+}
+
+// decode(buffer): decodes one recorded datagram; for tests and tools, no socket involved.
+Napi::Value Decode(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray()) {
+    Napi::TypeError::New(env, "decode(buffer): a Buffer is required").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();
+  std::vector<LinkRecord> recs;
+  nlmon::DecodeStats stats;
+  nlmon::DecodeDatagram(bytes.Data(), bytes.ByteLength(), &recs, &stats);
+  napi_value ints, strs;
+  PackRecords(env, recs, &ints, &strs);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("ints", ints);
+  out.Set("strings", strs);
+  out.Set("count", Napi::Number::New(env, static_cast<double>(recs.size())));
+  out.Set("messages", Napi::Number::New(env, static_cast<double>(stats.messages)));
+  out.Set("malformed", Napi::Number::New(env, static_cast<double>(stats.malformed)));
+  out.Set("ignored", Napi::Number::New(env, static_cast<double>(stats.ignored)));
+  return out;
+}
+
+class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "LinkWatcher",
+                       {InstanceMethod<&LinkWatcher::RequestDump>("requestDump"),
+                        InstanceMethod<&LinkWatcher::Close>("close"),
+                        InstanceMethod<&LinkWatcher::Stats>("stats"),
+                        InstanceAccessor<&LinkWatcher::ReceiveBuffer>("receiveBuffer"),
+                        InstanceAccessor<&LinkWatcher::ReceiveBufferForced>("receiveBufferForced"),
+                        InstanceAccessor<&LinkWatcher::PortId>("portId")});
+  }
+
+  // new LinkWatcher({ netns, receiveBuffer, onBatch(ints, strings, count), onOverrun(), onError(err) })
+  explicit LinkWatcher(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LinkWatcher>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) {
+      Napi::TypeError::New(env, "LinkWatcher(options) needs an options object")
+          .ThrowAsJavaScriptException();
+      return;
+    }
+    Napi::Object opts = info[0].As<Napi::Object>();
+    Napi::Value netns = opts.Get("netns"), rcvbuf = opts.Get("receiveBuffer");
+    Napi::Value on_batch = opts.Get("onBatch"), on_overrun = opts.Get("onOverrun"),
+                on_error = opts.Get("onError");
+    if (!netns.IsString() || !rcvbuf.IsNumber() || !on_batch.IsFunction() ||
+        !on_overrun.IsFunction() || !on_error.IsFunction()) {
+      Napi::TypeError::New(env, "LinkWatcher options: netns (string), receiveBuffer (number), "
+                                "onBatch, onOverrun, onError (functions) are required")
+          .ThrowAsJavaScriptException();
+      return;
+    }
+    const std::string path = netns.As<Napi::String>().Utf8Value();
+    nlmon::OpenResult r = nlmon::OpenLinkSocket(path, rcvbuf.As<Napi::Number>().Int32Value());
+    if (r.fd < 0) {
+      SystemError(env, r.error, path).ThrowAsJavaScriptException();
+      return;
+    }
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
+      ::close(r.fd);
+      Napi::Error::New(env, "no event loop").ThrowAsJavaScriptException();
+      return;
+    }
+    poll_ = new Poll();
+    poll_->fd = r.fd;
+    poll_->owner = this;
+    poll_->handle.data = poll_;
+    if (uv_poll_init(loop, &poll_->handle, r.fd) != 0) {
+      ::close(r.fd);
+      delete poll_;
+      poll_ = nullptr;
+      Napi::Error::New(env, "uv_poll_init failed").ThrowAsJavaScriptException();
+      return;
+    }
+    uv_poll_start(&poll_->handle, UV_READABLE, OnReadable);
+    port_id_ = r.port_id;
+    receive_buffer_ = r.receive_buffer;
+    receive_buffer_forced_ = r.forced;
+    on_batch_ = Napi::Persistent(on_batch.As<Napi::Function>());
+    on_overrun_ = Napi::Persistent(on_overrun.As<Napi::Function>());
+    on_error_ = Napi::Persistent(on_error.As<Napi::Function>());
+    context_ = new Napi::AsyncContext(env, "nlmon.LinkWatcher", Value());
+    napi_add_env_cleanup_hook(env, OnEnvCleanup, this);
+    Ref();  // an open watcher stays alive until close()
+  }
+
+  ~LinkWatcher() override { Shutdown(); }
+
+ private:
+  struct Poll {
+    uv_poll_t handle;
+    int fd = -1;
+    LinkWatcher* owner = nullptr;
+  };
+
+  static void OnEnvCleanup(void* arg) { static_cast<LinkWatcher*>(arg)->Shutdown(); }
+
+  // Stops polling and closes the handle, then the fd in the close callback. Idempotent.
+  void Shutdown() {
+    if (!poll_) return;
+    napi_remove_env_cleanup_hook(Env(), OnEnvCleanup, this);
+    uv_poll_stop(&poll_->handle);
+    poll_->owner = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll_->handle), [](uv_handle_t* h) {
+      Poll* p = static_cast<Poll*>(h->data);
+      ::close(p->fd);
+      delete p;
+    });
+    poll_ = nullptr;
+    delete context_;
+    context_ = nullptr;
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    if (poll_) {
+      Shutdown();
+      Unref();
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value RequestDump(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!poll_) {
+      Napi::Error::New(env, "requestDump on a closed watcher").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    const uint32_t seq = info.Length() > 0 ? info[0].ToNumber().Uint32Value() : 1;
+    const int err = nlmon::SendLinkDump(poll_->fd, seq);
+    if (err != 0) SystemError(env, nlmon::SysError{err, "sendto"}, "").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("datagrams", Napi::Number::New(env, static_cast<double>(datagrams_)));
+    o.Set("messages", Napi::Number::New(env, static_cast<double>(stats_.messages)));
+    o.Set("malformed", Napi::Number::New(env, static_cast<double>(stats_.malformed + truncated_)));
+    o.Set("ignored", Napi::Number::New(env, static_cast<double>(stats_.ignored)));
+    return o;
+  }
+
+  Napi::Value ReceiveBuffer(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), receive_buffer_);
+  }
+  Napi::Value ReceiveBufferForced(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), receive_buffer_forced_);
+  }
+  Napi::Value PortId(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), port_id_);
+  }
+
+  static void OnReadable(uv_poll_t* handle, int status, int /*events*/) {
+    Poll* p = static_cast<Poll*>(handle->data);
+    if (p->owner) p->owner->Drain(status);
+  }
+
+  // Calls fn(args) with the async context; a throw becomes an uncaught exception, as for
+  // any other event-loop callback in Node.
+  void Call(Napi::FunctionReference& fn, const std::initializer_list<napi_value>& args) {
+    Napi::Env env = Env();
+    fn.MakeCallback(Value(), args, *context_);
+    if (env.IsExceptionPending()) {
+      Napi::Error e = env.GetAndClearPendingException();
+      napi_fatal_exception(env, e.Value());
+    }
+  }
+
+  void Drain(int status) {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    if (status < 0) {
+      Napi::Error err = Napi::Error::New(env, std::string("poll: ") + uv_strerror(status));
+      err.Set("code", Napi::String::New(env, uv_err_name(status)));
+      Call(on_error_, {err.Value()});
+      return;
+    }
+    records_.clear();
+    nlmon::DrainResult r = nlmon::DrainSocket(poll_->fd, kMaxDatagramsPerWake, &records_, &stats_);
+    datagrams_ += r.datagrams;
+    truncated_ += r.truncated;
+    if (!records_.empty()) {
+      napi_value ints, strs;
+      PackRecords(env, records_, &ints, &strs);
+      Call(on_batch_, {ints, strs, Napi::Number::New(env, static_cast<double>(records_.size()))});
+      if (!poll_) return;  // closed from inside the callback
+    }
+    if (r.end == nlmon::DrainEnd::kOverrun) {
+      Call(on_overrun_, {});
+    } else if (r.end == nlmon::DrainEnd::kError) {
+      Call(on_error_, {SystemError(env, r.error, "").Value()});
+    }
+  }
+
+  Poll* poll_ = nullptr;
+  Napi::AsyncContext* context_ = nullptr;
+  Napi::FunctionReference on_batch_, on_overrun_, on_error_;
+  std::vector<LinkRecord> records_;
+  nlmon::DecodeStats stats_;
+  uint64_t datagrams_ = 0, truncated_ = 0;
+  uint32_t port_id_ = 0;
+  int receive_buffer_ = 0;
+  bool receive_buffer_forced_ = false;
+};
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("LinkWatcher", LinkWatcher::Define(env));
+  exports.Set("decode", Napi::Function::New(env, Decode, "decode"));
+  exports.Set("intsPerRecord", Napi::Number::New(env, kIntsPerRecord));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(nlmon, Init)

@@ -1,0 +1,48 @@
+// netlink_socket: one NETLINK_ROUTE socket bound to the link group, opened inside a network
+// namespace; bounded recvmmsg drains into decoded records, and link-table dump requests.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "link_decoder.hh"
+
+namespace nlmon {
+
+struct SysError {
+  int code = 0;          // errno, 0 if none
+  std::string syscall;   // which call failed
+};
+
+struct OpenResult {
+  int fd = -1;
+  uint32_t port_id = 0;
+  int receive_buffer = 0;  // bytes granted (as getsockopt(SO_RCVBUF) reports)
+  bool forced = false;     // SO_RCVBUFFORCE was accepted
+  SysError error;
+};
+
+// Opens a non-blocking, close-on-exec rtnetlink socket joined to RTMGRP_LINK. With a
+// non-empty netns_path the socket is created inside that namespace by a short-lived helper
+// thread (setns never runs on the caller's thread).
+OpenResult OpenLinkSocket(const std::string& netns_path, int receive_buffer);
+
+// Sends RTM_GETLINK with NLM_F_DUMP and the given sequence number. Returns 0 or errno.
+int SendLinkDump(int fd, uint32_t seq);
+
+enum class DrainEnd { kEmpty, kLimit, kOverrun, kError };
+
+struct DrainResult {
+  DrainEnd end = DrainEnd::kEmpty;
+  size_t datagrams = 0;
+  uint64_t truncated = 0;  // datagrams cut by MSG_TRUNC or not from the kernel
+  SysError error;
+};
+
+// Receives up to max_datagrams datagrams (recvmmsg, non-blocking) and decodes them into out.
+// Stops early when the socket is empty, on ENOBUFS (kOverrun) or on another error.
+DrainResult DrainSocket(int fd, size_t max_datagrams, std::vector<LinkRecord>* out,
+                        DecodeStats* stats);
+
+}  // namespace nlmon

@@ -1,0 +1,66 @@
+// The event of SPEC §3: one flat object per link change, whatever its source.
+
+export const RTM_NEWLINK = 16;
+export const RTM_DELLINK = 17;
+
+export const EventType = {
+  link_added: 1,
+  link_removed: 2,
+  link_up: 3,
+  link_down: 4,
+  link_changed: 5,
+  link_renamed: 6,
+  resync: 7,
+} as const;
+
+export type EventName = keyof typeof EventType;
+
+export const EVENT_NAMES: readonly EventName[] = ['link_added', 'link_removed', 'link_up', 'link_down', 'link_changed', 'link_renamed', 'resync'];
+
+/** Names of IFLA_OPERSTATE values (IF_OPER_*), indexed by number. */
+export const OPERSTATES = ['unknown', 'notpresent', 'down', 'lowerlayerdown', 'testing', 'dormant', 'up'] as const;
+
+export function operstateName(n: number): string {
+  return OPERSTATES[n] ?? 'unknown';
+}
+
+/** Fields whose change is reported in `changed`. */
+export type ChangedField = 'operstate' | 'up' | 'mtu' | 'address' | 'interface' | 'master' | 'kind' | 'alias';
+
+export interface NlEvent {
+  sequence: number;
+  timestamp: number;
+  namespace: string;
+  message_type: number;
+  event_type: number;
+  event: EventName;
+  interface: string;
+  ifindex: number;
+  flags: number;
+  up: boolean;
+  running: boolean;
+  lower_up: boolean;
+  operstate: string;
+  mtu: number;
+  txqlen: number;
+  address: string;
+  kind: string;
+  master: number;
+  link: number;
+  link_netnsid: number;
+  alias: string;
+  changed: ChangedField[];
+  old_interface: string;
+  resync: boolean;
+}
+
+export const IFF_UP = 0x1;
+export const IFF_RUNNING = 0x40;
+export const IFF_LOWER_UP = 0x10000;
+
+/** ip-style flag names, for human output. */
+export const FLAG_NAMES: ReadonlyArray<readonly [number, string]> = [
+  [0x2, 'BROADCAST'], [0x8, 'LOOPBACK'], [0x10, 'POINTOPOINT'], [0x1000, 'MULTICAST'], [0x100, 'PROMISC'],
+  [0x200, 'ALLMULTI'], [0x400, 'MASTER'], [0x800, 'SLAVE'], [0x80, 'NOARP'], [IFF_UP, 'UP'], [IFF_LOWER_UP, 'LOWER_UP'],
+  [0x20000, 'DORMANT'],
+];

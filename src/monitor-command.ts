@@ -1,0 +1,71 @@
+// `nlmon monitor`: streams events to stdout until SIGINT/SIGTERM, one write per batch.
+import { Monitor, MonitorError } from './monitor.js';
+import { formatEventHuman, formatEventJson } from './format.js';
+import type { NlEvent } from './event.js';
+
+export interface MonitorCommandOptions {
+  netns?: string[];
+  allNetns?: boolean;
+  netnsDir?: string[];
+  json?: boolean;
+  listExisting?: boolean;
+  receiveBuffer?: number;
+  /** Set by later verbs (--filter): events that do not match are not printed. */
+  match?: (e: NlEvent) => boolean;
+}
+
+export async function runMonitorCommand(opts: MonitorCommandOptions): Promise<number> {
+  if (opts.allNetns && opts.netns?.length) {
+    process.stderr.write('nlmon monitor: --netns and --all-netns do not go together\n');
+    return 2;
+  }
+  const format = opts.json ? formatEventJson : formatEventHuman;
+  const match = opts.match;
+  let stdoutBroken = false;
+  process.stdout.on('error', () => { stdoutBroken = true; stop(); });
+  const monitor = new Monitor(
+    {
+      namespaces: opts.allNetns ? 'all' : (opts.netns?.length ? opts.netns : ['default']),
+      ...(opts.netnsDir?.length ? { netnsDirs: opts.netnsDir } : {}),
+      ...(opts.receiveBuffer ? { receiveBuffer: opts.receiveBuffer } : {}),
+      listExisting: opts.listExisting ?? false,
+    },
+    {
+      events(events) {
+        if (stdoutBroken) return;
+        let out = '';
+        for (const e of events) {
+          if (match && !match(e)) continue;
+          out += format(e) + '\n';
+        }
+        if (out) process.stdout.write(out);
+      },
+      log(level, message) {
+        process.stderr.write(`nlmon: ${level}: ${message}\n`);
+      },
+    },
+  );
+  let done!: (code: number) => void;
+  const finished = new Promise<number>((resolve) => { done = resolve; });
+  function stop(): void {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    monitor.stop();
+    done(0);
+  }
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  try {
+    await monitor.start();
+  } catch (err) {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    if (err instanceof MonitorError) {
+      process.stderr.write(`nlmon: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  process.stderr.write(`nlmon: monitoring ${monitor.namespaces().join(', ')}\n`);
+  return finished;
+}

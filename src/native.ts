@@ -1,0 +1,168 @@
+// The one place that loads the C++ addon: its surface as a typed interface, and the unpacking
+// of packed batches into LinkMessage objects. Everything else depends on NativeBinding only.
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+/** A decoded RTM_NEWLINK / RTM_DELLINK message, as the kernel sent it. */
+export interface LinkMessage {
+  kind: 'link';
+  message_type: number;
+  /** Part of a dump reply (NLM_F_MULTI), not a notification. */
+  dump: boolean;
+  dump_interrupted: boolean;
+  ifindex: number;
+  flags: number;
+  mtu: number;
+  txqlen: number;
+  master: number;
+  link: number;
+  link_netnsid: number;
+  /** IF_OPER_* number (0 unknown … 6 up). */
+  operstate: number;
+  interface: string;
+  address: string;
+  link_kind: string;
+  alias: string;
+}
+
+/** NLMSG_DONE closing a dump. */
+export interface DumpDone {
+  kind: 'done';
+  seq: number;
+  dump_interrupted: boolean;
+}
+
+/** NLMSG_ERROR answering one of our requests. */
+export interface RequestError {
+  kind: 'error';
+  seq: number;
+  errno: number;
+}
+
+export type NativeRecord = LinkMessage | DumpDone | RequestError;
+
+export interface WatcherCallbacks {
+  /** One call per drained batch, records in kernel order. */
+  onBatch(records: NativeRecord[]): void;
+  /** The socket overran (ENOBUFS): notifications were lost. */
+  onOverrun(): void;
+  onError(err: NodeJS.ErrnoException): void;
+}
+
+export interface WatcherOptions extends WatcherCallbacks {
+  /** Path of a network namespace file; '' for the namespace nlmon runs in. */
+  netns: string;
+  receiveBuffer: number;
+}
+
+export interface NativeWatcherStats {
+  datagrams: number;
+  messages: number;
+  malformed: number;
+  ignored: number;
+}
+
+export interface NativeWatcher {
+  readonly receiveBuffer: number;
+  readonly receiveBufferForced: boolean;
+  readonly portId: number;
+  /** Sends RTM_GETLINK NLM_F_DUMP; the reply arrives through onBatch, then a DumpDone. */
+  requestDump(seq: number): void;
+  stats(): NativeWatcherStats;
+  /** Idempotent. */
+  close(): void;
+}
+
+export interface DecodeResult {
+  records: NativeRecord[];
+  messages: number;
+  malformed: number;
+  ignored: number;
+}
+
+export interface NativeBinding {
+  openWatcher(options: WatcherOptions): NativeWatcher;
+  /** Decodes one datagram's bytes with the same decoder the sockets use. */
+  decode(bytes: Uint8Array): DecodeResult;
+}
+
+interface RawAddon {
+  LinkWatcher: new (opts: {
+    netns: string;
+    receiveBuffer: number;
+    onBatch(ints: Int32Array, strings: string, count: number): void;
+    onOverrun(): void;
+    onError(err: NodeJS.ErrnoException): void;
+  }) => NativeWatcher;
+  decode(bytes: Uint8Array): { ints: Int32Array; strings: string; count: number; messages: number; malformed: number; ignored: number };
+  intsPerRecord: number;
+}
+
+const INTS = 14; // mirrors kIntsPerRecord in native/binding.cc
+
+/** Turns a packed batch (see PackRecords in native/binding.cc) into records. */
+export function unpackRecords(ints: Int32Array, strings: string, count: number): NativeRecord[] {
+  const strs = strings.split('\0');
+  const out: NativeRecord[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const b = i * INTS;
+    const s = i * 4;
+    const kind = ints[b]!;
+    if (kind === 0) {
+      out[i] = {
+        kind: 'link',
+        message_type: ints[b + 1]!,
+        dump: ints[b + 2] === 1,
+        dump_interrupted: ints[b + 3] === 1,
+        ifindex: ints[b + 6]!,
+        flags: ints[b + 7]! >>> 0,
+        mtu: ints[b + 8]! >>> 0,
+        txqlen: ints[b + 9]! >>> 0,
+        master: ints[b + 10]!,
+        link: ints[b + 11]!,
+        link_netnsid: ints[b + 12]!,
+        operstate: ints[b + 13]!,
+        interface: strs[s]!,
+        address: strs[s + 1]!,
+        link_kind: strs[s + 2]!,
+        alias: strs[s + 3]!,
+      };
+    } else if (kind === 1) {
+      out[i] = { kind: 'done', seq: ints[b + 4]! >>> 0, dump_interrupted: ints[b + 3] === 1 };
+    } else {
+      out[i] = { kind: 'error', seq: ints[b + 4]! >>> 0, errno: ints[b + 5]! };
+    }
+  }
+  return out;
+}
+
+let loaded: NativeBinding | undefined;
+
+/** The real addon (build/Release/nlmon.node), loaded once. */
+export function nativeBinding(): NativeBinding {
+  if (loaded) return loaded;
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const root = path.resolve(here, '..', '..');
+  const file = process.env.NLMON_ADDON ?? path.join(root, 'build', 'Release', 'nlmon.node');
+  const addon = createRequire(import.meta.url)(file) as RawAddon;
+  if (addon.intsPerRecord !== INTS) {
+    throw new Error(`nlmon addon ${file} packs ${addon.intsPerRecord} ints per record, expected ${INTS}: rebuild it (npm run build)`);
+  }
+  loaded = {
+    openWatcher(o) {
+      return new addon.LinkWatcher({
+        netns: o.netns,
+        receiveBuffer: o.receiveBuffer,
+        onBatch: (ints, strings, count) => o.onBatch(unpackRecords(ints, strings, count)),
+        onOverrun: () => o.onOverrun(),
+        onError: (err) => o.onError(err),
+      });
+    },
+    decode(bytes) {
+      const r = addon.decode(bytes);
+      return { records: unpackRecords(r.ints, r.strings, r.count), messages: r.messages, malformed: r.malformed, ignored: r.ignored };
+    },
+  };
+  return loaded;
+}
