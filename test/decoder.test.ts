@@ -1,0 +1,100 @@
+// The C++ decoder on hand-built datagrams: every attribute, dump markers, and bad input.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { nativeBinding, type LinkMessage } from '../src/native.js';
+import { attr, doneMsg, errorMsg, linkMsg, nlmsg, veth } from './helpers/nlmsg.js';
+
+const decode = (b: Buffer) => nativeBinding().decode(b);
+
+test('decodes every attribute of a veth RTM_NEWLINK', () => {
+  const r = decode(linkMsg(veth(3, 'veth0', {
+    flags: 0x11043, mtu: 9000, txqlen: 500, operstate: 6, master: 7, link: 2, linkNetnsid: 4, alias: 'uplink',
+    address: [0xaa, 0xbb, 0xcc, 0x0d, 0x0e, 0x0f],
+  })));
+  assert.equal(r.malformed, 0);
+  assert.equal(r.records.length, 1);
+  const m = r.records[0] as LinkMessage;
+  assert.deepEqual(m, {
+    kind: 'link', message_type: 16, dump: false, dump_interrupted: false, ifindex: 3, flags: 0x11043, mtu: 9000,
+    txqlen: 500, master: 7, link: 2, link_netnsid: 4, operstate: 6, interface: 'veth0',
+    address: 'aa:bb:cc:0d:0e:0f', link_kind: 'veth', alias: 'uplink',
+  });
+});
+
+test('missing optional attributes take their defaults', () => {
+  const m = decode(linkMsg({ ifindex: 9, name: 'x' })).records[0] as LinkMessage;
+  assert.equal(m.address, '');
+  assert.equal(m.link_kind, '');
+  assert.equal(m.link_netnsid, -1);
+  assert.equal(m.master, 0);
+  assert.equal(m.operstate, 0);
+});
+
+test('several messages in one datagram keep their order; dump flags are reported', () => {
+  const dg = Buffer.concat([
+    linkMsg(veth(1, 'a', { nlFlags: 2, seq: 5 })),
+    linkMsg(veth(2, 'b', { nlFlags: 2 | 0x10, seq: 5, type: 16 })),
+    linkMsg(veth(3, 'c', { type: 17 })),
+    doneMsg(5, true),
+  ]);
+  const r = decode(dg);
+  assert.equal(r.records.length, 4);
+  const [a, b, c, d] = r.records;
+  assert.ok(a?.kind === 'link' && a.dump && !a.dump_interrupted && a.interface === 'a');
+  assert.ok(b?.kind === 'link' && b.dump && b.dump_interrupted);
+  assert.ok(c?.kind === 'link' && !c.dump && c.message_type === 17);
+  assert.deepEqual(d, { kind: 'done', seq: 5, dump_interrupted: true });
+});
+
+test('an error answer is a record; an ACK and other families are ignored', () => {
+  const r = decode(Buffer.concat([errorMsg(7, 16), errorMsg(8, 0), linkMsg({ ifindex: 4, name: 'br0', family: 7 })]));
+  assert.deepEqual(r.records, [{ kind: 'error', seq: 7, errno: 16 }]);
+  assert.equal(r.ignored, 2);
+});
+
+test('a name without its NUL is bounded by the attribute', () => {
+  const ifi = Buffer.alloc(16);
+  ifi.writeInt32LE(5, 4);
+  const m = decode(nlmsg(16, 0, 0, Buffer.concat([ifi, attr(3, Buffer.from('abcd'))]))).records[0] as LinkMessage;
+  assert.equal(m.interface, 'abcd');
+});
+
+test('non-ASCII names arrive as UTF-8', () => {
+  const m = decode(linkMsg(veth(5, 'vé€th'))).records[0] as LinkMessage;
+  assert.equal(m.interface, 'vé€th');
+});
+
+test('malformed messages are counted and skipped, never read past their end', () => {
+  const good = linkMsg(veth(1, 'ok'));
+  const cases: Array<[string, Buffer]> = [
+    ['nlmsg_len past the datagram', (() => { const b = Buffer.from(good); b.writeUInt32LE(b.length + 8, 0); return b; })()],
+    ['nlmsg_len below the header', (() => { const b = Buffer.from(good); b.writeUInt32LE(8, 0); return b; })()],
+    ['body shorter than ifinfomsg', nlmsg(16, 0, 0, Buffer.alloc(8))],
+    ['rta_len past the message', (() => { const b = Buffer.from(good); b.writeUInt16LE(200, 32); return b; })()],
+    ['rta_len below the attribute header', (() => { const b = Buffer.from(good); b.writeUInt16LE(2, 32); return b; })()],
+    ['short IFLA_MTU', nlmsg(16, 0, 0, Buffer.concat([linkMsg({ ifindex: 1, name: 'a' }).subarray(16), attr(4, Buffer.from([1, 2]))]))],
+    ['no name', linkMsg({ ifindex: 3, mtu: 1500 })],
+    ['ifindex 0', linkMsg({ ifindex: 0, name: 'zero' })],
+    ['address longer than MAX_ADDR_LEN', linkMsg({ ifindex: 3, name: 'a', address: new Array(33).fill(1) })],
+    ['bad nested IFLA_LINKINFO', nlmsg(16, 0, 0, Buffer.concat([linkMsg({ ifindex: 1, name: 'a' }).subarray(16), attr(18, Buffer.from([0xff, 0, 1, 0]))]))],
+    ['short NLMSG_ERROR', nlmsg(2, 0, 0, Buffer.alloc(2))],
+  ];
+  for (const [what, bytes] of cases) {
+    const r = decode(bytes);
+    assert.equal(r.records.filter((x) => x.kind === 'link').length, 0, what);
+    assert.equal(r.malformed, 1, what);
+  }
+  // A bad message does not hide the good ones before it.
+  const r = decode(Buffer.concat([good, nlmsg(16, 0, 0, Buffer.alloc(4))]));
+  assert.equal(r.records.length, 1);
+  assert.equal(r.malformed, 1);
+});
+
+test('truncated copies of a valid datagram never crash and never invent records', () => {
+  const dg = Buffer.concat([linkMsg(veth(1, 'a', { alias: 'x' })), linkMsg(veth(2, 'b')), doneMsg(1)]);
+  for (let n = 0; n < dg.length; n++) {
+    const r = decode(dg.subarray(0, n));
+    assert.ok(r.records.length <= 3);
+    for (const rec of r.records) if (rec.kind === 'link') assert.ok(rec.interface === 'a' || rec.interface === 'b');
+  }
+});

@@ -1,0 +1,47 @@
+// A NativeBinding that replays datagrams through the real decoder and lets a test inject
+// overruns and answer dump requests, so the core runs without sockets or privileges.
+import { nativeBinding, type NativeBinding, type NativeWatcher, type WatcherOptions } from '../../src/native.js';
+
+export class FakeWatcher implements NativeWatcher {
+  readonly receiveBuffer = 212992;
+  readonly receiveBufferForced = false;
+  readonly portId = 4242;
+  dumpRequests: number[] = [];
+  closed = false;
+  constructor(readonly options: WatcherOptions) {}
+  requestDump(seq: number): void {
+    if (this.closed) throw new Error('closed');
+    this.dumpRequests.push(seq);
+  }
+  stats() {
+    return { datagrams: 0, messages: 0, malformed: 0, ignored: 0 };
+  }
+  close(): void {
+    this.closed = true;
+  }
+  /** Delivers one batch made of the given datagrams, decoded by the real decoder. */
+  deliver(...datagrams: Buffer[]): void {
+    const records = datagrams.flatMap((d) => nativeBinding().decode(d).records);
+    this.options.onBatch(records);
+  }
+  overrun(): void {
+    this.options.onOverrun();
+  }
+  get lastDumpSeq(): number {
+    const s = this.dumpRequests.at(-1);
+    if (s === undefined) throw new Error('no dump was requested');
+    return s;
+  }
+}
+
+export class FakeBinding implements NativeBinding {
+  readonly watchers: FakeWatcher[] = [];
+  openWatcher(options: WatcherOptions): NativeWatcher {
+    const w = new FakeWatcher(options);
+    this.watchers.push(w);
+    return w;
+  }
+  decode(bytes: Uint8Array) {
+    return nativeBinding().decode(bytes);
+  }
+}

@@ -1,0 +1,139 @@
+// LinkTable classification and the resync protocol of NamespaceWatcher, on the fake binding.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { LinkTable } from '../src/link-table.js';
+import { NamespaceWatcher } from '../src/namespace-watcher.js';
+import { nativeBinding, type LinkMessage } from '../src/native.js';
+import type { NlEvent } from '../src/event.js';
+import { FakeBinding } from './helpers/fake-binding.js';
+import { doneMsg, errorMsg, linkMsg, veth, type LinkSpec } from './helpers/nlmsg.js';
+
+const msg = (s: LinkSpec) => nativeBinding().decode(linkMsg(s)).records[0] as LinkMessage;
+
+test('classifies added, up, down, changed, renamed, removed', () => {
+  const t = new LinkTable('ns1');
+  const ev = (s: LinkSpec) => t.apply(msg(s));
+  const added = ev(veth(3, 'va'));
+  assert.equal(added?.event, 'link_added');
+  assert.equal(added?.event_type, 1);
+  assert.equal(added?.namespace, 'ns1');
+  assert.equal(added?.kind, 'veth');
+  const up = ev(veth(3, 'va', { flags: 0x1003, operstate: 3 }));
+  assert.equal(up?.event, 'link_up');
+  assert.equal(up?.operstate, 'lowerlayerdown');
+  assert.deepEqual(up?.changed, ['operstate', 'up']);
+  assert.equal(up?.up, true);
+  const mtu = ev(veth(3, 'va', { flags: 0x1003, operstate: 3, mtu: 1400 }));
+  assert.equal(mtu?.event, 'link_changed');
+  assert.deepEqual(mtu?.changed, ['mtu']);
+  const renamed = ev(veth(3, 'vx', { flags: 0x1003, operstate: 3, mtu: 1400 }));
+  assert.equal(renamed?.event, 'link_renamed');
+  assert.equal(renamed?.event_type, 6);
+  assert.equal(renamed?.old_interface, 'va');
+  assert.deepEqual(renamed?.changed, ['interface']);
+  assert.equal(ev(veth(3, 'vx', { flags: 0x1003, operstate: 3, mtu: 1400 })), undefined, 'an identical notification is no event');
+  assert.equal(t.unchanged, 1);
+  const down = ev(veth(3, 'vx', { mtu: 1400 }));
+  assert.equal(down?.event, 'link_down');
+  assert.equal(down?.operstate, 'down');
+  const removed = ev(veth(3, 'vx', { type: 17, mtu: 1400 }));
+  assert.equal(removed?.event, 'link_removed');
+  assert.equal(removed?.message_type, 17);
+  assert.equal(t.size, 0);
+});
+
+test('operstate alone is link_changed; the flags it reports are the raw ones', () => {
+  const t = new LinkTable('d');
+  t.apply(msg(veth(2, 'a', { flags: 0x1003, operstate: 2 })));
+  const e = t.apply(msg(veth(2, 'a', { flags: 0x11043, operstate: 6 })));
+  assert.equal(e?.event, 'link_changed');
+  assert.deepEqual(e?.changed, ['operstate']);
+  assert.equal(e?.running, true);
+  assert.equal(e?.lower_up, true);
+  assert.equal(e?.flags, 0x11043);
+});
+
+function setup(listExisting = false) {
+  const binding = new FakeBinding();
+  const events: NlEvent[] = [];
+  const notes: string[] = [];
+  const ns = new NamespaceWatcher({ name: 'n', path: '/x/n' }, binding, 1 << 20, listExisting, {
+    events: (e) => events.push(...e),
+    overrun: (n) => notes.push(`overrun ${n}`),
+    resynced: (n) => notes.push(`resynced ${n}`),
+    error: (n, err) => notes.push(`error ${n} ${err.message}`),
+  });
+  const w = binding.watchers[0]!;
+  return { ns, w, events, notes };
+}
+
+const dumpOf = (seq: number, specs: LinkSpec[], interrupted = false) =>
+  [...specs.map((s) => linkMsg({ ...s, nlFlags: 2 | (interrupted ? 0x10 : 0), seq })), doneMsg(seq)];
+
+test('the initial dump fills the table silently, or as link_added with list_existing', async () => {
+  for (const listExisting of [false, true]) {
+    const { ns, w, events } = setup(listExisting);
+    assert.equal(w.dumpRequests.length, 1);
+    w.deliver(...dumpOf(w.lastDumpSeq, [veth(1, 'lo', { kind: '' }), veth(2, 'va')]));
+    await ns.loaded;
+    assert.equal(ns.table.size, 2);
+    assert.deepEqual(events.map((e) => `${e.event}:${e.interface}:${e.resync}`), listExisting ? ['link_added:lo:false', 'link_added:va:false'] : []);
+  }
+});
+
+test('an overrun dumps again and emits each difference with resync: true, then a resync event', async () => {
+  const { ns, w, events, notes } = setup();
+  w.deliver(...dumpOf(w.lastDumpSeq, [veth(1, 'a'), veth(2, 'b'), veth(3, 'c')]));
+  await ns.loaded;
+  w.overrun();
+  assert.equal(w.dumpRequests.length, 2);
+  // While dumping: b went up, c was deleted, d was created, e was created during the dump
+  // after the dump had passed its index (its notification arrives, the dump never shows it).
+  w.deliver(linkMsg(veth(5, 'e')));
+  w.deliver(...dumpOf(w.lastDumpSeq, [veth(1, 'a'), veth(2, 'b', { flags: 0x1003, operstate: 6 }), veth(4, 'd')]));
+  const got = events.map((e) => `${e.event}:${e.interface}:${e.resync}`);
+  assert.deepEqual(got, ['link_added:e:false', 'link_up:b:true', 'link_added:d:true', 'link_removed:c:true', 'resync::true']);
+  assert.equal(events.at(-1)?.event_type, 7);
+  assert.equal(events.at(-1)?.ifindex, 0);
+  assert.deepEqual(ns.table.snapshot().map((l) => l.interface), ['a', 'b', 'd', 'e']);
+  assert.deepEqual(notes, ['overrun n', 'resynced n']);
+  assert.equal(ns.stats().overruns, 1);
+  assert.equal(ns.stats().resyncs, 1);
+});
+
+test('an interrupted dump is redone; an overrun during a dump runs another one after it', async () => {
+  const { ns, w, events } = setup();
+  w.deliver(...dumpOf(w.lastDumpSeq, [veth(1, 'a'), veth(2, 'b')]));
+  await ns.loaded;
+  w.overrun();
+  w.overrun();
+  assert.equal(w.dumpRequests.length, 2, 'one dump at a time');
+  w.deliver(...dumpOf(w.lastDumpSeq, [veth(1, 'a'), veth(2, 'b')], true));
+  assert.equal(w.dumpRequests.length, 3, 'interrupted dump redone');
+  assert.equal(ns.table.size, 2, 'nothing removed on an interrupted dump');
+  w.deliver(...dumpOf(w.lastDumpSeq, [veth(1, 'a')]));
+  assert.deepEqual(events.map((e) => `${e.event}:${e.interface}`), ['link_removed:b', 'resync:']);
+  assert.equal(w.dumpRequests.length, 3, 'the redone dump started after both overruns: no more needed');
+  w.overrun();
+  assert.equal(w.dumpRequests.length, 4);
+  w.overrun();
+  w.deliver(...dumpOf(w.lastDumpSeq, [veth(1, 'a')]));
+  assert.equal(w.dumpRequests.length, 5, 'an overrun during a dump asks for one more after it');
+  w.deliver(...dumpOf(w.lastDumpSeq, [veth(1, 'a')]));
+  assert.deepEqual(events.map((e) => e.event), ['link_removed', 'resync', 'resync', 'resync']);
+  assert.equal(w.dumpRequests.length, 5);
+});
+
+test('a refused dump is asked for again; stray dump replies are ignored', async () => {
+  const { ns, w, notes } = setup();
+  w.deliver(linkMsg({ ...veth(9, 'stray'), nlFlags: 2, seq: 999 }));
+  w.deliver(errorMsg(w.lastDumpSeq, 16));
+  assert.match(notes.join('\n'), /link dump failed/);
+  await new Promise((r) => setTimeout(r, 120));
+  assert.equal(w.dumpRequests.length, 2);
+  w.deliver(...dumpOf(w.lastDumpSeq, [veth(1, 'a')]));
+  await ns.loaded;
+  assert.deepEqual(ns.table.snapshot().map((l) => l.interface), ['a']);
+  ns.close();
+  assert.ok(w.closed);
+});
