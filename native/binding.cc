@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <napi.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -244,11 +245,19 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
   void Drain(int status) {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
+    bool overrun = false;
     if (status < 0) {
-      Napi::Error err = Napi::Error::New(env, std::string("poll: ") + uv_strerror(status));
-      err.Set("code", Napi::String::New(env, uv_err_name(status)));
-      Call(on_error_, {err.Value()});
-      return;
+      // libuv reports POLLERR as an error and stops the handle. On a netlink socket POLLERR
+      // is how the kernel says it dropped messages (ENOBUFS): read the error, poll again.
+      int err = 0;
+      socklen_t len = sizeof err;
+      if (getsockopt(poll_->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+      if (err != 0 && err != ENOBUFS) {
+        Call(on_error_, {SystemError(env, nlmon::SysError{err, "poll"}, "").Value()});
+        return;
+      }
+      overrun = err == ENOBUFS;
+      uv_poll_start(&poll_->handle, UV_READABLE, OnReadable);
     }
     records_.clear();
     nlmon::DrainResult r = nlmon::DrainSocket(poll_->fd, kMaxDatagramsPerWake, &records_, &stats_);
@@ -260,7 +269,7 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
       Call(on_batch_, {ints, strs, Napi::Number::New(env, static_cast<double>(records_.size()))});
       if (!poll_) return;  // closed from inside the callback
     }
-    if (r.end == nlmon::DrainEnd::kOverrun) {
+    if (overrun || r.end == nlmon::DrainEnd::kOverrun) {
       Call(on_overrun_, {});
     } else if (r.end == nlmon::DrainEnd::kError) {
       Call(on_error_, {SystemError(env, r.error, "").Value()});

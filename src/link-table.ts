@@ -136,6 +136,14 @@ export class LinkTable {
     this.sync = undefined;
   }
 
+  /** The kernel announces the first end of a veth pair before its peer exists (IFLA_LINK 0)
+   * and does not announce it again when the peer appears: complete it from the peer. */
+  private linkVethPeer(s: LinkState): void {
+    if (s.link_kind !== 'veth' || s.link <= 0 || s.link_netnsid !== -1) return;
+    const peer = this.links.get(s.link);
+    if (peer && peer.link_kind === 'veth' && peer.link === 0 && peer.link_netnsid === -1) peer.link = s.ifindex;
+  }
+
   /** Applies one message; returns its event, or undefined when nothing nlmon keeps changed. */
   apply(m: LinkMessage): NlEvent | undefined {
     const sync = this.sync;
@@ -157,6 +165,7 @@ export class LinkTable {
     const now = toState(m);
     this.links.set(m.ifindex, now);
     if (!old) {
+      this.linkVethPeer(now);
       if (mode === 'silent') return undefined;
       return makeEvent(this.namespace, RTM_NEWLINK, 'link_added', now, [], '', resync);
     }

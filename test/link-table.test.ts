@@ -137,3 +137,14 @@ test('a refused dump is asked for again; stray dump replies are ignored', async 
   ns.close();
   assert.ok(w.closed);
 });
+
+test('the first veth end learns its peer when the peer is announced', () => {
+  const t = new LinkTable('d');
+  t.apply(msg(veth(2, 'vb', { link: 0 })));
+  t.apply(msg(veth(3, 'va', { link: 2 })));
+  assert.equal(t.get(2)?.link, 3);
+  const other = new LinkTable('d');
+  other.apply(msg(veth(2, 'vb', { link: 0 })));
+  other.apply(msg(veth(3, 'va', { link: 2, linkNetnsid: 1 })));
+  assert.equal(other.get(2)?.link, 0, 'a peer in another namespace is not this ifindex');
+});

@@ -1,0 +1,157 @@
+// The monitor on real rtnetlink, in namespaces these tests make and delete.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { Monitor } from '../src/monitor.js';
+import type { NlEvent } from '../src/event.js';
+import { LINKBURST, ip, ipLinks, needsRoot, newName, sleep, until, withNetns } from './helpers/netns.js';
+
+const opts = { skip: needsRoot, timeout: 60000 };
+
+function collector() {
+  const events: NlEvent[] = [];
+  const logs: string[] = [];
+  return {
+    events,
+    logs,
+    listener: { events: (e: NlEvent[]) => { events.push(...e); }, log: (l: string, m: string) => { logs.push(`${l}: ${m}`); } },
+    find: (pred: (e: NlEvent) => boolean) => events.find(pred),
+  };
+}
+
+test('veth pair: added, up, down, mtu, rename, removed, with the fields the kernel reports', opts, () => withNetns(1, async (ns) => {
+  const c = collector();
+  const m = new Monitor({ namespaces: [ns], netnsDirs: ['/var/run/netns'] }, c.listener);
+  await m.start();
+  try {
+    ip('-n', ns, 'link', 'add', 'va', 'type', 'veth', 'peer', 'name', 'vb');
+    const links = ipLinks(ns);
+    const va = links.find((l) => l.ifname === 'va')!;
+    const vb = links.find((l) => l.ifname === 'vb')!;
+    const addA = await until(() => c.find((e) => e.event === 'link_added' && e.interface === 'va'), 'link_added va');
+    const addB = await until(() => c.find((e) => e.event === 'link_added' && e.interface === 'vb'), 'link_added vb');
+    for (const [ev, l] of [[addA, va], [addB, vb]] as const) {
+      assert.equal(ev.kind, 'veth');
+      assert.equal(ev.ifindex, l.ifindex);
+      assert.equal(ev.address, l.address);
+      assert.equal(ev.namespace, ns);
+      assert.equal(ev.message_type, 16);
+      assert.equal(ev.event_type, 1);
+      assert.equal(ev.resync, false);
+    }
+    assert.equal(addA.link, vb.ifindex, 'va is linked to its peer');
+    assert.equal(m.table(ns)!.find((l) => l.interface === 'vb')!.link, va.ifindex);
+
+    ip('-n', ns, 'link', 'set', 'vb', 'up');
+    ip('-n', ns, 'link', 'set', 'va', 'up');
+    const upA = await until(() => c.find((e) => e.event === 'link_up' && e.interface === 'va'), 'link_up va');
+    assert.equal(upA.up, true);
+    await until(() => c.find((e) => e.interface === 'va' && e.operstate === 'up'), 'va operstate up');
+    ip('-n', ns, 'link', 'set', 'va', 'down');
+    const downA = await until(() => c.find((e) => e.event === 'link_down' && e.interface === 'va'), 'link_down va');
+    assert.equal(downA.operstate, 'down');
+    assert.equal(downA.event_type, 4);
+    assert.ok(downA.changed.includes('up'));
+
+    ip('-n', ns, 'link', 'set', 'vb', 'mtu', '1400');
+    const mtu = await until(() => c.find((e) => e.event === 'link_changed' && e.interface === 'vb' && e.changed.includes('mtu')), 'mtu change');
+    assert.equal(mtu.mtu, 1400);
+
+    ip('-n', ns, 'link', 'set', 'vb', 'down');
+    ip('-n', ns, 'link', 'set', 'vb', 'name', 'vrenamed');
+    const ren = await until(() => c.find((e) => e.event === 'link_renamed'), 'link_renamed');
+    assert.equal(ren.old_interface, 'vb');
+    assert.equal(ren.interface, 'vrenamed');
+    assert.equal(ren.ifindex, vb.ifindex);
+    assert.deepEqual(ren.changed, ['interface']);
+
+    ip('-n', ns, 'link', 'del', 'va');
+    await until(() => c.find((e) => e.event === 'link_removed' && e.interface === 'vrenamed'), 'link_removed');
+    assert.ok(c.find((e) => e.event === 'link_removed' && e.interface === 'va'));
+    const seqs = c.events.map((e) => e.sequence);
+    assert.deepEqual(seqs, seqs.map((_, i) => i + 1), 'sequence counts from 1 without gaps');
+  } finally {
+    m.stop();
+  }
+}));
+
+test('a veth end moved between two watched namespaces is removed in one and added in the other', opts, () => withNetns(2, async (a, b) => {
+  const c = collector();
+  const m = new Monitor({ namespaces: [a, b], netnsDirs: ['/var/run/netns'] }, c.listener);
+  await m.start();
+  try {
+    ip('-n', a, 'link', 'add', 'mv0', 'type', 'veth', 'peer', 'name', 'mv1');
+    await until(() => c.find((e) => e.event === 'link_added' && e.interface === 'mv1'), 'mv1 added in a');
+    ip('-n', a, 'link', 'set', 'mv1', 'netns', b);
+    const gone = await until(() => c.find((e) => e.event === 'link_removed' && e.interface === 'mv1'), 'mv1 removed');
+    const came = await until(() => c.find((e) => e.event === 'link_added' && e.interface === 'mv1' && e.namespace === b), 'mv1 added in b');
+    assert.equal(gone.namespace, a);
+    assert.equal(came.kind, 'veth');
+    assert.equal(came.ifindex, ipLinks(b).find((l) => l.ifname === 'mv1')!.ifindex);
+    assert.notEqual(came.link_netnsid, -1, 'the peer is now in another namespace');
+    assert.deepEqual(m.table(a)!.map((l) => l.interface).sort(), ['lo', 'mv0']);
+    assert.deepEqual(m.table(b)!.map((l) => l.interface).sort(), ['lo', 'mv1']);
+  } finally {
+    m.stop();
+  }
+}));
+
+test('all namespaces: one created after start is followed, one deleted is dropped', opts, async () => {
+  const c = collector();
+  const m = new Monitor({ namespaces: 'all', netnsDirs: ['/var/run/netns'], rescanMs: 500 }, c.listener);
+  await m.start();
+  const ns = newName('late-');
+  try {
+    assert.ok(m.namespaces().includes('default'));
+    ip('netns', 'add', ns);
+    await until(() => m.namespaces().includes(ns), `${ns} to be watched`);
+    await m.loaded(ns);
+    ip('-n', ns, 'link', 'add', 'late0', 'type', 'veth', 'peer', 'name', 'late1');
+    const ev = await until(() => c.find((e) => e.interface === 'late0' && e.event === 'link_added'), 'late0 added');
+    assert.equal(ev.namespace, ns);
+    ip('netns', 'del', ns);
+    await until(() => !m.namespaces().includes(ns), `${ns} to be dropped`);
+    assert.ok(c.logs.some((l) => l.includes(`namespace ${ns}: gone`)));
+    assert.ok(!c.logs.some((l) => l.startsWith('error')), c.logs.join('\n'));
+  } finally {
+    m.stop();
+    try { ip('netns', 'del', ns); } catch { /* deleted above */ }
+  }
+});
+
+test('overrun while the JS thread is blocked: counted, resynced, table equals the kernel', opts, () => withNetns(1, async (ns) => {
+  for (let i = 0; i < 4; i++) ip('-n', ns, 'link', 'add', `o${i}`, 'type', 'veth', 'peer', 'name', `p${i}`);
+  const c = collector();
+  const m = new Monitor({ namespaces: [ns], netnsDirs: ['/var/run/netns'], receiveBuffer: 8192 }, c.listener);
+  await m.start();
+  try {
+    // Link changes (toggles, new links, a deletion, a rename) made while nothing reads.
+    const script = [
+      `${LINKBURST} /var/run/netns/${ns} 3001 0 o0 o1 o2 o3`,
+      `ip -n ${ns} link add n0 type veth peer name n1`,
+      `ip -n ${ns} link del o3`,
+      `ip -n ${ns} link set p1 name p1x`,
+      `ip -n ${ns} link set p2 mtu 1300`,
+    ].join(' && ');
+    const child = spawn('sh', ['-c', script], { stdio: 'ignore' });
+    const exited = new Promise<number | null>((r) => child.on('exit', r));
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1500); // block the JS thread
+    assert.equal(await exited, 0);
+    await until(() => m.stats().resyncs > 0, 'a resync', 15000);
+    await sleep(300);
+    const st = m.stats();
+    assert.ok(st.overruns >= 1, 'an overrun was counted');
+    assert.ok(c.events.some((e) => e.event === 'resync' && e.event_type === 7 && e.namespace === ns));
+    assert.ok(c.events.some((e) => e.resync && e.event !== 'resync'), 'differences were emitted with resync: true');
+    const kernel = ipLinks(ns).map((l) => ({
+      ifindex: l.ifindex, name: l.ifname, up: l.flags.includes('UP'), mtu: l.mtu, operstate: l.operstate.toLowerCase(),
+    }));
+    const mine = m.table(ns)!.map((l) => ({
+      ifindex: l.ifindex, name: l.interface, up: (l.flags & 1) === 1, mtu: l.mtu,
+      operstate: ['unknown', 'notpresent', 'down', 'lowerlayerdown', 'testing', 'dormant', 'up'][l.operstate],
+    }));
+    assert.deepEqual(mine, kernel);
+  } finally {
+    m.stop();
+  }
+}));
