@@ -2,6 +2,7 @@
 // Every length is checked before it is used; a bad message is counted and skipped.
 #include "link_decoder.hh"
 
+#include <climits>
 #include <cstring>
 
 namespace nlmon {
@@ -191,7 +192,8 @@ size_t DecodeDatagram(const uint8_t* buf, size_t len, std::vector<LinkRecord>* o
           break;
         }
         rec.kind = RecordKind::kError;
-        rec.error = err < 0 ? -err : err;
+        // -INT32_MIN does not fit: clamp rather than overflow.
+        rec.error = err == INT32_MIN ? INT32_MAX : (err < 0 ? -err : err);
         out->push_back(std::move(rec));
         break;
       }
