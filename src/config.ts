@@ -1,0 +1,350 @@
+// Configuration (SPEC §6): YAML read with positions, every key checked, defaults filled in.
+// Each mistake is reported as FILE:LINE:COL: message; all of them, not just the first.
+import fs from 'node:fs';
+import path from 'node:path';
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node as YamlNode, type Pair, type YAMLMap } from 'yaml';
+import { compileCondition, FilterError, type Condition } from './filter.js';
+import { splitWords, WordsError } from './words.js';
+import { DEFAULT_NETNS_DIRS, DEFAULT_RECEIVE_BUFFER } from './monitor.js';
+import { checkScript } from './script-check.js';
+
+export interface HookConfig {
+  name: string;
+  script: string;
+  /** script split into words, then `args`. */
+  argv: string[];
+  condition: string;
+  match: Condition;
+  timeout_ms: number;
+  enabled: boolean;
+  async: boolean;
+  args: string[];
+  env: Record<string, string>;
+  capture_output: boolean;
+}
+
+export interface NlmonConfig {
+  /** The file it was read from; '' for the embedded default. */
+  file: string;
+  monitoring: { namespaces: 'all' | string[]; netns_dirs: string[]; receive_buffer: number; list_existing: boolean };
+  integration: { max_concurrent: number; queue_limit: number; hook_log: string; hooks: HookConfig[] };
+  control: { socket: string };
+  metrics: { listen: string };
+}
+
+export const DEFAULT_CONFIG_TEXT = `# nlmon's embedded default: watch the default namespace, no hooks.
+nlmon:
+  monitoring:
+    namespaces: [default]
+  integration:
+    hooks: []
+`;
+
+export interface ConfigIssue {
+  file: string;
+  line: number;
+  col: number;
+  message: string;
+}
+
+export function formatIssue(i: ConfigIssue): string {
+  return `${i.file}:${i.line}:${i.col}: ${i.message}`;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly issues: ConfigIssue[]) {
+    super(issues.map(formatIssue).join('\n'));
+  }
+}
+
+export interface LoadOptions {
+  allowUnsafeScripts?: boolean;
+}
+
+const DEFAULT_TIMEOUT_MS = 30000;
+
+/** Reads and validates a config file; throws ConfigError listing every problem. */
+export function loadConfigFile(file: string, opts: LoadOptions = {}): NlmonConfig {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new ConfigError([{ file, line: 0, col: 0, message: `cannot read the config file: ${err.code === 'ENOENT' ? 'no such file' : err.message}` }]);
+  }
+  return parseConfig(text, file, opts);
+}
+
+export function defaultConfig(): NlmonConfig {
+  return parseConfig(DEFAULT_CONFIG_TEXT, '', {});
+}
+
+type Kind = 'string' | 'int' | 'bool' | 'map' | 'seq';
+
+class Checker {
+  readonly issues: ConfigIssue[] = [];
+  constructor(readonly file: string, readonly lines: LineCounter) {}
+
+  at(node: YamlNode | Pair | null | undefined, message: string): void {
+    const range = node && 'range' in node ? node.range : node && 'key' in node ? (node.key as YamlNode | null)?.range : undefined;
+    const pos = this.lines.linePos(range?.[0] ?? 0);
+    this.issues.push({ file: this.file || '<embedded default>', line: pos.line, col: pos.col, message });
+  }
+
+  kindOf(n: YamlNode | null | undefined): Kind | 'null' {
+    if (!n || (isScalar(n) && n.value === null)) return 'null';
+    if (isMap(n)) return 'map';
+    if (isSeq(n)) return 'seq';
+    if (isScalar(n)) {
+      if (typeof n.value === 'boolean') return 'bool';
+      if (typeof n.value === 'number') return Number.isInteger(n.value) ? 'int' : 'string';
+      return 'string';
+    }
+    return 'string';
+  }
+
+  /** The pairs of a map, each key checked against `known`. */
+  entries(map: YAMLMap, where: string, known: string[]): Map<string, Pair<YamlNode, YamlNode | null>> {
+    const out = new Map<string, Pair<YamlNode, YamlNode | null>>();
+    for (const pair of map.items as Pair<YamlNode, YamlNode | null>[]) {
+      const key = isScalar(pair.key) ? String(pair.key.value) : '';
+      if (!known.includes(key)) {
+        this.at(pair.key, `unknown key '${key}' in ${where} (known: ${known.join(', ')})`);
+        continue;
+      }
+      if (out.has(key)) this.at(pair.key, `duplicate key '${key}' in ${where}`);
+      out.set(key, pair);
+    }
+    return out;
+  }
+
+  scalar<T extends 'string' | 'int' | 'bool'>(pair: Pair<YamlNode, YamlNode | null> | undefined, kind: T, name: string):
+    (T extends 'string' ? string : T extends 'int' ? number : boolean) | undefined {
+    if (!pair) return undefined;
+    const k = this.kindOf(pair.value);
+    if (k !== kind) {
+      this.at(pair.value ?? pair, `${name} must be ${kind === 'int' ? 'an integer' : kind === 'bool' ? 'true or false' : 'a string'}, not ${describe(k)}`);
+      return undefined;
+    }
+    return (pair.value as unknown as { value: never }).value;
+  }
+
+  positive(pair: Pair<YamlNode, YamlNode | null> | undefined, name: string, min = 1): number | undefined {
+    const v = this.scalar(pair, 'int', name);
+    if (v !== undefined && v < min) {
+      this.at(pair!.value, `${name} must be at least ${min}, not ${v}`);
+      return undefined;
+    }
+    return v;
+  }
+
+  stringList(pair: Pair<YamlNode, YamlNode | null> | undefined, name: string): string[] | undefined {
+    if (!pair) return undefined;
+    if (!isSeq(pair.value)) {
+      this.at(pair.value ?? pair, `${name} must be a list of strings, not ${describe(this.kindOf(pair.value))}`);
+      return undefined;
+    }
+    const out: string[] = [];
+    for (const item of pair.value.items as YamlNode[]) {
+      const k = this.kindOf(item);
+      if (k !== 'string' && k !== 'int') this.at(item, `${name}: each item must be a string, not ${describe(k)}`);
+      else out.push(String((item as unknown as { value: unknown }).value));
+    }
+    return out;
+  }
+
+  map(pair: Pair<YamlNode, YamlNode | null> | undefined, name: string): YAMLMap | undefined {
+    if (!pair) return undefined;
+    if (this.kindOf(pair.value) === 'null') return undefined;
+    if (!isMap(pair.value)) {
+      this.at(pair.value ?? pair, `${name} must be a mapping, not ${describe(this.kindOf(pair.value))}`);
+      return undefined;
+    }
+    return pair.value;
+  }
+}
+
+function describe(k: Kind | 'null'): string {
+  return { string: 'a string', int: 'an integer', bool: 'a boolean', map: 'a mapping', seq: 'a list', null: 'nothing' }[k];
+}
+
+/** Validates config text; `file` names it in messages. */
+export function parseConfig(text: string, file: string, opts: LoadOptions = {}): NlmonConfig {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
+  const c = new Checker(file, lines);
+  for (const e of doc.errors) {
+    const pos = lines.linePos(e.pos[0]);
+    c.issues.push({ file: file || '<embedded default>', line: pos.line, col: pos.col, message: `YAML: ${e.message.split('\n')[0]}` });
+  }
+  if (c.issues.length) throw new ConfigError(c.issues);
+
+  const cfg: NlmonConfig = {
+    file,
+    monitoring: { namespaces: ['default'], netns_dirs: DEFAULT_NETNS_DIRS, receive_buffer: DEFAULT_RECEIVE_BUFFER, list_existing: false },
+    integration: { max_concurrent: 10, queue_limit: 10000, hook_log: '/var/log/nlmon/hook.log', hooks: [] },
+    control: { socket: '/run/nlmon/nlmon.sock' },
+    metrics: { listen: '' },
+  };
+  const root = doc.contents as YamlNode | null;
+  if (!isMap(root)) {
+    c.at(root, `the config must be a mapping with the key 'nlmon'`);
+    throw new ConfigError(c.issues);
+  }
+  const top = c.entries(root, 'the top level', ['nlmon']);
+  const nl = c.map(top.get('nlmon'), 'nlmon');
+  if (!top.has('nlmon')) c.at(root, `missing key 'nlmon'`);
+  if (nl) {
+    const sec = c.entries(nl, 'nlmon', ['monitoring', 'integration', 'control', 'metrics']);
+    const mon = c.map(sec.get('monitoring'), 'nlmon.monitoring');
+    if (mon) readMonitoring(c, mon, cfg);
+    const integ = c.map(sec.get('integration'), 'nlmon.integration');
+    if (integ) readIntegration(c, integ, cfg, opts);
+    const ctl = c.map(sec.get('control'), 'nlmon.control');
+    if (ctl) {
+      const e = c.entries(ctl, 'nlmon.control', ['socket']);
+      const s = c.scalar(e.get('socket'), 'string', 'socket');
+      if (s !== undefined) {
+        if (!path.isAbsolute(s)) c.at(e.get('socket')!.value, `socket must be an absolute path`);
+        else cfg.control.socket = s;
+      }
+    }
+    const met = c.map(sec.get('metrics'), 'nlmon.metrics');
+    if (met) {
+      const e = c.entries(met, 'nlmon.metrics', ['listen']);
+      const l = c.scalar(e.get('listen'), 'string', 'listen');
+      if (l !== undefined) {
+        if (l !== '' && !/^[^\s]*:\d{1,5}$/.test(l)) c.at(e.get('listen')!.value, `listen must be HOST:PORT (e.g. 127.0.0.1:9470) or ""`);
+        else cfg.metrics.listen = l;
+      }
+    }
+  }
+  if (c.issues.length) throw new ConfigError(c.issues);
+  return cfg;
+}
+
+function readMonitoring(c: Checker, mon: YAMLMap, cfg: NlmonConfig): void {
+  const e = c.entries(mon, 'nlmon.monitoring', ['namespaces', 'netns_dirs', 'receive_buffer', 'list_existing']);
+  const ns = e.get('namespaces');
+  if (ns) {
+    if (isScalar(ns.value) && ns.value.value === 'all') cfg.monitoring.namespaces = 'all';
+    else if (isScalar(ns.value)) c.at(ns.value, `namespaces must be 'all' or a list of names, not '${String(ns.value.value)}'`);
+    else {
+      const list = c.stringList(ns, 'namespaces');
+      if (list && list.length === 0) c.at(ns.value, `namespaces must not be empty (use [default])`);
+      else if (list) cfg.monitoring.namespaces = list;
+    }
+  }
+  const dirs = c.stringList(e.get('netns_dirs'), 'netns_dirs');
+  if (dirs) {
+    const bad = dirs.find((d) => !path.isAbsolute(d));
+    if (bad !== undefined) c.at(e.get('netns_dirs')!.value, `netns_dirs: '${bad}' is not an absolute path`);
+    else cfg.monitoring.netns_dirs = dirs;
+  }
+  const rb = c.positive(e.get('receive_buffer'), 'receive_buffer', 4096);
+  if (rb !== undefined) {
+    if (rb > 2 ** 30) c.at(e.get('receive_buffer')!.value, `receive_buffer must be at most 1073741824`);
+    else cfg.monitoring.receive_buffer = rb;
+  }
+  const le = c.scalar(e.get('list_existing'), 'bool', 'list_existing');
+  if (le !== undefined) cfg.monitoring.list_existing = le;
+}
+
+const HOOK_KEYS = ['name', 'script', 'condition', 'timeout_ms', 'enabled', 'async', 'args', 'env', 'capture_output'];
+
+function readIntegration(c: Checker, integ: YAMLMap, cfg: NlmonConfig, opts: LoadOptions): void {
+  const e = c.entries(integ, 'nlmon.integration', ['max_concurrent', 'queue_limit', 'hook_log', 'hooks']);
+  const mc = c.positive(e.get('max_concurrent'), 'max_concurrent');
+  if (mc !== undefined) cfg.integration.max_concurrent = mc;
+  const ql = c.positive(e.get('queue_limit'), 'queue_limit');
+  if (ql !== undefined) cfg.integration.queue_limit = ql;
+  const hl = c.scalar(e.get('hook_log'), 'string', 'hook_log');
+  if (hl !== undefined) {
+    if (hl !== '' && !path.isAbsolute(hl)) c.at(e.get('hook_log')!.value, `hook_log must be an absolute path, or "" for none`);
+    else cfg.integration.hook_log = hl;
+  }
+  const hooksPair = e.get('hooks');
+  if (!hooksPair || c.kindOf(hooksPair.value) === 'null') return;
+  if (!isSeq(hooksPair.value)) {
+    c.at(hooksPair.value, `hooks must be a list of hooks, not ${describe(c.kindOf(hooksPair.value))}`);
+    return;
+  }
+  const seen = new Map<string, number>();
+  for (const item of hooksPair.value.items as YamlNode[]) {
+    if (!isMap(item)) {
+      c.at(item, `each hook must be a mapping with at least name and script`);
+      continue;
+    }
+    const h = readHook(c, item, opts);
+    if (!h) continue;
+    if (seen.has(h.name)) {
+      const namePair = (item.items as Pair<YamlNode, YamlNode>[]).find((p) => isScalar(p.key) && p.key.value === 'name');
+      c.at(namePair?.value, `duplicate hook name '${h.name}' (first defined on line ${seen.get(h.name)})`);
+      continue;
+    }
+    const namePair = (item.items as Pair<YamlNode, YamlNode>[]).find((p) => isScalar(p.key) && p.key.value === 'name');
+    seen.set(h.name, namePair?.value?.range ? c.lines.linePos(namePair.value.range[0]).line : 0);
+    cfg.integration.hooks.push(h);
+  }
+}
+
+function readHook(c: Checker, item: YAMLMap, opts: LoadOptions): HookConfig | undefined {
+  const before = c.issues.length;
+  const e = c.entries(item, 'a hook', HOOK_KEYS);
+  const name = c.scalar(e.get('name'), 'string', 'name');
+  if (!e.has('name')) c.at(item, `a hook needs a name`);
+  else if (name !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(name)) c.at(e.get('name')!.value, `hook name '${name}' must be 1-64 of A-Z a-z 0-9 _ . -`);
+  const label = name ? `hook '${name}'` : 'hook';
+  const script = c.scalar(e.get('script'), 'string', 'script');
+  if (!e.has('script')) c.at(item, `${label} needs a script`);
+  let argv: string[] = [];
+  if (script !== undefined) {
+    try {
+      argv = splitWords(script);
+      if (argv.length === 0) c.at(e.get('script')!.value, `${label}: script is empty`);
+    } catch (err) {
+      if (!(err instanceof WordsError)) throw err;
+      c.at(e.get('script')!.value, `${label}: script: ${err.message}`);
+    }
+  }
+  const condition = c.scalar(e.get('condition'), 'string', 'condition') ?? '';
+  let match: Condition | undefined;
+  try {
+    match = compileCondition(condition);
+  } catch (err) {
+    if (!(err instanceof FilterError)) throw err;
+    const node = e.get('condition')!.value!;
+    const pos = c.lines.linePos(node.range![0]);
+    // Point at the column inside the condition when it is a plain or quoted one-line scalar.
+    const quoted = isScalar(node) && (node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE') ? 1 : 0;
+    const plain = isScalar(node) && (node.type === 'PLAIN' || quoted) && !condition.includes('\n');
+    c.issues.push({ file: c.file || '<embedded default>', line: pos.line, col: plain ? pos.col + quoted + err.column - 1 : pos.col, message: `${label}: ${err.format('condition')}` });
+  }
+  const timeout = c.positive(e.get('timeout_ms'), 'timeout_ms');
+  const enabled = c.scalar(e.get('enabled'), 'bool', 'enabled');
+  const isAsync = c.scalar(e.get('async'), 'bool', 'async');
+  const capture = c.scalar(e.get('capture_output'), 'bool', 'capture_output');
+  const args = c.stringList(e.get('args'), 'args') ?? [];
+  const env: Record<string, string> = {};
+  const envMap = c.map(e.get('env'), 'env');
+  if (envMap) {
+    for (const p of envMap.items as Pair<YamlNode, YamlNode | null>[]) {
+      const k = isScalar(p.key) ? String(p.key.value) : '';
+      const kind = c.kindOf(p.value);
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) c.at(p.key, `env: '${k}' is not a valid variable name`);
+      else if (kind === 'map' || kind === 'seq' || kind === 'null') c.at(p.value ?? p, `env: ${k} must be a string, not ${describe(kind)}`);
+      else if (k.startsWith('NLMON_')) c.at(p.key, `env: ${k}: NLMON_ variables are set by nlmon`);
+      else env[k] = String((p.value as unknown as { value: unknown }).value);
+    }
+  }
+  if (argv.length && script !== undefined) {
+    const problem = checkScript(argv[0]!, opts.allowUnsafeScripts ?? false);
+    if (problem) c.at(e.get('script')!.value, `${label}: ${problem}`);
+  }
+  if (c.issues.length !== before || name === undefined || script === undefined || !match) return undefined;
+  return {
+    name, script, argv: [...argv, ...args], condition, match,
+    timeout_ms: timeout ?? DEFAULT_TIMEOUT_MS, enabled: enabled ?? true, async: isAsync ?? false,
+    args, env, capture_output: capture ?? false,
+  };
+}

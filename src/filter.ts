@@ -1,0 +1,309 @@
+// The filter language of SPEC §4: lexer, parser, type checks, and compilation of a condition
+// to a closure over the event, once; evaluating it allocates nothing.
+import { EVENT_NAMES, EventType, RTM_DELLINK, RTM_NEWLINK, type NlEvent } from './event.js';
+
+export type FieldType = 'int' | 'string' | 'bool' | 'list';
+
+/** Every field of SPEC §3 and its type. */
+export const FIELDS: Readonly<Record<string, FieldType>> = {
+  sequence: 'int', timestamp: 'int', namespace: 'string', message_type: 'int', event_type: 'int',
+  event: 'string', interface: 'string', ifindex: 'int', flags: 'int', up: 'bool', running: 'bool',
+  lower_up: 'bool', operstate: 'string', mtu: 'int', txqlen: 'int', address: 'string', kind: 'string',
+  master: 'int', link: 'int', link_netnsid: 'int', alias: 'string', changed: 'list', old_interface: 'string',
+  resync: 'bool',
+};
+
+const CONSTANTS: Readonly<Record<string, number>> = {
+  rtm_newlink: RTM_NEWLINK, rtm_dellink: RTM_DELLINK,
+  ...Object.fromEntries(EVENT_NAMES.map((n) => [n, EventType[n]])),
+};
+
+export class FilterError extends Error {
+  constructor(readonly reason: string, readonly column: number, readonly source: string) {
+    super(`${reason} at column ${column}`);
+  }
+
+  /** `condition: <reason> at column N`, the expression, and a caret under the column. */
+  format(label = 'condition'): string {
+    return `${label}: ${this.message}\n  ${this.source}\n  ${' '.repeat(Math.max(0, this.column - 1))}^`;
+  }
+}
+
+type TokenKind = 'ident' | 'int' | 'string' | 'op' | 'punct' | 'end';
+interface Token { kind: TokenKind; text: string; value: string | number; col: number }
+
+const OPS = ['==', '!=', '<=', '>=', '=~', '!~', '&&', '||', '<', '>', '!'];
+
+function lex(src: string): Token[] {
+  const out: Token[] = [];
+  let i = 0;
+  while (i < src.length) {
+    const c = src[i]!;
+    const col = i + 1;
+    if (c === ' ' || c === '\t' || c === '\n' || c === '\r') { i++; continue; }
+    if ('()[],'.includes(c)) { out.push({ kind: 'punct', text: c, value: c, col }); i++; continue; }
+    const op = OPS.find((o) => src.startsWith(o, i));
+    if (op) { out.push({ kind: 'op', text: op, value: op, col }); i += op.length; continue; }
+    if (c === '"' || c === "'") {
+      let s = '';
+      let j = i + 1;
+      for (;;) {
+        if (j >= src.length) throw new FilterError('unterminated string', col, src);
+        const d = src[j]!;
+        if (d === c) break;
+        if (d === '\\') {
+          const e = src[j + 1];
+          if (e === '\\' || e === "'" || e === '"') { s += e; j += 2; continue; }
+          throw new FilterError(e === undefined ? 'unterminated string' : `unknown escape '\\${e}'`, j + 1, src);
+        }
+        s += d;
+        j++;
+      }
+      out.push({ kind: 'string', text: src.slice(i, j + 1), value: s, col });
+      i = j + 1;
+      continue;
+    }
+    const num = /^-?(0[xX][0-9a-fA-F]+|[0-9]+)/.exec(src.slice(i));
+    if (num && !/[A-Za-z0-9_]/.test(src[i + num[0].length] ?? '')) {
+      const t = num[0];
+      const neg = t.startsWith('-');
+      const body = neg ? t.slice(1) : t;
+      const v = body.toLowerCase().startsWith('0x') ? parseInt(body.slice(2), 16) : parseInt(body, 10);
+      if (!Number.isSafeInteger(v)) throw new FilterError(`integer out of range: ${t}`, col, src);
+      out.push({ kind: 'int', text: t, value: neg ? -v : v, col });
+      i += t.length;
+      continue;
+    }
+    const id = /^[A-Za-z_][A-Za-z0-9_]*/.exec(src.slice(i));
+    if (id) { out.push({ kind: 'ident', text: id[0], value: id[0].toLowerCase(), col }); i += id[0].length; continue; }
+    throw new FilterError(`unexpected character '${c}'`, col, src);
+  }
+  out.push({ kind: 'end', text: 'end of input', value: '', col: src.length + 1 });
+  return out;
+}
+
+export type CompareOp = '==' | '!=' | '<' | '>' | '<=' | '>=' | '=~' | '!~' | 'IN';
+export type Literal = number | string | boolean;
+
+export type Node =
+  | { type: 'or' | 'and'; left: Node; right: Node }
+  | { type: 'not'; operand: Node }
+  | { type: 'cmp'; field: string; op: CompareOp; value: Literal | Literal[]; regex?: RegExp }
+  | { type: 'bool'; field: string }
+  | { type: 'true' };
+
+const KEYWORDS = new Set(['and', 'or', 'not', 'in', 'true', 'false']);
+
+class Parser {
+  private pos = 0;
+  constructor(private readonly src: string, private readonly toks: Token[]) {}
+
+  private peek(): Token { return this.toks[this.pos]!; }
+  private next(): Token { return this.toks[this.pos++]!; }
+  private fail(t: Token, reason?: string): never {
+    const what = t.kind === 'end' ? 'end of input' : `'${t.text}'`;
+    throw new FilterError(reason ?? `unexpected ${what}`, t.col, this.src);
+  }
+  private isWord(t: Token, w: string): boolean { return t.kind === 'ident' && t.value === w; }
+
+  parse(): Node {
+    if (this.peek().kind === 'end') return { type: 'true' };
+    const n = this.or();
+    const t = this.peek();
+    if (t.kind !== 'end') this.fail(t, t.kind === 'op' && isCompare(t.text) ? `comparisons do not chain: unexpected '${t.text}'` : undefined);
+    return n;
+  }
+
+  private or(): Node {
+    let left = this.and();
+    for (;;) {
+      const t = this.peek();
+      if (!(this.isWord(t, 'or') || (t.kind === 'op' && t.text === '||'))) return left;
+      this.next();
+      left = { type: 'or', left, right: this.and() };
+    }
+  }
+
+  private and(): Node {
+    let left = this.not();
+    for (;;) {
+      const t = this.peek();
+      if (!(this.isWord(t, 'and') || (t.kind === 'op' && t.text === '&&'))) return left;
+      this.next();
+      left = { type: 'and', left, right: this.not() };
+    }
+  }
+
+  private not(): Node {
+    const t = this.peek();
+    if (this.isWord(t, 'not') || (t.kind === 'op' && t.text === '!')) {
+      this.next();
+      return { type: 'not', operand: this.not() };
+    }
+    return this.primary();
+  }
+
+  private primary(): Node {
+    const t = this.next();
+    if (t.kind === 'punct' && t.text === '(') {
+      const n = this.or();
+      const close = this.next();
+      if (!(close.kind === 'punct' && close.text === ')')) this.fail(close, close.kind === 'end' ? `missing ')' to close the '(' of column ${t.col}` : undefined);
+      return n;
+    }
+    if (t.kind !== 'ident' || KEYWORDS.has(t.value as string)) {
+      if (t.kind === 'ident' || t.kind === 'int' || t.kind === 'string') this.fail(t, `expected a field name, found '${t.text}'`);
+      this.fail(t);
+    }
+    const field = t.value as string;
+    const type = FIELDS[field];
+    if (!type) this.fail(t, `unknown field '${t.text}'`);
+    const opTok = this.peek();
+    const op = opTok.kind === 'op' && isCompare(opTok.text) ? opTok.text as CompareOp
+      : this.isWord(opTok, 'in') ? 'IN' : undefined;
+    if (!op) {
+      if (type === 'bool') return { type: 'bool', field };
+      this.fail(opTok, `expected a comparison after '${t.text}', found ${opTok.kind === 'end' ? 'end of input' : `'${opTok.text}'`}`);
+    }
+    this.next();
+    if (op === 'IN') {
+      const open = this.next();
+      if (!(open.kind === 'punct' && open.text === '[')) this.fail(open, `IN needs a list '[…]'`);
+      const items: Literal[] = [];
+      if (!(this.peek().kind === 'punct' && this.peek().text === ']')) {
+        for (;;) {
+          items.push(this.literal(field, type === 'list' ? 'string' : type, this.next()));
+          const sep = this.next();
+          if (sep.kind === 'punct' && sep.text === ']') break;
+          if (!(sep.kind === 'punct' && sep.text === ',')) this.fail(sep, sep.kind === 'end' ? `missing ']' to close the '[' of column ${open.col}` : undefined);
+        }
+      } else {
+        this.next();
+      }
+      if (type === 'bool') this.fail(opTok, `IN does not apply to the boolean field '${field}'`);
+      return { type: 'cmp', field, op, value: items };
+    }
+    const vt = this.next();
+    const value = this.literal(field, type === 'list' ? 'string' : type, vt);
+    checkOperator(field, type, op, opTok, this.src);
+    const node: Node = { type: 'cmp', field, op, value };
+    if (op === '=~' || op === '!~') {
+      try {
+        node.regex = new RegExp(value as string);
+      } catch (e) {
+        throw new FilterError(`invalid regular expression: ${(e as Error).message.replace(/^Invalid regular expression: /, '')}`, vt.col, this.src);
+      }
+    }
+    return node;
+  }
+
+  /** A literal for a field of the given type; constants resolve by the field's type. */
+  private literal(field: string, type: FieldType, t: Token): Literal {
+    if (t.kind === 'punct' && t.text === '[') this.fail(t, `a list only goes after IN`);
+    if (t.kind === 'ident') {
+      const w = t.value as string;
+      if (w === 'true' || w === 'false') {
+        if (type !== 'bool') this.fail(t, `cannot compare ${type === 'int' ? 'integer' : 'string'} field '${field}' with a boolean`);
+        return w === 'true';
+      }
+      const c = CONSTANTS[w];
+      if (c === undefined) this.fail(t, FIELDS[w] ? `expected a value, found the field '${t.text}'` : `unknown constant '${t.text}'`);
+      if (type === 'int') return c;
+      if (type === 'string' && field === 'event' && EVENT_NAMES.includes(w as never)) return w;
+      this.fail(t, `cannot compare ${type === 'bool' ? 'boolean' : 'string'} field '${field}' with the number ${t.text}`);
+    }
+    if (t.kind === 'int') {
+      if (type !== 'int') this.fail(t, `cannot compare ${type === 'bool' ? 'boolean' : 'string'} field '${field}' with a number`);
+      return t.value as number;
+    }
+    if (t.kind === 'string') {
+      if (type !== 'string') this.fail(t, `cannot compare ${type === 'bool' ? 'boolean' : 'integer'} field '${field}' with a string`);
+      return t.value as string;
+    }
+    this.fail(t, t.kind === 'end' ? 'expected a value, found end of input' : `expected a value, found '${t.text}'`);
+  }
+}
+
+function isCompare(op: string): boolean {
+  return ['==', '!=', '<', '>', '<=', '>=', '=~', '!~'].includes(op);
+}
+
+function checkOperator(field: string, type: FieldType, op: CompareOp, t: Token, src: string): void {
+  const ordering = op === '<' || op === '>' || op === '<=' || op === '>=';
+  const regex = op === '=~' || op === '!~';
+  if (ordering && type !== 'int') throw new FilterError(`'${op}' needs an integer field, '${field}' is a ${type}`, t.col, src);
+  if (regex && type !== 'string' && type !== 'list') throw new FilterError(`'${op}' needs a string field, '${field}' is ${type === 'int' ? 'an integer' : 'a boolean'}`, t.col, src);
+}
+
+export function parseCondition(src: string): Node {
+  return new Parser(src, lex(src)).parse();
+}
+
+/** A compiled condition: call it on an event. */
+export type Condition = ((e: NlEvent) => boolean) & { readonly source: string; readonly normalized: string };
+
+type Pred = (e: NlEvent) => boolean;
+type Rec = Record<string, unknown>;
+
+function compileNode(n: Node): Pred {
+  switch (n.type) {
+    case 'true': return () => true;
+    case 'or': { const a = compileNode(n.left), b = compileNode(n.right); return (e) => a(e) || b(e); }
+    case 'and': { const a = compileNode(n.left), b = compileNode(n.right); return (e) => a(e) && b(e); }
+    case 'not': { const a = compileNode(n.operand); return (e) => !a(e); }
+    case 'bool': { const f = n.field; return (e) => (e as unknown as Rec)[f] === true; }
+    case 'cmp': return compileCompare(n);
+  }
+}
+
+function compileCompare(n: Extract<Node, { type: 'cmp' }>): Pred {
+  const f = n.field;
+  const get = (e: NlEvent) => (e as unknown as Rec)[f];
+  if (FIELDS[f] === 'list') {
+    const list = (e: NlEvent) => get(e) as readonly string[];
+    switch (n.op) {
+      case '==': { const v = n.value as string; return (e) => list(e).includes(v); }
+      case '!=': { const v = n.value as string; return (e) => !list(e).includes(v); }
+      case 'IN': { const s = new Set(n.value as string[]); return (e) => list(e).some((x) => s.has(x)); }
+      case '=~': { const r = n.regex!; return (e) => list(e).some((x) => r.test(x)); }
+      case '!~': { const r = n.regex!; return (e) => !list(e).some((x) => r.test(x)); }
+      default: throw new Error(`internal: operator ${n.op} on a list field`);
+    }
+  }
+  const v = n.value;
+  switch (n.op) {
+    case '==': return (e) => get(e) === v;
+    case '!=': return (e) => get(e) !== v;
+    case '<': return (e) => (get(e) as number) < (v as number);
+    case '>': return (e) => (get(e) as number) > (v as number);
+    case '<=': return (e) => (get(e) as number) <= (v as number);
+    case '>=': return (e) => (get(e) as number) >= (v as number);
+    case '=~': { const r = n.regex!; return (e) => r.test(get(e) as string); }
+    case '!~': { const r = n.regex!; return (e) => !r.test(get(e) as string); }
+    case 'IN': { const s = new Set(n.value as Literal[]); return (e) => s.has(get(e) as Literal); }
+  }
+}
+
+function quote(v: Literal): string {
+  if (typeof v === 'string') return `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+  return String(v);
+}
+
+/** The expression written back fully parenthesized, with canonical keywords and literals. */
+export function normalize(n: Node): string {
+  switch (n.type) {
+    case 'true': return 'true';
+    case 'or': return `(${normalize(n.left)} OR ${normalize(n.right)})`;
+    case 'and': return `(${normalize(n.left)} AND ${normalize(n.right)})`;
+    case 'not': return `NOT ${normalize(n.operand)}`;
+    case 'bool': return n.field;
+    case 'cmp': return `${n.field} ${n.op} ${Array.isArray(n.value) ? `[${n.value.map(quote).join(', ')}]` : quote(n.value)}`;
+  }
+}
+
+/** Compiles a condition once; throws FilterError with the column on any mistake. */
+export function compileCondition(src: string): Condition {
+  const ast = parseCondition(src);
+  const pred = compileNode(ast);
+  return Object.assign(pred, { source: src, normalized: normalize(ast) });
+}
