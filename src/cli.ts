@@ -2,6 +2,8 @@
 // Exit codes: 0 ok, 1 failure, 2 usage or configuration error.
 import { Command, CommanderError, Option } from 'commander';
 import { runMonitorCommand } from './monitor-command.js';
+import { configCheckCommand, filterCheckCommand, hooksRunCommand, runCommand } from './commands.js';
+import { compileCondition, FilterError } from './filter.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -32,7 +34,60 @@ export function buildProgram(run: (job: Promise<number>) => void): Command {
       if (!Number.isInteger(n) || n <= 0) throw new CommanderError(EXIT_USAGE, 'nlmon.invalidArgument', `--receive-buffer: not a positive integer: ${v}`);
       return n;
     }))
-    .action((opts) => run(runMonitorCommand(opts)));
+    .option('--filter <expr>', 'print only events matching this condition (SPEC §4)')
+    .action((opts) => {
+      if (opts.filter !== undefined) {
+        try {
+          opts.match = compileCondition(opts.filter);
+        } catch (e) {
+          if (!(e instanceof FilterError)) throw e;
+          process.stderr.write(`${e.format('--filter')}\n`);
+          run(Promise.resolve(EXIT_USAGE));
+          return;
+        }
+      }
+      run(runMonitorCommand(opts));
+    });
+
+  const configOption = () => new Option('-c, --config <file>', 'config file (default: the embedded default config)');
+  const unsafeOption = () => new Option('--allow-unsafe-scripts', 'run hook scripts even if group/world-writable or owned by another user');
+
+  program
+    .command('run')
+    .description('run the daemon in the foreground: monitor, hooks, logs on stderr')
+    .addOption(configOption())
+    .addOption(unsafeOption())
+    .action((opts) => run(runCommand(opts)));
+
+  const config = program.command('config').description('configuration');
+  config
+    .command('check')
+    .description('validate a config file; print every error with its line and column')
+    .addOption(configOption())
+    .addOption(unsafeOption())
+    .action((opts) => run(Promise.resolve(configCheckCommand(opts))));
+
+  const filter = program.command('filter').description('the filter language');
+  filter
+    .command('check')
+    .description('compile an expression and print it normalized; with --event, print match or no match (exit 0 / 1)')
+    .argument('<expr>', 'the condition')
+    .option('--event <json>', 'an event (SPEC §3 fields; missing ones take defaults) to evaluate against')
+    .option('--json', 'print JSON')
+    .action((expr, opts) => run(Promise.resolve(filterCheckCommand(expr, opts))));
+
+  const hooks = program.command('hooks').description('hooks');
+  hooks
+    .command('run')
+    .description('fire one hook by hand with a given or synthesized event; print exit code, duration and output')
+    .argument('<name>', 'hook name')
+    .addOption(configOption())
+    .addOption(unsafeOption())
+    .option('--event <json>', 'the event to pass (SPEC §3 fields)')
+    .option('--interface <name>', 'synthesize a link_added event for this interface')
+    .option('--namespace <name>', 'namespace of the synthesized event', 'default')
+    .option('--json', 'print the result as JSON')
+    .action((name, opts) => run(hooksRunCommand(name, opts)));
 
   return program;
 }

@@ -302,6 +302,8 @@ function readHook(c: Checker, item: YAMLMap, opts: LoadOptions): HookConfig | un
     try {
       argv = splitWords(script);
       if (argv.length === 0) c.at(e.get('script')!.value, `${label}: script is empty`);
+      // A relative path is relative to the config file's directory, not to nlmon's cwd.
+      else if (argv[0]!.includes('/') && !path.isAbsolute(argv[0]!) && c.file) argv[0] = path.resolve(path.dirname(c.file), argv[0]!);
     } catch (err) {
       if (!(err instanceof WordsError)) throw err;
       c.at(e.get('script')!.value, `${label}: script: ${err.message}`);

@@ -1,0 +1,109 @@
+// The verbs that need no daemon besides `monitor`: run, hooks run, filter check, config check.
+import { ConfigError, defaultConfig, loadConfigFile, type NlmonConfig } from './config.js';
+import { compileCondition, FilterError } from './filter.js';
+import { runDaemon } from './daemon.js';
+import { ProcessHookRunner } from './hook-runner.js';
+import { makeEvent } from './link-table.js';
+import { RTM_NEWLINK, type NlEvent } from './event.js';
+
+export interface ConfigOptions {
+  config?: string;
+  allowUnsafeScripts?: boolean;
+}
+
+/** The config named by --config, or the embedded default; undefined after printing errors. */
+function readConfig(opts: ConfigOptions): NlmonConfig | undefined {
+  try {
+    return opts.config ? loadConfigFile(opts.config, { allowUnsafeScripts: opts.allowUnsafeScripts ?? false }) : defaultConfig();
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    process.stderr.write(`${e.message}\n`);
+    return undefined;
+  }
+}
+
+export async function runCommand(opts: ConfigOptions): Promise<number> {
+  const config = readConfig(opts);
+  return config ? runDaemon(config) : 2;
+}
+
+export function configCheckCommand(opts: ConfigOptions): number {
+  const config = readConfig(opts);
+  if (!config) return 2;
+  process.stdout.write(`${config.file || '<embedded default>'}: ok (${config.integration.hooks.length} hook(s))\n`);
+  return 0;
+}
+
+function parseEvent(json: string): NlEvent | string {
+  let v: unknown;
+  try {
+    v = JSON.parse(json);
+  } catch (e) {
+    return `--event: not JSON: ${(e as Error).message}`;
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return '--event: must be a JSON object';
+  return { ...syntheticEvent('', 'default'), ...(v as Partial<NlEvent>) };
+}
+
+/** A link_added event for an interface, as a manual trigger or a test input. */
+export function syntheticEvent(iface: string, namespace: string): NlEvent {
+  const e = makeEvent(namespace, RTM_NEWLINK, 'link_added', {
+    ifindex: 0, flags: 0, mtu: 1500, txqlen: 1000, master: 0, link: 0, link_netnsid: -1, operstate: 0,
+    interface: iface, address: '', link_kind: '', alias: '',
+  }, [], '', false);
+  e.timestamp = Date.now();
+  return e;
+}
+
+export function filterCheckCommand(expr: string, opts: { event?: string; json?: boolean }): number {
+  let cond;
+  try {
+    cond = compileCondition(expr);
+  } catch (e) {
+    if (!(e instanceof FilterError)) throw e;
+    process.stderr.write(`${e.format('condition')}\n`);
+    return 2;
+  }
+  if (opts.event === undefined) {
+    process.stdout.write(opts.json ? `${JSON.stringify({ normalized: cond.normalized })}\n` : `${cond.normalized}\n`);
+    return 0;
+  }
+  const ev = parseEvent(opts.event);
+  if (typeof ev === 'string') {
+    process.stderr.write(`${ev}\n`);
+    return 2;
+  }
+  const m = cond(ev);
+  process.stdout.write(opts.json ? `${JSON.stringify({ normalized: cond.normalized, match: m })}\n` : `${m ? 'match' : 'no match'}\n`);
+  return m ? 0 : 1;
+}
+
+export async function hooksRunCommand(name: string, opts: ConfigOptions & { event?: string; interface?: string; namespace?: string; json?: boolean }): Promise<number> {
+  const config = readConfig(opts);
+  if (!config) return 2;
+  const hook = config.integration.hooks.find((h) => h.name === name);
+  if (!hook) {
+    process.stderr.write(`nlmon: no hook named '${name}' in ${config.file || 'the embedded default config'}\n`);
+    return 2;
+  }
+  let event: NlEvent;
+  if (opts.event !== undefined) {
+    const e = parseEvent(opts.event);
+    if (typeof e === 'string') {
+      process.stderr.write(`${e}\n`);
+      return 2;
+    }
+    event = e;
+  } else {
+    event = syntheticEvent(opts.interface ?? '', opts.namespace ?? 'default');
+  }
+  const r = await new ProcessHookRunner().run({ ...hook, capture_output: true }, event);
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify({ hook: name, ...r })}\n`);
+  } else {
+    process.stdout.write(`hook ${name}: ${r.outcome} exit_code ${r.exit_code ?? '-'}${r.signal ? ` signal ${r.signal}` : ''} duration ${r.duration_ms.toFixed(1)} ms${r.error ? ` (${r.error})` : ''}\n`);
+    if (r.stdout) process.stdout.write(`--- stdout\n${r.stdout}${r.stdout.endsWith('\n') ? '' : '\n'}`);
+    if (r.stderr) process.stdout.write(`--- stderr\n${r.stderr}${r.stderr.endsWith('\n') ? '' : '\n'}`);
+  }
+  return r.outcome === 'success' ? 0 : 1;
+}

@@ -1,0 +1,228 @@
+// HookScheduler: matches events against hooks and runs them: at most max_concurrent at once,
+// a FIFO of at most queue_limit waiting (the oldest dropped past it), and sync hooks holding
+// back the dispatch of later events until they end. Intake never waits: events queue here.
+import type { HookConfig } from './config.js';
+import type { NlEvent } from './event.js';
+import type { HookRunner, RunResult } from './hook-runner.js';
+import { HookStats, type HookStatsSnapshot } from './hook-stats.js';
+
+export interface SchedulerObserver {
+  started?(hook: HookConfig, event: NlEvent): void;
+  finished?(hook: HookConfig, event: NlEvent, result: RunResult): void;
+  dropped?(hook: HookConfig, event: NlEvent): void;
+}
+
+export interface SchedulerLimits {
+  maxConcurrent: number;
+  queueLimit: number;
+}
+
+interface Job {
+  hook: HookConfig;
+  event: NlEvent;
+  /** Set for sync runs: called once when the run ends or is dropped. */
+  release: (() => void) | undefined;
+}
+
+export interface HookStatus extends HookStatsSnapshot {
+  name: string;
+  enabled: boolean;
+  async: boolean;
+  script: string;
+  condition: string;
+}
+
+export class HookScheduler {
+  private hooks: HookConfig[] = [];
+  private readonly stats = new Map<string, HookStats>();
+  private readonly waiting: Job[] = [];
+  private waitingHead = 0;
+  private running = 0;
+  private readonly pending: NlEvent[] = [];
+  private pendingHead = 0;
+  private syncOutstanding = 0;
+  private stopping = false;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(private limits: SchedulerLimits, private readonly runner: HookRunner, private readonly observer: SchedulerObserver = {}) {}
+
+  /** Replaces the hooks; statistics of hooks that keep their name survive. */
+  setHooks(hooks: HookConfig[], limits?: SchedulerLimits): void {
+    this.hooks = hooks;
+    if (limits) this.limits = limits;
+    const names = new Set(hooks.map((h) => h.name));
+    for (const h of hooks) if (!this.stats.has(h.name)) this.stats.set(h.name, new HookStats());
+    for (const name of [...this.stats.keys()]) {
+      const s = this.stats.get(name)!;
+      if (!names.has(name) && s.running === 0 && s.queued === 0) this.stats.delete(name);
+    }
+    this.startMore();
+  }
+
+  hook(name: string): HookConfig | undefined {
+    return this.hooks.find((h) => h.name === name);
+  }
+
+  /** Turns a hook on or off at once; false if there is no such hook. */
+  setEnabled(name: string, enabled: boolean): boolean {
+    const h = this.hook(name);
+    if (!h) return false;
+    h.enabled = enabled;
+    return true;
+  }
+
+  resetStats(name?: string): boolean {
+    const names = name === undefined ? this.hooks.map((h) => h.name) : [name];
+    if (name !== undefined && !this.stats.has(name)) return false;
+    for (const n of names) {
+      const old = this.stats.get(n);
+      const fresh = new HookStats();
+      if (old) {
+        fresh.running = old.running;
+        fresh.queued = old.queued;
+      }
+      this.stats.set(n, fresh);
+    }
+    return true;
+  }
+
+  status(): HookStatus[] {
+    return this.hooks.map((h) => ({
+      name: h.name, enabled: h.enabled, async: h.async, script: h.script, condition: h.condition,
+      ...this.stats.get(h.name)!.snapshot(),
+    }));
+  }
+
+  get queueDepth(): number {
+    return this.waiting.length - this.waitingHead;
+  }
+
+  get runningCount(): number {
+    return this.running;
+  }
+
+  /** Events waiting for a sync run to end before they are matched. */
+  get backlog(): number {
+    return this.pending.length - this.pendingHead;
+  }
+
+  /** Takes a batch of events in order. Never blocks. */
+  submit(events: NlEvent[]): void {
+    if (this.stopping) return;
+    if (this.syncOutstanding === 0 && this.backlog === 0) {
+      for (let i = 0; i < events.length; i++) {
+        this.dispatch(events[i]!);
+        if (this.syncOutstanding > 0) {
+          for (let j = i + 1; j < events.length; j++) this.pending.push(events[j]!);
+          return;
+        }
+      }
+      return;
+    }
+    for (const e of events) this.pending.push(e);
+  }
+
+  /** Stops taking events, drops what waits (counted), and resolves when no run is left. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.pending.length = 0;
+    this.pendingHead = 0;
+    while (this.queueDepth > 0) this.drop(this.waiting[this.waitingHead++]!);
+    this.waiting.length = 0;
+    this.waitingHead = 0;
+    if (this.running > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
+  }
+
+  private dispatch(e: NlEvent): void {
+    const hooks = this.hooks;
+    for (let i = 0; i < hooks.length; i++) {
+      const hook = hooks[i]!;
+      if (!hook.enabled || !hook.match(e)) continue;
+      let release: (() => void) | undefined;
+      if (!hook.async) {
+        this.syncOutstanding++;
+        let released = false;
+        release = () => {
+          if (released) return;
+          released = true;
+          this.syncOutstanding--;
+          if (this.syncOutstanding === 0) queueMicrotask(() => this.drainPending());
+        };
+      }
+      this.enqueue({ hook, event: e, release });
+    }
+  }
+
+  private drainPending(): void {
+    while (this.syncOutstanding === 0 && this.pendingHead < this.pending.length) {
+      this.dispatch(this.pending[this.pendingHead++]!);
+    }
+    if (this.pendingHead === this.pending.length) {
+      this.pending.length = 0;
+      this.pendingHead = 0;
+    } else if (this.pendingHead > 4096 && this.pendingHead * 2 > this.pending.length) {
+      this.pending.splice(0, this.pendingHead);
+      this.pendingHead = 0;
+    }
+  }
+
+  private enqueue(job: Job): void {
+    if (this.queueDepth >= this.limits.queueLimit && this.running >= this.limits.maxConcurrent) {
+      this.drop(this.waiting[this.waitingHead++]!);
+    }
+    this.statsOf(job).queued++;
+    this.waiting.push(job);
+    this.startMore();
+  }
+
+  /** Looked up at each use: reset-stats may have replaced the object since the job began. */
+  private statsOf(job: Job): HookStats {
+    let s = this.stats.get(job.hook.name);
+    if (!s) {
+      s = new HookStats();
+      this.stats.set(job.hook.name, s);
+    }
+    return s;
+  }
+
+  private drop(job: Job): void {
+    this.statsOf(job).queued--;
+    this.statsOf(job).dropped++;
+    this.observer.dropped?.(job.hook, job.event);
+    job.release?.();
+  }
+
+  private startMore(): void {
+    while (this.running < this.limits.maxConcurrent && this.waitingHead < this.waiting.length) {
+      const job = this.waiting[this.waitingHead++]!;
+      this.statsOf(job).queued--;
+      this.statsOf(job).running++;
+      this.running++;
+      this.observer.started?.(job.hook, job.event);
+      this.runner.run(job.hook, job.event).then((r) => this.finish(job, r), (err: Error) => this.finish(job, {
+        outcome: 'failure', exit_code: null, signal: null, duration_ms: 0, error: `runner: ${err.message}`, stdout: '', stderr: '',
+      }));
+    }
+    if (this.waitingHead === this.waiting.length) {
+      this.waiting.length = 0;
+      this.waitingHead = 0;
+    } else if (this.waitingHead > 4096 && this.waitingHead * 2 > this.waiting.length) {
+      this.waiting.splice(0, this.waitingHead);
+      this.waitingHead = 0;
+    }
+  }
+
+  private finish(job: Job, r: RunResult): void {
+    this.running--;
+    this.statsOf(job).running--;
+    this.statsOf(job).record(r, new Date());
+    this.observer.finished?.(job.hook, job.event, r);
+    job.release?.();
+    this.startMore();
+    if (this.running === 0) {
+      const w = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const f of w) f();
+    }
+  }
+}

@@ -1,0 +1,74 @@
+// Per-hook statistics of SPEC §6: counts, durations (min/max/avg/total, p50/p95 over the
+// last 1024 runs), and the last run's exit code, time and error.
+import type { RunResult } from './hook-runner.js';
+
+export interface HookStatsSnapshot {
+  executions: number;
+  successes: number;
+  failures: number;
+  timeouts: number;
+  dropped: number;
+  running: number;
+  queued: number;
+  min_ms: number;
+  max_ms: number;
+  avg_ms: number;
+  total_ms: number;
+  p50_ms: number;
+  p95_ms: number;
+  last_exit_code: number | null;
+  last_run_at: string;
+  last_error: string;
+}
+
+const WINDOW = 1024;
+
+export class HookStats {
+  executions = 0;
+  successes = 0;
+  failures = 0;
+  timeouts = 0;
+  dropped = 0;
+  running = 0;
+  queued = 0;
+  private min = Infinity;
+  private max = 0;
+  private total = 0;
+  private readonly recent = new Float64Array(WINDOW);
+  private lastExit: number | null = null;
+  private lastRunAt = '';
+  private lastError = '';
+
+  record(r: RunResult, at: Date): void {
+    this.executions++;
+    if (r.outcome === 'success') this.successes++;
+    else if (r.outcome === 'timeout') this.timeouts++;
+    else this.failures++;
+    this.min = Math.min(this.min, r.duration_ms);
+    this.max = Math.max(this.max, r.duration_ms);
+    this.total += r.duration_ms;
+    this.recent[(this.executions - 1) % WINDOW] = r.duration_ms;
+    this.lastExit = r.exit_code;
+    this.lastRunAt = at.toISOString();
+    this.lastError = r.error;
+  }
+
+  private percentile(p: number): number {
+    const n = Math.min(this.executions, WINDOW);
+    if (n === 0) return 0;
+    const sorted = Array.from(this.recent.subarray(0, n)).sort((a, b) => a - b);
+    return sorted[Math.min(n - 1, Math.ceil((p / 100) * n) - 1)]!;
+  }
+
+  snapshot(): HookStatsSnapshot {
+    const round = (v: number) => Math.round(v * 1000) / 1000;
+    return {
+      executions: this.executions, successes: this.successes, failures: this.failures, timeouts: this.timeouts,
+      dropped: this.dropped, running: this.running, queued: this.queued,
+      min_ms: this.executions ? round(this.min) : 0, max_ms: round(this.max),
+      avg_ms: this.executions ? round(this.total / this.executions) : 0, total_ms: round(this.total),
+      p50_ms: round(this.percentile(50)), p95_ms: round(this.percentile(95)),
+      last_exit_code: this.lastExit, last_run_at: this.lastRunAt, last_error: this.lastError,
+    };
+  }
+}
