@@ -1,0 +1,130 @@
+// HookScheduler on a fake runner: the concurrency limit, drop-oldest past queue_limit, sync
+// ordering, enable/disable, and stop.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { HookScheduler } from '../src/hook-scheduler.js';
+import type { HookConfig } from '../src/config.js';
+import type { HookRunner, RunResult } from '../src/hook-runner.js';
+import { compileCondition } from '../src/filter.js';
+import { syntheticEvent } from '../src/commands.js';
+import type { NlEvent } from '../src/event.js';
+
+class FakeRunner implements HookRunner {
+  running = 0;
+  maxRunning = 0;
+  readonly started: string[] = [];
+  private readonly finishers: Array<() => void> = [];
+  run(hook: HookConfig, e: NlEvent): Promise<RunResult> {
+    this.running++;
+    this.maxRunning = Math.max(this.maxRunning, this.running);
+    this.started.push(`${hook.name}#${e.sequence}`);
+    return new Promise((resolve) => this.finishers.push(() => {
+      this.running--;
+      resolve({ outcome: e.sequence % 5 === 0 ? 'failure' : 'success', exit_code: e.sequence % 5 === 0 ? 3 : 0, signal: null, duration_ms: e.sequence, error: '', stdout: '', stderr: '' });
+    }));
+  }
+  /** Ends the oldest running run. */
+  async finishOne(): Promise<void> {
+    this.finishers.shift()?.();
+    await new Promise((r) => setImmediate(r));
+  }
+  get waiting(): number { return this.finishers.length; }
+}
+
+function hook(name: string, over: Partial<HookConfig> = {}): HookConfig {
+  return {
+    name, script: `/bin/${name}`, argv: [`/bin/${name}`], condition: '', match: compileCondition(over.condition ?? ''),
+    timeout_ms: 1000, enabled: true, async: true, args: [], env: {}, capture_output: false, ...over,
+  };
+}
+
+const events = (from: number, n: number) => Array.from({ length: n }, (_, i) => ({ ...syntheticEvent(`veth${from + i}`, 'default'), sequence: from + i }));
+
+test('never more than max_concurrent at once; all run in the end', async () => {
+  const runner = new FakeRunner();
+  const s = new HookScheduler({ maxConcurrent: 2, queueLimit: 100 }, runner);
+  s.setHooks([hook('slow')]);
+  s.submit(events(1, 10));
+  assert.equal(runner.running, 2);
+  assert.equal(s.queueDepth, 8);
+  assert.equal(s.status()[0]!.queued, 8);
+  assert.equal(s.status()[0]!.running, 2);
+  while (runner.waiting) await runner.finishOne();
+  assert.equal(runner.maxRunning, 2);
+  assert.deepEqual(runner.started, events(1, 10).map((e) => `slow#${e.sequence}`));
+  const st = s.status()[0]!;
+  assert.equal(st.executions, 10);
+  assert.equal(st.successes, 8);
+  assert.equal(st.failures, 2);
+  assert.equal(st.min_ms, 1);
+  assert.equal(st.max_ms, 10);
+  assert.equal(st.avg_ms, 5.5);
+  assert.equal(st.total_ms, 55);
+  assert.equal(st.p50_ms, 5);
+  assert.equal(st.p95_ms, 10);
+  assert.equal(st.last_exit_code, 3, 'the last run (#10) failed with 3');
+  assert.equal(st.running + st.queued, 0);
+});
+
+test('past queue_limit the oldest waiting run is dropped and counted', async () => {
+  const runner = new FakeRunner();
+  const dropped: number[] = [];
+  const s = new HookScheduler({ maxConcurrent: 1, queueLimit: 3 }, runner, { dropped: (_h, e) => dropped.push(e.sequence) });
+  s.setHooks([hook('h')]);
+  s.submit(events(1, 8));
+  assert.deepEqual(dropped, [2, 3, 4, 5]);
+  assert.equal(s.status()[0]!.dropped, 4);
+  while (runner.waiting) await runner.finishOne();
+  assert.deepEqual(runner.started, ['h#1', 'h#6', 'h#7', 'h#8']);
+});
+
+test('a sync hook holds back later events; async hooks of the same event still run', async () => {
+  const runner = new FakeRunner();
+  const s = new HookScheduler({ maxConcurrent: 10, queueLimit: 100 }, runner);
+  s.setHooks([hook('sync', { async: false }), hook('bg', { condition: 'sequence > 1' })]);
+  s.submit(events(1, 3));
+  assert.deepEqual(runner.started, ['sync#1'], 'event 2 waits for sync#1');
+  assert.equal(s.backlog, 2);
+  await runner.finishOne();
+  assert.deepEqual(runner.started, ['sync#1', 'sync#2', 'bg#2']);
+  await runner.finishOne();
+  await runner.finishOne();
+  assert.deepEqual(runner.started, ['sync#1', 'sync#2', 'bg#2', 'sync#3', 'bg#3']);
+  while (runner.waiting) await runner.finishOne();
+  assert.equal(s.backlog, 0);
+});
+
+test('disable and enable take effect at once; reset-stats keeps live counts', async () => {
+  const runner = new FakeRunner();
+  const s = new HookScheduler({ maxConcurrent: 10, queueLimit: 100 }, runner);
+  s.setHooks([hook('a'), hook('b')]);
+  assert.equal(s.setEnabled('a', false), true);
+  assert.equal(s.setEnabled('nope', false), false);
+  s.submit(events(1, 1));
+  assert.deepEqual(runner.started, ['b#1']);
+  s.setEnabled('a', true);
+  s.submit(events(2, 1));
+  assert.deepEqual(runner.started, ['b#1', 'a#2', 'b#2']);
+  s.resetStats('b');
+  assert.equal(s.status()[1]!.running, 2);
+  while (runner.waiting) await runner.finishOne();
+  assert.equal(s.status()[1]!.running, 0);
+  assert.equal(s.status()[1]!.executions, 2);
+});
+
+test('stop drops what waits and resolves when running runs end', async () => {
+  const runner = new FakeRunner();
+  const s = new HookScheduler({ maxConcurrent: 1, queueLimit: 100 }, runner);
+  s.setHooks([hook('h')]);
+  s.submit(events(1, 4));
+  let stopped = false;
+  const p = s.stop().then(() => { stopped = true; });
+  await new Promise((r) => setImmediate(r));
+  assert.equal(stopped, false, 'waits for the running run');
+  assert.equal(s.status()[0]!.dropped, 3);
+  await runner.finishOne();
+  await p;
+  assert.equal(stopped, true);
+  s.submit(events(9, 1));
+  assert.equal(runner.started.length, 1, 'no runs after stop');
+});
