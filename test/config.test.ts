@@ -1,0 +1,108 @@
+// `nlmon config check` on malformed configs: each mistake at its FILE:LINE:COL.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { ConfigError, loadConfigFile, parseConfig } from '../src/config.js';
+import { NLMON } from './helpers/netns.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nlmon-config-'));
+const safe = path.join(dir, 'ok.sh');
+fs.writeFileSync(safe, '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+fs.chmodSync(safe, 0o755);
+const worldWritable = path.join(dir, 'ww.sh');
+fs.writeFileSync(worldWritable, '#!/bin/sh\nexit 0\n');
+fs.chmodSync(worldWritable, 0o777);
+const groupWritable = path.join(dir, 'gw.sh');
+fs.writeFileSync(groupWritable, '#!/bin/sh\nexit 0\n');
+fs.chmodSync(groupWritable, 0o775);
+const notExec = path.join(dir, 'noexec.sh');
+fs.writeFileSync(notExec, '#!/bin/sh\nexit 0\n');
+fs.chmodSync(notExec, 0o644);
+test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const hooks = (body: string) => `nlmon:\n  integration:\n    hooks:\n${body}`;
+
+// [what, yaml, line, col, message]
+const CASES: Array<[string, string, number, number, RegExp]> = [
+  ['YAML syntax', 'nlmon:\n  monitoring: [a\n', 3, 1, /YAML/],
+  ['tab indentation', 'nlmon:\n\tmonitoring: {}\n', 2, 1, /YAML/],
+  ['not a mapping', '- a\n- b\n', 1, 1, /must be a mapping with the key 'nlmon'/],
+  ['unknown top-level key', 'nlmon: {}\nextra: 1\n', 2, 1, /unknown key 'extra' in the top level/],
+  ['unknown section', 'nlmon:\n  monitor: {}\n', 2, 3, /unknown key 'monitor' in nlmon/],
+  ['unknown monitoring key', 'nlmon:\n  monitoring:\n    namespace: [default]\n', 3, 5, /unknown key 'namespace'.*known: namespaces/],
+  ['namespaces as a bad word', 'nlmon:\n  monitoring:\n    namespaces: some\n', 3, 17, /namespaces must be 'all' or a list/],
+  ['empty namespaces', 'nlmon:\n  monitoring:\n    namespaces: []\n', 3, 17, /must not be empty/],
+  ['receive_buffer as a string', 'nlmon:\n  monitoring:\n    receive_buffer: big\n', 3, 21, /receive_buffer must be an integer, not a string/],
+  ['receive_buffer too small', 'nlmon:\n  monitoring:\n    receive_buffer: 10\n', 3, 21, /at least 4096/],
+  ['list_existing not a boolean', 'nlmon:\n  monitoring:\n    list_existing: "yes"\n', 3, 20, /list_existing must be true or false/],
+  ['relative netns dir', 'nlmon:\n  monitoring:\n    netns_dirs: [run/netns]\n', 3, 17, /not an absolute path/],
+  ['max_concurrent zero', 'nlmon:\n  integration:\n    max_concurrent: 0\n', 3, 21, /max_concurrent must be at least 1/],
+  ['queue_limit float', 'nlmon:\n  integration:\n    queue_limit: 1.5\n', 3, 18, /queue_limit must be an integer/],
+  ['hooks not a list', 'nlmon:\n  integration:\n    hooks: {a: 1}\n', 3, 12, /hooks must be a list/],
+  ['hook without name', hooks(`      - script: ${safe}\n`), 4, 9, /a hook needs a name/],
+  ['hook without script', hooks('      - name: a\n'), 4, 9, /hook 'a' needs a script/],
+  ['unknown hook key', hooks(`      - name: a\n        script: ${safe}\n        timeout: 5\n`), 6, 9, /unknown key 'timeout' in a hook/],
+  ['duplicate hook name', hooks(`      - name: a\n        script: ${safe}\n      - name: a\n        script: ${safe}\n`), 6, 15, /duplicate hook name 'a' \(first defined on line 4\)/],
+  ['bad condition column', hooks(`      - name: a\n        script: ${safe}\n        condition: "mtu == 1 AND (up"\n`), 6, 37, /missing '\)'/],
+  ['unknown field in condition', hooks(`      - name: a\n        script: ${safe}\n        condition: frob == 1\n`), 6, 20, /unknown field 'frob'/],
+  ['missing script', hooks(`      - name: a\n        script: ${dir}/nope.sh\n`), 5, 17, new RegExp(`${dir}/nope.sh does not exist|not found`)],
+  ['world-writable script', hooks(`      - name: a\n        script: ${worldWritable}\n`), 5, 17, new RegExp(`script ${worldWritable} is world-writable`)],
+  ['group-writable script', hooks(`      - name: a\n        script: ${groupWritable} --flag\n`), 5, 17, /is group-writable/],
+  ['not executable', hooks(`      - name: a\n        script: ${notExec}\n`), 5, 17, /is not executable/],
+  ['unterminated quote in script', hooks(`      - name: a\n        script: "${safe} 'x"\n`), 5, 17, /unterminated ' quote/],
+  ['timeout_ms negative', hooks(`      - name: a\n        script: ${safe}\n        timeout_ms: -5\n`), 6, 21, /timeout_ms must be at least 1/],
+  ['env value a list', hooks(`      - name: a\n        script: ${safe}\n        env: {A: [1]}\n`), 6, 18, /env: A must be a string/],
+  ['env NLMON_ variable', hooks(`      - name: a\n        script: ${safe}\n        env: {NLMON_HOOK: x}\n`), 6, 15, /set by nlmon/],
+  ['bad metrics listen', 'nlmon:\n  metrics:\n    listen: localhost\n', 3, 13, /HOST:PORT/],
+  ['relative control socket', 'nlmon:\n  control:\n    socket: nlmon.sock\n', 3, 13, /absolute path/],
+];
+
+test(`config check reports ${CASES.length} kinds of mistake at their line and column`, () => {
+  for (const [what, yaml, line, col, re] of CASES) {
+    const file = path.join(dir, `${what.replace(/\W+/g, '-')}.yaml`);
+    fs.writeFileSync(file, yaml);
+    let err: unknown;
+    try { loadConfigFile(file); } catch (e) { err = e; }
+    assert.ok(err instanceof ConfigError, `${what}: expected an error`);
+    const issue = err.issues.find((i) => re.test(i.message));
+    assert.ok(issue, `${what}: no issue matches ${re}: ${err.message}`);
+    assert.equal(`${issue.file}:${issue.line}:${issue.col}`, `${file}:${line}:${col}`, `${what}: ${issue.message}`);
+  }
+});
+
+test('every mistake is reported, not only the first; the CLI exits 2 and prints FILE:LINE:COL', () => {
+  const file = path.join(dir, 'many.yaml');
+  fs.writeFileSync(file, `nlmon:\n  monitoring:\n    receive_buffer: x\n  integration:\n    max_concurrent: 0\n    hooks:\n      - name: a\n        script: ${worldWritable}\n`);
+  const r = spawnSync(process.execPath, [NLMON, 'config', 'check', '--config', file], { encoding: 'utf8' });
+  assert.equal(r.status, 2);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 3, r.stderr);
+  assert.match(lines[0]!, new RegExp(`^${file}:3:21: receive_buffer`));
+  assert.match(lines[1]!, new RegExp(`^${file}:5:21: max_concurrent`));
+  assert.match(lines[2]!, new RegExp(`^${file}:8:17: hook 'a': script ${worldWritable} is world-writable`));
+  const ok = spawnSync(process.execPath, [NLMON, 'config', 'check', '--config', file, '--allow-unsafe-scripts'], { encoding: 'utf8' });
+  assert.equal(ok.status, 2, 'the other two mistakes remain');
+  assert.doesNotMatch(ok.stderr, /world-writable/);
+});
+
+test('defaults, relative scripts, and the shipped example config', () => {
+  const cfg = parseConfig(hooks(`      - name: a\n        script: "${safe} 'two words'"\n        args: [x]\n`), path.join(dir, 'c.yaml'));
+  const h = cfg.integration.hooks[0]!;
+  assert.deepEqual(h.argv, [safe, 'two words', 'x']);
+  assert.equal(h.timeout_ms, 30000);
+  assert.equal(h.enabled, true);
+  assert.equal(h.async, false);
+  assert.equal(h.capture_output, false);
+  assert.equal(cfg.integration.max_concurrent, 10);
+  assert.equal(cfg.integration.queue_limit, 10000);
+  assert.deepEqual(cfg.monitoring.namespaces, ['default']);
+  assert.equal(cfg.monitoring.receive_buffer, 16777216);
+  const example = spawnSync(process.execPath, [NLMON, 'config', 'check', '--config', 'config/nlmon.yaml'], { encoding: 'utf8', cwd: path.dirname(path.dirname(NLMON)) });
+  assert.equal(example.status, 0, example.stderr);
+  const missing = spawnSync(process.execPath, [NLMON, 'config', 'check', '--config', path.join(dir, 'absent.yaml')], { encoding: 'utf8' });
+  assert.equal(missing.status, 2);
+  assert.match(missing.stderr, /absent\.yaml.*no such file/);
+});
