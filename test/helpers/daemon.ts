@@ -1,0 +1,66 @@
+// Starts `nlmon run` on a test config in a temp directory and stops it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { NLMON, until } from './netns.js';
+
+export interface RunningDaemon {
+  dir: string;
+  child: ChildProcess;
+  stderr: () => string;
+  hookLog: () => string[];
+  exit: Promise<number | null>;
+  stop: () => Promise<number | null>;
+}
+
+export function tempDir(): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'nlmon-test-'));
+  fs.chmodSync(d, 0o755);
+  return d;
+}
+
+/** Writes an executable script (mode 0755) into dir. */
+export function script(dir: string, name: string, body: string): string {
+  const f = path.join(dir, name);
+  fs.writeFileSync(f, `#!/bin/sh\n${body}\n`);
+  fs.chmodSync(f, 0o755);
+  return f;
+}
+
+export async function startDaemon(dir: string, yaml: string, extraArgs: string[] = []): Promise<RunningDaemon> {
+  const cfg = path.join(dir, 'nlmon.yaml');
+  fs.writeFileSync(cfg, yaml);
+  const child = spawn(process.execPath, [NLMON, 'run', '--config', cfg, ...extraArgs], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
+  const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const logFile = path.join(dir, 'hook.log');
+  const d: RunningDaemon = {
+    dir, child, exit,
+    stderr: () => err,
+    hookLog: () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').split('\n').filter(Boolean) : []),
+    stop: async () => {
+      child.kill('SIGTERM');
+      return exit;
+    },
+  };
+  let exited = false;
+  void exit.then(() => { exited = true; });
+  await until(() => exited || err.includes(' hook(s)'), 'the daemon to start');
+  if (exited) throw new Error(`nlmon run exited at start:\n${err}`);
+  return d;
+}
+
+export function config(ns: string, dir: string, integration: string): string {
+  return `nlmon:
+  monitoring:
+    namespaces: [${ns}]
+    netns_dirs: [/var/run/netns]
+  integration:
+    hook_log: ${dir}/hook.log
+${integration}
+  control:
+    socket: ${dir}/nlmon.sock
+`;
+}
