@@ -5,6 +5,7 @@ import type { HookConfig } from './config.js';
 import type { NlEvent } from './event.js';
 import type { HookRunner, RunResult } from './hook-runner.js';
 import { HookStats, type HookStatsSnapshot } from './hook-stats.js';
+import { Fifo } from './fifo.js';
 
 export interface SchedulerObserver {
   started?(hook: HookConfig, event: NlEvent): void;
@@ -35,11 +36,9 @@ export interface HookStatus extends HookStatsSnapshot {
 export class HookScheduler {
   private hooks: HookConfig[] = [];
   private readonly stats = new Map<string, HookStats>();
-  private readonly waiting: Job[] = [];
-  private waitingHead = 0;
+  private readonly waiting = new Fifo<Job>();
   private running = 0;
-  private readonly pending: NlEvent[] = [];
-  private pendingHead = 0;
+  private readonly pending = new Fifo<NlEvent>();
   private syncOutstanding = 0;
   private stopping = false;
   private idleWaiters: Array<() => void> = [];
@@ -94,7 +93,7 @@ export class HookScheduler {
   }
 
   get queueDepth(): number {
-    return this.waiting.length - this.waitingHead;
+    return this.waiting.length;
   }
 
   get runningCount(): number {
@@ -103,7 +102,7 @@ export class HookScheduler {
 
   /** Events waiting for a sync run to end before they are matched. */
   get backlog(): number {
-    return this.pending.length - this.pendingHead;
+    return this.pending.length;
   }
 
   /** Takes a batch of events in order. Never blocks. */
@@ -125,11 +124,8 @@ export class HookScheduler {
   /** Stops taking events, drops what waits (counted), and resolves when no run is left. */
   async stop(): Promise<void> {
     this.stopping = true;
-    this.pending.length = 0;
-    this.pendingHead = 0;
-    while (this.queueDepth > 0) this.drop(this.waiting[this.waitingHead++]!);
-    this.waiting.length = 0;
-    this.waitingHead = 0;
+    this.pending.clear();
+    for (let job = this.waiting.shift(); job; job = this.waiting.shift()) this.drop(job);
     if (this.running > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
   }
 
@@ -154,21 +150,12 @@ export class HookScheduler {
   }
 
   private drainPending(): void {
-    while (this.syncOutstanding === 0 && this.pendingHead < this.pending.length) {
-      this.dispatch(this.pending[this.pendingHead++]!);
-    }
-    if (this.pendingHead === this.pending.length) {
-      this.pending.length = 0;
-      this.pendingHead = 0;
-    } else if (this.pendingHead > 4096 && this.pendingHead * 2 > this.pending.length) {
-      this.pending.splice(0, this.pendingHead);
-      this.pendingHead = 0;
-    }
+    while (this.syncOutstanding === 0 && this.pending.length > 0) this.dispatch(this.pending.shift()!);
   }
 
   private enqueue(job: Job): void {
     if (this.queueDepth >= this.limits.queueLimit && this.running >= this.limits.maxConcurrent) {
-      this.drop(this.waiting[this.waitingHead++]!);
+      this.drop(this.waiting.shift()!);
     }
     this.statsOf(job).queued++;
     this.waiting.push(job);
@@ -193,8 +180,8 @@ export class HookScheduler {
   }
 
   private startMore(): void {
-    while (this.running < this.limits.maxConcurrent && this.waitingHead < this.waiting.length) {
-      const job = this.waiting[this.waitingHead++]!;
+    while (this.running < this.limits.maxConcurrent && this.waiting.length > 0) {
+      const job = this.waiting.shift()!;
       this.statsOf(job).queued--;
       this.statsOf(job).running++;
       this.running++;
@@ -202,13 +189,6 @@ export class HookScheduler {
       this.runner.run(job.hook, job.event).then((r) => this.finish(job, r), (err: Error) => this.finish(job, {
         outcome: 'failure', exit_code: null, signal: null, duration_ms: 0, error: `runner: ${err.message}`, stdout: '', stderr: '',
       }));
-    }
-    if (this.waitingHead === this.waiting.length) {
-      this.waiting.length = 0;
-      this.waitingHead = 0;
-    } else if (this.waitingHead > 4096 && this.waitingHead * 2 > this.waiting.length) {
-      this.waiting.splice(0, this.waitingHead);
-      this.waitingHead = 0;
     }
   }
 
