@@ -22,6 +22,13 @@ constexpr size_t kMaxDatagramsPerWake = 256;
 // Int32 fields per record in the packed batch; the order is mirrored in src/native.ts.
 constexpr size_t kIntsPerRecord = 14;
 
+// False while the environment is being torn down (a worker terminating): N-API calls that run
+// JavaScript then fail, and node-addon-api would turn that failure into a fatal error.
+bool CanCallJs(napi_env env) {
+  napi_value probe;
+  return napi_create_arraybuffer(env, 0, nullptr, &probe) == napi_ok;
+}
+
 Napi::Error SystemError(Napi::Env env, const nlmon::SysError& e, const std::string& path) {
   std::string msg = e.syscall + " " + uv_err_name(-e.code) + ": " + strerror(e.code);
   if (!path.empty()) msg += " '" + path + "'";
@@ -235,16 +242,21 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
   // any other event-loop callback in Node.
   void Call(Napi::FunctionReference& fn, const std::initializer_list<napi_value>& args) {
     Napi::Env env = Env();
-    fn.MakeCallback(Value(), args, *context_);
+    // The raw call: node-addon-api would make a failure here (a worker being terminated
+    // while the callback runs) a fatal error.
+    napi_value result;
+    napi_make_callback(env, *context_, Value(), fn.Value(), args.size(), args.begin(), &result);
     if (env.IsExceptionPending()) {
-      Napi::Error e = env.GetAndClearPendingException();
-      napi_fatal_exception(env, e.Value());
+      napi_value exc;
+      napi_get_and_clear_last_exception(env, &exc);
+      if (CanCallJs(env)) napi_fatal_exception(env, exc);  // as for any loop callback that throws
     }
   }
 
   void Drain(int status) {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
+    if (!CanCallJs(env)) return;  // the cleanup hook closes the socket
     bool overrun = false;
     if (status < 0) {
       // libuv reports POLLERR as an error and stops the handle. On a netlink socket POLLERR
