@@ -81,13 +81,14 @@ export class ProcessHookRunner implements HookRunner {
       const stderr = capture(child.stderr);
       let settled = false;
       let timedOut = false;
-      const finish = (r: Omit<RunResult, 'stdout' | 'stderr' | 'duration_ms'>) => {
+      /** exited: the process ran (its output may still be in the pipes), as opposed to never starting. */
+      const finish = (r: Omit<RunResult, 'stdout' | 'stderr' | 'duration_ms'>, exited: boolean) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         const duration = elapsed();
         const done = () => resolve({ ...r, duration_ms: duration, stdout: stdout(), stderr: stderr() });
-        if (hook.capture_output && r.error === '') {
+        if (hook.capture_output && exited) {
           // Let the last output arrive; a grandchild holding the pipe does not hold the run.
           let waited = false;
           const end = () => { if (!waited) { waited = true; child.stdout?.destroy(); child.stderr?.destroy(); done(); } };
@@ -106,15 +107,15 @@ export class ProcessHookRunner implements HookRunner {
         }
       }, hook.timeout_ms);
       child.on('error', (err: NodeJS.ErrnoException) => {
-        finish({ outcome: 'failure', exit_code: null, signal: null, error: `cannot start ${hook.argv[0]}: ${err.code === 'ENOENT' ? 'no such file' : err.code === 'EACCES' ? 'permission denied (not executable?)' : err.message}` });
+        finish({ outcome: 'failure', exit_code: null, signal: null, error: `cannot start ${hook.argv[0]}: ${err.code === 'ENOENT' ? 'no such file' : err.code === 'EACCES' ? 'permission denied (not executable?)' : err.message}` }, false);
       });
       child.on('exit', (code, signal) => {
         if (timedOut) {
-          finish({ outcome: 'timeout', exit_code: null, signal, error: `killed after timeout_ms ${hook.timeout_ms}` });
+          finish({ outcome: 'timeout', exit_code: null, signal, error: `killed after timeout_ms ${hook.timeout_ms}` }, true);
           return;
         }
-        if (code === 0) finish({ outcome: 'success', exit_code: 0, signal: null, error: '' });
-        else finish({ outcome: 'failure', exit_code: code, signal, error: signal ? `killed by ${signal}` : `exit code ${code}` });
+        if (code === 0) finish({ outcome: 'success', exit_code: 0, signal: null, error: '' }, true);
+        else finish({ outcome: 'failure', exit_code: code, signal, error: signal ? `killed by ${signal}` : `exit code ${code}` }, true);
       });
       child.stdin?.on('error', () => { /* the hook did not read its stdin */ });
       child.stdin?.end(JSON.stringify(event) + '\n');

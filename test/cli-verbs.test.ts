@@ -65,3 +65,23 @@ test('Fifo keeps order across its compaction', () => {
   assert.equal(q.shift(), undefined);
   assert.equal(q.length, 0);
 });
+
+test('captured output of a failing hook is complete, and capped at 64 KiB', () => {
+  const dir = tempDir();
+  try {
+    const fail = script(dir, 'fail.sh', 'yes a | tr -d "\\n" | head -c 60000\nexit 1');
+    const big = script(dir, 'big.sh', 'yes b | tr -d "\\n" | head -c 200000\nexit 0');
+    const cfg = path.join(dir, 'c.yaml');
+    fs.writeFileSync(cfg, `nlmon:\n  integration:\n    hooks:\n      - name: fail\n        script: ${fail}\n      - name: big\n        script: ${big}\n`);
+    for (let i = 0; i < 3; i++) {
+      const f = JSON.parse(nlmon('hooks', 'run', 'fail', '--config', cfg, '--json').stdout);
+      assert.equal(f.exit_code, 1);
+      assert.ok(f.stdout === 'a'.repeat(60000), `complete output, got ${f.stdout.length} bytes`);
+    }
+    const b = JSON.parse(nlmon('hooks', 'run', 'big', '--config', cfg, '--json').stdout);
+    assert.equal(b.outcome, 'success');
+    assert.ok(b.stdout === 'b'.repeat(65536), `capped output, got ${b.stdout.length} bytes`);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
