@@ -3,7 +3,7 @@ import { ConfigError, defaultConfig, loadConfigFile, type NlmonConfig } from './
 import { compileCondition, FilterError } from './filter.js';
 import { runDaemon } from './daemon.js';
 import { ProcessHookRunner } from './hook-runner.js';
-import { makeEvent } from './link-table.js';
+import { makeEvent, NO_LINK } from './link-table.js';
 import { RTM_NEWLINK, type NlEvent } from './event.js';
 
 export interface ConfigOptions {
@@ -47,10 +47,7 @@ function parseEvent(json: string): NlEvent | string {
 
 /** A link_added event for an interface, as a manual trigger or a test input. */
 export function syntheticEvent(iface: string, namespace: string): NlEvent {
-  const e = makeEvent(namespace, RTM_NEWLINK, 'link_added', {
-    ifindex: 0, flags: 0, mtu: 1500, txqlen: 1000, master: 0, link: 0, link_netnsid: -1, operstate: 0,
-    interface: iface, address: '', link_kind: '', alias: '',
-  }, [], '', false);
+  const e = makeEvent(namespace, RTM_NEWLINK, 'link_added', { ...NO_LINK, mtu: 1500, txqlen: 1000, interface: iface }, [], '', false);
   e.timestamp = Date.now();
   return e;
 }

@@ -277,13 +277,12 @@ function readIntegration(c: Checker, integ: YAMLMap, cfg: NlmonConfig, opts: Loa
     }
     const h = readHook(c, item, opts);
     if (!h) continue;
+    const nameNode = (item.items as Pair<YamlNode, YamlNode>[]).find((p) => isScalar(p.key) && p.key.value === 'name')?.value;
     if (seen.has(h.name)) {
-      const namePair = (item.items as Pair<YamlNode, YamlNode>[]).find((p) => isScalar(p.key) && p.key.value === 'name');
-      c.at(namePair?.value, `duplicate hook name '${h.name}' (first defined on line ${seen.get(h.name)})`);
+      c.at(nameNode, `duplicate hook name '${h.name}' (first defined on line ${seen.get(h.name)})`);
       continue;
     }
-    const namePair = (item.items as Pair<YamlNode, YamlNode>[]).find((p) => isScalar(p.key) && p.key.value === 'name');
-    seen.set(h.name, namePair?.value?.range ? c.lines.linePos(namePair.value.range[0]).line : 0);
+    seen.set(h.name, nameNode?.range ? c.lines.linePos(nameNode.range[0]).line : 0);
     cfg.integration.hooks.push(h);
   }
 }

@@ -5,6 +5,7 @@ import { HookScheduler } from './hook-scheduler.js';
 import { ProcessHookRunner } from './hook-runner.js';
 import { HookLog } from './hook-log.js';
 import type { NlmonConfig } from './config.js';
+import { onStopSignal } from './signals.js';
 
 export interface DaemonOptions {
   config: NlmonConfig;
@@ -71,21 +72,16 @@ export async function runDaemon(config: NlmonConfig): Promise<number> {
     stderrLogger('error', `cannot start: ${(e as Error).message}`);
     return 1;
   }
-  let stopping: Promise<void> | undefined;
   let done!: () => void;
   const finished = new Promise<void>((r) => { done = r; });
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (stopping) return;
+  const offSignals = onStopSignal((sig) => {
     stderrLogger('info', `${sig}: stopping`);
-    stopping = daemon.stop().then(done);
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+    void daemon.stop().then(done);
+  });
   try {
     await daemon.start();
   } catch (e) {
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
+    offSignals();
     await daemon.stop();
     if (e instanceof MonitorError) {
       stderrLogger('error', e.message);
@@ -94,8 +90,7 @@ export async function runDaemon(config: NlmonConfig): Promise<number> {
     throw e;
   }
   await finished;
-  process.off('SIGTERM', onSignal);
-  process.off('SIGINT', onSignal);
+  offSignals();
   stderrLogger('info', 'stopped');
   return 0;
 }

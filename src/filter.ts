@@ -115,22 +115,21 @@ class Parser {
   }
 
   private or(): Node {
-    let left = this.and();
-    for (;;) {
-      const t = this.peek();
-      if (!(this.isWord(t, 'or') || (t.kind === 'op' && t.text === '||'))) return left;
-      this.next();
-      left = { type: 'or', left, right: this.and() };
-    }
+    return this.binary('or', '||', () => this.and());
   }
 
   private and(): Node {
-    let left = this.not();
+    return this.binary('and', '&&', () => this.not());
+  }
+
+  /** A left-associative chain of `operand (WORD|alias operand)*`. */
+  private binary(word: 'or' | 'and', alias: string, operand: () => Node): Node {
+    let left = operand();
     for (;;) {
       const t = this.peek();
-      if (!(this.isWord(t, 'and') || (t.kind === 'op' && t.text === '&&'))) return left;
+      if (!(this.isWord(t, word) || (t.kind === 'op' && t.text === alias))) return left;
       this.next();
-      left = { type: 'and', left, right: this.not() };
+      left = { type: word, left, right: operand() };
     }
   }
 

@@ -76,7 +76,8 @@ export function makeEvent(
   };
 }
 
-const NO_LINK: LinkState = {
+/** A link with every field at its 'none' value. */
+export const NO_LINK: Readonly<LinkState> = {
   ifindex: 0, flags: 0, mtu: 0, txqlen: 0, master: 0, link: 0, link_netnsid: -1, operstate: 0,
   interface: '', address: '', link_kind: '', alias: '',
 };

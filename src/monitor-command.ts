@@ -2,6 +2,7 @@
 import { Monitor, MonitorError } from './monitor.js';
 import { formatEventHuman, formatEventJson } from './format.js';
 import type { NlEvent } from './event.js';
+import { onStopSignal } from './signals.js';
 
 export interface MonitorCommandOptions {
   netns?: string[];
@@ -47,19 +48,16 @@ export async function runMonitorCommand(opts: MonitorCommandOptions): Promise<nu
   );
   let done!: (code: number) => void;
   const finished = new Promise<number>((resolve) => { done = resolve; });
+  const offSignals = onStopSignal(() => stop());
   function stop(): void {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
+    offSignals();
     monitor.stop();
     done(0);
   }
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
   try {
     await monitor.start();
   } catch (err) {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
+    offSignals();
     if (err instanceof MonitorError) {
       process.stderr.write(`nlmon: ${err.message}\n`);
       return 1;

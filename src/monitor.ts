@@ -67,7 +67,6 @@ export class Monitor {
   private soonTimer: NodeJS.Timeout | undefined;
   private running = false;
   private sequence = 0;
-  private defaultIno = -1;
   private starting = false;
 
   constructor(private readonly options: MonitorOptions, private readonly listener: MonitorListener) {
@@ -82,26 +81,27 @@ export class Monitor {
   async start(): Promise<void> {
     this.running = true;
     this.starting = true;
+    let defaultIno = -1;
     try {
-      this.defaultIno = fs.statSync('/proc/self/ns/net').ino;
+      defaultIno = fs.statSync('/proc/self/ns/net').ino;
     } catch {
-      this.defaultIno = -1;
+      // no /proc: the default namespace is not compared with the files
     }
     const want = this.options.namespaces;
     const followDirs = want === 'all' || want.some((n) => n !== DEFAULT_NS && !n.includes('/'));
-    if (want === 'all' || want.includes(DEFAULT_NS)) this.open({ name: DEFAULT_NS, path: '' }, this.defaultIno, true);
+    if (want === 'all' || want.includes(DEFAULT_NS)) this.open({ name: DEFAULT_NS, path: '' }, defaultIno, true);
+    const found = this.scan();
     if (want !== 'all') {
       for (const name of want.filter((n) => n.includes('/'))) {
         this.open({ name: path.basename(name), path: name }, -1, true);
       }
-      const found = this.scan();
       const missing = want.filter((n) => n !== DEFAULT_NS && !n.includes('/') && !found.has(n));
       if (missing.length) {
         this.stop();
         throw new MonitorError(`network namespace "${missing[0]}" not found (looked in ${this.netnsDirs.join(', ')})`);
       }
     }
-    this.reconcile(true);
+    this.reconcile(true, found);
     if (followDirs) {
       this.watchDirs();
       this.rescanTimer = setInterval(() => {
@@ -222,9 +222,8 @@ export class Monitor {
   }
 
   /** Opens namespaces that appeared, closes those whose file is gone or now another one. */
-  private reconcile(atStart: boolean): void {
+  private reconcile(atStart: boolean, found = this.scan()): void {
     if (!this.running) return;
-    const found = this.scan();
     const want = this.options.namespaces;
     const wanted = (name: string) => want === 'all' || want.includes(name);
     for (const [name, w] of this.watchers) {

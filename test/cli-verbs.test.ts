@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { NLMON } from './helpers/netns.js';
-import { script, tempDir } from './helpers/daemon.js';
+import { script, withTempDir } from './helpers/daemon.js';
 import { Fifo } from '../src/fifo.js';
 
 const nlmon = (...args: string[]) => spawnSync(process.execPath, [NLMON, ...args], { encoding: 'utf8', timeout: 20000 });
@@ -34,9 +34,8 @@ test('monitor --filter with a bad expression exits 2 before watching anything', 
   assert.match(r.stderr, /^--filter: unknown field 'frob' at column 1\n {2}frob == 1\n {2}\^\n$/);
 });
 
-test('hooks run fires one hook by hand and prints exit code, duration and output', () => {
-  const dir = tempDir();
-  try {
+test('hooks run fires one hook by hand and prints exit code, duration and output', async () => {
+  await withTempDir(async (dir) => {
     const s = script(dir, 'h.sh', 'echo "hello $NLMON_INTERFACE in $NLMON_NAMESPACE"\nread line\necho "$line" | grep -q \'"event":"link_added"\' || exit 9\necho oops >&2\nexit 3');
     const cfg = path.join(dir, 'c.yaml');
     fs.writeFileSync(cfg, `nlmon:\n  integration:\n    hook_log: ""\n    hooks:\n      - name: h\n        script: ${s}\n`);
@@ -50,9 +49,7 @@ test('hooks run fires one hook by hand and prints exit code, duration and output
     const missing = nlmon('hooks', 'run', 'nope', '--config', cfg);
     assert.equal(missing.status, 2);
     assert.match(missing.stderr, /no hook named 'nope'/);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('Fifo keeps order across its compaction', () => {
@@ -66,9 +63,8 @@ test('Fifo keeps order across its compaction', () => {
   assert.equal(q.length, 0);
 });
 
-test('captured output of a failing hook is complete, and capped at 64 KiB', () => {
-  const dir = tempDir();
-  try {
+test('captured output of a failing hook is complete, and capped at 64 KiB', async () => {
+  await withTempDir(async (dir) => {
     const fail = script(dir, 'fail.sh', 'yes a | tr -d "\\n" | head -c 60000\nexit 1');
     const big = script(dir, 'big.sh', 'yes b | tr -d "\\n" | head -c 200000\nexit 0');
     const cfg = path.join(dir, 'c.yaml');
@@ -81,7 +77,5 @@ test('captured output of a failing hook is complete, and capped at 64 KiB', () =
     const b = JSON.parse(nlmon('hooks', 'run', 'big', '--config', cfg, '--json').stdout);
     assert.equal(b.outcome, 'success');
     assert.ok(b.stdout === 'b'.repeat(65536), `capped output, got ${b.stdout.length} bytes`);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

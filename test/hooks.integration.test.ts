@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { LINKBURST, NLMON, ip, needsRoot, until, withNetns } from './helpers/netns.js';
-import { config, script, startDaemon, tempDir } from './helpers/daemon.js';
+import { config, script, withDaemon, withTempDir } from './helpers/daemon.js';
 
 const opts = { skip: needsRoot, timeout: 60000 };
 const lines = (f: string) => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').filter(Boolean) : []);
@@ -17,16 +17,14 @@ const alive = (pid: number) => {
   }
 };
 
-test('a veth hook runs once per new veth end with every NLMON_ variable and the JSON on stdin', opts, () => withNetns(1, async (ns) => {
-  const dir = tempDir();
+test('a veth hook runs once per new veth end with every NLMON_ variable and the JSON on stdin', opts, () => withNetns(1, (ns) => withTempDir(async (dir) => {
   const s = script(dir, 'record.sh', `env > "${dir}/run-$NLMON_SEQUENCE.env"\ncat > "${dir}/run-$NLMON_SEQUENCE.json"`);
-  const d = await startDaemon(dir, config(ns, dir, `    hooks:
+  await withDaemon(dir, config(ns, dir, `    hooks:
       - name: veth_added
         script: ${s}
         condition: "interface =~ 'veth.*' AND event == 'link_added'"
         env: {SITE: lab}
-`));
-  try {
+`), async (d) => {
     ip('-n', ns, 'link', 'add', 'veth-a', 'type', 'veth', 'peer', 'name', 'veth-b');
     ip('-n', ns, 'link', 'add', 'other0', 'type', 'veth', 'peer', 'name', 'other1');
     ip('-n', ns, 'link', 'set', 'veth-a', 'up');
@@ -62,23 +60,18 @@ test('a veth hook runs once per new veth end with every NLMON_ variable and the 
     assert.match(log[0]!, /^\d{4}-\d\d-\d\dT[\d:.]+Z link_added : \d+ : started veth_added : veth-\w : .*record\.sh$/);
     assert.ok(log.some((l) => /^\S+ link_added : \d+ : done .*record\.sh OK$/.test(l)), log.join('\n'));
     assert.equal(await d.stop(), 0);
-  } finally {
-    d.child.kill('SIGKILL');
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}));
+  });
+})));
 
-test('a hook past timeout_ms is killed with its grandchild and counted as a timeout', opts, () => withNetns(1, async (ns) => {
-  const dir = tempDir();
+test('a hook past timeout_ms is killed with its grandchild and counted as a timeout', opts, () => withNetns(1, (ns) => withTempDir(async (dir) => {
   const s = script(dir, 'hang.sh', `sleep 60 &\necho $! > "${dir}/grandchild.pid"\necho $$ > "${dir}/leader.pid"\nsleep 60`);
-  const d = await startDaemon(dir, config(ns, dir, `    hooks:
+  await withDaemon(dir, config(ns, dir, `    hooks:
       - name: hang
         script: ${s}
         condition: "event == link_added AND interface == 't0'"
         timeout_ms: 400
         async: true
-`));
-  try {
+`), async (d) => {
     ip('-n', ns, 'link', 'add', 't0', 'type', 'veth', 'peer', 'name', 't1');
     await until(() => d.hookLog().some((l) => l.endsWith(' TIMEOUT')), 'a TIMEOUT line', 10000);
     const grandchild = Number(fs.readFileSync(path.join(dir, 'grandchild.pid'), 'utf8'));
@@ -86,43 +79,34 @@ test('a hook past timeout_ms is killed with its grandchild and counted as a time
     await until(() => !alive(grandchild) && !alive(leader), 'the leader and its grandchild to be gone', 5000);
     assert.match(d.stderr(), /hook hang: timeout on link_added t0 .*killed after timeout_ms 400/);
     assert.equal(await d.stop(), 0);
-  } finally {
-    d.child.kill('SIGKILL');
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}));
+  });
+})));
 
-test('max_concurrent 2: ten slow async runs, never more than two at once', opts, () => withNetns(1, async (ns) => {
-  const dir = tempDir();
+test('max_concurrent 2: ten slow async runs, never more than two at once', opts, () => withNetns(1, (ns) => withTempDir(async (dir) => {
   fs.mkdirSync(path.join(dir, 'live'));
   const s = script(dir, 'slow.sh', `touch "${dir}/live/$$"\nls "${dir}/live" | wc -l >> "${dir}/counts"\nsleep 0.3\nrm "${dir}/live/$$"\necho x >> "${dir}/done"`);
-  const d = await startDaemon(dir, config(ns, dir, `    max_concurrent: 2
+  await withDaemon(dir, config(ns, dir, `    max_concurrent: 2
     hooks:
       - name: slow
         script: ${s}
         condition: "event == link_added AND kind == 'veth'"
         async: true
-`));
-  try {
+`), async (d) => {
     for (let i = 0; i < 5; i++) ip('-n', ns, 'link', 'add', `s${i}a`, 'type', 'veth', 'peer', 'name', `s${i}b`);
     await until(() => lines(path.join(dir, 'done')).length === 10, 'ten runs', 20000);
     const counts = lines(path.join(dir, 'counts')).map(Number);
     assert.equal(counts.length, 10);
     assert.ok(Math.max(...counts) <= 2, `at most two at once, saw ${counts.join(',')}`);
     assert.equal(await d.stop(), 0);
-  } finally {
-    d.child.kill('SIGKILL');
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}));
+  });
+})));
 
-test('sync hooks see events in order; a full queue drops the oldest and counts it', opts, () => withNetns(1, async (ns) => {
-  const dir = tempDir();
+test('sync hooks see events in order; a full queue drops the oldest and counts it', opts, () => withNetns(1, (ns) => withTempDir(async (dir) => {
   const inOrder = script(dir, 'order.sh', `echo "$NLMON_SEQUENCE" >> "${dir}/order"\nsleep 0.0$(( $NLMON_SEQUENCE % 7 ))`);
   const slow = script(dir, 'slow.sh', `echo "$NLMON_SEQUENCE" >> "${dir}/ran"\nsleep 1`);
   ip('-n', ns, 'link', 'add', 'q0', 'type', 'veth', 'peer', 'name', 'q1');
   ip('-n', ns, 'link', 'add', 'r0', 'type', 'veth', 'peer', 'name', 'r1');
-  const d = await startDaemon(dir, config(ns, dir, `    max_concurrent: 1
+  await withDaemon(dir, config(ns, dir, `    max_concurrent: 1
     queue_limit: 2
     hooks:
       - name: ordered
@@ -132,8 +116,7 @@ test('sync hooks see events in order; a full queue drops the oldest and counts i
         script: ${slow}
         condition: "interface == 'r0'"
         async: true
-`));
-  try {
+`), async (d) => {
     // 10 changes on r0 at once: one runs, two wait, seven are dropped (the oldest first).
     const burst = spawnSync(LINKBURST, [`/var/run/netns/${ns}`, '10', '0', 'r0']);
     assert.equal(burst.status, 0);
@@ -151,49 +134,36 @@ test('sync hooks see events in order; a full queue drops the oldest and counts i
     assert.deepEqual(order, [...order].sort((a, b) => a - b));
     assert.equal(new Set(order).size, 12);
     assert.equal(await d.stop(), 0);
-  } finally {
-    d.child.kill('SIGKILL');
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}));
+  });
+})));
 
-test('interface names with shell metacharacters reach hooks intact and inert', opts, () => withNetns(1, async (ns) => {
-  const dir = tempDir();
+test('interface names with shell metacharacters reach hooks intact and inert', opts, () => withNetns(1, (ns) => withTempDir(async (dir) => {
   const names = ['$(touch${IFS}x)', 'q`w`', "x;touch_y", 'é\'"z'];
   for (const f of ['/x', '/touch_y', path.join(dir, 'x')]) assert.equal(fs.existsSync(f), false, `${f} must not exist before`);
-  const d = await startDaemon(dir, config(ns, dir, `    hooks:
+  await withDaemon(dir, config(ns, dir, `    hooks:
       - name: names
         script: sh -c 'printf "%s\\n" "$NLMON_INTERFACE" >> ${dir}/names' nlmon-hook
         condition: "event == link_added"
         args: ["$NLMON_INTERFACE", "$(touch ${dir}/x)"]
-`));
-  try {
+`), async (d) => {
     ip('-n', ns, 'link', 'add', names[0]!, 'type', 'veth', 'peer', 'name', names[1]!);
     ip('-n', ns, 'link', 'add', names[2]!, 'type', 'veth', 'peer', 'name', names[3]!);
     await until(() => lines(path.join(dir, 'names')).length === 4, 'four runs');
     assert.deepEqual(lines(path.join(dir, 'names')).sort(), [...names].sort());
     for (const f of ['/x', '/touch_y', path.join(dir, 'x')]) assert.equal(fs.existsSync(f), false, `${f} was created`);
     assert.equal(await d.stop(), 0);
-  } finally {
-    d.child.kill('SIGKILL');
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}));
+  });
+})));
 
-test('a missing script and a world-writable one are refused at start with their path', opts, () => withNetns(1, async (ns) => {
-  const dir = tempDir();
+test('a missing script and a world-writable one are refused at start with their path', opts, () => withNetns(1, (ns) => withTempDir(async (dir) => {
   const ww = script(dir, 'ww.sh', 'exit 0');
   fs.chmodSync(ww, 0o777);
-  try {
-    for (const [s, re] of [[`${dir}/missing.sh`, new RegExp(`${dir}/missing.sh does not exist`)], [ww, new RegExp(`script ${ww} is world-writable`)]] as const) {
-      const cfg = path.join(dir, 'bad.yaml');
-      fs.writeFileSync(cfg, config(ns, dir, `    hooks:\n      - name: h\n        script: ${s}\n`));
-      const r = spawnSync(process.execPath, [NLMON, 'run', '--config', cfg], { encoding: 'utf8', timeout: 10000 });
-      assert.equal(r.status, 2, r.stderr);
-      assert.match(r.stderr, re);
-      assert.match(r.stderr, new RegExp(`^${cfg}:9:17: `));
-    }
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+  for (const [s, re] of [[`${dir}/missing.sh`, new RegExp(`${dir}/missing.sh does not exist`)], [ww, new RegExp(`script ${ww} is world-writable`)]] as const) {
+    const cfg = path.join(dir, 'bad.yaml');
+    fs.writeFileSync(cfg, config(ns, dir, `    hooks:\n      - name: h\n        script: ${s}\n`));
+    const r = spawnSync(process.execPath, [NLMON, 'run', '--config', cfg], { encoding: 'utf8', timeout: 10000 });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, re);
+    assert.match(r.stderr, new RegExp(`^${cfg}:9:17: `));
   }
-}));
+})));

@@ -20,6 +20,26 @@ export function tempDir(): string {
   return d;
 }
 
+/** Runs fn with a fresh temp directory (mode 0755) and removes it afterwards, even on failure. */
+export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = tempDir();
+  try {
+    return await fn(dir);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Runs fn with `nlmon run` started on yaml; the daemon is killed afterwards if still running. */
+export async function withDaemon<T>(dir: string, yaml: string, fn: (d: RunningDaemon) => Promise<T>): Promise<T> {
+  const d = await startDaemon(dir, yaml);
+  try {
+    return await fn(d);
+  } finally {
+    d.child.kill('SIGKILL');
+  }
+}
+
 /** Writes an executable script (mode 0755) into dir. */
 export function script(dir: string, name: string, body: string): string {
   const f = path.join(dir, name);
