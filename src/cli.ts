@@ -4,6 +4,8 @@ import { Command, CommanderError, Option } from 'commander';
 import { runMonitorCommand } from './monitor-command.js';
 import { configCheckCommand, filterCheckCommand, hooksRunCommand, runCommand } from './commands.js';
 import { compileCondition, FilterError } from './filter.js';
+import { VERSION } from './version.js';
+import { api, clientCommand, listTable, statsTable, statusText, watchStats } from './control-client.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -16,7 +18,7 @@ function collect(value: string, previous: string[] | undefined): string[] {
 export function buildProgram(run: (job: Promise<number>) => void): Command {
   const program = new Command('nlmon')
     .description('Linux network event monitor: rtnetlink link events in every network namespace, filters and hooks')
-    .version('0.1.0')
+    .version(VERSION)
     .exitOverride()
     .showHelpAfterError()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
@@ -54,10 +56,20 @@ export function buildProgram(run: (job: Promise<number>) => void): Command {
 
   program
     .command('run')
-    .description('run the daemon in the foreground: monitor, hooks, logs on stderr')
+    .description('run the daemon in the foreground: monitor, hooks, control socket, metrics; logs on stderr; SIGHUP reloads')
     .addOption(configOption())
     .addOption(unsafeOption())
+    .addOption(new Option('--log-format <format>', 'log lines on stderr as text or json').choices(['text', 'json']).default('text'))
     .action((opts) => run(runCommand(opts)));
+
+  // Verbs that talk to the running daemon over its control socket.
+  const socketOptions = (c: Command) => c
+    .option('--socket <path>', 'control socket of the daemon (default /run/nlmon/nlmon.sock)')
+    .addOption(new Option('-c, --config <file>', 'find the socket in this config file (control.socket)').conflicts('socket'))
+    .option('--json', 'print JSON');
+
+  socketOptions(program.command('status').description('daemon uptime, namespaces watched, events seen, overruns, hooks summary'))
+    .action((opts) => run(clientCommand(opts, (s) => api.status(s), statusText)));
 
   const config = program.command('config').description('configuration');
   config
@@ -76,7 +88,31 @@ export function buildProgram(run: (job: Promise<number>) => void): Command {
     .option('--json', 'print JSON')
     .action((expr, opts) => run(Promise.resolve(filterCheckCommand(expr, opts))));
 
-  const hooks = program.command('hooks').description('hooks');
+  const hooks = program.command('hooks').description('hooks: run one by hand, or list, inspect and change those of the running daemon');
+  socketOptions(hooks.command('list').description('the running daemon\'s hooks'))
+    .action((opts) => run(clientCommand(opts, (s) => api.hooks(s), listTable)));
+  socketOptions(hooks.command('stats').description('per-hook statistics of the running daemon').argument('[name]', 'one hook'))
+    .option('--watch', 'print again every --interval until interrupted')
+    .option('--interval <ms>', 'refresh interval for --watch', (v) => Number(v), 2000)
+    .action((name, opts) => run(opts.watch ? watchStats(opts, name, opts.interval) : clientCommand(opts, (s) => api.stats(s, name), statsTable)));
+  for (const on of [true, false]) {
+    socketOptions(hooks.command(on ? 'enable' : 'disable').description(`${on ? 'enable' : 'disable'} a hook of the running daemon at once (not written to the config file)`).argument('<name>'))
+      .action((name, opts) => run(clientCommand(opts, (s) => api.enable(s, name, on), (a) => `hook ${a.hook.name}: ${a.hook.enabled ? 'enabled' : 'disabled'}\n`)));
+  }
+  socketOptions(hooks.command('reset-stats').description('zero the statistics of one hook, or of all').argument('[name]'))
+    .action((name, opts) => run(clientCommand(opts, (s) => api.resetStats(s, name), () => `statistics reset${name ? ` for ${name}` : ''}\n`)));
+  socketOptions(hooks.command('add').description('add a hook to the running daemon and to its config file (comments kept)'))
+    .requiredOption('--name <name>', 'hook name')
+    .requiredOption('--script <path>', 'program to run (a path, or a command line split like a shell would, never run by one)')
+    .option('--condition <expr>', 'filter expression (default: every event)')
+    .option('--timeout-ms <n>', 'kill the run after this long', (v) => Number(v))
+    .option('--async', 'run in the background; later events do not wait for it')
+    .action((opts) => run(clientCommand(opts, (s) => api.add(s, {
+      name: opts.name, script: opts.script, ...(opts.condition !== undefined ? { condition: opts.condition } : {}),
+      ...(opts.timeoutMs !== undefined ? { timeout_ms: opts.timeoutMs } : {}), ...(opts.async ? { async: true } : {}),
+    }), (a) => `hook ${a.hook.name}: added\n`)));
+  socketOptions(hooks.command('delete').description('remove a hook from the running daemon and from its config file').argument('<name>'))
+    .action((name, opts) => run(clientCommand(opts, (s) => api.delete(s, name), () => `hook ${name}: deleted\n`)));
   hooks
     .command('run')
     .description('fire one hook by hand with a given or synthesized event; print exit code, duration and output')

@@ -1,7 +1,7 @@
 // The verbs that need no daemon besides `monitor`: run, hooks run, filter check, config check.
 import { ConfigError, defaultConfig, loadConfigFile, type NlmonConfig } from './config.js';
 import { compileCondition, FilterError } from './filter.js';
-import { runDaemon } from './daemon.js';
+import { runDaemon, type LogFormat } from './daemon.js';
 import { ProcessHookRunner } from './hook-runner.js';
 import { makeEvent, NO_LINK } from './link-table.js';
 import { RTM_NEWLINK, type NlEvent } from './event.js';
@@ -22,9 +22,10 @@ function readConfig(opts: ConfigOptions): NlmonConfig | undefined {
   }
 }
 
-export async function runCommand(opts: ConfigOptions): Promise<number> {
+export async function runCommand(opts: ConfigOptions & { logFormat?: LogFormat }): Promise<number> {
   const config = readConfig(opts);
-  return config ? runDaemon(config) : 2;
+  if (!config) return 2;
+  return runDaemon(config, { logFormat: opts.logFormat ?? 'text', loadOptions: { allowUnsafeScripts: opts.allowUnsafeScripts ?? false } });
 }
 
 export function configCheckCommand(opts: ConfigOptions): number {

@@ -57,7 +57,7 @@ function describeOpenError(name: string, err: NodeJS.ErrnoException): string {
 
 export class Monitor {
   private readonly binding: NativeBinding;
-  private readonly netnsDirs: string[];
+  private netnsDirs: string[];
   private readonly receiveBuffer: number;
   private readonly listExisting: boolean;
   private readonly watchers = new Map<string, { ns: NamespaceWatcher; ino: number }>();
@@ -68,8 +68,9 @@ export class Monitor {
   private running = false;
   private sequence = 0;
   private starting = false;
+  private defaultIno = -1;
 
-  constructor(private readonly options: MonitorOptions, private readonly listener: MonitorListener) {
+  constructor(private options: MonitorOptions, private readonly listener: MonitorListener) {
     this.binding = options.binding ?? nativeBinding();
     this.netnsDirs = options.netnsDirs ?? DEFAULT_NETNS_DIRS;
     this.receiveBuffer = options.receiveBuffer ?? DEFAULT_RECEIVE_BUFFER;
@@ -81,41 +82,87 @@ export class Monitor {
   async start(): Promise<void> {
     this.running = true;
     this.starting = true;
-    let defaultIno = -1;
     try {
-      defaultIno = fs.statSync('/proc/self/ns/net').ino;
+      this.defaultIno = fs.statSync('/proc/self/ns/net').ino;
     } catch {
       // no /proc: the default namespace is not compared with the files
     }
+    try {
+      this.watchWanted();
+    } finally {
+      this.starting = false;
+    }
+    await Promise.all([...this.watchers.values()].map((w) => w.ns.loaded));
+  }
+
+  /** Changes what is watched without a restart (a reload): namespaces no longer asked for are
+   * closed, new ones opened; tables of the others are kept. A missing name is logged. */
+  setNamespaces(namespaces: 'all' | string[], netnsDirs: string[]): void {
+    this.options = { ...this.options, namespaces, netnsDirs };
+    this.netnsDirs = netnsDirs;
+    for (const [dir, w] of this.dirWatchers) {
+      if (netnsDirs.includes(dir)) continue;
+      w.close();
+      this.dirWatchers.delete(dir);
+    }
+    this.watchWanted();
+  }
+
+  private wants(name: string, file: string): boolean {
     const want = this.options.namespaces;
-    const followDirs = want === 'all' || want.some((n) => n !== DEFAULT_NS && !n.includes('/'));
-    if (want === 'all' || want.includes(DEFAULT_NS)) this.open({ name: DEFAULT_NS, path: '' }, defaultIno, true);
+    if (want === 'all') return name === DEFAULT_NS || this.inDirs(file);
+    return name === DEFAULT_NS ? want.includes(DEFAULT_NS) : want.includes(file) || (this.inDirs(file) && want.includes(name));
+  }
+
+  /** Opens what options.namespaces asks for and closes the rest; throws at start only. */
+  private watchWanted(): void {
+    const want = this.options.namespaces;
+    const fatal = this.starting;
+    for (const [name, w] of this.watchers) {
+      if (this.wants(name, w.ns.ref.path)) continue;
+      w.ns.close();
+      this.watchers.delete(name);
+      this.log('info', `namespace ${name}: no longer watched`);
+    }
+    if ((want === 'all' || want.includes(DEFAULT_NS)) && !this.watchers.has(DEFAULT_NS)) {
+      this.open({ name: DEFAULT_NS, path: '' }, this.defaultIno, fatal);
+    }
     const found = this.scan();
     if (want !== 'all') {
-      for (const name of want.filter((n) => n.includes('/'))) {
-        this.open({ name: path.basename(name), path: name }, -1, true);
+      for (const file of want.filter((n) => n.includes('/'))) {
+        const name = path.basename(file);
+        if (!this.watchers.has(name)) this.open({ name, path: file }, -1, fatal);
       }
       const missing = want.filter((n) => n !== DEFAULT_NS && !n.includes('/') && !found.has(n));
-      if (missing.length) {
-        this.stop();
-        throw new MonitorError(`network namespace "${missing[0]}" not found (looked in ${this.netnsDirs.join(', ')})`);
+      for (const name of missing) {
+        const msg = `network namespace "${name}" not found (looked in ${this.netnsDirs.join(', ')})`;
+        if (fatal) {
+          this.stop();
+          throw new MonitorError(msg);
+        }
+        this.log('warn', `${msg}; it will be watched when it appears`);
       }
     }
-    this.reconcile(true, found);
-    if (followDirs) {
+    this.reconcile(fatal, found);
+    const followDirs = want === 'all' || want.some((n) => n !== DEFAULT_NS && !n.includes('/'));
+    if (followDirs && !this.rescanTimer) {
       this.watchDirs();
       this.rescanTimer = setInterval(() => {
         this.watchDirs();
         this.reconcile(false);
       }, this.options.rescanMs ?? 1000);
+    } else if (!followDirs && this.rescanTimer) {
+      clearInterval(this.rescanTimer);
+      this.rescanTimer = undefined;
+      for (const w of this.dirWatchers.values()) w.close();
+      this.dirWatchers.clear();
     }
-    this.starting = false;
-    await Promise.all([...this.watchers.values()].map((w) => w.ns.loaded));
   }
 
   stop(): void {
     this.running = false;
     clearInterval(this.rescanTimer);
+    this.rescanTimer = undefined;
     clearTimeout(this.soonTimer);
     for (const w of this.dirWatchers.values()) w.close();
     this.dirWatchers.clear();
@@ -225,9 +272,8 @@ export class Monitor {
   private reconcile(atStart: boolean, found = this.scan()): void {
     if (!this.running) return;
     const want = this.options.namespaces;
-    const wanted = (name: string) => want === 'all' || want.includes(name);
     for (const [name, w] of this.watchers) {
-      if (name === DEFAULT_NS || w.ns.ref.path.includes('/') && !this.inDirs(w.ns.ref.path)) continue;
+      if (name === DEFAULT_NS || !this.inDirs(w.ns.ref.path)) continue;
       const c = found.get(name);
       if (!c || c.ino !== w.ino) {
         w.ns.close();
@@ -237,7 +283,7 @@ export class Monitor {
     }
     const watchedInos = new Set([...this.watchers.values()].map((w) => w.ino));
     for (const [name, c] of found) {
-      if (!wanted(name) || this.watchers.has(name)) continue;
+      if (!this.wants(name, c.path) || this.watchers.has(name)) continue;
       if (watchedInos.has(c.ino)) {
         const key = `alias:${name}:${c.ino}`;
         if (!this.reported.has(key)) {

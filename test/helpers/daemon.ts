@@ -1,5 +1,5 @@
 // Starts `nlmon run` on a test config in a temp directory and stops it.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -83,4 +83,16 @@ ${integration}
   control:
     socket: ${dir}/nlmon.sock
 `;
+}
+
+/** Runs a daemon verb against the daemon of dir (its socket is dir/nlmon.sock). */
+export function cli(dir: string, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  return spawnSync(process.execPath, [NLMON, ...args, '--socket', `${dir}/nlmon.sock`], { encoding: 'utf8', timeout: 20000 });
+}
+
+/** Parses `--json` output of a daemon verb, failing with its stderr. */
+export function cliJson<T>(dir: string, ...args: string[]): T {
+  const r = cli(dir, ...args, '--json');
+  if (r.status !== 0) throw new Error(`nlmon ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
 }

@@ -1,0 +1,86 @@
+// Edits the hooks list of a config file in place, keeping its comments and layout (yaml's
+// Document API), validates the result as a whole, and replaces the file atomically.
+import fs from 'node:fs';
+import path from 'node:path';
+import { isMap, isScalar, isSeq, parseDocument, YAMLMap, YAMLSeq, type Document } from 'yaml';
+import { parseConfig, type LoadOptions, type NlmonConfig } from './config.js';
+
+export interface NewHook {
+  name: string;
+  script: string;
+  condition?: string;
+  timeout_ms?: number;
+  async?: boolean;
+}
+
+export class ConfigEditError extends Error {}
+
+/** The nlmon.integration.hooks sequence, created if the file has none. */
+function hooksSeq(doc: Document): YAMLSeq {
+  let nl = doc.get('nlmon');
+  if (!isMap(nl)) {
+    nl = new YAMLMap();
+    doc.set('nlmon', nl);
+  }
+  let integ = (nl as YAMLMap).get('integration');
+  if (!isMap(integ)) {
+    integ = new YAMLMap();
+    (nl as YAMLMap).set('integration', integ);
+  }
+  let hooks = (integ as YAMLMap).get('hooks');
+  if (!isSeq(hooks)) {
+    hooks = new YAMLSeq();
+    (integ as YAMLMap).set('hooks', hooks);
+  }
+  const seq = hooks as YAMLSeq;
+  seq.flow = false; // `hooks: []` becomes a block list once it has an item
+  return seq;
+}
+
+function hookName(item: unknown): string | undefined {
+  if (!isMap(item)) return undefined;
+  const n = item.get('name', true);
+  return isScalar(n) ? String(n.value) : undefined;
+}
+
+/** Applies edit to the file's text, validates the whole result, then writes it (temp file
+ * and rename, so a failed write leaves the old file). Returns the new config. */
+function editFile(file: string, opts: LoadOptions, edit: (doc: Document) => void): NlmonConfig {
+  const text = fs.readFileSync(file, 'utf8');
+  const doc = parseDocument(text);
+  if (doc.errors.length) throw new ConfigEditError(`${file} does not parse: ${doc.errors[0]!.message}`);
+  edit(doc);
+  const next = doc.toString({ flowCollectionPadding: false, lineWidth: 0 });
+  const cfg = parseConfig(next, file, opts); // throws ConfigError, nothing written
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.nlmon-${process.pid}.tmp`);
+  try {
+    const mode = fs.statSync(file).mode & 0o777;
+    fs.writeFileSync(tmp, next, { mode });
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw new ConfigEditError(`cannot write ${file}: ${(e as Error).message}`);
+  }
+  return cfg;
+}
+
+export function addHookToFile(file: string, hook: NewHook, opts: LoadOptions): NlmonConfig {
+  return editFile(file, opts, (doc) => {
+    const seq = hooksSeq(doc);
+    if (seq.items.some((i) => hookName(i) === hook.name)) throw new ConfigEditError(`a hook named '${hook.name}' exists already`);
+    const fields: Record<string, unknown> = { name: hook.name, script: hook.script };
+    if (hook.condition !== undefined && hook.condition !== '') fields.condition = hook.condition;
+    if (hook.timeout_ms !== undefined) fields.timeout_ms = hook.timeout_ms;
+    if (hook.async !== undefined) fields.async = hook.async;
+    seq.items.push(doc.createNode(fields));
+  });
+}
+
+export function deleteHookFromFile(file: string, name: string, opts: LoadOptions): NlmonConfig {
+  return editFile(file, opts, (doc) => {
+    const seq = hooksSeq(doc);
+    const i = seq.items.findIndex((item) => hookName(item) === name);
+    if (i < 0) throw new ConfigEditError(`no hook named '${name}' in ${file}`);
+    seq.items.splice(i, 1);
+  });
+}

@@ -1,0 +1,150 @@
+// The CLI side of the control socket: one JSON request to the running daemon, and the verbs
+// that print what it answers (tables like ps/kubectl, or --json).
+import http from 'node:http';
+import { loadConfigFile } from './config.js';
+import type { HookStatus } from './hook-scheduler.js';
+import type { StatusReport } from './control-server.js';
+import type { NewHook } from './config-edit.js';
+import { onStopSignal } from './signals.js';
+
+export const DEFAULT_SOCKET = '/run/nlmon/nlmon.sock';
+
+export interface SocketOptions {
+  socket?: string;
+  config?: string;
+  json?: boolean;
+}
+
+/** A failure to print as one line; exit is 1 (no daemon, refused) or 2 (bad request). */
+export class ClientError extends Error {
+  constructor(message: string, readonly exitCode: number) {
+    super(message);
+  }
+}
+
+/** --socket, else control.socket of --config, else the default path. */
+export function socketPath(opts: SocketOptions): string {
+  if (opts.socket) return opts.socket;
+  if (opts.config) return loadConfigFile(opts.config, { allowUnsafeScripts: true }).control.socket;
+  return DEFAULT_SOCKET;
+}
+
+export function request<T>(socket: string, method: string, path: string, body?: unknown): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const req = http.request({ socketPath: socket, method, path, headers: payload ? { 'content-type': 'application/json' } : {} }, (res) => {
+      let data = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => { data += d; });
+      res.on('end', () => {
+        let parsed: { error?: string } & Record<string, unknown>;
+        try {
+          parsed = JSON.parse(data);
+        } catch {
+          reject(new ClientError(`the daemon on ${socket} answered something that is not JSON`, 1));
+          return;
+        }
+        if ((res.statusCode ?? 500) >= 400) {
+          const usage = res.statusCode === 400 || res.statusCode === 404 || res.statusCode === 409;
+          reject(new ClientError(parsed.error ?? `HTTP ${res.statusCode}`, usage ? 2 : 1));
+          return;
+        }
+        resolve(parsed as T);
+      });
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') reject(new ClientError(`no nlmon daemon is running (no control socket at ${socket})`, 1));
+      else if (err.code === 'EACCES') reject(new ClientError(`permission denied on ${socket} (run as root or as the daemon's user)`, 1));
+      else reject(new ClientError(`${socket}: ${err.message}`, 1));
+    });
+    req.end(payload);
+  });
+}
+
+/** Pads columns to their widest cell; the first row is the header. */
+export function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ')).join('\n') + '\n';
+}
+
+const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
+
+export function statsTable(hooks: HookStatus[]): string {
+  return table([
+    ['NAME', 'ENABLED', 'ASYNC', 'RUNS', 'OK', 'FAIL', 'TIMEOUT', 'DROPPED', 'RUNNING', 'QUEUED', 'AVG_MS', 'P95_MS', 'LAST_EXIT'],
+    ...hooks.map((h) => [h.name, h.enabled ? 'yes' : 'no', h.async ? 'yes' : 'no', String(h.executions), String(h.successes), String(h.failures),
+      String(h.timeouts), String(h.dropped), String(h.running), String(h.queued), ms(h.avg_ms), ms(h.p95_ms), h.last_exit_code === null ? '-' : String(h.last_exit_code)]),
+  ]);
+}
+
+export function listTable(hooks: HookStatus[]): string {
+  return table([
+    ['NAME', 'ENABLED', 'ASYNC', 'CONDITION', 'SCRIPT'],
+    ...hooks.map((h) => [h.name, h.enabled ? 'yes' : 'no', h.async ? 'yes' : 'no', h.condition || '(every event)', h.script]),
+  ]);
+}
+
+export function statusText(s: StatusReport): string {
+  const lines = [
+    `nlmon ${s.version}, pid ${s.pid}, up ${s.uptime_s} s (since ${s.started_at}), config ${s.config || '<embedded default>'}`,
+    `events ${s.events}, overruns ${s.overruns}, resyncs ${s.resyncs}`,
+    `hooks ${s.hooks.total} (${s.hooks.enabled} enabled), running ${s.hooks.running}, queued ${s.hooks.queued}, events waiting on sync hooks ${s.hooks.backlog}`,
+    '',
+    table([['NAMESPACE', 'LINKS', 'EVENTS', 'OVERRUNS', 'RESYNCS', 'MALFORMED', 'RCVBUF'],
+      ...s.namespaces.map((n) => [n.name, String(n.links), String(n.events), String(n.overruns), String(n.resyncs), String(n.malformed), String(n.receive_buffer)])]).trimEnd(),
+  ];
+  return lines.join('\n') + '\n';
+}
+
+/** Runs one daemon verb: prints its answer and resolves to the exit code. */
+export async function clientCommand<T>(opts: SocketOptions, call: (socket: string) => Promise<T>, print: (answer: T) => string): Promise<number> {
+  try {
+    const answer = await call(socketPath(opts));
+    process.stdout.write(opts.json ? `${JSON.stringify(answer)}\n` : print(answer));
+    return 0;
+  } catch (e) {
+    if (!(e instanceof ClientError)) {
+      process.stderr.write(`nlmon: ${(e as Error).message.split('\n')[0]}\n`);
+      return 1;
+    }
+    process.stderr.write(`nlmon: ${e.message}\n`);
+    return e.exitCode;
+  }
+}
+
+/** `hooks stats --watch`: the table again every interval until SIGINT/SIGTERM. */
+export async function watchStats(opts: SocketOptions, name: string | undefined, intervalMs: number): Promise<number> {
+  const socket = socketPath(opts);
+  let stop = false;
+  const off = onStopSignal(() => { stop = true; });
+  try {
+    while (!stop) {
+      const hooks = await fetchStats(socket, name);
+      const stamp = new Date().toISOString();
+      process.stdout.write(opts.json ? `${JSON.stringify({ time: stamp, hooks })}\n` : `\x1b[H\x1b[2J${stamp}\n${statsTable(hooks)}`);
+      for (let waited = 0; waited < intervalMs && !stop; waited += 100) await new Promise((r) => setTimeout(r, 100));
+    }
+    return 0;
+  } catch (e) {
+    process.stderr.write(`nlmon: ${(e as Error).message}\n`);
+    return e instanceof ClientError ? e.exitCode : 1;
+  } finally {
+    off();
+  }
+}
+
+export async function fetchStats(socket: string, name?: string): Promise<HookStatus[]> {
+  if (name) return [(await request<{ hook: HookStatus }>(socket, 'GET', `/v1/hooks/${encodeURIComponent(name)}`)).hook];
+  return (await request<{ hooks: HookStatus[] }>(socket, 'GET', '/v1/hooks')).hooks;
+}
+
+export const api = {
+  status: (s: string) => request<StatusReport>(s, 'GET', '/v1/status'),
+  hooks: (s: string) => fetchStats(s),
+  stats: (s: string, name?: string) => fetchStats(s, name),
+  enable: (s: string, name: string, on: boolean) => request<{ hook: HookStatus }>(s, 'POST', `/v1/hooks/${encodeURIComponent(name)}/${on ? 'enable' : 'disable'}`),
+  resetStats: (s: string, name?: string) => request<unknown>(s, 'POST', name ? `/v1/hooks/${encodeURIComponent(name)}/reset-stats` : '/v1/hooks/reset-stats'),
+  add: (s: string, hook: NewHook) => request<{ hook: HookStatus }>(s, 'POST', '/v1/hooks', hook),
+  delete: (s: string, name: string) => request<{ deleted: string }>(s, 'DELETE', `/v1/hooks/${encodeURIComponent(name)}`),
+  reload: (s: string) => request<{ ok: boolean; errors: string[] }>(s, 'POST', '/v1/reload'),
+};

@@ -1,0 +1,172 @@
+// The control socket: a small JSON API over HTTP on a Unix socket (mode 0600) that the CLI's
+// daemon verbs use. A stale socket from a dead daemon is replaced; a live one is refused.
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { ConfigError } from './config.js';
+import { ConfigEditError, type NewHook } from './config-edit.js';
+import type { HookStatus } from './hook-scheduler.js';
+
+export interface StatusReport {
+  pid: number;
+  version: string;
+  config: string;
+  started_at: string;
+  uptime_s: number;
+  events: number;
+  overruns: number;
+  resyncs: number;
+  namespaces: Array<{ name: string; links: number; events: number; overruns: number; resyncs: number; malformed: number; receive_buffer: number }>;
+  hooks: { total: number; enabled: number; running: number; queued: number; backlog: number };
+}
+
+/** What the daemon offers through the socket. */
+export interface ControlApi {
+  status(): StatusReport;
+  hooks(): HookStatus[];
+  setEnabled(name: string, enabled: boolean): boolean;
+  resetStats(name?: string): boolean;
+  addHook(hook: NewHook): HookStatus;
+  deleteHook(name: string): void;
+  reload(): { ok: boolean; errors: string[] };
+}
+
+export class ControlSocketError extends Error {}
+
+class HttpError extends Error {
+  constructor(readonly status: number, message: string, readonly issues?: string[]) {
+    super(message);
+  }
+}
+
+async function readJson(req: http.IncomingMessage): Promise<unknown> {
+  let body = '';
+  for await (const chunk of req) {
+    body += chunk;
+    if (body.length > 1 << 20) throw new HttpError(413, 'request body too large');
+  }
+  if (!body) return {};
+  try {
+    return JSON.parse(body);
+  } catch {
+    throw new HttpError(400, 'request body is not JSON');
+  }
+}
+
+function parseNewHook(v: unknown): NewHook {
+  if (typeof v !== 'object' || v === null) throw new HttpError(400, 'a hook object is required');
+  const o = v as Record<string, unknown>;
+  if (typeof o.name !== 'string' || typeof o.script !== 'string') throw new HttpError(400, 'name and script (strings) are required');
+  if (o.condition !== undefined && typeof o.condition !== 'string') throw new HttpError(400, 'condition must be a string');
+  if (o.timeout_ms !== undefined && !Number.isInteger(o.timeout_ms)) throw new HttpError(400, 'timeout_ms must be an integer');
+  if (o.async !== undefined && typeof o.async !== 'boolean') throw new HttpError(400, 'async must be a boolean');
+  return o as unknown as NewHook;
+}
+
+async function route(api: ControlApi, method: string, url: string, req: http.IncomingMessage): Promise<unknown> {
+  const parts = url.split('?')[0]!.split('/').filter(Boolean).map(decodeURIComponent);
+  if (parts[0] !== 'v1') throw new HttpError(404, `no such endpoint: ${url}`);
+  const [, what, name, action] = parts;
+  const hook = (n: string) => {
+    const h = api.hooks().find((x) => x.name === n);
+    if (!h) throw new HttpError(404, `no hook named '${n}'`);
+    return h;
+  };
+  if (what === 'status' && method === 'GET' && !name) return api.status();
+  if (what === 'reload' && method === 'POST' && !name) return api.reload();
+  if (what !== 'hooks') throw new HttpError(404, `no such endpoint: ${url}`);
+  if (!name) {
+    if (method === 'GET') return { hooks: api.hooks() };
+    if (method === 'POST') return { hook: api.addHook(parseNewHook(await readJson(req))) };
+  } else if (name === 'reset-stats' && !action && method === 'POST') {
+    api.resetStats();
+    return { hooks: api.hooks() };
+  } else if (!action) {
+    if (method === 'GET') return { hook: hook(name) };
+    if (method === 'DELETE') {
+      hook(name);
+      api.deleteHook(name);
+      return { deleted: name };
+    }
+  } else if (method === 'POST' && (action === 'enable' || action === 'disable')) {
+    hook(name);
+    api.setEnabled(name, action === 'enable');
+    return { hook: hook(name) };
+  } else if (method === 'POST' && action === 'reset-stats') {
+    hook(name);
+    api.resetStats(name);
+    return { hook: hook(name) };
+  }
+  throw new HttpError(405, `${method} ${url} is not supported`);
+}
+
+/** Throws ControlSocketError if a live daemon answers on file; removes a stale socket. */
+async function clearStaleSocket(file: string): Promise<void> {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(file);
+  } catch {
+    return;
+  }
+  if (!st.isSocket()) throw new ControlSocketError(`${file} exists and is not a socket; refusing to replace it`);
+  const live = await new Promise<boolean>((resolve) => {
+    const c = net.connect(file);
+    c.once('connect', () => { c.destroy(); resolve(true); });
+    c.once('error', () => resolve(false));
+  });
+  if (live) throw new ControlSocketError(`another nlmon daemon is listening on ${file}; stop it or set control.socket`);
+  fs.unlinkSync(file);
+}
+
+export class ControlServer {
+  private constructor(private readonly server: http.Server, readonly file: string) {}
+
+  static async listen(file: string, api: ControlApi): Promise<ControlServer> {
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
+    await clearStaleSocket(file);
+    const server = http.createServer((req, res) => {
+      route(api, req.method ?? 'GET', req.url ?? '/', req).then(
+        (body) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body)),
+        (err: Error) => {
+          let status = 500;
+          let issues: string[] | undefined;
+          if (err instanceof HttpError) {
+            status = err.status;
+            issues = err.issues;
+          } else if (err instanceof ConfigError) {
+            status = 400;
+            issues = err.message.split('\n');
+          } else if (err instanceof ConfigEditError) {
+            status = 409;
+          }
+          res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ error: err.message, ...(issues ? { issues } : {}) }));
+        },
+      );
+    });
+    // The socket is created 0600 (umask), so no moment exists where others may connect.
+    const oldMask = process.umask(0o177);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(file, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (e) {
+      throw new ControlSocketError(`cannot listen on ${file}: ${(e as Error).message}`);
+    } finally {
+      process.umask(oldMask);
+    }
+    return new ControlServer(server, file);
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+    fs.rmSync(this.file, { force: true });
+  }
+}
