@@ -23,30 +23,49 @@ constexpr size_t kMaxDatagramsPerWake = 256;
 constexpr size_t kIntsPerRecord = 14;
 
 // False while the environment is being torn down (a worker terminating): N-API calls that run
-// JavaScript then fail, and node-addon-api would turn that failure into a fatal error.
+// JavaScript then fail. Checked before each batch so a dying environment does no work; a
+// termination that lands mid-batch is absorbed by NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS.
 bool CanCallJs(napi_env env) {
   napi_value probe;
   return napi_create_arraybuffer(env, 0, nullptr, &probe) == napi_ok;
 }
 
-Napi::Error SystemError(Napi::Env env, const nlmon::SysError& e, const std::string& path) {
+// A Node-style error (message, code, errno, syscall, path), built with raw N-API calls so that it
+// is safe on the poll path too; nullptr if the environment cannot create one (shutting down).
+napi_value SystemError(napi_env env, const nlmon::SysError& e, const std::string& path) {
   std::string msg = e.syscall + " " + uv_err_name(-e.code) + ": " + strerror(e.code);
   if (!path.empty()) msg += " '" + path + "'";
-  Napi::Error err = Napi::Error::New(env, msg);
-  err.Set("code", Napi::String::New(env, uv_err_name(-e.code)));
-  err.Set("errno", Napi::Number::New(env, -e.code));
-  err.Set("syscall", Napi::String::New(env, e.syscall));
-  if (!path.empty()) err.Set("path", Napi::String::New(env, path));
+  napi_value text, err, v;
+  if (napi_create_string_utf8(env, msg.data(), msg.size(), &text) != napi_ok ||
+      napi_create_error(env, nullptr, text, &err) != napi_ok) {
+    return nullptr;
+  }
+  auto set_string = [&](const char* key, const std::string& value) {
+    if (napi_create_string_utf8(env, value.data(), value.size(), &v) == napi_ok) {
+      napi_set_named_property(env, err, key, v);
+    }
+  };
+  set_string("code", uv_err_name(-e.code));
+  if (napi_create_int32(env, -e.code, &v) == napi_ok) napi_set_named_property(env, err, "errno", v);
+  set_string("syscall", e.syscall);
+  if (!path.empty()) set_string("path", path);
   return err;
+}
+
+void ThrowSystemError(napi_env env, const nlmon::SysError& e, const std::string& path) {
+  napi_value err = SystemError(env, e, path);
+  if (err) napi_throw(env, err);
 }
 
 // Packs records as (Int32Array of kIntsPerRecord per record, string of 4 fields per record
 // joined by NUL). Building plain objects in JavaScript is far cheaper than per-field N-API calls.
-void PackRecords(Napi::Env env, const std::vector<LinkRecord>& recs, napi_value* ints_out,
+bool PackRecords(napi_env env, const std::vector<LinkRecord>& recs, napi_value* ints_out,
                  napi_value* strs_out) {
   const size_t n = recs.size();
-  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, n * kIntsPerRecord * sizeof(int32_t));
-  int32_t* p = static_cast<int32_t*>(ab.Data());
+  void* data = nullptr;
+  napi_value ab;
+  if (napi_create_arraybuffer(env, n * kIntsPerRecord * sizeof(int32_t), &data, &ab) != napi_ok) return false;
+  int32_t* p = static_cast<int32_t*>(data);
   std::string strs;
   strs.reserve(n * 40);
   for (const LinkRecord& r : recs) {
@@ -64,17 +83,13 @@ void PackRecords(Napi::Env env, const std::vector<LinkRecord>& recs, napi_value*
     *p++ = r.link;
     *p++ = r.link_netnsid;
     *p++ = r.operstate;
-    strs += r.ifname;
-    strs.push_back('\0');
-    strs += r.address;
-    strs.push_back('\0');
-    strs += r.kind_name;
-    strs.push_back('\0');
-    strs += r.alias;
-    strs.push_back('\0');
+    for (const std::string* f : {&r.ifname, &r.address, &r.kind_name, &r.alias}) {
+      strs += *f;
+      strs.push_back('\0');
+    }
   }
-  *ints_out = Napi::Int32Array::New(env, n * kIntsPerRecord, ab, 0);
-  *strs_out = Napi::String::New(env, strs);
+  return napi_create_typedarray(env, napi_int32_array, n * kIntsPerRecord, ab, 0, ints_out) == napi_ok &&
+         napi_create_string_utf8(env, strs.data(), strs.size(), strs_out) == napi_ok;
 }
 
 // decode(buffer): decodes one recorded datagram; for tests and tools, no socket involved.
@@ -89,7 +104,7 @@ Napi::Value Decode(const Napi::CallbackInfo& info) {
   nlmon::DecodeStats stats;
   nlmon::DecodeDatagram(bytes.Data(), bytes.ByteLength(), &recs, &stats);
   napi_value ints, strs;
-  PackRecords(env, recs, &ints, &strs);
+  if (!PackRecords(env, recs, &ints, &strs)) return env.Undefined();
   Napi::Object out = Napi::Object::New(env);
   out.Set("ints", ints);
   out.Set("strings", strs);
@@ -134,7 +149,7 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
     const std::string path = netns.As<Napi::String>().Utf8Value();
     nlmon::OpenResult r = nlmon::OpenLinkSocket(path, rcvbuf.As<Napi::Number>().Int32Value());
     if (r.fd < 0) {
-      SystemError(env, r.error, path).ThrowAsJavaScriptException();
+      ThrowSystemError(env, r.error, path);
       return;
     }
     uv_loop_t* loop = nullptr;
@@ -209,7 +224,7 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
     }
     const uint32_t seq = info.Length() > 0 ? info[0].ToNumber().Uint32Value() : 1;
     const int err = nlmon::SendLinkDump(poll_->fd, seq);
-    if (err != 0) SystemError(env, nlmon::SysError{err, "sendto"}, "").ThrowAsJavaScriptException();
+    if (err != 0) ThrowSystemError(env, nlmon::SysError{err, "sendto"}, "");
     return env.Undefined();
   }
 
@@ -239,24 +254,32 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
   }
 
   // Calls fn(args) with the async context; a throw becomes an uncaught exception, as for
-  // any other event-loop callback in Node.
-  void Call(Napi::FunctionReference& fn, const std::initializer_list<napi_value>& args) {
-    Napi::Env env = Env();
-    // The raw call: node-addon-api would make a failure here (a worker being terminated
-    // while the callback runs) a fatal error.
+  // any other event-loop callback in Node. Raw N-API throughout: this runs from libuv, and
+  // in a worker being terminated any call may fail, which must not become a fatal error.
+  void Call(Napi::FunctionReference& fn, std::initializer_list<napi_value> args) {
+    napi_env env = Env();
+    for (napi_value a : args) {
+      if (a == nullptr) return;  // an argument could not be created
+    }
     napi_value result;
     napi_make_callback(env, *context_, Value(), fn.Value(), args.size(), args.begin(), &result);
-    if (env.IsExceptionPending()) {
+    bool pending = false;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
       napi_value exc;
       napi_get_and_clear_last_exception(env, &exc);
-      if (CanCallJs(env)) napi_fatal_exception(env, exc);  // as for any loop callback that throws
+      if (CanCallJs(env)) napi_fatal_exception(env, exc);
     }
   }
 
   void Drain(int status) {
-    Napi::Env env = Env();
-    Napi::HandleScope scope(env);
-    if (!CanCallJs(env)) return;  // the cleanup hook closes the socket
+    napi_env env = Env();
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+    if (CanCallJs(env)) DrainInScope(env, status);  // else the cleanup hook closes the socket
+    napi_close_handle_scope(env, scope);
+  }
+
+  void DrainInScope(napi_env env, int status) {
     bool overrun = false;
     if (status < 0) {
       // libuv reports POLLERR as an error and stops the handle. On a netlink socket POLLERR
@@ -265,7 +288,7 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
       socklen_t len = sizeof err;
       if (getsockopt(poll_->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
       if (err != 0 && err != ENOBUFS) {
-        Call(on_error_, {SystemError(env, nlmon::SysError{err, "poll"}, "").Value()});
+        Call(on_error_, {SystemError(env, nlmon::SysError{err, "poll"}, "")});
         return;
       }
       overrun = err == ENOBUFS;
@@ -276,15 +299,18 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
     datagrams_ += r.datagrams;
     truncated_ += r.truncated;
     if (!records_.empty()) {
-      napi_value ints, strs;
-      PackRecords(env, records_, &ints, &strs);
-      Call(on_batch_, {ints, strs, Napi::Number::New(env, static_cast<double>(records_.size()))});
+      napi_value ints, strs, count;
+      if (!PackRecords(env, records_, &ints, &strs) ||
+          napi_create_double(env, static_cast<double>(records_.size()), &count) != napi_ok) {
+        return;
+      }
+      Call(on_batch_, {ints, strs, count});
       if (!poll_) return;  // closed from inside the callback
     }
     if (overrun || r.end == nlmon::DrainEnd::kOverrun) {
       Call(on_overrun_, {});
     } else if (r.end == nlmon::DrainEnd::kError) {
-      Call(on_error_, {SystemError(env, r.error, "").Value()});
+      Call(on_error_, {SystemError(env, r.error, "")});
     }
   }
 

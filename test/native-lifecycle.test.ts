@@ -25,7 +25,7 @@ test('a missing namespace file is a Node-style error', () => {
 
 test('worker threads: a watcher left open when the worker ends is cleaned up', async () => {
   const url = new URL('../src/native.js', import.meta.url).href;
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < 20; i++) {
     const worker = new Worker(`
       import(${JSON.stringify(url)}).then(({ nativeBinding }) => {
         const { parentPort } = require('node:worker_threads');
