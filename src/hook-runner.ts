@@ -13,20 +13,25 @@ export interface RunResult {
   exit_code: number | null;
   signal: string | null;
   duration_ms: number;
+  /** performance.now() when the process had been started (spawn returned); NaN if it never was. */
+  spawned_at: number;
   /** Why it failed to start or was killed; '' on a normal exit. */
   error: string;
   stdout: string;
   stderr: string;
 }
 
+/** What a run needs of its hook (plain data, so it can be sent to another thread). */
+export type RunSpec = Pick<HookConfig, 'name' | 'argv' | 'env' | 'timeout_ms' | 'capture_output'>;
+
 /** What the scheduler needs of a runner (a fake in unit tests). */
 export interface HookRunner {
-  run(hook: HookConfig, event: NlEvent): Promise<RunResult>;
+  run(hook: RunSpec, event: NlEvent): Promise<RunResult>;
 }
 
 export const CAPTURE_LIMIT = 64 * 1024;
 
-export function hookEnvironment(hook: HookConfig, event: NlEvent): Record<string, string> {
+export function hookEnvironment(hook: RunSpec, event: NlEvent): Record<string, string> {
   return {
     PATH: HOOK_PATH,
     ...hook.env,
@@ -59,8 +64,9 @@ function capture(stream: NodeJS.ReadableStream | null): () => string {
   return () => Buffer.concat(chunks).toString('utf8');
 }
 
+/** Spawns on the calling thread (child_process.spawn blocks its event loop for the fork/exec). */
 export class ProcessHookRunner implements HookRunner {
-  run(hook: HookConfig, event: NlEvent): Promise<RunResult> {
+  run(hook: RunSpec, event: NlEvent): Promise<RunResult> {
     return new Promise((resolve) => {
       const started = process.hrtime.bigint();
       const elapsed = () => Number(process.hrtime.bigint() - started) / 1e6;
@@ -74,20 +80,22 @@ export class ProcessHookRunner implements HookRunner {
           cwd: '/',
         });
       } catch (e) {
-        resolve({ outcome: 'failure', exit_code: null, signal: null, duration_ms: elapsed(), error: `cannot start ${hook.argv[0]}: ${(e as Error).message}`, stdout: '', stderr: '' });
+        resolve({ outcome: 'failure', exit_code: null, signal: null, duration_ms: elapsed(), spawned_at: NaN, error: `cannot start ${hook.argv[0]}: ${(e as Error).message}`, stdout: '', stderr: '' });
         return;
       }
+      // spawn() returns once the program has been exec'd, or with a pid of undefined if not.
+      const spawnedAt = child.pid === undefined ? NaN : performance.now();
       const stdout = capture(child.stdout);
       const stderr = capture(child.stderr);
       let settled = false;
       let timedOut = false;
       /** exited: the process ran (its output may still be in the pipes), as opposed to never starting. */
-      const finish = (r: Omit<RunResult, 'stdout' | 'stderr' | 'duration_ms'>, exited: boolean) => {
+      const finish = (r: Omit<RunResult, 'stdout' | 'stderr' | 'duration_ms' | 'spawned_at'>, exited: boolean) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         const duration = elapsed();
-        const done = () => resolve({ ...r, duration_ms: duration, stdout: stdout(), stderr: stderr() });
+        const done = () => resolve({ ...r, duration_ms: duration, spawned_at: spawnedAt, stdout: stdout(), stderr: stderr() });
         if (hook.capture_output && exited) {
           // Let the last output arrive; a grandchild holding the pipe does not hold the run.
           let waited = false;

@@ -187,7 +187,7 @@ export class HookScheduler {
       this.running++;
       this.observer.started?.(job.hook, job.event);
       this.runner.run(job.hook, job.event).then((r) => this.finish(job, r), (err: Error) => this.finish(job, {
-        outcome: 'failure', exit_code: null, signal: null, duration_ms: 0, error: `runner: ${err.message}`, stdout: '', stderr: '',
+        outcome: 'failure', exit_code: null, signal: null, duration_ms: 0, spawned_at: NaN, error: `runner: ${err.message}`, stdout: '', stderr: '',
       }));
     }
   }

@@ -20,7 +20,7 @@ class FakeRunner implements HookRunner {
     this.started.push(`${hook.name}#${e.sequence}`);
     return new Promise((resolve) => this.finishers.push(() => {
       this.running--;
-      resolve({ outcome: e.sequence % 5 === 0 ? 'failure' : 'success', exit_code: e.sequence % 5 === 0 ? 3 : 0, signal: null, duration_ms: e.sequence, error: '', stdout: '', stderr: '' });
+      resolve({ outcome: e.sequence % 5 === 0 ? 'failure' : 'success', exit_code: e.sequence % 5 === 0 ? 3 : 0, signal: null, duration_ms: e.sequence, spawned_at: NaN, error: '', stdout: '', stderr: '' });
     }));
   }
   /** Ends the oldest running run. */

@@ -1,0 +1,314 @@
+// `npm run bench` (SPEC §9): one table, measured in one run, nlmon next to `ip monitor link`
+// and a plain child_process.spawn loop, on link changes made in a private namespace.
+// Needs root. Takes a few minutes; prints progress on stderr and the table on stdout.
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Monitor } from '../src/monitor.js';
+import { HookScheduler } from '../src/hook-scheduler.js';
+import { ThreadHookRunner } from '../src/thread-hook-runner.js';
+import { compileCondition } from '../src/filter.js';
+import { syntheticEvent } from '../src/commands.js';
+import type { HookConfig } from '../src/config.js';
+import type { NlEvent } from '../src/event.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const NLMON = path.join(ROOT, 'bin', 'nlmon.js');
+const LINKBURST = path.join(ROOT, 'build', 'Release', 'nlmon-linkburst');
+const BURST = Number(process.env.NLMON_BENCH_BURST ?? 100000);
+const RUNS = Number(process.env.NLMON_BENCH_RUNS ?? 3);
+const TICK = 100; // clock ticks per second in /proc/PID/stat (USER_HZ)
+
+const ns = `nlmon-bench-${process.pid}`;
+const nsPath = `/var/run/netns/${ns}`;
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nlmon-bench-'));
+
+const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)]!;
+const ip = (...args: string[]) => execFileSync('ip', args, { encoding: 'utf8' });
+
+function cpuSeconds(pid: number): number {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICK;
+}
+
+function statusKb(pid: number, field: string): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? NaN);
+}
+
+function countLines(file: string): number {
+  const fd = fs.openSync(file, 'r');
+  const buf = Buffer.alloc(1 << 20);
+  let n = 0;
+  for (let got; (got = fs.readSync(fd, buf, 0, buf.length, null)) > 0;) {
+    for (let i = 0; i < got; i++) if (buf[i] === 10) n++;
+  }
+  fs.closeSync(fd);
+  return n;
+}
+
+function burst(count: number, rate: number, ...ifs: string[]): void {
+  const r = spawnSync(LINKBURST, [nsPath, String(count), String(rate), ...ifs], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`linkburst failed: ${r.stderr}${r.stdout}`);
+}
+
+async function waitQuiet(file: string, want: number, timeoutMs: number): Promise<number> {
+  const end = Date.now() + timeoutMs;
+  let last = -1;
+  let stableSince = Date.now();
+  for (;;) {
+    const size = fs.statSync(file).size;
+    if (size !== last) {
+      last = size;
+      stableSince = Date.now();
+    }
+    const n = countLines(file);
+    if (n >= want || Date.now() - stableSince > 1500 || Date.now() > end) return n;
+    await sleep(100);
+  }
+}
+
+interface IntakeRun { received: number; cpuUsPerEvent: number; peakRssMb: number }
+
+async function intakeRun(tool: 'nlmon' | 'ip'): Promise<IntakeRun> {
+  const out = path.join(tmp, `${tool}.out`);
+  const fd = fs.openSync(out, 'w');
+  const child: ChildProcess = tool === 'nlmon'
+    ? spawn(process.execPath, [NLMON, 'monitor', '--netns', ns, '--json'], { stdio: ['ignore', fd, 'pipe'] })
+    : spawn('ip', ['-n', ns, '-o', 'monitor', 'link'], { stdio: ['ignore', fd, 'pipe'] });
+  fs.closeSync(fd);
+  let err = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
+  const pid = child.pid!;
+  if (tool === 'nlmon') {
+    for (let i = 0; i < 100 && !err.includes('monitoring'); i++) await sleep(50);
+  } else {
+    await sleep(500);
+  }
+  const cpu0 = cpuSeconds(pid);
+  burst(BURST, 0, 'b0');
+  const received = await waitQuiet(out, BURST, 120000);
+  const cpu = cpuSeconds(pid) - cpu0;
+  const peak = statusKb(pid, 'VmHWM') / 1024;
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+  fs.rmSync(out);
+  return { received, cpuUsPerEvent: (cpu * 1e6) / BURST, peakRssMb: peak };
+}
+
+async function intake(): Promise<Record<'nlmon' | 'ip', IntakeRun>> {
+  const runs: Record<'nlmon' | 'ip', IntakeRun[]> = { nlmon: [], ip: [] };
+  for (let i = 0; i < RUNS; i++) {
+    for (const tool of ['ip', 'nlmon'] as const) {
+      const r = await intakeRun(tool);
+      log(`intake ${tool} run ${i + 1}: ${r.received}/${BURST} events, ${r.cpuUsPerEvent.toFixed(2)} µs CPU/event, peak RSS ${r.peakRssMb.toFixed(1)} MB`);
+      runs[tool].push(r);
+    }
+  }
+  const med = (rs: IntakeRun[]): IntakeRun => ({
+    received: median(rs.map((r) => r.received)),
+    cpuUsPerEvent: median(rs.map((r) => r.cpuUsPerEvent)),
+    peakRssMb: median(rs.map((r) => r.peakRssMb)),
+  });
+  return { nlmon: med(runs.nlmon), ip: med(runs.ip) };
+}
+
+/** The same burst with the event loop stalled 200 ms mid-way, on a 1 MiB receive buffer. */
+async function overrun(): Promise<{ received: number; overruns: number; resyncs: number; tableOk: boolean; rcvbuf: number }> {
+  let received = 0;
+  let stalled = false;
+  const m = new Monitor({ namespaces: [nsPath], receiveBuffer: 1 << 20 }, {
+    events: (events: NlEvent[]) => {
+      received += events.length;
+      if (!stalled && received >= BURST / 2) {
+        stalled = true;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+      }
+    },
+  });
+  await m.start();
+  const gen = spawn(LINKBURST, [nsPath, String(BURST), '0', 'b0'], { stdio: 'ignore' });
+  await new Promise((r) => gen.once('exit', r));
+  for (let last = -1; last !== received;) {
+    last = received;
+    await sleep(500);
+  }
+  const st = m.stats();
+  const kernel = (JSON.parse(ip('-n', ns, '-j', 'link', 'show')) as Array<{ ifindex: number; ifname: string; flags: string[]; mtu: number; operstate: string }>)
+    .map((l) => `${l.ifindex} ${l.ifname} ${l.flags.includes('UP')} ${l.mtu} ${l.operstate.toLowerCase()}`);
+  const mine = m.table(path.basename(nsPath))!
+    .map((l) => `${l.ifindex} ${l.interface} ${(l.flags & 1) === 1} ${l.mtu} ${['unknown', 'notpresent', 'down', 'lowerlayerdown', 'testing', 'dormant', 'up'][l.operstate]}`);
+  const rcvbuf = st.namespaces[0]!.receive_buffer;
+  m.stop();
+  return { received, overruns: st.overruns, resyncs: st.resyncs, tableOk: JSON.stringify(kernel) === JSON.stringify(mine), rcvbuf };
+}
+
+function hook(name: string, extra: Partial<HookConfig> = {}): HookConfig {
+  return {
+    name, script: '/bin/true', argv: ['/bin/true'], condition: '', match: compileCondition(''), timeout_ms: 30000,
+    enabled: true, async: true, args: [], env: {}, capture_output: false, ...extra,
+  };
+}
+
+/** Event received (batch handed to the core) → hook process started, at 100 events/s. */
+async function hookLatency(): Promise<{ p50: number; p99: number; n: number }> {
+  const received = new Map<number, number>();
+  const latencies: number[] = [];
+  const runner = new ThreadHookRunner();
+  const scheduler = new HookScheduler({ maxConcurrent: 10, queueLimit: 10000 }, runner, {
+    finished: (_h, e, r) => {
+      const t = received.get(e.sequence);
+      if (t !== undefined && Number.isFinite(r.spawned_at)) latencies.push(r.spawned_at - t);
+    },
+  });
+  scheduler.setHooks([hook('latency', { condition: "interface == 'b0'", match: compileCondition("interface == 'b0'") })]);
+  const m = new Monitor({ namespaces: [nsPath] }, {
+    events: (events) => {
+      const now = performance.now();
+      for (const e of events) received.set(e.sequence, now);
+      scheduler.submit(events);
+    },
+  });
+  await m.start();
+  const n = 500;
+  const gen = spawn(LINKBURST, [nsPath, String(n), '100', 'b0'], { stdio: 'ignore' });
+  await new Promise((r) => gen.once('exit', r));
+  for (let i = 0; i < 100 && latencies.length < n; i++) await sleep(50);
+  m.stop();
+  await scheduler.stop();
+  await runner.close();
+  return { p50: pct(latencies, 50), p99: pct(latencies, 99), n: latencies.length };
+}
+
+/** /bin/true runs per second through the scheduler and the daemon's runner, 10 at a time;
+ * with `storm`, a link burst runs meanwhile and the events it made are counted. */
+async function nlmonSpawnRate(runs: number, storm: number): Promise<{ rate: number; stormReceived: number }> {
+  let stormReceived = 0;
+  const m = new Monitor({ namespaces: [nsPath] }, { events: (events) => { stormReceived += events.length; } });
+  await m.start();
+  let done = 0;
+  let allDone!: () => void;
+  const finished = new Promise<void>((r) => { allDone = r; });
+  const runner = new ThreadHookRunner();
+  const scheduler = new HookScheduler({ maxConcurrent: 10, queueLimit: runs + 1 }, runner, {
+    finished: () => { if (++done === runs) allDone(); },
+  });
+  scheduler.setHooks([hook('true')]);
+  const events = Array.from({ length: runs }, (_, i) => ({ ...syntheticEvent('x', 'bench'), sequence: i + 1 }));
+  const t0 = performance.now();
+  scheduler.submit(events);
+  const gen = storm ? spawn(LINKBURST, [nsPath, String(storm), '0', 'b0'], { stdio: 'ignore' }) : undefined;
+  await finished;
+  const rate = runs / ((performance.now() - t0) / 1000);
+  if (gen) await new Promise((r) => (gen.exitCode !== null ? r(null) : gen.once('exit', r)));
+  for (let last = -1; last !== stormReceived;) {
+    last = stormReceived;
+    await sleep(300);
+  }
+  m.stop();
+  await scheduler.stop();
+  await runner.close();
+  return { rate, stormReceived };
+}
+
+/** The reference: spawn('/bin/true') from the main thread, 10 in flight. */
+async function plainSpawnRate(runs: number): Promise<number> {
+  const t1 = performance.now();
+  await new Promise<void>((resolve) => {
+    let started = 0;
+    let ended = 0;
+    const next = () => {
+      if (started >= runs) return;
+      started++;
+      const c = spawn('/bin/true', [], { stdio: 'ignore' });
+      c.once('exit', () => {
+        if (++ended === runs) resolve();
+        else next();
+      });
+    };
+    for (let i = 0; i < 10; i++) next();
+  });
+  return runs / ((performance.now() - t1) / 1000);
+}
+
+/** `nlmon run` with no events: RSS and CPU over 10 s. */
+async function idle(): Promise<{ rssMb: number; cpuPct: number }> {
+  const cfg = path.join(tmp, 'idle.yaml');
+  fs.writeFileSync(cfg, `nlmon:\n  monitoring:\n    namespaces: [${ns}]\n  integration:\n    hook_log: ""\n    hooks:\n      - name: t\n        script: /bin/true\n  control:\n    socket: ${tmp}/idle.sock\n`);
+  const child = spawn(process.execPath, [NLMON, 'run', '--config', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
+  for (let i = 0; i < 100 && !err.includes('hook(s)'); i++) await sleep(50);
+  await sleep(1000);
+  const cpu0 = cpuSeconds(child.pid!);
+  await sleep(10000);
+  const cpu = cpuSeconds(child.pid!) - cpu0;
+  const rss = statusKb(child.pid!, 'VmRSS') / 1024;
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+  return { rssMb: rss, cpuPct: (cpu / 10) * 100 };
+}
+
+async function main(): Promise<number> {
+  if (process.getuid?.() !== 0) {
+    process.stderr.write('bench: needs root (network namespaces, raw netlink)\n');
+    return 1;
+  }
+  ip('netns', 'add', ns);
+  try {
+    ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
+    log(`${BURST} link changes per burst, ${RUNS} runs per tool`);
+    const ir = await intake();
+    log('overrun');
+    const ov = await overrun();
+    log(`overrun: ${JSON.stringify(ov)}`);
+    log('hook latency');
+    const lat = await hookLatency();
+    log(`hook latency: ${JSON.stringify(lat)}`);
+    log('hook throughput');
+    const plain = await plainSpawnRate(2000);
+    const quiet = await nlmonSpawnRate(2000, 0);
+    const stormGenerated = 20000;
+    const storm = await nlmonSpawnRate(2000, stormGenerated);
+    const tp = { nlmon: quiet.rate, plain, stormRate: storm.rate, stormGenerated, stormReceived: storm.stormReceived };
+    log(`hook throughput: ${JSON.stringify(tp)}`);
+    log('idle daemon (10 s)');
+    const id = await idle();
+
+    const cpuModel = os.cpus()[0]?.model ?? 'unknown CPU';
+    const f = (v: number, d = 1) => v.toFixed(d);
+    const rows = [
+      `nlmon bench, ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} × ${cpuModel}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, Node ${process.versions.node}`,
+      '',
+      '| measure | nlmon | reference | nlmon / reference |',
+      '|---|---|---|---|',
+      `| intake: events received of ${BURST} (median of ${RUNS}) | ${ir.nlmon.received} | ${ir.ip.received} (ip monitor) | |`,
+      `| intake: CPU µs per event | ${f(ir.nlmon.cpuUsPerEvent, 2)} | ${f(ir.ip.cpuUsPerEvent, 2)} (ip monitor) | ${f(ir.nlmon.cpuUsPerEvent / ir.ip.cpuUsPerEvent, 2)} |`,
+      `| intake: peak RSS MB | ${f(ir.nlmon.peakRssMb)} | ${f(ir.ip.peakRssMb)} (ip monitor) | ${f(ir.nlmon.peakRssMb / ir.ip.peakRssMb)} |`,
+      `| overrun (200 ms stall, ${Math.round(ov.rcvbuf / 1024)} KiB buffer): overruns / resyncs / table equals kernel | ${ov.overruns} / ${ov.resyncs} / ${ov.tableOk ? 'yes' : 'NO'} | | |`,
+      `| hook latency, event → process started, at 100 events/s: p50 / p99 ms (${lat.n} runs) | ${f(lat.p50, 2)} / ${f(lat.p99, 2)} | | |`,
+      `| hook throughput: /bin/true runs/s, 10 at a time | ${f(tp.nlmon, 0)} | ${f(tp.plain, 0)} (child_process.spawn loop) | ${f(tp.nlmon / tp.plain, 2)} |`,
+      `| spawn storm (2000 runs) with a ${tp.stormGenerated}-change burst meanwhile: events received; runs/s | ${tp.stormReceived} of ${tp.stormGenerated}; ${f(tp.stormRate, 0)} | | |`,
+      `| idle daemon: RSS MB / CPU % over 10 s | ${f(id.rssMb)} / ${f(id.cpuPct, 2)} | | |`,
+    ];
+    process.stdout.write(rows.join('\n') + '\n');
+    const ok = ir.nlmon.received === BURST && ov.tableOk && tp.stormReceived === tp.stormGenerated;
+    if (!ok) log('a correctness row failed (events lost or table wrong)');
+    return ok ? 0 : 1;
+  } finally {
+    try { ip('netns', 'del', ns); } catch { /* gone */ }
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+main().then((code) => { process.exitCode = code; }, (err: Error) => {
+  process.stderr.write(`bench: ${err.stack ?? err.message}\n`);
+  try { ip('netns', 'del', ns); } catch { /* gone */ }
+  process.exitCode = 1;
+});
