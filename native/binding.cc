@@ -19,6 +19,11 @@ using nlmon::LinkRecord;
 
 // Datagrams drained per readiness callback, so one busy namespace cannot starve the loop.
 constexpr size_t kMaxDatagramsPerWake = 256;
+// Coalescing under load (see PauseIfBusy): a wake-up within kBusyGapNs of the previous one that
+// found fewer than kEnoughRecords datagrams pauses polling for kPauseMs.
+constexpr uint64_t kBusyGapNs = 2'000'000;
+constexpr size_t kEnoughRecords = 64;
+constexpr uint64_t kPauseMs = 1;
 // Int32 fields per record in the packed batch; the order is mirrored in src/native.ts.
 constexpr size_t kIntsPerRecord = 14;
 
@@ -162,6 +167,7 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
     poll_->fd = r.fd;
     poll_->owner = this;
     poll_->handle.data = poll_;
+    poll_->pause.data = poll_;
     if (uv_poll_init(loop, &poll_->handle, r.fd) != 0) {
       ::close(r.fd);
       delete poll_;
@@ -169,6 +175,8 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
       Napi::Error::New(env, "uv_poll_init failed").ThrowAsJavaScriptException();
       return;
     }
+    uv_timer_init(loop, &poll_->pause);
+    poll_->open_handles = 2;
     uv_poll_start(&poll_->handle, UV_READABLE, OnReadable);
     port_id_ = r.port_id;
     receive_buffer_ = r.receive_buffer;
@@ -186,9 +194,19 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
  private:
   struct Poll {
     uv_poll_t handle;
+    uv_timer_t pause;  // re-arms the poll after a short pause under load (see Drain)
+    int open_handles = 0;
     int fd = -1;
     LinkWatcher* owner = nullptr;
   };
+
+  // Handles are closed before the fd, and the memory is freed when the last one is closed.
+  static void OnHandleClosed(uv_handle_t* h) {
+    Poll* p = static_cast<Poll*>(h->data);
+    if (--p->open_handles > 0) return;
+    ::close(p->fd);
+    delete p;
+  }
 
   static void OnEnvCleanup(void* arg) { static_cast<LinkWatcher*>(arg)->Shutdown(); }
 
@@ -197,12 +215,10 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
     if (!poll_) return;
     napi_remove_env_cleanup_hook(Env(), OnEnvCleanup, this);
     uv_poll_stop(&poll_->handle);
+    uv_timer_stop(&poll_->pause);
     poll_->owner = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(&poll_->handle), [](uv_handle_t* h) {
-      Poll* p = static_cast<Poll*>(h->data);
-      ::close(p->fd);
-      delete p;
-    });
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll_->handle), OnHandleClosed);
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll_->pause), OnHandleClosed);
     poll_ = nullptr;
     delete context_;
     context_ = nullptr;
@@ -253,6 +269,25 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
     if (p->owner) p->owner->Drain(status);
   }
 
+  static void OnPauseEnd(uv_timer_t* timer) {
+    Poll* p = static_cast<Poll*>(timer->data);
+    if (p->owner) uv_poll_start(&p->handle, UV_READABLE, OnReadable);
+  }
+
+  // Under a sustained stream every readiness brings only a few messages, and the fixed cost
+  // of a wake-up (the call into JavaScript, one write of output) dominates. When a wake-up
+  // comes soon after the previous one and the socket is already empty, polling pauses for
+  // kPauseMs, so the next batch holds a millisecond's worth of messages. At low rates nothing
+  // waits; the pause is far shorter than the time the receive buffer can hold.
+  void PauseIfBusy(size_t records, nlmon::DrainEnd end) {
+    const uint64_t now = uv_hrtime();
+    const bool busy = now - last_wake_ns_ < kBusyGapNs;
+    last_wake_ns_ = now;
+    if (!busy || end != nlmon::DrainEnd::kEmpty || records >= kEnoughRecords || !poll_) return;
+    uv_poll_stop(&poll_->handle);
+    uv_timer_start(&poll_->pause, OnPauseEnd, kPauseMs, 0);
+  }
+
   // Calls fn(args) with the async context; a throw becomes an uncaught exception, as for
   // any other event-loop callback in Node. Raw N-API throughout: this runs from libuv, and
   // in a worker being terminated any call may fail, which must not become a fatal error.
@@ -298,6 +333,7 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
     nlmon::DrainResult r = nlmon::DrainSocket(poll_->fd, kMaxDatagramsPerWake, &records_, &stats_);
     datagrams_ += r.datagrams;
     truncated_ += r.truncated;
+    PauseIfBusy(r.datagrams, r.end);
     if (!records_.empty()) {
       napi_value ints, strs, count;
       if (!PackRecords(env, records_, &ints, &strs) ||
@@ -320,6 +356,7 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
   std::vector<LinkRecord> records_;
   nlmon::DecodeStats stats_;
   uint64_t datagrams_ = 0, truncated_ = 0;
+  uint64_t last_wake_ns_ = 0;
   uint32_t port_id_ = 0;
   int receive_buffer_ = 0;
   bool receive_buffer_forced_ = false;

@@ -7,8 +7,21 @@ export function flagNames(flags: number): string {
   return names.join(',');
 }
 
+const str = JSON.stringify as (s: string) => string;
+
+function changedJson(c: readonly string[]): string {
+  return c.length === 0 ? '[]' : `["${c.join('","')}"]`;
+}
+
+/** The event as one line of JSON, byte for byte what JSON.stringify gives for an event built
+ * by makeEvent (same keys, same order), at a fraction of its cost. Fields that come from a
+ * fixed set of words (event, operstate, changed) or are hex (address) are not escaped. */
 export function formatEventJson(e: NlEvent): string {
-  return JSON.stringify(e);
+  return `{"sequence":${e.sequence},"timestamp":${e.timestamp},"namespace":${str(e.namespace)},"message_type":${e.message_type},` +
+    `"event_type":${e.event_type},"event":"${e.event}","interface":${str(e.interface)},"ifindex":${e.ifindex},"flags":${e.flags},` +
+    `"up":${e.up},"running":${e.running},"lower_up":${e.lower_up},"operstate":"${e.operstate}","mtu":${e.mtu},"txqlen":${e.txqlen},` +
+    `"address":"${e.address}","kind":${str(e.kind)},"master":${e.master},"link":${e.link},"link_netnsid":${e.link_netnsid},` +
+    `"alias":${str(e.alias)},"changed":${changedJson(e.changed)},"old_interface":${str(e.old_interface)},"resync":${e.resync}}`;
 }
 
 /** `[ns] #seq event ifindex: name <FLAGS> mtu N state S kind K master M link L ether A (changed: …)` */

@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import type { HookConfig } from './config.js';
 import type { NlEvent } from './event.js';
 import { HOOK_PATH } from './script-check.js';
+import { formatEventJson } from './format.js';
 
 export type RunOutcome = 'success' | 'failure' | 'timeout';
 
@@ -46,7 +47,7 @@ export function hookEnvironment(hook: RunSpec, event: NlEvent): Record<string, s
     NLMON_OPERSTATE: event.operstate,
     NLMON_KIND: event.kind,
     NLMON_HOOK: hook.name,
-    NLMON_EVENT_JSON: JSON.stringify(event),
+    NLMON_EVENT_JSON: formatEventJson(event),
   };
 }
 
@@ -126,7 +127,7 @@ export class ProcessHookRunner implements HookRunner {
         else finish({ outcome: 'failure', exit_code: code, signal, error: signal ? `killed by ${signal}` : `exit code ${code}` }, true);
       });
       child.stdin?.on('error', () => { /* the hook did not read its stdin */ });
-      child.stdin?.end(JSON.stringify(event) + '\n');
+      child.stdin?.end(formatEventJson(event) + '\n');
     });
   }
 }

@@ -148,3 +148,22 @@ test('the first veth end learns its peer when the peer is announced', () => {
   other.apply(msg(veth(3, 'va', { link: 2, linkNetnsid: 1 })));
   assert.equal(other.get(2)?.link, 0, 'a peer in another namespace is not this ifindex');
 });
+
+test('formatEventJson is byte for byte JSON.stringify of every kind of event', async () => {
+  const { formatEventJson } = await import('../src/format.js');
+  const t = new LinkTable('ns "quoted" \\ é');
+  const events = [
+    t.apply(msg(veth(3, 'va', { alias: 'a "b" \\ c\n\u0001', kind: 'veth"x' }))),
+    t.apply(msg(veth(3, 'vé\'"', { flags: 0x11043, operstate: 6, mtu: 9000 }))),
+    t.apply(msg(veth(3, 'vé\'"', { type: 17 }))),
+  ];
+  for (const e of events) {
+    assert.ok(e);
+    e.sequence = 12345678901;
+    e.timestamp = 1795394121813;
+    assert.equal(formatEventJson(e), JSON.stringify(e));
+  }
+  const { resyncEvent } = await import('../src/link-table.js');
+  const r = resyncEvent('x');
+  assert.equal(formatEventJson(r), JSON.stringify(r));
+});
