@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "nlmon",
-      "sources": ["native/binding.cc", "native/netlink_socket.cc", "native/link_decoder.cc"],
+      "sources": ["native/binding.cc", "native/netlink_socket.cc", "native/link_decoder.cc", "native/hook_spawn.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
       "cflags_cc": ["-std=c++17", "-fstack-protector-strong", "-Wall", "-Wextra", "-Wno-unused-parameter"]

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Monitor } from '../src/monitor.js';
 import { HookScheduler } from '../src/hook-scheduler.js';
-import { ThreadHookRunner } from '../src/thread-hook-runner.js';
+import { NativeHookRunner } from '../src/hook-runner.js';
 import { compileCondition } from '../src/filter.js';
 import { syntheticEvent } from '../src/commands.js';
 import type { HookConfig } from '../src/config.js';
@@ -160,8 +160,7 @@ function hook(name: string, extra: Partial<HookConfig> = {}): HookConfig {
 async function hookLatency(): Promise<{ p50: number; p99: number; n: number }> {
   const received = new Map<number, number>();
   const latencies: number[] = [];
-  const runner = new ThreadHookRunner();
-  const scheduler = new HookScheduler({ maxConcurrent: 10, queueLimit: 10000 }, runner, {
+  const scheduler = new HookScheduler({ maxConcurrent: 10, queueLimit: 10000 }, new NativeHookRunner(), {
     finished: (_h, e, r) => {
       const t = received.get(e.sequence);
       if (t !== undefined && Number.isFinite(r.spawned_at)) latencies.push(r.spawned_at - t);
@@ -182,7 +181,6 @@ async function hookLatency(): Promise<{ p50: number; p99: number; n: number }> {
   for (let i = 0; i < 100 && latencies.length < n; i++) await sleep(50);
   m.stop();
   await scheduler.stop();
-  await runner.close();
   return { p50: pct(latencies, 50), p99: pct(latencies, 99), n: latencies.length };
 }
 
@@ -195,8 +193,7 @@ async function nlmonSpawnRate(runs: number, storm: number): Promise<{ rate: numb
   let done = 0;
   let allDone!: () => void;
   const finished = new Promise<void>((r) => { allDone = r; });
-  const runner = new ThreadHookRunner();
-  const scheduler = new HookScheduler({ maxConcurrent: 10, queueLimit: runs + 1 }, runner, {
+  const scheduler = new HookScheduler({ maxConcurrent: 10, queueLimit: runs + 1 }, new NativeHookRunner(), {
     finished: () => { if (++done === runs) allDone(); },
   });
   scheduler.setHooks([hook('true')]);
@@ -213,7 +210,6 @@ async function nlmonSpawnRate(runs: number, storm: number): Promise<{ rate: numb
   }
   m.stop();
   await scheduler.stop();
-  await runner.close();
   return { rate, stormReceived };
 }
 

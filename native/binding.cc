@@ -4,12 +4,14 @@
 #include <napi.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include <string>
 #include <vector>
 
+#include "hook_spawn.hh"
 #include "link_decoder.hh"
 #include "netlink_socket.hh"
 
@@ -362,9 +364,143 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
   bool receive_buffer_forced_ = false;
 };
 
+// spawnHook(file, argv, env, stdin, capture, cb): posix_spawn on libuv's thread pool, so that
+// neither the fork-free spawn nor the exec blocks the loop; cb(err, {pid, pidfd, stdout, stderr}).
+class SpawnWorker : public Napi::AsyncWorker {
+ public:
+  SpawnWorker(Napi::Function cb, nlmon::SpawnRequest req) : Napi::AsyncWorker(cb, "nlmon.spawnHook"), req_(std::move(req)) {}
+  void Execute() override { result_ = nlmon::SpawnHook(req_); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (result_.pid < 0) {
+      napi_value err = SystemError(env, result_.error, req_.file);
+      if (err) Callback().Call({err});
+      return;
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("pid", Napi::Number::New(env, result_.pid));
+    o.Set("pidfd", Napi::Number::New(env, result_.pidfd));
+    o.Set("stdout", Napi::Number::New(env, result_.out_fd));
+    o.Set("stderr", Napi::Number::New(env, result_.err_fd));
+    Callback().Call({env.Null(), o});
+  }
+
+ private:
+  nlmon::SpawnRequest req_;
+  nlmon::SpawnResult result_;
+};
+
+bool StringArray(Napi::Value v, std::vector<std::string>* out) {
+  if (!v.IsArray()) return false;
+  Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    Napi::Value item = a.Get(i);
+    if (!item.IsString()) return false;
+    out->push_back(item.As<Napi::String>().Utf8Value());
+  }
+  return true;
+}
+
+Napi::Value SpawnHookFn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  nlmon::SpawnRequest req;
+  if (info.Length() < 6 || !info[0].IsString() || !StringArray(info[1], &req.argv) || req.argv.empty() ||
+      !StringArray(info[2], &req.env) || !info[3].IsString() || !info[4].IsBoolean() || !info[5].IsFunction()) {
+    Napi::TypeError::New(env, "spawnHook(file, argv[], env[], stdin, capture, cb)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  req.file = info[0].As<Napi::String>().Utf8Value();
+  req.stdin_data = info[3].As<Napi::String>().Utf8Value();
+  req.capture = info[4].As<Napi::Boolean>().Value();
+  (new SpawnWorker(info[5].As<Napi::Function>(), std::move(req)))->Queue();
+  return env.Undefined();
+}
+
+// watchExit(pid, pidfd, cb): cb(code, signal) once the child has exited (and been reaped);
+// the pidfd is closed. Polled on the loop like the netlink sockets; raw N-API for the same reason.
+struct ExitWatch {
+  uv_poll_t poll;
+  napi_env env;
+  napi_ref cb;
+  napi_async_context context;
+  pid_t pid;
+  int pidfd;
+
+  static void OnReadable(uv_poll_t* h, int /*status*/, int /*events*/) {
+    ExitWatch* w = static_cast<ExitWatch*>(h->data);
+    int status = 0;
+    const pid_t got = waitpid(w->pid, &status, WNOHANG);
+    if (got == 0) return;  // not yet
+    const int code = got > 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    const int sig = got > 0 && WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(w->env, &scope) == napi_ok) {
+      napi_value fn, recv, args[2], result;
+      if (CanCallJs(w->env) && napi_get_reference_value(w->env, w->cb, &fn) == napi_ok && fn &&
+          napi_get_global(w->env, &recv) == napi_ok && napi_create_int32(w->env, code, &args[0]) == napi_ok &&
+          napi_create_int32(w->env, sig, &args[1]) == napi_ok) {
+        napi_make_callback(w->env, w->context, recv, fn, 2, args, &result);
+        bool pending = false;
+        if (napi_is_exception_pending(w->env, &pending) == napi_ok && pending) {
+          napi_value exc;
+          napi_get_and_clear_last_exception(w->env, &exc);
+          if (CanCallJs(w->env)) napi_fatal_exception(w->env, exc);
+        }
+      }
+      napi_close_handle_scope(w->env, scope);
+    }
+    w->Close();
+  }
+
+  static void OnEnvCleanup(void* arg) { static_cast<ExitWatch*>(arg)->Close(); }
+
+  void Close() {
+    napi_remove_env_cleanup_hook(env, OnEnvCleanup, this);
+    uv_poll_stop(&poll);
+    napi_delete_reference(env, cb);
+    napi_async_destroy(env, context);
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll), [](uv_handle_t* h) {
+      ExitWatch* w = static_cast<ExitWatch*>(h->data);
+      ::close(w->pidfd);
+      delete w;
+    });
+  }
+};
+
+Napi::Value WatchExitFn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsFunction()) {
+    Napi::TypeError::New(env, "watchExit(pid, pidfd, cb)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  uv_loop_t* loop = nullptr;
+  napi_get_uv_event_loop(env, &loop);
+  ExitWatch* w = new ExitWatch();
+  w->env = env;
+  w->pid = info[0].As<Napi::Number>().Int32Value();
+  w->pidfd = info[1].As<Napi::Number>().Int32Value();
+  w->poll.data = w;
+  napi_value name;
+  napi_create_string_utf8(env, "nlmon.watchExit", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, nullptr, name, &w->context);
+  napi_create_reference(env, info[2], 1, &w->cb);
+  if (uv_poll_init(loop, &w->poll, w->pidfd) != 0) {
+    napi_delete_reference(env, w->cb);
+    napi_async_destroy(env, w->context);
+    delete w;
+    Napi::Error::New(env, "watchExit: cannot poll the pidfd").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  napi_add_env_cleanup_hook(env, ExitWatch::OnEnvCleanup, w);
+  uv_poll_start(&w->poll, UV_READABLE, ExitWatch::OnReadable);
+  return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("LinkWatcher", LinkWatcher::Define(env));
   exports.Set("decode", Napi::Function::New(env, Decode, "decode"));
+  exports.Set("spawnHook", Napi::Function::New(env, SpawnHookFn, "spawnHook"));
+  exports.Set("watchExit", Napi::Function::New(env, WatchExitFn, "watchExit"));
   exports.Set("intsPerRecord", Napi::Number::New(env, kIntsPerRecord));
   return exports;
 }

@@ -2,7 +2,7 @@
 import { ConfigError, defaultConfig, loadConfigFile, type NlmonConfig } from './config.js';
 import { compileCondition, FilterError } from './filter.js';
 import { runDaemon, type LogFormat } from './daemon.js';
-import { ProcessHookRunner } from './hook-runner.js';
+import { NativeHookRunner } from './hook-runner.js';
 import { makeEvent, NO_LINK } from './link-table.js';
 import { RTM_NEWLINK, type NlEvent } from './event.js';
 
@@ -95,7 +95,7 @@ export async function hooksRunCommand(name: string, opts: ConfigOptions & { even
   } else {
     event = syntheticEvent(opts.interface ?? '', opts.namespace ?? 'default');
   }
-  const r = await new ProcessHookRunner().run({ ...hook, capture_output: true }, event);
+  const r = await new NativeHookRunner().run({ ...hook, capture_output: true }, event);
   if (opts.json) {
     process.stdout.write(`${JSON.stringify({ hook: name, ...r })}\n`);
   } else {

@@ -3,7 +3,7 @@
 import type http from 'node:http';
 import { Monitor, MonitorError, type LogLevel } from './monitor.js';
 import { HookScheduler, type HookStatus } from './hook-scheduler.js';
-import { ThreadHookRunner } from './thread-hook-runner.js';
+import { NativeHookRunner } from './hook-runner.js';
 import { HookLog } from './hook-log.js';
 import { ConfigError, loadConfigFile, type LoadOptions, type NlmonConfig } from './config.js';
 import { addHookToFile, ConfigEditError, deleteHookFromFile, type NewHook } from './config-edit.js';
@@ -22,13 +22,12 @@ export class Daemon implements ControlApi {
   private control: ControlServer | undefined;
   private metricsServer: http.Server | undefined;
   private readonly startedAt = new Date();
-  private readonly runner = new ThreadHookRunner();
 
   constructor(private config: NlmonConfig, private readonly log: Logger, private readonly loadOptions: LoadOptions = {}) {
     this.hookLog = new HookLog(config.integration.hook_log);
     this.scheduler = new HookScheduler(
       { maxConcurrent: config.integration.max_concurrent, queueLimit: config.integration.queue_limit },
-      this.runner,
+      new NativeHookRunner(),
       {
         started: (hook, e) => this.hookLog.started(hook, e),
         finished: (hook, e, r) => {
@@ -82,7 +81,6 @@ export class Daemon implements ControlApi {
     const running = this.scheduler.runningCount;
     if (running) this.log('info', `stopping: waiting for ${running} running hook(s)`);
     await this.scheduler.stop();
-    await this.runner.close();
     await this.hookLog.close();
     await this.control?.close();
     this.control = undefined;

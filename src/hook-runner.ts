@@ -1,9 +1,11 @@
 // Runs one hook for one event: argv never given to a shell, a fixed environment, the event as
-// one JSON line on stdin, its own process group, SIGKILL to the whole group at timeout_ms.
-import { spawn } from 'node:child_process';
+// one JSON line on stdin, its own session and process group, SIGKILL to the group at timeout_ms.
+import net from 'node:net';
+import os from 'node:os';
 import type { HookConfig } from './config.js';
 import type { NlEvent } from './event.js';
-import { HOOK_PATH } from './script-check.js';
+import { HOOK_PATH, resolveProgram } from './script-check.js';
+import { nativeBinding, type NativeBinding } from './native.js';
 import { formatEventJson } from './format.js';
 
 export type RunOutcome = 'success' | 'failure' | 'timeout';
@@ -51,83 +53,86 @@ export function hookEnvironment(hook: RunSpec, event: NlEvent): Record<string, s
   };
 }
 
-/** Keeps the first CAPTURE_LIMIT bytes of a stream and reads (and drops) the rest. */
-function capture(stream: NodeJS.ReadableStream | null): () => string {
-  const chunks: Buffer[] = [];
-  let kept = 0;
-  stream?.on('data', (d: Buffer) => {
-    if (kept >= CAPTURE_LIMIT) return;
-    const part = d.subarray(0, CAPTURE_LIMIT - kept);
-    chunks.push(part);
-    kept += part.length;
-  });
-  stream?.on('error', () => { /* the hook closed it */ });
-  return () => Buffer.concat(chunks).toString('utf8');
+/** Reads a capture pipe: keeps the first CAPTURE_LIMIT bytes, reads and drops the rest. */
+class Capture {
+  private readonly chunks: Buffer[] = [];
+  private kept = 0;
+  private readonly socket: net.Socket | undefined;
+  readonly closed: Promise<void>;
+
+  constructor(fd: number) {
+    if (fd < 0) {
+      this.closed = Promise.resolve();
+      return;
+    }
+    const socket = new net.Socket({ fd, readable: true, writable: false });
+    this.socket = socket;
+    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
+    socket.on('data', (d: Buffer) => {
+      if (this.kept >= CAPTURE_LIMIT) return;
+      const part = d.subarray(0, CAPTURE_LIMIT - this.kept);
+      this.chunks.push(part);
+      this.kept += part.length;
+    });
+    socket.on('error', () => { /* the hook closed it */ });
+  }
+
+  text(): string {
+    this.socket?.destroy();
+    return Buffer.concat(this.chunks).toString('utf8');
+  }
 }
 
-/** Spawns on the calling thread (child_process.spawn blocks its event loop for the fork/exec). */
-export class ProcessHookRunner implements HookRunner {
-  run(hook: RunSpec, event: NlEvent): Promise<RunResult> {
-    return new Promise((resolve) => {
-      const started = process.hrtime.bigint();
-      const elapsed = () => Number(process.hrtime.bigint() - started) / 1e6;
-      const out = hook.capture_output ? 'pipe' : 'ignore';
-      let child: ReturnType<typeof spawn>;
-      try {
-        child = spawn(hook.argv[0]!, hook.argv.slice(1), {
-          env: hookEnvironment(hook, event),
-          detached: true, // its own session and process group, so the timeout kills all of it
-          stdio: ['pipe', out, out],
-          cwd: '/',
-        });
-      } catch (e) {
-        resolve({ outcome: 'failure', exit_code: null, signal: null, duration_ms: elapsed(), spawned_at: NaN, error: `cannot start ${hook.argv[0]}: ${(e as Error).message}`, stdout: '', stderr: '' });
-        return;
-      }
-      // spawn() returns once the program has been exec'd, or with a pid of undefined if not.
-      const spawnedAt = child.pid === undefined ? NaN : performance.now();
-      const stdout = capture(child.stdout);
-      const stderr = capture(child.stderr);
-      let settled = false;
-      let timedOut = false;
-      /** exited: the process ran (its output may still be in the pipes), as opposed to never starting. */
-      const finish = (r: Omit<RunResult, 'stdout' | 'stderr' | 'duration_ms' | 'spawned_at'>, exited: boolean) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        const duration = elapsed();
-        const done = () => resolve({ ...r, duration_ms: duration, spawned_at: spawnedAt, stdout: stdout(), stderr: stderr() });
-        if (hook.capture_output && exited) {
-          // Let the last output arrive; a grandchild holding the pipe does not hold the run.
-          let waited = false;
-          const end = () => { if (!waited) { waited = true; child.stdout?.destroy(); child.stderr?.destroy(); done(); } };
-          child.once('close', end);
-          setTimeout(end, 100).unref();
-        } else {
-          done();
-        }
-      };
-      const timer = setTimeout(() => {
-        timedOut = true;
-        try {
-          process.kill(-child.pid!, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }, hook.timeout_ms);
-      child.on('error', (err: NodeJS.ErrnoException) => {
-        finish({ outcome: 'failure', exit_code: null, signal: null, error: `cannot start ${hook.argv[0]}: ${err.code === 'ENOENT' ? 'no such file' : err.code === 'EACCES' ? 'permission denied (not executable?)' : err.message}` }, false);
-      });
-      child.on('exit', (code, signal) => {
-        if (timedOut) {
-          finish({ outcome: 'timeout', exit_code: null, signal, error: `killed after timeout_ms ${hook.timeout_ms}` }, true);
-          return;
-        }
-        if (code === 0) finish({ outcome: 'success', exit_code: 0, signal: null, error: '' }, true);
-        else finish({ outcome: 'failure', exit_code: code, signal, error: signal ? `killed by ${signal}` : `exit code ${code}` }, true);
-      });
-      child.stdin?.on('error', () => { /* the hook did not read its stdin */ });
-      child.stdin?.end(formatEventJson(event) + '\n');
+const SIGNAL_NAMES = new Map(Object.entries(os.constants.signals).map(([name, n]) => [n, name]));
+
+function startError(program: string, err: NodeJS.ErrnoException): string {
+  const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EACCES' ? 'permission denied (not executable?)' : err.message;
+  return `cannot start ${program}: ${why}`;
+}
+
+/** Runs hooks with the addon's posix_spawn on libuv's thread pool: nothing about starting a
+ * process blocks the loop that reads netlink, and there is no fork of the daemon's memory. */
+export class NativeHookRunner implements HookRunner {
+  constructor(private readonly binding: NativeBinding = nativeBinding()) {}
+
+  async run(hook: RunSpec, event: NlEvent): Promise<RunResult> {
+    const t0 = performance.now();
+    const fail = (error: string): RunResult => ({
+      outcome: 'failure', exit_code: null, signal: null, duration_ms: performance.now() - t0, spawned_at: NaN, error, stdout: '', stderr: '',
     });
+    const program = hook.argv[0]!;
+    const file = resolveProgram(program);
+    if (!file) return fail(startError(program, Object.assign(new Error('no such file'), { code: 'ENOENT' })));
+    const env = Object.entries(hookEnvironment(hook, event)).map(([k, v]) => `${k}=${v}`);
+    let child;
+    try {
+      child = await this.binding.spawnHook({ file, argv: hook.argv, env, stdin: formatEventJson(event) + '\n', capture: hook.capture_output });
+    } catch (e) {
+      return fail(startError(program, e as NodeJS.ErrnoException));
+    }
+    const spawnedAt = performance.now();
+    const out = new Capture(child.stdout);
+    const err = new Capture(child.stderr);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        process.kill(-child.pid, 'SIGKILL'); // the whole session's group: children and grandchildren
+      } catch {
+        // already gone
+      }
+    }, hook.timeout_ms);
+    const [code, sig] = await new Promise<[number, number]>((resolve) => this.binding.watchExit(child.pid, child.pidfd, (c, s) => resolve([c, s])));
+    clearTimeout(timer);
+    const duration = performance.now() - t0;
+    if (hook.capture_output) {
+      // Let the last output arrive; a grandchild holding the pipe does not hold the run.
+      await Promise.race([Promise.all([out.closed, err.closed]), new Promise((r) => setTimeout(r, 100).unref())]);
+    }
+    const signal = sig ? (SIGNAL_NAMES.get(sig) ?? `signal ${sig}`) : null;
+    const base = { duration_ms: duration, spawned_at: spawnedAt, stdout: out.text(), stderr: err.text() };
+    if (timedOut) return { ...base, outcome: 'timeout', exit_code: null, signal, error: `killed after timeout_ms ${hook.timeout_ms}` };
+    if (code === 0) return { ...base, outcome: 'success', exit_code: 0, signal: null, error: '' };
+    return { ...base, outcome: 'failure', exit_code: sig ? null : code, signal, error: sig ? `killed by ${signal}` : `exit code ${code}` };
   }
 }

@@ -81,10 +81,32 @@ export interface DecodeResult {
   ignored: number;
 }
 
+/** A hook process started by spawnHook. stdout/stderr are read ends of pipes, or -1. */
+export interface SpawnedChild {
+  pid: number;
+  pidfd: number;
+  stdout: number;
+  stderr: number;
+}
+
+export interface SpawnRequest {
+  /** Absolute path of the program. */
+  file: string;
+  argv: string[];
+  /** NAME=value entries: the whole environment. */
+  env: string[];
+  stdin: string;
+  capture: boolean;
+}
+
 export interface NativeBinding {
   openWatcher(options: WatcherOptions): NativeWatcher;
   /** Decodes one datagram's bytes with the same decoder the sockets use. */
   decode(bytes: Uint8Array): DecodeResult;
+  /** posix_spawn on the thread pool: own session, default signals, cwd /, stdin preloaded. */
+  spawnHook(req: SpawnRequest): Promise<SpawnedChild>;
+  /** Calls back once with the exit code (-1 if killed) and signal number (0 if none); closes pidfd. */
+  watchExit(pid: number, pidfd: number, onExit: (code: number, signal: number) => void): void;
 }
 
 interface RawAddon {
@@ -97,6 +119,9 @@ interface RawAddon {
   }) => NativeWatcher;
   decode(bytes: Uint8Array): { ints: Int32Array; strings: string; count: number; messages: number; malformed: number; ignored: number };
   intsPerRecord: number;
+  spawnHook(file: string, argv: string[], env: string[], stdin: string, capture: boolean,
+    cb: (err: NodeJS.ErrnoException | null, child?: SpawnedChild) => void): void;
+  watchExit(pid: number, pidfd: number, cb: (code: number, signal: number) => void): void;
 }
 
 const INTS = 14; // mirrors kIntsPerRecord in native/binding.cc
@@ -163,6 +188,12 @@ export function nativeBinding(): NativeBinding {
       const r = addon.decode(bytes);
       return { records: unpackRecords(r.ints, r.strings, r.count), messages: r.messages, malformed: r.malformed, ignored: r.ignored };
     },
+    spawnHook(req) {
+      return new Promise((resolve, reject) => {
+        addon.spawnHook(req.file, req.argv, req.env, req.stdin, req.capture, (err, child) => (err ? reject(err) : resolve(child!)));
+      });
+    },
+    watchExit: (pid, pidfd, onExit) => addon.watchExit(pid, pidfd, onExit),
   };
   return loaded;
 }

@@ -79,3 +79,21 @@ test('captured output of a failing hook is complete, and capped at 64 KiB', asyn
     assert.ok(b.stdout === 'b'.repeat(65536), `capped output, got ${b.stdout.length} bytes`);
   });
 });
+
+test('a hook starts with no signal ignored or blocked, in its own session, in /', async () => {
+  await withTempDir(async (dir) => {
+    const s = script(dir, 'sig.sh', 'grep -E "^(SigIgn|SigBlk):" /proc/self/status\nps -o sid= -o pgid= -p $$ | tr -s " " "\\n" | grep -c "^$$$"\npwd');
+    const cfg = path.join(dir, 'c.yaml');
+    fs.writeFileSync(cfg, `nlmon:\n  integration:\n    hooks:\n      - name: sig\n        script: ${s}\n`);
+    const r = JSON.parse(nlmon('hooks', 'run', 'sig', '--config', cfg, '--json').stdout);
+    assert.equal(r.outcome, 'success', r.stderr);
+    const [blk, ign, sessionAndGroup, cwd] = r.stdout.trim().split('\n');
+    // Node ignores SIGPIPE, which a hook must not inherit. glibc's posix_spawn leaves its two
+    // internal signals (32, 33: bits 0x180000000) ignored, as for any posix_spawn caller.
+    const ignored = BigInt(`0x${ign!.split('\t')[1]}`) & ~0x180000000n;
+    assert.equal(ignored, 0n, ign);
+    assert.equal(blk, 'SigBlk:\t0000000000000000');
+    assert.equal(sessionAndGroup, '2', 'the hook leads its own session and process group');
+    assert.equal(cwd, '/');
+  });
+});

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the addon with AddressSanitizer into build/asan/ and runs the addon's tests (decoder,
-# lifecycle, and the real-netlink integration tests) against it, with libasan preloaded into
+# Builds the addon with AddressSanitizer into build/asan/ and runs the tests that exercise it (decoder,
+# lifecycle, real-netlink monitor and hook-spawning tests) against it, with libasan preloaded into
 # node and every process it starts. Any ASan report aborts the process and fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -14,7 +14,7 @@ fi
 [ -f "$node_inc/node_api.h" ] || { echo "test:asan: Node's headers (node_api.h) not found" >&2; exit 1; }
 g++ -std=c++17 -O1 -g -fno-omit-frame-pointer -fsanitize=address -fPIC -shared \
   -DNAPI_VERSION=8 -DNAPI_DISABLE_CPP_EXCEPTIONS -DNODE_ADDON_API_DISABLE_DEPRECATED -DNODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS \
-  -I"$napi_inc" -I"$node_inc" native/binding.cc native/netlink_socket.cc native/link_decoder.cc \
+  -I"$napi_inc" -I"$node_inc" native/binding.cc native/netlink_socket.cc native/link_decoder.cc native/hook_spawn.cc \
   -o "$out/nlmon.node"
 export NLMON_ADDON="$PWD/$out/nlmon.node"
 export LD_PRELOAD="$(g++ -print-file-name=libasan.so)"
@@ -24,4 +24,5 @@ node -e "require(process.env.NLMON_ADDON); if (!require('fs').readFileSync(proce
   || { echo "test:asan: the ASan build did not load" >&2; exit 1; }
 echo "test:asan: addon $NLMON_ADDON, libasan $LD_PRELOAD"
 node --test --test-concurrency=1 dist/test/decoder.test.js dist/test/native-lifecycle.test.js dist/test/link-table.test.js \
-  dist/test/monitor.integration.test.js dist/test/cli-monitor.integration.test.js
+  dist/test/monitor.integration.test.js dist/test/cli-monitor.integration.test.js dist/test/cli-verbs.test.js \
+  dist/test/hooks.integration.test.js

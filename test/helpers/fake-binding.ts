@@ -1,6 +1,6 @@
 // A NativeBinding that replays datagrams through the real decoder and lets a test inject
 // overruns and answer dump requests, so the core runs without sockets or privileges.
-import { nativeBinding, type NativeBinding, type NativeWatcher, type WatcherOptions } from '../../src/native.js';
+import { nativeBinding, type NativeBinding, type NativeWatcher, type SpawnedChild, type SpawnRequest, type WatcherOptions } from '../../src/native.js';
 
 export class FakeWatcher implements NativeWatcher {
   readonly receiveBuffer = 212992;
@@ -43,5 +43,11 @@ export class FakeBinding implements NativeBinding {
   }
   decode(bytes: Uint8Array) {
     return nativeBinding().decode(bytes);
+  }
+  spawnHook(req: SpawnRequest): Promise<SpawnedChild> {
+    return nativeBinding().spawnHook(req);
+  }
+  watchExit(pid: number, pidfd: number, onExit: (code: number, signal: number) => void): void {
+    nativeBinding().watchExit(pid, pidfd, onExit);
   }
 }

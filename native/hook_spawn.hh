@@ -1,0 +1,32 @@
+// hook_spawn: starts a hook program with posix_spawn (vfork-style: no copy of the daemon's page
+// tables, so far faster than fork), in its own session, with the event preloaded on stdin.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "netlink_socket.hh"  // SysError
+
+namespace nlmon {
+
+struct SpawnRequest {
+  std::string file;               // absolute path of the program (no PATH search here)
+  std::vector<std::string> argv;  // argv[0] included
+  std::vector<std::string> env;   // "NAME=value"
+  std::string stdin_data;         // written to the child's stdin, then EOF
+  bool capture = false;           // stdout/stderr to pipes (else /dev/null)
+};
+
+struct SpawnResult {
+  int pid = -1;
+  int pidfd = -1;   // becomes readable when the child exits
+  int out_fd = -1;  // read ends of the capture pipes, non-blocking, or -1
+  int err_fd = -1;
+  SysError error;
+};
+
+// Starts the program: new session (so the whole group can be killed), all signals default and
+// unblocked, cwd /, stdin a pipe already holding stdin_data. Blocks only until the exec.
+SpawnResult SpawnHook(const SpawnRequest& req);
+
+}  // namespace nlmon
