@@ -77,7 +77,7 @@ test('a hook past timeout_ms is killed with its grandchild and counted as a time
     const grandchild = Number(fs.readFileSync(path.join(dir, 'grandchild.pid'), 'utf8'));
     const leader = Number(fs.readFileSync(path.join(dir, 'leader.pid'), 'utf8'));
     await until(() => !alive(grandchild) && !alive(leader), 'the leader and its grandchild to be gone', 5000);
-    assert.match(d.stderr(), /hook hang: timeout on link_added t0 .*killed after timeout_ms 400/);
+    await until(() => /hook hang: timeout on link_added t0 .*killed after timeout_ms 400/.test(d.stderr()), 'the timeout in the daemon log');
     assert.equal(await d.stop(), 0);
   });
 })));

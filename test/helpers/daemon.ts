@@ -54,7 +54,8 @@ export async function startDaemon(dir: string, yaml: string, extraArgs: string[]
   const child = spawn(process.execPath, [NLMON, 'run', '--config', cfg, ...extraArgs], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
-  const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  // 'close', not 'exit': by then all of the daemon's stderr has been read.
+  const exit = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
   const logFile = path.join(dir, 'hook.log');
   const d: RunningDaemon = {
     dir, child, exit,
