@@ -16,7 +16,7 @@ export interface RunResult {
   exit_code: number | null;
   signal: string | null;
   duration_ms: number;
-  /** performance.now() when the process had been started (spawn returned); NaN if it never was. */
+  /** performance.now() when nlmon learnt the process had been exec'd; NaN if it never was. */
   spawned_at: number;
   /** Why it failed to start or was killed; '' on a normal exit. */
   error: string;
@@ -24,7 +24,7 @@ export interface RunResult {
   stderr: string;
 }
 
-/** What a run needs of its hook (plain data, so it can be sent to another thread). */
+/** What a run needs of its hook. */
 export type RunSpec = Pick<HookConfig, 'name' | 'argv' | 'env' | 'timeout_ms' | 'capture_output'>;
 
 /** What the scheduler needs of a runner (a fake in unit tests). */
