@@ -22,9 +22,9 @@ using nlmon::LinkRecord;
 // Datagrams drained per readiness callback, so one busy namespace cannot starve the loop.
 constexpr size_t kMaxDatagramsPerWake = 256;
 // Coalescing under load (see PauseIfBusy): a wake-up within kBusyGapNs of the previous one that
-// found fewer than kEnoughRecords datagrams pauses polling for kPauseMs.
+// found fewer than kEnoughDatagrams datagrams pauses polling for kPauseMs.
 constexpr uint64_t kBusyGapNs = 2'000'000;
-constexpr size_t kEnoughRecords = 64;
+constexpr size_t kEnoughDatagrams = 64;
 constexpr uint64_t kPauseMs = 1;
 // Int32 fields per record in the packed batch; the order is mirrored in src/native.ts.
 constexpr size_t kIntsPerRecord = 14;
@@ -196,7 +196,7 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
  private:
   struct Poll {
     uv_poll_t handle;
-    uv_timer_t pause;  // re-arms the poll after a short pause under load (see Drain)
+    uv_timer_t pause;  // re-arms the poll after a short pause under load (see PauseIfBusy)
     int open_handles = 0;
     int fd = -1;
     LinkWatcher* owner = nullptr;
@@ -281,11 +281,11 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
   // comes soon after the previous one and the socket is already empty, polling pauses for
   // kPauseMs, so the next batch holds a millisecond's worth of messages. At low rates nothing
   // waits; the pause is far shorter than the time the receive buffer can hold.
-  void PauseIfBusy(size_t records, nlmon::DrainEnd end) {
+  void PauseIfBusy(size_t datagrams, nlmon::DrainEnd end) {
     const uint64_t now = uv_hrtime();
     const bool busy = now - last_wake_ns_ < kBusyGapNs;
     last_wake_ns_ = now;
-    if (!busy || end != nlmon::DrainEnd::kEmpty || records >= kEnoughRecords || !poll_) return;
+    if (!busy || end != nlmon::DrainEnd::kEmpty || datagrams >= kEnoughDatagrams || !poll_) return;
     uv_poll_stop(&poll_->handle);
     uv_timer_start(&poll_->pause, OnPauseEnd, kPauseMs, 0);
   }
