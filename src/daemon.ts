@@ -58,6 +58,7 @@ export class Daemon implements ControlApi {
       monitorStats: () => this.monitor.stats(),
       queueDepth: () => this.scheduler.queueDepth,
       running: () => this.scheduler.runningCount,
+      backlog: () => this.scheduler.backlog,
     });
   }
 

@@ -10,6 +10,8 @@ export interface MetricsSource {
   monitorStats(): MonitorStats;
   queueDepth(): number;
   running(): number;
+  /** Events held back behind a running sync hook. */
+  backlog(): number;
 }
 
 export class Metrics {
@@ -42,6 +44,7 @@ export class Metrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     });
     new Gauge({ name: 'nlmon_hook_queue_depth', help: 'Hook runs waiting for a slot', registers, collect() { this.set(source.queueDepth()); } });
+    new Gauge({ name: 'nlmon_hook_backlog_events', help: 'Events waiting for a sync hook to end before they are matched', registers, collect() { this.set(source.backlog()); } });
     new Gauge({ name: 'nlmon_hooks_running', help: 'Hook runs in progress', registers, collect() { this.set(source.running()); } });
     new Gauge({ name: 'nlmon_namespaces_watched', help: 'Network namespaces watched', registers, collect() { this.set(source.monitorStats().namespaces.length); } });
     collectDefaultMetrics({ register: this.registry });

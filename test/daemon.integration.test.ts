@@ -77,6 +77,7 @@ test('hooks stats counts runs, successes, failures and timeouts; metrics agree',
     assert.match(metrics, /^nlmon_namespaces_watched 1$/m);
     assert.match(metrics, /^nlmon_hooks_running 0$/m);
     assert.match(metrics, /^nlmon_hook_queue_depth 0$/m);
+    assert.match(metrics, /^nlmon_hook_backlog_events 0$/m);
     assert.match(metrics, /^process_cpu_user_seconds_total /m);
 
     assert.equal(cli(dir, 'hooks', 'reset-stats', 'bad').status, 0);
