@@ -6,7 +6,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { NLMON } from './helpers/netns.js';
 import { script, withTempDir } from './helpers/daemon.js';
-import { Fifo } from '../src/fifo.js';
+import { Fifo } from '../src/hooks/fifo.js';
 
 const nlmon = (...args: string[]) => spawnSync(process.execPath, [NLMON, ...args], { encoding: 'utf8', timeout: 20000 });
 

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { ConfigError, loadConfigFile, parseConfig } from '../src/config.js';
+import { ConfigError, loadConfigFile, parseConfig } from '../src/config/config.js';
 import { NLMON } from './helpers/netns.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nlmon-config-'));

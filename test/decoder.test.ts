@@ -1,7 +1,7 @@
 // The C++ decoder on hand-built datagrams: every attribute, dump markers, and bad input.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { nativeBinding, type LinkMessage } from '../src/native.js';
+import { nativeBinding, type LinkMessage } from '../src/netlink/native.js';
 import { attr, doneMsg, errorMsg, linkMsg, nlmsg, veth } from './helpers/nlmsg.js';
 
 const decode = (b: Buffer) => nativeBinding().decode(b);

@@ -2,9 +2,9 @@
 // test against a plain reference evaluator on random expressions and events.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { compileCondition, FIELDS, FilterError, parseCondition, type Node } from '../src/filter.js';
-import { syntheticEvent } from '../src/commands.js';
-import type { NlEvent } from '../src/event.js';
+import { compileCondition, FIELDS, FilterError, parseCondition, type Node } from '../src/event/filter.js';
+import { syntheticEvent } from '../src/cli/commands.js';
+import type { NlEvent } from '../src/event/event.js';
 
 function ev(over: Partial<NlEvent> = {}): NlEvent {
   return { ...syntheticEvent('eth0', 'default'), ...over };

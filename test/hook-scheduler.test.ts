@@ -2,12 +2,12 @@
 // ordering, enable/disable, and stop.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { HookScheduler } from '../src/hook-scheduler.js';
-import type { HookConfig } from '../src/config.js';
-import type { HookRunner, RunResult } from '../src/hook-runner.js';
-import { compileCondition } from '../src/filter.js';
-import { syntheticEvent } from '../src/commands.js';
-import type { NlEvent } from '../src/event.js';
+import { HookScheduler } from '../src/hooks/scheduler.js';
+import type { HookConfig } from '../src/config/config.js';
+import type { HookRunner, RunResult } from '../src/hooks/runner.js';
+import { compileCondition } from '../src/event/filter.js';
+import { syntheticEvent } from '../src/cli/commands.js';
+import type { NlEvent } from '../src/event/event.js';
 
 class FakeRunner implements HookRunner {
   running = 0;

@@ -1,10 +1,10 @@
 // LinkTable classification and the resync protocol of NamespaceWatcher, on the fake binding.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { LinkTable } from '../src/link-table.js';
-import { NamespaceWatcher } from '../src/namespace-watcher.js';
-import { nativeBinding, type LinkMessage } from '../src/native.js';
-import type { NlEvent } from '../src/event.js';
+import { LinkTable } from '../src/netlink/link-table.js';
+import { NamespaceWatcher } from '../src/netlink/namespace-watcher.js';
+import { nativeBinding, type LinkMessage } from '../src/netlink/native.js';
+import type { NlEvent } from '../src/event/event.js';
 import { FakeBinding } from './helpers/fake-binding.js';
 import { doneMsg, errorMsg, linkMsg, veth, type LinkSpec } from './helpers/nlmsg.js';
 
@@ -150,7 +150,7 @@ test('the first veth end learns its peer when the peer is announced', () => {
 });
 
 test('formatEventJson is byte for byte JSON.stringify of every kind of event', async () => {
-  const { formatEventJson } = await import('../src/format.js');
+  const { formatEventJson } = await import('../src/event/format.js');
   const t = new LinkTable('ns "quoted" \\ é');
   const events = [
     t.apply(msg(veth(3, 'va', { alias: 'a "b" \\ c\n\u0001', kind: 'veth"x' }))),
@@ -163,7 +163,7 @@ test('formatEventJson is byte for byte JSON.stringify of every kind of event', a
     e.timestamp = 1795394121813;
     assert.equal(formatEventJson(e), JSON.stringify(e));
   }
-  const { resyncEvent } = await import('../src/link-table.js');
+  const { resyncEvent } = await import('../src/netlink/link-table.js');
   const r = resyncEvent('x');
   assert.equal(formatEventJson(r), JSON.stringify(r));
 });

@@ -2,8 +2,8 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { Monitor } from '../src/monitor.js';
-import type { NlEvent } from '../src/event.js';
+import { Monitor } from '../src/netlink/monitor.js';
+import type { NlEvent } from '../src/event/event.js';
 import { LINKBURST, ip, ipLinks, needsRoot, newName, sleep, until, withNetns } from './helpers/netns.js';
 
 const opts = { skip: needsRoot, timeout: 60000 };

@@ -3,10 +3,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node as YamlNode, type Pair, type YAMLMap } from 'yaml';
-import { compileCondition, FilterError, type Condition } from './filter.js';
+import { compileCondition, FilterError, type Condition } from '../event/filter.js';
 import { splitWords, WordsError } from './words.js';
-import { DEFAULT_NETNS_DIRS, DEFAULT_RECEIVE_BUFFER } from './monitor.js';
-import { checkScript } from './script-check.js';
+import { DEFAULT_NETNS_DIRS, DEFAULT_RECEIVE_BUFFER } from '../netlink/monitor.js';
+import { checkScript } from '../hooks/script-check.js';
 
 export interface HookConfig {
   name: string;

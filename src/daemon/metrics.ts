@@ -1,9 +1,9 @@
 // Prometheus metrics of SPEC §8 (prom-client), and the HTTP listener that serves GET /metrics.
 import http from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { NlEvent } from './event.js';
-import type { MonitorStats } from './monitor.js';
-import type { RunOutcome } from './hook-runner.js';
+import type { NlEvent } from '../event/event.js';
+import type { MonitorStats } from '../netlink/monitor.js';
+import type { RunOutcome } from '../hooks/runner.js';
 
 /** What the metrics read from the running daemon when scraped. */
 export interface MetricsSource {

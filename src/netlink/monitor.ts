@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { nativeBinding, type NativeBinding } from './native.js';
-import type { NlEvent } from './event.js';
+import type { NlEvent } from '../event/event.js';
 import type { LinkState } from './link-table.js';
 import { NamespaceWatcher, type NamespaceRef, type NamespaceStats } from './namespace-watcher.js';
 

@@ -1,7 +1,7 @@
 // NamespaceWatcher: one namespace's socket and LinkTable. Loads the table with a dump at start,
 // and on every overrun dumps again and emits the differences, then a resync event.
 import type { NativeBinding, NativeRecord, NativeWatcher } from './native.js';
-import type { NlEvent } from './event.js';
+import type { NlEvent } from '../event/event.js';
 import { LinkTable, resyncEvent, type SyncMode } from './link-table.js';
 
 export interface NamespaceRef {

@@ -1,8 +1,8 @@
 // `nlmon monitor`: streams events to stdout until SIGINT/SIGTERM, one write per batch.
-import { Monitor, MonitorError } from './monitor.js';
-import { formatEventHuman, formatEventJson } from './format.js';
-import type { NlEvent } from './event.js';
-import { onStopSignal } from './signals.js';
+import { Monitor, MonitorError } from '../netlink/monitor.js';
+import { formatEventHuman, formatEventJson } from '../event/format.js';
+import type { NlEvent } from '../event/event.js';
+import { onStopSignal } from '../signals.js';
 
 export interface MonitorCommandOptions {
   netns?: string[];

@@ -4,9 +4,9 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { ConfigError } from './config.js';
-import { ConfigEditError, type NewHook } from './config-edit.js';
-import type { HookStatus } from './hook-scheduler.js';
+import { ConfigError } from '../config/config.js';
+import { ConfigEditError, type NewHook } from '../config/edit.js';
+import type { HookStatus } from '../hooks/scheduler.js';
 
 export interface StatusReport {
   pid: number;

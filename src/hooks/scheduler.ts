@@ -1,10 +1,10 @@
 // HookScheduler: matches events against hooks and runs them: at most max_concurrent at once,
 // a FIFO of at most queue_limit waiting (the oldest dropped past it), and sync hooks holding
 // back the dispatch of later events until they end. Intake never waits: events queue here.
-import type { HookConfig } from './config.js';
-import type { NlEvent } from './event.js';
-import type { HookRunner, RunResult } from './hook-runner.js';
-import { HookStats, type HookStatsSnapshot } from './hook-stats.js';
+import type { HookConfig } from '../config/config.js';
+import type { NlEvent } from '../event/event.js';
+import type { HookRunner, RunResult } from './runner.js';
+import { HookStats, type HookStatsSnapshot } from './stats.js';
 import { Fifo } from './fifo.js';
 
 export interface SchedulerObserver {

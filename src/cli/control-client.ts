@@ -1,11 +1,11 @@
 // The CLI side of the control socket: one JSON request to the running daemon, and the verbs
 // that print what it answers (tables like ps/kubectl, or --json).
 import http from 'node:http';
-import { loadConfigFile } from './config.js';
-import type { HookStatus } from './hook-scheduler.js';
-import type { StatusReport } from './control-server.js';
-import type { NewHook } from './config-edit.js';
-import { onStopSignal } from './signals.js';
+import { loadConfigFile } from '../config/config.js';
+import type { HookStatus } from '../hooks/scheduler.js';
+import type { StatusReport } from '../daemon/control-server.js';
+import type { NewHook } from '../config/edit.js';
+import { onStopSignal } from '../signals.js';
 
 export const DEFAULT_SOCKET = '/run/nlmon/nlmon.sock';
 

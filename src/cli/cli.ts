@@ -3,8 +3,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import { runMonitorCommand } from './monitor-command.js';
 import { configCheckCommand, filterCheckCommand, hooksRunCommand, runCommand } from './commands.js';
-import { compileCondition, FilterError } from './filter.js';
-import { VERSION } from './version.js';
+import { compileCondition, FilterError } from '../event/filter.js';
+import { VERSION } from '../version.js';
 import { api, clientCommand, listTable, statsTable, statusText, watchStats } from './control-client.js';
 
 export const EXIT_OK = 0;

@@ -4,7 +4,7 @@ import type { LinkMessage } from './native.js';
 import {
   EventType, IFF_LOWER_UP, IFF_RUNNING, IFF_UP, RTM_DELLINK, RTM_NEWLINK, operstateName,
   type ChangedField, type EventName, type NlEvent,
-} from './event.js';
+} from '../event/event.js';
 
 /** What nlmon keeps of one link: the message as last seen. */
 export type LinkState = Omit<LinkMessage, 'kind' | 'dump' | 'dump_interrupted' | 'message_type'>;

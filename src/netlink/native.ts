@@ -168,7 +168,7 @@ let loaded: NativeBinding | undefined;
 export function nativeBinding(): NativeBinding {
   if (loaded) return loaded;
   const here = path.dirname(fileURLToPath(import.meta.url));
-  const root = path.resolve(here, '..', '..');
+  const root = path.resolve(here, '..', '..', '..');
   const file = process.env.NLMON_ADDON ?? path.join(root, 'build', 'Release', 'nlmon.node');
   const addon = createRequire(import.meta.url)(file) as RawAddon;
   if (addon.intsPerRecord !== INTS) {

@@ -1,10 +1,10 @@
 // The verbs that need no daemon besides `monitor`: run, hooks run, filter check, config check.
-import { ConfigError, defaultConfig, loadConfigFile, type NlmonConfig } from './config.js';
-import { compileCondition, FilterError } from './filter.js';
-import { runDaemon, type LogFormat } from './daemon.js';
-import { NativeHookRunner } from './hook-runner.js';
-import { makeEvent, NO_LINK } from './link-table.js';
-import { RTM_NEWLINK, type NlEvent } from './event.js';
+import { ConfigError, defaultConfig, loadConfigFile, type NlmonConfig } from '../config/config.js';
+import { compileCondition, FilterError } from '../event/filter.js';
+import { runDaemon, type LogFormat } from '../daemon/daemon.js';
+import { NativeHookRunner } from '../hooks/runner.js';
+import { makeEvent, NO_LINK } from '../netlink/link-table.js';
+import { RTM_NEWLINK, type NlEvent } from '../event/event.js';
 
 export interface ConfigOptions {
   config?: string;

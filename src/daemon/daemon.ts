@@ -1,16 +1,16 @@
 // `nlmon run`: the pipeline wired together (monitor → scheduler → runner → stats, log,
 // metrics), the control socket, SIGHUP reload, and a clean stop on SIGTERM/SIGINT.
 import type http from 'node:http';
-import { Monitor, MonitorError, type LogLevel } from './monitor.js';
-import { HookScheduler, type HookStatus } from './hook-scheduler.js';
-import { NativeHookRunner } from './hook-runner.js';
-import { HookLog } from './hook-log.js';
-import { ConfigError, loadConfigFile, type LoadOptions, type NlmonConfig } from './config.js';
-import { addHookToFile, ConfigEditError, deleteHookFromFile, type NewHook } from './config-edit.js';
+import { Monitor, MonitorError, type LogLevel } from '../netlink/monitor.js';
+import { HookScheduler, type HookStatus } from '../hooks/scheduler.js';
+import { NativeHookRunner } from '../hooks/runner.js';
+import { HookLog } from '../hooks/log.js';
+import { ConfigError, loadConfigFile, type LoadOptions, type NlmonConfig } from '../config/config.js';
+import { addHookToFile, ConfigEditError, deleteHookFromFile, type NewHook } from '../config/edit.js';
 import { ControlServer, ControlSocketError, type ControlApi, type StatusReport } from './control-server.js';
 import { Metrics } from './metrics.js';
-import { onStopSignal } from './signals.js';
-import { VERSION } from './version.js';
+import { onStopSignal } from '../signals.js';
+import { VERSION } from '../version.js';
 
 export type Logger = (level: LogLevel, message: string) => void;
 
