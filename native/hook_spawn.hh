@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "netlink_socket.hh"  // SysError
+#include "sys_error.hh"
 
 namespace nlmon {
 

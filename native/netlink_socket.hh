@@ -7,13 +7,9 @@
 #include <vector>
 
 #include "link_decoder.hh"
+#include "sys_error.hh"
 
 namespace nlmon {
-
-struct SysError {
-  int code = 0;          // errno, 0 if none
-  std::string syscall;   // which call failed
-};
 
 struct OpenResult {
   int fd = -1;

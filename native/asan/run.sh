@@ -12,9 +12,11 @@ if [ ! -f "$node_inc/node_api.h" ]; then
   node_inc=$(ls -d "$HOME"/.cache/node-gyp/"$(node -p 'process.versions.node')"/include/node 2>/dev/null || true)
 fi
 [ -f "$node_inc/node_api.h" ] || { echo "test:asan: Node's headers (node_api.h) not found" >&2; exit 1; }
+# The addon's sources, as binding.gyp lists them.
+sources=$(node -p "JSON.parse(require('fs').readFileSync('binding.gyp','utf8')).targets.find((t) => t.target_name === 'nlmon').sources.join(' ')")
 g++ -std=c++17 -O1 -g -fno-omit-frame-pointer -fsanitize=address -fPIC -shared \
   -DNAPI_VERSION=8 -DNAPI_DISABLE_CPP_EXCEPTIONS -DNODE_ADDON_API_DISABLE_DEPRECATED -DNODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS \
-  -I"$napi_inc" -I"$node_inc" native/binding.cc native/netlink_socket.cc native/link_decoder.cc native/hook_spawn.cc \
+  -I"$napi_inc" -I"$node_inc" $sources \
   -o "$out/nlmon.node"
 export NLMON_ADDON="$PWD/$out/nlmon.node"
 export LD_PRELOAD="$(g++ -print-file-name=libasan.so)"

@@ -124,9 +124,9 @@ interface RawAddon {
   watchExit(pid: number, pidfd: number, cb: (code: number, signal: number) => void): void;
 }
 
-const INTS = 14; // mirrors kIntsPerRecord in native/binding.cc
+const INTS = 14; // mirrors kIntsPerRecord in native/record_pack.hh
 
-/** Turns a packed batch (see PackRecords in native/binding.cc) into records. */
+/** Turns a packed batch (see PackRecords in native/record_pack.cc) into records. */
 export function unpackRecords(ints: Int32Array, strings: string, count: number): NativeRecord[] {
   const strs = strings.split('\0');
   const out: NativeRecord[] = new Array(count);

@@ -1,0 +1,18 @@
+// bindings: the addon's exports, one binding per file, registered together in addon.cc.
+#pragma once
+
+#include <napi.h>
+
+namespace nlmon {
+
+// link_watcher_binding.cc: class LinkWatcher({netns, receiveBuffer, onBatch, onOverrun, onError}).
+Napi::Function DefineLinkWatcher(Napi::Env env);
+
+// decode_binding.cc: decode(bytes) -> {ints, strings, count, messages, malformed, ignored}.
+Napi::Value Decode(const Napi::CallbackInfo& info);
+
+// spawn_binding.cc: spawnHook(file, argv, env, stdin, capture, cb) and watchExit(pid, pidfd, cb).
+Napi::Value SpawnHook(const Napi::CallbackInfo& info);
+Napi::Value WatchExit(const Napi::CallbackInfo& info);
+
+}  // namespace nlmon

@@ -1,0 +1,265 @@
+// link_watcher_binding: the LinkWatcher class. It polls one netlink socket (netlink_socket.cc)
+// with uv_poll on the environment's own loop and hands each drained batch to JavaScript packed.
+#include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <string>
+#include <vector>
+
+#include "bindings.hh"
+#include "js_call.hh"
+#include "link_decoder.hh"
+#include "netlink_socket.hh"
+#include "record_pack.hh"
+
+namespace nlmon {
+namespace {
+
+// Datagrams drained per readiness callback, so one busy namespace cannot starve the loop.
+constexpr size_t kMaxDatagramsPerWake = 256;
+// Coalescing under load (see PauseIfBusy): a wake-up within kBusyGapNs of the previous one that
+// found fewer than kEnoughDatagrams datagrams pauses polling for kPauseMs.
+constexpr uint64_t kBusyGapNs = 2'000'000;
+constexpr size_t kEnoughDatagrams = 64;
+constexpr uint64_t kPauseMs = 1;
+
+class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "LinkWatcher",
+                       {InstanceMethod<&LinkWatcher::RequestDump>("requestDump"),
+                        InstanceMethod<&LinkWatcher::Close>("close"),
+                        InstanceMethod<&LinkWatcher::Stats>("stats"),
+                        InstanceAccessor<&LinkWatcher::ReceiveBuffer>("receiveBuffer"),
+                        InstanceAccessor<&LinkWatcher::ReceiveBufferForced>("receiveBufferForced"),
+                        InstanceAccessor<&LinkWatcher::PortId>("portId")});
+  }
+
+  // new LinkWatcher({ netns, receiveBuffer, onBatch(ints, strings, count), onOverrun(), onError(err) })
+  explicit LinkWatcher(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LinkWatcher>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) {
+      Napi::TypeError::New(env, "LinkWatcher(options) needs an options object")
+          .ThrowAsJavaScriptException();
+      return;
+    }
+    Napi::Object opts = info[0].As<Napi::Object>();
+    Napi::Value netns = opts.Get("netns"), rcvbuf = opts.Get("receiveBuffer");
+    Napi::Value on_batch = opts.Get("onBatch"), on_overrun = opts.Get("onOverrun"),
+                on_error = opts.Get("onError");
+    if (!netns.IsString() || !rcvbuf.IsNumber() || !on_batch.IsFunction() ||
+        !on_overrun.IsFunction() || !on_error.IsFunction()) {
+      Napi::TypeError::New(env, "LinkWatcher options: netns (string), receiveBuffer (number), "
+                                "onBatch, onOverrun, onError (functions) are required")
+          .ThrowAsJavaScriptException();
+      return;
+    }
+    const std::string path = netns.As<Napi::String>().Utf8Value();
+    OpenResult r = OpenLinkSocket(path, rcvbuf.As<Napi::Number>().Int32Value());
+    if (r.fd < 0) {
+      ThrowSystemError(env, r.error, path);
+      return;
+    }
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
+      ::close(r.fd);
+      Napi::Error::New(env, "no event loop").ThrowAsJavaScriptException();
+      return;
+    }
+    poll_ = new Poll();
+    poll_->fd = r.fd;
+    poll_->owner = this;
+    poll_->handle.data = poll_;
+    poll_->pause.data = poll_;
+    if (uv_poll_init(loop, &poll_->handle, r.fd) != 0) {
+      ::close(r.fd);
+      delete poll_;
+      poll_ = nullptr;
+      Napi::Error::New(env, "uv_poll_init failed").ThrowAsJavaScriptException();
+      return;
+    }
+    uv_timer_init(loop, &poll_->pause);
+    poll_->open_handles = 2;
+    uv_poll_start(&poll_->handle, UV_READABLE, OnReadable);
+    port_id_ = r.port_id;
+    receive_buffer_ = r.receive_buffer;
+    receive_buffer_forced_ = r.forced;
+    on_batch_ = Napi::Persistent(on_batch.As<Napi::Function>());
+    on_overrun_ = Napi::Persistent(on_overrun.As<Napi::Function>());
+    on_error_ = Napi::Persistent(on_error.As<Napi::Function>());
+    context_ = new Napi::AsyncContext(env, "nlmon.LinkWatcher", Value());
+    napi_add_env_cleanup_hook(env, OnEnvCleanup, this);
+    Ref();  // an open watcher stays alive until close()
+  }
+
+  ~LinkWatcher() override { Shutdown(); }
+
+ private:
+  struct Poll {
+    uv_poll_t handle;
+    uv_timer_t pause;  // re-arms the poll after a short pause under load (see PauseIfBusy)
+    int open_handles = 0;
+    int fd = -1;
+    LinkWatcher* owner = nullptr;
+  };
+
+  // Handles are closed before the fd, and the memory is freed when the last one is closed.
+  static void OnHandleClosed(uv_handle_t* h) {
+    Poll* p = static_cast<Poll*>(h->data);
+    if (--p->open_handles > 0) return;
+    ::close(p->fd);
+    delete p;
+  }
+
+  static void OnEnvCleanup(void* arg) { static_cast<LinkWatcher*>(arg)->Shutdown(); }
+
+  // Stops polling and closes the handle, then the fd in the close callback. Idempotent.
+  void Shutdown() {
+    if (!poll_) return;
+    napi_remove_env_cleanup_hook(Env(), OnEnvCleanup, this);
+    uv_poll_stop(&poll_->handle);
+    uv_timer_stop(&poll_->pause);
+    poll_->owner = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll_->handle), OnHandleClosed);
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll_->pause), OnHandleClosed);
+    poll_ = nullptr;
+    delete context_;
+    context_ = nullptr;
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    if (poll_) {
+      Shutdown();
+      Unref();
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value RequestDump(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!poll_) {
+      Napi::Error::New(env, "requestDump on a closed watcher").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    const uint32_t seq = info.Length() > 0 ? info[0].ToNumber().Uint32Value() : 1;
+    const int err = SendLinkDump(poll_->fd, seq);
+    if (err != 0) ThrowSystemError(env, SysError{err, "sendto"}, "");
+    return env.Undefined();
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("datagrams", Napi::Number::New(env, static_cast<double>(datagrams_)));
+    o.Set("messages", Napi::Number::New(env, static_cast<double>(stats_.messages)));
+    o.Set("malformed", Napi::Number::New(env, static_cast<double>(stats_.malformed + truncated_)));
+    o.Set("ignored", Napi::Number::New(env, static_cast<double>(stats_.ignored)));
+    return o;
+  }
+
+  Napi::Value ReceiveBuffer(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), receive_buffer_);
+  }
+  Napi::Value ReceiveBufferForced(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), receive_buffer_forced_);
+  }
+  Napi::Value PortId(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), port_id_);
+  }
+
+  static void OnReadable(uv_poll_t* handle, int status, int /*events*/) {
+    Poll* p = static_cast<Poll*>(handle->data);
+    if (p->owner) p->owner->Drain(status);
+  }
+
+  static void OnPauseEnd(uv_timer_t* timer) {
+    Poll* p = static_cast<Poll*>(timer->data);
+    if (p->owner) uv_poll_start(&p->handle, UV_READABLE, OnReadable);
+  }
+
+  // Under a sustained stream every readiness brings only a few messages, and the fixed cost
+  // of a wake-up (the call into JavaScript, one write of output) dominates. When a wake-up
+  // comes soon after the previous one and the socket is already empty, polling pauses for
+  // kPauseMs, so the next batch holds a millisecond's worth of messages. At low rates nothing
+  // waits; the pause is far shorter than the time the receive buffer can hold.
+  void PauseIfBusy(size_t datagrams, DrainEnd end) {
+    const uint64_t now = uv_hrtime();
+    const bool busy = now - last_wake_ns_ < kBusyGapNs;
+    last_wake_ns_ = now;
+    if (!busy || end != DrainEnd::kEmpty || datagrams >= kEnoughDatagrams || !poll_) return;
+    uv_poll_stop(&poll_->handle);
+    uv_timer_start(&poll_->pause, OnPauseEnd, kPauseMs, 0);
+  }
+
+  // Calls fn(args) with the async context (see CallFromLoop). Raw N-API throughout: this runs
+  // from libuv, and in a worker being terminated any call may fail, which must not be fatal.
+  void Call(Napi::FunctionReference& fn, std::initializer_list<napi_value> args) {
+    for (napi_value a : args) {
+      if (a == nullptr) return;  // an argument could not be created
+    }
+    CallFromLoop(Env(), *context_, Value(), fn.Value(), args.size(), args.begin());
+  }
+
+  void Drain(int status) {
+    napi_env env = Env();
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+    if (CanCallJs(env)) DrainInScope(env, status);  // else the cleanup hook closes the socket
+    napi_close_handle_scope(env, scope);
+  }
+
+  void DrainInScope(napi_env env, int status) {
+    bool overrun = false;
+    if (status < 0) {
+      // libuv reports POLLERR as an error and stops the handle. On a netlink socket POLLERR
+      // is how the kernel says it dropped messages (ENOBUFS): read the error, poll again.
+      int err = 0;
+      socklen_t len = sizeof err;
+      if (getsockopt(poll_->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+      if (err != 0 && err != ENOBUFS) {
+        Call(on_error_, {SystemError(env, SysError{err, "poll"}, "")});
+        return;
+      }
+      overrun = err == ENOBUFS;
+      uv_poll_start(&poll_->handle, UV_READABLE, OnReadable);
+    }
+    records_.clear();
+    DrainResult r = DrainSocket(poll_->fd, kMaxDatagramsPerWake, &records_, &stats_);
+    datagrams_ += r.datagrams;
+    truncated_ += r.truncated;
+    PauseIfBusy(r.datagrams, r.end);
+    if (!records_.empty()) {
+      napi_value ints, strs, count;
+      if (!PackRecords(env, records_, &ints, &strs) ||
+          napi_create_double(env, static_cast<double>(records_.size()), &count) != napi_ok) {
+        return;
+      }
+      Call(on_batch_, {ints, strs, count});
+      if (!poll_) return;  // closed from inside the callback
+    }
+    if (overrun || r.end == DrainEnd::kOverrun) {
+      Call(on_overrun_, {});
+    } else if (r.end == DrainEnd::kError) {
+      Call(on_error_, {SystemError(env, r.error, "")});
+    }
+  }
+
+  Poll* poll_ = nullptr;
+  Napi::AsyncContext* context_ = nullptr;
+  Napi::FunctionReference on_batch_, on_overrun_, on_error_;
+  std::vector<LinkRecord> records_;
+  DecodeStats stats_;
+  uint64_t datagrams_ = 0, truncated_ = 0;
+  uint64_t last_wake_ns_ = 0;
+  uint32_t port_id_ = 0;
+  int receive_buffer_ = 0;
+  bool receive_buffer_forced_ = false;
+};
+
+}  // namespace
+
+Napi::Function DefineLinkWatcher(Napi::Env env) { return LinkWatcher::Define(env); }
+
+}  // namespace nlmon
