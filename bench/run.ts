@@ -7,11 +7,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Monitor } from '../src/netlink/monitor.js';
+import { DEFAULT_RECEIVE_BUFFER } from '../src/config/defaults.js';
 import { HookScheduler } from '../src/hooks/scheduler.js';
 import { NativeHookRunner } from '../src/hooks/runner.js';
 import { compileCondition } from '../src/event/filter.js';
-import { syntheticEvent } from '../src/cli/commands.js';
-import type { HookConfig } from '../src/config/config.js';
+import { syntheticEvent } from '../src/event/make.js';
+import type { HookConfig } from '../src/hooks/hook.js';
 import type { NlEvent } from '../src/event/event.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -123,7 +124,7 @@ async function intake(): Promise<Record<'nlmon' | 'ip', IntakeRun>> {
 async function overrun(): Promise<{ received: number; overruns: number; resyncs: number; tableOk: boolean; rcvbuf: number }> {
   let received = 0;
   let stalled = false;
-  const m = new Monitor({ namespaces: [nsPath], receiveBuffer: 1 << 20 }, {
+  const m = new Monitor({ namespaces: [nsPath], netnsDirs: [], receiveBuffer: 1 << 20 }, {
     events: (events: NlEvent[]) => {
       received += events.length;
       if (!stalled && received >= BURST / 2) {
@@ -167,7 +168,7 @@ async function hookLatency(): Promise<{ p50: number; p99: number; n: number }> {
     },
   });
   scheduler.setHooks([hook('latency', { condition: "interface == 'b0'", match: compileCondition("interface == 'b0'") })]);
-  const m = new Monitor({ namespaces: [nsPath] }, {
+  const m = new Monitor({ namespaces: [nsPath], netnsDirs: [], receiveBuffer: DEFAULT_RECEIVE_BUFFER }, {
     events: (events) => {
       const now = performance.now();
       for (const e of events) received.set(e.sequence, now);
@@ -188,7 +189,7 @@ async function hookLatency(): Promise<{ p50: number; p99: number; n: number }> {
  * with `storm`, a link burst runs meanwhile and the events it made are counted. */
 async function nlmonSpawnRate(runs: number, storm: number): Promise<{ rate: number; stormReceived: number }> {
   let stormReceived = 0;
-  const m = new Monitor({ namespaces: [nsPath] }, { events: (events) => { stormReceived += events.length; } });
+  const m = new Monitor({ namespaces: [nsPath], netnsDirs: [], receiveBuffer: DEFAULT_RECEIVE_BUFFER }, { events: (events) => { stormReceived += events.length; } });
   await m.start();
   let done = 0;
   let allDone!: () => void;

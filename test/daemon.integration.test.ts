@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { NLMON, ip, needsRoot, until, withNetns } from './helpers/netns.js';
 import { cli, cliJson, config, script, startDaemon, withDaemon, withTempDir } from './helpers/daemon.js';
 import type { HookStatus } from '../src/hooks/scheduler.js';
-import type { StatusReport } from '../src/daemon/control-server.js';
+import type { StatusReport } from '../src/daemon/control-api.js';
 
 const opts = { skip: needsRoot, timeout: 60000 };
 type Stats = HookStatus[];

@@ -3,7 +3,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { compileCondition, FIELDS, FilterError, parseCondition, type Node } from '../src/event/filter.js';
-import { syntheticEvent } from '../src/cli/commands.js';
+import { syntheticEvent } from '../src/event/make.js';
 import type { NlEvent } from '../src/event/event.js';
 
 function ev(over: Partial<NlEvent> = {}): NlEvent {

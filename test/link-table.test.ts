@@ -163,7 +163,7 @@ test('formatEventJson is byte for byte JSON.stringify of every kind of event', a
     e.timestamp = 1795394121813;
     assert.equal(formatEventJson(e), JSON.stringify(e));
   }
-  const { resyncEvent } = await import('../src/netlink/link-table.js');
+  const { resyncEvent } = await import('../src/event/make.js');
   const r = resyncEvent('x');
   assert.equal(formatEventJson(r), JSON.stringify(r));
 });

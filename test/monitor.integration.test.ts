@@ -3,6 +3,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { Monitor } from '../src/netlink/monitor.js';
+import { DEFAULT_RECEIVE_BUFFER } from '../src/config/defaults.js';
 import type { NlEvent } from '../src/event/event.js';
 import { LINKBURST, ip, ipLinks, needsRoot, newName, sleep, until, withNetns } from './helpers/netns.js';
 
@@ -21,7 +22,7 @@ function collector() {
 
 test('veth pair: added, up, down, mtu, rename, removed, with the fields the kernel reports', opts, () => withNetns(1, async (ns) => {
   const c = collector();
-  const m = new Monitor({ namespaces: [ns], netnsDirs: ['/var/run/netns'] }, c.listener);
+  const m = new Monitor({ namespaces: [ns], netnsDirs: ['/var/run/netns'], receiveBuffer: DEFAULT_RECEIVE_BUFFER }, c.listener);
   await m.start();
   try {
     ip('-n', ns, 'link', 'add', 'va', 'type', 'veth', 'peer', 'name', 'vb');
@@ -77,7 +78,7 @@ test('veth pair: added, up, down, mtu, rename, removed, with the fields the kern
 
 test('a veth end moved between two watched namespaces is removed in one and added in the other', opts, () => withNetns(2, async (a, b) => {
   const c = collector();
-  const m = new Monitor({ namespaces: [a, b], netnsDirs: ['/var/run/netns'] }, c.listener);
+  const m = new Monitor({ namespaces: [a, b], netnsDirs: ['/var/run/netns'], receiveBuffer: DEFAULT_RECEIVE_BUFFER }, c.listener);
   await m.start();
   try {
     ip('-n', a, 'link', 'add', 'mv0', 'type', 'veth', 'peer', 'name', 'mv1');
@@ -98,7 +99,7 @@ test('a veth end moved between two watched namespaces is removed in one and adde
 
 test('all namespaces: one created after start is followed, one deleted is dropped', opts, async () => {
   const c = collector();
-  const m = new Monitor({ namespaces: 'all', netnsDirs: ['/var/run/netns'], rescanMs: 500 }, c.listener);
+  const m = new Monitor({ namespaces: 'all', netnsDirs: ['/var/run/netns'], receiveBuffer: DEFAULT_RECEIVE_BUFFER, rescanMs: 500 }, c.listener);
   await m.start();
   const ns = newName('late-');
   try {

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { ip, needsRoot, until, withNetns } from './helpers/netns.js';
 import { cliJson, config, script, withDaemon, withTempDir } from './helpers/daemon.js';
 import type { HookStatus } from '../src/hooks/scheduler.js';
-import type { StatusReport } from '../src/daemon/control-server.js';
+import type { StatusReport } from '../src/daemon/control-api.js';
 
 const opts = { skip: needsRoot, timeout: 120000 };
 const stats = (dir: string) => Object.fromEntries(cliJson<HookStatus[]>(dir, 'hooks', 'stats').map((h) => [h.name, h]));

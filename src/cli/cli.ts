@@ -5,7 +5,8 @@ import { runMonitorCommand } from './monitor-command.js';
 import { configCheckCommand, filterCheckCommand, hooksRunCommand, runCommand } from './commands.js';
 import { compileCondition, FilterError } from '../event/filter.js';
 import { VERSION } from '../version.js';
-import { api, clientCommand, listTable, statsTable, statusText, watchStats } from './control-client.js';
+import { api, clientCommand, watchStats } from './control-client.js';
+import { listTable, statsTable, statusText } from './tables.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;

@@ -3,8 +3,8 @@ import { ConfigError, defaultConfig, loadConfigFile, type NlmonConfig } from '..
 import { compileCondition, FilterError } from '../event/filter.js';
 import { runDaemon, type LogFormat } from '../daemon/daemon.js';
 import { NativeHookRunner } from '../hooks/runner.js';
-import { makeEvent, NO_LINK } from '../netlink/link-table.js';
-import { RTM_NEWLINK, type NlEvent } from '../event/event.js';
+import { syntheticEvent } from '../event/make.js';
+import type { NlEvent } from '../event/event.js';
 
 export interface ConfigOptions {
   config?: string;
@@ -44,13 +44,6 @@ function parseEvent(json: string): NlEvent | string {
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return '--event: must be a JSON object';
   return { ...syntheticEvent('', 'default'), ...(v as Partial<NlEvent>) };
-}
-
-/** A link_added event for an interface, as a manual trigger or a test input. */
-export function syntheticEvent(iface: string, namespace: string): NlEvent {
-  const e = makeEvent(namespace, RTM_NEWLINK, 'link_added', { ...NO_LINK, mtu: 1500, txqlen: 1000, interface: iface }, [], '', false);
-  e.timestamp = Date.now();
-  return e;
 }
 
 export function filterCheckCommand(expr: string, opts: { event?: string; json?: boolean }): number {

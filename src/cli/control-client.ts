@@ -1,13 +1,14 @@
 // The CLI side of the control socket: one JSON request to the running daemon, and the verbs
-// that print what it answers (tables like ps/kubectl, or --json).
+// that print what it answers (tables.ts, or --json).
 import http from 'node:http';
 import { loadConfigFile } from '../config/config.js';
 import type { HookStatus } from '../hooks/scheduler.js';
-import type { StatusReport } from '../daemon/control-server.js';
+import type { StatusReport } from '../daemon/control-api.js';
 import type { NewHook } from '../config/edit.js';
 import { onStopSignal } from '../signals.js';
+import { DEFAULT_SOCKET } from '../config/defaults.js';
+import { statsTable } from './tables.js';
 
-export const DEFAULT_SOCKET = '/run/nlmon/nlmon.sock';
 
 export interface SocketOptions {
   socket?: string;
@@ -59,41 +60,6 @@ export function request<T>(socket: string, method: string, path: string, body?: 
     });
     req.end(payload);
   });
-}
-
-/** Pads columns to their widest cell; the first row is the header. */
-export function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
-  return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ')).join('\n') + '\n';
-}
-
-const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
-
-export function statsTable(hooks: HookStatus[]): string {
-  return table([
-    ['NAME', 'ENABLED', 'ASYNC', 'RUNS', 'OK', 'FAIL', 'TIMEOUT', 'DROPPED', 'RUNNING', 'QUEUED', 'AVG_MS', 'P95_MS', 'LAST_EXIT'],
-    ...hooks.map((h) => [h.name, h.enabled ? 'yes' : 'no', h.async ? 'yes' : 'no', String(h.executions), String(h.successes), String(h.failures),
-      String(h.timeouts), String(h.dropped), String(h.running), String(h.queued), ms(h.avg_ms), ms(h.p95_ms), h.last_exit_code === null ? '-' : String(h.last_exit_code)]),
-  ]);
-}
-
-export function listTable(hooks: HookStatus[]): string {
-  return table([
-    ['NAME', 'ENABLED', 'ASYNC', 'CONDITION', 'SCRIPT'],
-    ...hooks.map((h) => [h.name, h.enabled ? 'yes' : 'no', h.async ? 'yes' : 'no', h.condition || '(every event)', h.script]),
-  ]);
-}
-
-export function statusText(s: StatusReport): string {
-  const lines = [
-    `nlmon ${s.version}, pid ${s.pid}, up ${s.uptime_s} s (since ${s.started_at}), config ${s.config || '<embedded default>'}`,
-    `events ${s.events}, overruns ${s.overruns}, resyncs ${s.resyncs}`,
-    `hooks ${s.hooks.total} (${s.hooks.enabled} enabled), running ${s.hooks.running}, queued ${s.hooks.queued}, events waiting on sync hooks ${s.hooks.backlog}`,
-    '',
-    table([['NAMESPACE', 'LINKS', 'EVENTS', 'OVERRUNS', 'RESYNCS', 'MALFORMED', 'RCVBUF'],
-      ...s.namespaces.map((n) => [n.name, String(n.links), String(n.events), String(n.overruns), String(n.resyncs), String(n.malformed), String(n.receive_buffer)])]).trimEnd(),
-  ];
-  return lines.join('\n') + '\n';
 }
 
 /** Runs one daemon verb: prints its answer and resolves to the exit code. */

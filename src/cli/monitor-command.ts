@@ -3,6 +3,7 @@ import { Monitor, MonitorError } from '../netlink/monitor.js';
 import { formatEventHuman, formatEventJson } from '../event/format.js';
 import type { NlEvent } from '../event/event.js';
 import { onStopSignal } from '../signals.js';
+import { DEFAULT_NETNS_DIRS, DEFAULT_RECEIVE_BUFFER } from '../config/defaults.js';
 
 export interface MonitorCommandOptions {
   netns?: string[];
@@ -27,8 +28,8 @@ export async function runMonitorCommand(opts: MonitorCommandOptions): Promise<nu
   const monitor = new Monitor(
     {
       namespaces: opts.allNetns ? 'all' : (opts.netns?.length ? opts.netns : ['default']),
-      ...(opts.netnsDir?.length ? { netnsDirs: opts.netnsDir } : {}),
-      ...(opts.receiveBuffer ? { receiveBuffer: opts.receiveBuffer } : {}),
+      netnsDirs: opts.netnsDir?.length ? opts.netnsDir : DEFAULT_NETNS_DIRS,
+      receiveBuffer: opts.receiveBuffer ?? DEFAULT_RECEIVE_BUFFER,
       listExisting: opts.listExisting ?? false,
     },
     {

@@ -5,23 +5,12 @@ import path from 'node:path';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node as YamlNode, type Pair, type YAMLMap } from 'yaml';
 import { compileCondition, FilterError, type Condition } from '../event/filter.js';
 import { splitWords, WordsError } from './words.js';
-import { DEFAULT_NETNS_DIRS, DEFAULT_RECEIVE_BUFFER } from '../netlink/monitor.js';
+import {
+  DEFAULT_HOOK_LOG, DEFAULT_MAX_CONCURRENT, DEFAULT_NETNS_DIRS, DEFAULT_QUEUE_LIMIT, DEFAULT_RECEIVE_BUFFER, DEFAULT_SOCKET,
+  DEFAULT_TIMEOUT_MS,
+} from './defaults.js';
 import { checkScript } from '../hooks/script-check.js';
-
-export interface HookConfig {
-  name: string;
-  script: string;
-  /** script split into words, then `args`. */
-  argv: string[];
-  condition: string;
-  match: Condition;
-  timeout_ms: number;
-  enabled: boolean;
-  async: boolean;
-  args: string[];
-  env: Record<string, string>;
-  capture_output: boolean;
-}
+import type { HookConfig } from '../hooks/hook.js';
 
 export interface NlmonConfig {
   /** The file it was read from; '' for the embedded default. */
@@ -60,8 +49,6 @@ export class ConfigError extends Error {
 export interface LoadOptions {
   allowUnsafeScripts?: boolean;
 }
-
-const DEFAULT_TIMEOUT_MS = 30000;
 
 /** Reads and validates a config file; throws ConfigError listing every problem. */
 export function loadConfigFile(file: string, opts: LoadOptions = {}): NlmonConfig {
@@ -181,9 +168,9 @@ export function parseConfig(text: string, file: string, opts: LoadOptions = {}):
 
   const cfg: NlmonConfig = {
     file,
-    monitoring: { namespaces: ['default'], netns_dirs: DEFAULT_NETNS_DIRS, receive_buffer: DEFAULT_RECEIVE_BUFFER, list_existing: false },
-    integration: { max_concurrent: 10, queue_limit: 10000, hook_log: '/var/log/nlmon/hook.log', hooks: [] },
-    control: { socket: '/run/nlmon/nlmon.sock' },
+    monitoring: { namespaces: ['default'], netns_dirs: [...DEFAULT_NETNS_DIRS], receive_buffer: DEFAULT_RECEIVE_BUFFER, list_existing: false },
+    integration: { max_concurrent: DEFAULT_MAX_CONCURRENT, queue_limit: DEFAULT_QUEUE_LIMIT, hook_log: DEFAULT_HOOK_LOG, hooks: [] },
+    control: { socket: DEFAULT_SOCKET },
     metrics: { listen: '' },
   };
   const root = doc.contents as YamlNode | null;

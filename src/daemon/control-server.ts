@@ -6,31 +6,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { ConfigError } from '../config/config.js';
 import { ConfigEditError, type NewHook } from '../config/edit.js';
-import type { HookStatus } from '../hooks/scheduler.js';
-
-export interface StatusReport {
-  pid: number;
-  version: string;
-  config: string;
-  started_at: string;
-  uptime_s: number;
-  events: number;
-  overruns: number;
-  resyncs: number;
-  namespaces: Array<{ name: string; links: number; events: number; overruns: number; resyncs: number; malformed: number; receive_buffer: number }>;
-  hooks: { total: number; enabled: number; running: number; queued: number; backlog: number };
-}
-
-/** What the daemon offers through the socket. */
-export interface ControlApi {
-  status(): StatusReport;
-  hooks(): HookStatus[];
-  setEnabled(name: string, enabled: boolean): boolean;
-  resetStats(name?: string): boolean;
-  addHook(hook: NewHook): HookStatus;
-  deleteHook(name: string): void;
-  reload(): { ok: boolean; errors: string[] };
-}
+import type { ControlApi } from './control-api.js';
 
 export class ControlSocketError extends Error {}
 

@@ -1,7 +1,7 @@
 // The hook log of SPEC §6: one line when a run starts and one when it ends.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { HookConfig } from '../config/config.js';
+import type { HookConfig } from './hook.js';
 import type { NlEvent } from '../event/event.js';
 
 export type LogOutcome = { outcome: 'success' | 'failure' | 'timeout' | 'dropped'; exit_code: number | null };

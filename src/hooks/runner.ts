@@ -2,7 +2,7 @@
 // one JSON line on stdin, its own session and process group, SIGKILL to the group at timeout_ms.
 import net from 'node:net';
 import os from 'node:os';
-import type { HookConfig } from '../config/config.js';
+import type { HookConfig } from './hook.js';
 import type { NlEvent } from '../event/event.js';
 import { HOOK_PATH, resolveProgram } from './script-check.js';
 import { nativeBinding, type NativeBinding } from '../netlink/native.js';

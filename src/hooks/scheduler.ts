@@ -1,7 +1,7 @@
 // HookScheduler: matches events against hooks and runs them: at most max_concurrent at once,
 // a FIFO of at most queue_limit waiting (the oldest dropped past it), and sync hooks holding
 // back the dispatch of later events until they end. Intake never waits: events queue here.
-import type { HookConfig } from '../config/config.js';
+import type { HookConfig } from './hook.js';
 import type { NlEvent } from '../event/event.js';
 import type { HookRunner, RunResult } from './runner.js';
 import { HookStats, type HookStatsSnapshot } from './stats.js';

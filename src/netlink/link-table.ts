@@ -1,13 +1,8 @@
 // LinkTable: the known links of one namespace. Classifies each decoded message into an event
 // (added / removed / up / down / changed / renamed) and diffs dump replies during a sync.
 import type { LinkMessage } from './native.js';
-import {
-  EventType, IFF_LOWER_UP, IFF_RUNNING, IFF_UP, RTM_DELLINK, RTM_NEWLINK, operstateName,
-  type ChangedField, type EventName, type NlEvent,
-} from '../event/event.js';
-
-/** What nlmon keeps of one link: the message as last seen. */
-export type LinkState = Omit<LinkMessage, 'kind' | 'dump' | 'dump_interrupted' | 'message_type'>;
+import { IFF_UP, RTM_DELLINK, RTM_NEWLINK, type ChangedField, type EventName, type NlEvent } from '../event/event.js';
+import { makeEvent, type LinkState } from '../event/make.js';
 
 /** How a sync's dump replies are reported. */
 export type SyncMode =
@@ -41,50 +36,6 @@ function sameState(a: LinkState, b: LinkState): boolean {
   return a.flags === b.flags && a.mtu === b.mtu && a.txqlen === b.txqlen && a.master === b.master &&
     a.link === b.link && a.link_netnsid === b.link_netnsid && a.operstate === b.operstate &&
     a.interface === b.interface && a.address === b.address && a.link_kind === b.link_kind && a.alias === b.alias;
-}
-
-/** Builds an event; sequence and timestamp are filled in by the monitor. */
-export function makeEvent(
-  namespace: string, messageType: number, event: EventName, s: LinkState,
-  changed: ChangedField[], oldInterface: string, resync: boolean,
-): NlEvent {
-  return {
-    sequence: 0,
-    timestamp: 0,
-    namespace,
-    message_type: messageType,
-    event_type: EventType[event],
-    event,
-    interface: s.interface,
-    ifindex: s.ifindex,
-    flags: s.flags,
-    up: (s.flags & IFF_UP) !== 0,
-    running: (s.flags & IFF_RUNNING) !== 0,
-    lower_up: (s.flags & IFF_LOWER_UP) !== 0,
-    operstate: operstateName(s.operstate),
-    mtu: s.mtu,
-    txqlen: s.txqlen,
-    address: s.address,
-    kind: s.link_kind,
-    master: s.master,
-    link: s.link,
-    link_netnsid: s.link_netnsid,
-    alias: s.alias,
-    changed,
-    old_interface: oldInterface,
-    resync,
-  };
-}
-
-/** A link with every field at its 'none' value. */
-export const NO_LINK: Readonly<LinkState> = {
-  ifindex: 0, flags: 0, mtu: 0, txqlen: 0, master: 0, link: 0, link_netnsid: -1, operstate: 0,
-  interface: '', address: '', link_kind: '', alias: '',
-};
-
-/** The event that marks the end of a namespace's resync (event_type 7). */
-export function resyncEvent(namespace: string): NlEvent {
-  return makeEvent(namespace, RTM_NEWLINK, 'resync', NO_LINK, [], '', true);
 }
 
 export class LinkTable {

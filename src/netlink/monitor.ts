@@ -1,20 +1,21 @@
 // Monitor: the set of watched namespaces (default, a list of names, or all files in the netns
-// directories, followed as they come and go), numbering and time-stamping their events.
+// directories, found by netns-discovery.ts as they come and go), numbering and time-stamping
+// their events.
 import fs from 'node:fs';
 import path from 'node:path';
 import { nativeBinding, type NativeBinding } from './native.js';
 import type { NlEvent } from '../event/event.js';
-import type { LinkState } from './link-table.js';
+import type { LinkState } from '../event/make.js';
 import { NamespaceWatcher, type NamespaceRef, type NamespaceStats } from './namespace-watcher.js';
-
-export const DEFAULT_NETNS_DIRS = ['/var/run/netns', '/var/run/docker/netns'];
-export const DEFAULT_RECEIVE_BUFFER = 16 * 1024 * 1024;
+import { NetnsDiscovery, type NetnsFile } from './netns-discovery.js';
 
 export interface MonitorOptions {
   /** `all`, or namespace names (`default`, a file name in a netns dir, or a path). */
   namespaces: 'all' | string[];
-  netnsDirs?: string[];
-  receiveBuffer?: number;
+  /** Directories whose files name namespaces (`netns_dirs`). */
+  netnsDirs: readonly string[];
+  /** Bytes of receive buffer to ask for, per socket (`receive_buffer`). */
+  receiveBuffer: number;
   listExisting?: boolean;
   binding?: NativeBinding;
   /** How often the netns directories are read again besides inotify (ms). */
@@ -39,11 +40,6 @@ export interface MonitorStats {
   namespaces: NamespaceStats[];
 }
 
-interface Candidate {
-  path: string;
-  ino: number;
-}
-
 const DEFAULT_NS = 'default';
 
 function describeOpenError(name: string, err: NodeJS.ErrnoException): string {
@@ -57,14 +53,11 @@ function describeOpenError(name: string, err: NodeJS.ErrnoException): string {
 
 export class Monitor {
   private readonly binding: NativeBinding;
-  private netnsDirs: string[];
+  private readonly discovery: NetnsDiscovery;
   private readonly receiveBuffer: number;
   private readonly listExisting: boolean;
   private readonly watchers = new Map<string, { ns: NamespaceWatcher; ino: number }>();
-  private readonly dirWatchers = new Map<string, fs.FSWatcher>();
   private readonly reported = new Set<string>();
-  private rescanTimer: NodeJS.Timeout | undefined;
-  private soonTimer: NodeJS.Timeout | undefined;
   private running = false;
   private sequence = 0;
   private starting = false;
@@ -72,8 +65,8 @@ export class Monitor {
 
   constructor(private options: MonitorOptions, private readonly listener: MonitorListener) {
     this.binding = options.binding ?? nativeBinding();
-    this.netnsDirs = options.netnsDirs ?? DEFAULT_NETNS_DIRS;
-    this.receiveBuffer = options.receiveBuffer ?? DEFAULT_RECEIVE_BUFFER;
+    this.discovery = new NetnsDiscovery(options.netnsDirs, () => this.reconcile(false), options.rescanMs);
+    this.receiveBuffer = options.receiveBuffer;
     this.listExisting = options.listExisting ?? false;
   }
 
@@ -99,19 +92,14 @@ export class Monitor {
    * closed, new ones opened; tables of the others are kept. A missing name is logged. */
   setNamespaces(namespaces: 'all' | string[], netnsDirs: string[]): void {
     this.options = { ...this.options, namespaces, netnsDirs };
-    this.netnsDirs = netnsDirs;
-    for (const [dir, w] of this.dirWatchers) {
-      if (netnsDirs.includes(dir)) continue;
-      w.close();
-      this.dirWatchers.delete(dir);
-    }
+    this.discovery.setDirectories(netnsDirs);
     this.watchWanted();
   }
 
   private wants(name: string, file: string): boolean {
     const want = this.options.namespaces;
-    if (want === 'all') return name === DEFAULT_NS || this.inDirs(file);
-    return name === DEFAULT_NS ? want.includes(DEFAULT_NS) : want.includes(file) || (this.inDirs(file) && want.includes(name));
+    if (want === 'all') return name === DEFAULT_NS || this.discovery.contains(file);
+    return name === DEFAULT_NS ? want.includes(DEFAULT_NS) : want.includes(file) || (this.discovery.contains(file) && want.includes(name));
   }
 
   /** Opens what options.namespaces asks for and closes the rest; throws at start only. */
@@ -127,7 +115,7 @@ export class Monitor {
     if ((want === 'all' || want.includes(DEFAULT_NS)) && !this.watchers.has(DEFAULT_NS)) {
       this.open({ name: DEFAULT_NS, path: '' }, this.defaultIno, fatal);
     }
-    const found = this.scan();
+    const found = this.discovery.scan();
     if (want !== 'all') {
       for (const file of want.filter((n) => n.includes('/'))) {
         const name = path.basename(file);
@@ -135,7 +123,7 @@ export class Monitor {
       }
       const missing = want.filter((n) => n !== DEFAULT_NS && !n.includes('/') && !found.has(n));
       for (const name of missing) {
-        const msg = `network namespace "${name}" not found (looked in ${this.netnsDirs.join(', ')})`;
+        const msg = `network namespace "${name}" not found (looked in ${this.discovery.directories.join(', ')})`;
         if (fatal) {
           this.stop();
           throw new MonitorError(msg);
@@ -144,28 +132,12 @@ export class Monitor {
       }
     }
     this.reconcile(fatal, found);
-    const followDirs = want === 'all' || want.some((n) => n !== DEFAULT_NS && !n.includes('/'));
-    if (followDirs && !this.rescanTimer) {
-      this.watchDirs();
-      this.rescanTimer = setInterval(() => {
-        this.watchDirs();
-        this.reconcile(false);
-      }, this.options.rescanMs ?? 1000);
-    } else if (!followDirs && this.rescanTimer) {
-      clearInterval(this.rescanTimer);
-      this.rescanTimer = undefined;
-      for (const w of this.dirWatchers.values()) w.close();
-      this.dirWatchers.clear();
-    }
+    this.discovery.follow(want === 'all' || want.some((n) => n !== DEFAULT_NS && !n.includes('/')));
   }
 
   stop(): void {
     this.running = false;
-    clearInterval(this.rescanTimer);
-    this.rescanTimer = undefined;
-    clearTimeout(this.soonTimer);
-    for (const w of this.dirWatchers.values()) w.close();
-    this.dirWatchers.clear();
+    this.discovery.stop();
     for (const w of this.watchers.values()) w.ns.close();
     this.watchers.clear();
   }
@@ -216,7 +188,7 @@ export class Monitor {
       const err = e as NodeJS.ErrnoException;
       // An `ip netns add` in progress: the file exists but is not bound to a namespace yet.
       if (err.code === 'EINVAL' && !fatal) {
-        this.rescanSoon();
+        this.discovery.soon();
         return false;
       }
       const msg = describeOpenError(ref.name, err);
@@ -245,82 +217,23 @@ export class Monitor {
     this.listener.events(events);
   }
 
-  /** Namespace files now in the netns directories, by name (the first directory wins). */
-  private scan(): Map<string, Candidate> {
-    const found = new Map<string, Candidate>();
-    for (const dir of this.netnsDirs) {
-      let names: string[];
-      try {
-        names = fs.readdirSync(dir);
-      } catch {
-        continue;
-      }
-      for (const name of names) {
-        if (found.has(name)) continue;
-        const file = path.join(dir, name);
-        try {
-          found.set(name, { path: file, ino: fs.statSync(file).ino });
-        } catch {
-          // gone between readdir and stat
-        }
-      }
-    }
-    return found;
-  }
-
   /** Opens namespaces that appeared, closes those whose file is gone or now another one. */
-  private reconcile(atStart: boolean, found = this.scan()): void {
+  private reconcile(atStart: boolean, found?: Map<string, NetnsFile>): void {
     if (!this.running) return;
-    const want = this.options.namespaces;
-    for (const [name, w] of this.watchers) {
-      if (name === DEFAULT_NS || !this.inDirs(w.ns.ref.path)) continue;
-      const c = found.get(name);
-      if (!c || c.ino !== w.ino) {
-        w.ns.close();
-        this.watchers.delete(name);
-        this.log('info', `namespace ${name}: gone; socket closed`);
-      }
+    const watched = [...this.watchers].map(([name, w]) => ({ name, path: w.ns.ref.path, ino: w.ino }));
+    const plan = this.discovery.plan(found ?? this.discovery.scan(), watched, (name, file) => this.wants(name, file));
+    for (const name of plan.close) {
+      this.watchers.get(name)?.ns.close();
+      this.watchers.delete(name);
+      this.log('info', `namespace ${name}: gone; socket closed`);
     }
-    const watchedInos = new Set([...this.watchers.values()].map((w) => w.ino));
-    for (const [name, c] of found) {
-      if (!this.wants(name, c.path) || this.watchers.has(name)) continue;
-      if (watchedInos.has(c.ino)) {
-        const key = `alias:${name}:${c.ino}`;
-        if (!this.reported.has(key)) {
-          this.reported.add(key);
-          this.log('info', `namespace ${name}: same namespace as one already watched; not watched twice`);
-        }
-        continue;
-      }
-      if (this.open({ name, path: c.path }, c.ino, atStart && want !== 'all')) watchedInos.add(c.ino);
+    for (const f of plan.aliases) {
+      const key = `alias:${f.name}:${f.ino}`;
+      if (this.reported.has(key)) continue;
+      this.reported.add(key);
+      this.log('info', `namespace ${f.name}: same namespace as one already watched; not watched twice`);
     }
-  }
-
-  private inDirs(file: string): boolean {
-    return this.netnsDirs.includes(path.dirname(file));
-  }
-
-  private rescanSoon(): void {
-    if (this.soonTimer || !this.running) return;
-    this.soonTimer = setTimeout(() => {
-      this.soonTimer = undefined;
-      this.reconcile(false);
-    }, 20);
-  }
-
-  private watchDirs(): void {
-    for (const dir of this.netnsDirs) {
-      if (this.dirWatchers.has(dir)) continue;
-      try {
-        const w = fs.watch(dir, { persistent: false }, () => this.rescanSoon());
-        w.on('error', () => {
-          w.close();
-          this.dirWatchers.delete(dir);
-        });
-        this.dirWatchers.set(dir, w);
-      } catch {
-        // not there yet: the periodic rescan tries again
-      }
-    }
+    const fatal = atStart && this.options.namespaces !== 'all';
+    for (const f of plan.open) this.open({ name: f.name, path: f.path }, f.ino, fatal);
   }
 }

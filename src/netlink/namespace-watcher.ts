@@ -2,7 +2,8 @@
 // and on every overrun dumps again and emits the differences, then a resync event.
 import type { NativeBinding, NativeRecord, NativeWatcher } from './native.js';
 import type { NlEvent } from '../event/event.js';
-import { LinkTable, resyncEvent, type SyncMode } from './link-table.js';
+import { LinkTable, type SyncMode } from './link-table.js';
+import { resyncEvent } from '../event/make.js';
 
 export interface NamespaceRef {
   /** `default`, or the file name under a netns directory. */

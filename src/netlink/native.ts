@@ -4,26 +4,15 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
+import type { LinkState } from '../event/make.js';
+
 /** A decoded RTM_NEWLINK / RTM_DELLINK message, as the kernel sent it. */
-export interface LinkMessage {
+export interface LinkMessage extends LinkState {
   kind: 'link';
   message_type: number;
   /** Part of a dump reply (NLM_F_MULTI), not a notification. */
   dump: boolean;
   dump_interrupted: boolean;
-  ifindex: number;
-  flags: number;
-  mtu: number;
-  txqlen: number;
-  master: number;
-  link: number;
-  link_netnsid: number;
-  /** IF_OPER_* number (0 unknown … 6 up). */
-  operstate: number;
-  interface: string;
-  address: string;
-  link_kind: string;
-  alias: string;
 }
 
 /** NLMSG_DONE closing a dump. */

@@ -1,0 +1,10 @@
+// The defaults of every config key (docs/config.md), in one place: the config loader fills
+// them in, and the verbs that run without a config file (`monitor`, the daemon verbs) use them.
+
+export const DEFAULT_NETNS_DIRS: readonly string[] = ['/var/run/netns', '/var/run/docker/netns'];
+export const DEFAULT_RECEIVE_BUFFER = 16 * 1024 * 1024;
+export const DEFAULT_MAX_CONCURRENT = 10;
+export const DEFAULT_QUEUE_LIMIT = 10000;
+export const DEFAULT_HOOK_LOG = '/var/log/nlmon/hook.log';
+export const DEFAULT_TIMEOUT_MS = 30000;
+export const DEFAULT_SOCKET = '/run/nlmon/nlmon.sock';

@@ -1,0 +1,28 @@
+// What the control socket serves (docs/cli.md): the daemon's side implements ControlApi, the
+// CLI's side reads these shapes. Neither imports the other.
+import type { HookStatus } from '../hooks/scheduler.js';
+import type { NewHook } from '../config/edit.js';
+
+export interface StatusReport {
+  pid: number;
+  version: string;
+  config: string;
+  started_at: string;
+  uptime_s: number;
+  events: number;
+  overruns: number;
+  resyncs: number;
+  namespaces: Array<{ name: string; links: number; events: number; overruns: number; resyncs: number; malformed: number; receive_buffer: number }>;
+  hooks: { total: number; enabled: number; running: number; queued: number; backlog: number };
+}
+
+/** What the daemon offers through the socket. */
+export interface ControlApi {
+  status(): StatusReport;
+  hooks(): HookStatus[];
+  setEnabled(name: string, enabled: boolean): boolean;
+  resetStats(name?: string): boolean;
+  addHook(hook: NewHook): HookStatus;
+  deleteHook(name: string): void;
+  reload(): { ok: boolean; errors: string[] };
+}

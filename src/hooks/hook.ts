@@ -1,0 +1,18 @@
+// A hook as the daemon runs it: the config file's keys (docs/config.md, docs/hooks.md) with the
+// script split into argv and the condition compiled.
+import type { Condition } from '../event/filter.js';
+
+export interface HookConfig {
+  name: string;
+  script: string;
+  /** script split into words, then `args`. */
+  argv: string[];
+  condition: string;
+  match: Condition;
+  timeout_ms: number;
+  enabled: boolean;
+  async: boolean;
+  args: string[];
+  env: Record<string, string>;
+  capture_output: boolean;
+}

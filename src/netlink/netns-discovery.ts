@@ -1,0 +1,170 @@
+// Namespace discovery: the namespace files in the netns directories, followed with inotify and a
+// periodic rescan, and the plan that turns what is found into namespaces to open and to close
+// (a file whose inode changed is another namespace; two files of one namespace are watched once).
+import fs from 'node:fs';
+import path from 'node:path';
+
+/** A namespace file found in a netns directory. */
+export interface NetnsFile {
+  name: string;
+  path: string;
+  /** Inode of the nsfs file: the namespace's identity. */
+  ino: number;
+}
+
+/** A namespace the monitor watches now. */
+export interface WatchedNetns {
+  name: string;
+  path: string;
+  ino: number;
+}
+
+export interface DiscoveryPlan {
+  /** Watched names whose file is gone or now holds another namespace. */
+  close: string[];
+  /** Files to open, in directory order. */
+  open: NetnsFile[];
+  /** Files skipped because they are a namespace already watched under another name. */
+  aliases: NetnsFile[];
+}
+
+/** Debounce for bursts of inotify events (one `ip netns add` makes several). */
+const SOON_MS = 20;
+
+export class NetnsDiscovery {
+  private dirs: string[];
+  private readonly dirWatchers = new Map<string, fs.FSWatcher>();
+  private rescanTimer: NodeJS.Timeout | undefined;
+  private soonTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  /** onChange runs after inotify reports a change in a directory, and every rescanMs while
+   * following, since inotify cannot watch a directory that does not exist yet. */
+  constructor(dirs: readonly string[], private readonly onChange: () => void, private readonly rescanMs = 1000) {
+    this.dirs = [...dirs];
+  }
+
+  get directories(): readonly string[] {
+    return this.dirs;
+  }
+
+  setDirectories(dirs: readonly string[]): void {
+    this.dirs = [...dirs];
+    for (const [dir, w] of this.dirWatchers) {
+      if (this.dirs.includes(dir)) continue;
+      w.close();
+      this.dirWatchers.delete(dir);
+    }
+  }
+
+  /** True when file is directly inside one of the directories. */
+  contains(file: string): boolean {
+    return this.dirs.includes(path.dirname(file));
+  }
+
+  get following(): boolean {
+    return this.rescanTimer !== undefined;
+  }
+
+  /** Starts or stops following the directories (inotify and the periodic rescan). */
+  follow(on: boolean): void {
+    if (on && !this.rescanTimer) {
+      this.watchDirs();
+      this.rescanTimer = setInterval(() => {
+        this.watchDirs();
+        this.onChange();
+      }, this.rescanMs);
+    } else if (!on && this.rescanTimer) {
+      clearInterval(this.rescanTimer);
+      this.rescanTimer = undefined;
+      for (const w of this.dirWatchers.values()) w.close();
+      this.dirWatchers.clear();
+    }
+  }
+
+  /** Calls onChange shortly (once for a burst of calls). */
+  soon(): void {
+    if (this.soonTimer || this.stopped) return;
+    this.soonTimer = setTimeout(() => {
+      this.soonTimer = undefined;
+      this.onChange();
+    }, SOON_MS);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.follow(false);
+    clearTimeout(this.soonTimer);
+    this.soonTimer = undefined;
+  }
+
+  /** Namespace files now in the directories, by name (the first directory wins). */
+  scan(): Map<string, NetnsFile> {
+    const found = new Map<string, NetnsFile>();
+    for (const dir of this.dirs) {
+      let names: string[];
+      try {
+        names = fs.readdirSync(dir);
+      } catch {
+        continue;
+      }
+      for (const name of names) {
+        if (found.has(name)) continue;
+        const file = path.join(dir, name);
+        try {
+          found.set(name, { name, path: file, ino: fs.statSync(file).ino });
+        } catch {
+          // gone between readdir and stat
+        }
+      }
+    }
+    return found;
+  }
+
+  /** What to change so that the watched namespaces of the directories match the files found.
+   * `wants` says whether a file is asked for at all. */
+  plan(found: Map<string, NetnsFile>, watched: Iterable<WatchedNetns>, wants: (name: string, file: string) => boolean): DiscoveryPlan {
+    const close: string[] = [];
+    const keptInos = new Set<number>();
+    const watchedNames = new Set<string>();
+    for (const w of watched) {
+      watchedNames.add(w.name);
+      if (w.path && this.contains(w.path)) {
+        const f = found.get(w.name);
+        if (!f || f.ino !== w.ino) {
+          close.push(w.name);
+          continue;
+        }
+      }
+      keptInos.add(w.ino);
+    }
+    const open: NetnsFile[] = [];
+    const aliases: NetnsFile[] = [];
+    for (const f of found.values()) {
+      if (!wants(f.name, f.path) || (watchedNames.has(f.name) && !close.includes(f.name))) continue;
+      if (keptInos.has(f.ino)) {
+        aliases.push(f);
+        continue;
+      }
+      open.push(f);
+      keptInos.add(f.ino);
+    }
+    return { close, open, aliases };
+  }
+
+  private watchDirs(): void {
+    for (const dir of this.dirs) {
+      if (this.dirWatchers.has(dir)) continue;
+      try {
+        const w = fs.watch(dir, { persistent: false }, () => this.soon());
+        w.on('error', () => {
+          w.close();
+          this.dirWatchers.delete(dir);
+        });
+        this.dirWatchers.set(dir, w);
+      } catch {
+        // not there yet: the periodic rescan tries again
+      }
+    }
+  }
+}
