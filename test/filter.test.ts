@@ -10,7 +10,7 @@ function ev(over: Partial<NlEvent> = {}): NlEvent {
   return { ...syntheticEvent('eth0', 'default'), ...over };
 }
 
-test('the SPEC seed examples work verbatim', () => {
+test('the documented seed examples work verbatim', () => {
   const del = ev({ message_type: 17, event_type: 2, event: 'link_removed' });
   const vethAdd = ev({ interface: 'veth12', message_type: 16, event_type: 1 });
   assert.equal(compileCondition('message_type == 17')(del), true);

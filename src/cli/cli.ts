@@ -37,7 +37,7 @@ export function buildProgram(run: (job: Promise<number>) => void): Command {
       if (!Number.isInteger(n) || n <= 0) throw new CommanderError(EXIT_USAGE, 'nlmon.invalidArgument', `--receive-buffer: not a positive integer: ${v}`);
       return n;
     }))
-    .option('--filter <expr>', 'print only events matching this condition (SPEC §4)')
+    .option('--filter <expr>', 'print only events matching this condition (see docs/filter.md)')
     .action((opts) => {
       if (opts.filter !== undefined) {
         try {
@@ -85,7 +85,7 @@ export function buildProgram(run: (job: Promise<number>) => void): Command {
     .command('check')
     .description('compile an expression and print it normalized; with --event, print match or no match (exit 0 / 1)')
     .argument('<expr>', 'the condition')
-    .option('--event <json>', 'an event (SPEC §3 fields; missing ones take defaults) to evaluate against')
+    .option('--event <json>', 'an event as JSON (fields of docs/events.md; missing ones take the values of a synthetic link_added)')
     .option('--json', 'print JSON')
     .action((expr, opts) => run(Promise.resolve(filterCheckCommand(expr, opts))));
 
@@ -120,7 +120,7 @@ export function buildProgram(run: (job: Promise<number>) => void): Command {
     .argument('<name>', 'hook name')
     .addOption(configOption())
     .addOption(unsafeOption())
-    .option('--event <json>', 'the event to pass (SPEC §3 fields)')
+    .option('--event <json>', 'the event to pass, as JSON (fields of docs/events.md)')
     .option('--interface <name>', 'synthesize a link_added event for this interface')
     .option('--namespace <name>', 'namespace of the synthesized event', 'default')
     .option('--json', 'print the result as JSON')

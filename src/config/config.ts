@@ -1,4 +1,4 @@
-// Configuration (SPEC §6): YAML read with positions, every key checked, defaults filled in.
+// Configuration (docs/config.md): YAML read with positions, every key checked, defaults filled in.
 // Each mistake is reported as FILE:LINE:COL: message; all of them, not just the first.
 import fs from 'node:fs';
 import path from 'node:path';

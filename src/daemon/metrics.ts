@@ -1,4 +1,4 @@
-// Prometheus metrics of SPEC §8 (prom-client), and the HTTP listener that serves GET /metrics.
+// Prometheus metrics (docs/config.md, "nlmon.metrics"; prom-client), and the HTTP listener that serves GET /metrics.
 import http from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { NlEvent } from '../event/event.js';

@@ -1,4 +1,4 @@
-// The event of SPEC §3: one flat object per link change, whatever its source.
+// The event (docs/events.md): one flat object per link change, whatever its source.
 
 export const RTM_NEWLINK = 16;
 export const RTM_DELLINK = 17;

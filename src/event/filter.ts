@@ -1,10 +1,10 @@
-// The filter language of SPEC §4: lexer, parser, type checks, and compilation of a condition
+// The filter language (docs/filter.md): lexer, parser, type checks, and compilation of a condition
 // to a closure over the event, once; evaluating it allocates nothing.
 import { EVENT_NAMES, EventType, RTM_DELLINK, RTM_NEWLINK, type NlEvent } from './event.js';
 
 export type FieldType = 'int' | 'string' | 'bool' | 'list';
 
-/** Every field of SPEC §3 and its type. */
+/** Every event field (docs/events.md) and its type. */
 export const FIELDS: Readonly<Record<string, FieldType>> = {
   sequence: 'int', timestamp: 'int', namespace: 'string', message_type: 'int', event_type: 'int',
   event: 'string', interface: 'string', ifindex: 'int', flags: 'int', up: 'bool', running: 'bool',

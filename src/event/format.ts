@@ -1,4 +1,4 @@
-// One-line renderings of an event: JSON (SPEC §3 object) and a short human line like `ip monitor`.
+// One-line renderings of an event: JSON (docs/events.md) and a short human line like `ip monitor`.
 import { FLAG_NAMES, type NlEvent } from './event.js';
 
 export function flagNames(flags: number): string {

@@ -1,4 +1,4 @@
-// The hook log of SPEC §6: one line when a run starts and one when it ends.
+// The hook log (docs/hooks.md): one line when a run starts and one when it ends.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { HookConfig } from './hook.js';

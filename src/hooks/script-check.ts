@@ -1,4 +1,4 @@
-// Where a hook's program is, and whether it is safe to run as root (SPEC §6 script safety).
+// Where a hook's program is, and whether it is safe to run as root (docs/hooks.md, "Script safety").
 import fs from 'node:fs';
 import path from 'node:path';
 

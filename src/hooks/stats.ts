@@ -1,4 +1,4 @@
-// Per-hook statistics of SPEC §6: counts, durations (min/max/avg/total, p50/p95 over the
+// Per-hook statistics (docs/hooks.md): counts, durations (min/max/avg/total, p50/p95 over the
 // last 1024 runs), and the last run's exit code, time and error.
 import type { RunResult } from './runner.js';
 
