@@ -1,11 +1,11 @@
-// `npm run bench` (SPEC §9): one table, measured in one run, nlmon next to `ip monitor link`
+// `npm run bench` (README, "Measured"): one table, measured in one run, nlmon next to `ip monitor link`
 // and a plain child_process.spawn loop, on link changes made in a private namespace.
 // Needs root. Takes a few minutes; prints progress on stderr and the table on stdout.
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { execa, type ResultPromise } from 'execa';
 import { Monitor } from '../src/netlink/monitor.js';
 import { DEFAULT_RECEIVE_BUFFER } from '../src/config/defaults.js';
 import { HookScheduler } from '../src/hooks/scheduler.js';
@@ -14,34 +14,18 @@ import { compileCondition } from '../src/event/filter.js';
 import { syntheticEvent } from '../src/event/make.js';
 import type { HookConfig } from '../src/hooks/hook.js';
 import type { NlEvent } from '../src/event/event.js';
+import { LINKBURST, NLMON, cpuSeconds, ip, kernelLinks, linkburst, sleep, statusKb, tableLinks } from '../test/helpers/index.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const NLMON = path.join(ROOT, 'bin', 'nlmon.js');
-const LINKBURST = path.join(ROOT, 'build', 'Release', 'nlmon-linkburst');
 const BURST = Number(process.env.NLMON_BENCH_BURST ?? 100000);
 const RUNS = Number(process.env.NLMON_BENCH_RUNS ?? 3);
-const TICK = 100; // clock ticks per second in /proc/PID/stat (USER_HZ)
 
 const ns = `nlmon-bench-${process.pid}`;
 const nsPath = `/var/run/netns/${ns}`;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nlmon-bench-'));
 
 const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)]!;
-const ip = (...args: string[]) => execFileSync('ip', args, { encoding: 'utf8' });
-
-function cpuSeconds(pid: number): number {
-  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICK;
-}
-
-function statusKb(pid: number, field: string): number {
-  const m = new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m?.[1] ?? NaN);
-}
 
 function countLines(file: string): number {
   const fd = fs.openSync(file, 'r');
@@ -52,11 +36,6 @@ function countLines(file: string): number {
   }
   fs.closeSync(fd);
   return n;
-}
-
-function burst(count: number, rate: number, ...ifs: string[]): void {
-  const r = spawnSync(LINKBURST, [nsPath, String(count), String(rate), ...ifs], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`linkburst failed: ${r.stderr}${r.stdout}`);
 }
 
 async function waitQuiet(file: string, want: number, timeoutMs: number): Promise<number> {
@@ -79,11 +58,10 @@ interface IntakeRun { received: number; cpuUsPerEvent: number; peakRssMb: number
 
 async function intakeRun(tool: 'nlmon' | 'ip'): Promise<IntakeRun> {
   const out = path.join(tmp, `${tool}.out`);
-  const fd = fs.openSync(out, 'w');
-  const child: ChildProcess = tool === 'nlmon'
-    ? spawn(process.execPath, [NLMON, 'monitor', '--netns', ns, '--json'], { stdio: ['ignore', fd, 'pipe'] })
-    : spawn('ip', ['-n', ns, '-o', 'monitor', 'link'], { stdio: ['ignore', fd, 'pipe'] });
-  fs.closeSync(fd);
+  const io = { stdin: 'ignore', stdout: { file: out }, buffer: false, reject: false } as const;
+  const child: ResultPromise = tool === 'nlmon'
+    ? execa(process.execPath, [NLMON, 'monitor', '--netns', ns, '--json'], io)
+    : execa('ip', ['-n', ns, '-o', 'monitor', 'link'], io);
   let err = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
   const pid = child.pid!;
@@ -93,12 +71,12 @@ async function intakeRun(tool: 'nlmon' | 'ip'): Promise<IntakeRun> {
     await sleep(500);
   }
   const cpu0 = cpuSeconds(pid);
-  burst(BURST, 0, 'b0');
+  linkburst(nsPath, BURST, 0, 'b0');
   const received = await waitQuiet(out, BURST, 120000);
   const cpu = cpuSeconds(pid) - cpu0;
   const peak = statusKb(pid, 'VmHWM') / 1024;
   child.kill('SIGTERM');
-  await new Promise((r) => child.once('exit', r));
+  await child;
   fs.rmSync(out);
   return { received, cpuUsPerEvent: (cpu * 1e6) / BURST, peakRssMb: peak };
 }
@@ -134,17 +112,14 @@ async function overrun(): Promise<{ received: number; overruns: number; resyncs:
     },
   });
   await m.start();
-  const gen = spawn(LINKBURST, [nsPath, String(BURST), '0', 'b0'], { stdio: 'ignore' });
-  await new Promise((r) => gen.once('exit', r));
+  await execa(LINKBURST, [nsPath, String(BURST), '0', 'b0']);
   for (let last = -1; last !== received;) {
     last = received;
     await sleep(500);
   }
   const st = m.stats();
-  const kernel = (JSON.parse(ip('-n', ns, '-j', 'link', 'show')) as Array<{ ifindex: number; ifname: string; flags: string[]; mtu: number; operstate: string }>)
-    .map((l) => `${l.ifindex} ${l.ifname} ${l.flags.includes('UP')} ${l.mtu} ${l.operstate.toLowerCase()}`);
-  const mine = m.table(path.basename(nsPath))!
-    .map((l) => `${l.ifindex} ${l.interface} ${(l.flags & 1) === 1} ${l.mtu} ${['unknown', 'notpresent', 'down', 'lowerlayerdown', 'testing', 'dormant', 'up'][l.operstate]}`);
+  const kernel = kernelLinks(ns);
+  const mine = tableLinks(m.table(path.basename(nsPath))!);
   const rcvbuf = st.namespaces[0]!.receive_buffer;
   m.stop();
   return { received, overruns: st.overruns, resyncs: st.resyncs, tableOk: JSON.stringify(kernel) === JSON.stringify(mine), rcvbuf };
@@ -177,8 +152,7 @@ async function hookLatency(): Promise<{ p50: number; p99: number; n: number }> {
   });
   await m.start();
   const n = 500;
-  const gen = spawn(LINKBURST, [nsPath, String(n), '100', 'b0'], { stdio: 'ignore' });
-  await new Promise((r) => gen.once('exit', r));
+  await execa(LINKBURST, [nsPath, String(n), '100', 'b0']);
   for (let i = 0; i < 100 && latencies.length < n; i++) await sleep(50);
   m.stop();
   await scheduler.stop();
@@ -201,10 +175,10 @@ async function nlmonSpawnRate(runs: number, storm: number): Promise<{ rate: numb
   const events = Array.from({ length: runs }, (_, i) => ({ ...syntheticEvent('x', 'bench'), sequence: i + 1 }));
   const t0 = performance.now();
   scheduler.submit(events);
-  const gen = storm ? spawn(LINKBURST, [nsPath, String(storm), '0', 'b0'], { stdio: 'ignore' }) : undefined;
+  const gen = storm ? execa(LINKBURST, [nsPath, String(storm), '0', 'b0']) : undefined;
   await finished;
   const rate = runs / ((performance.now() - t0) / 1000);
-  if (gen) await new Promise((r) => (gen.exitCode !== null ? r(null) : gen.once('exit', r)));
+  if (gen) await gen;
   for (let last = -1; last !== stormReceived;) {
     last = stormReceived;
     await sleep(300);
@@ -238,7 +212,7 @@ async function plainSpawnRate(runs: number): Promise<number> {
 async function idle(): Promise<{ rssMb: number; cpuPct: number }> {
   const cfg = path.join(tmp, 'idle.yaml');
   fs.writeFileSync(cfg, `nlmon:\n  monitoring:\n    namespaces: [${ns}]\n  integration:\n    hook_log: ""\n    hooks:\n      - name: t\n        script: /bin/true\n  control:\n    socket: ${tmp}/idle.sock\n`);
-  const child = spawn(process.execPath, [NLMON, 'run', '--config', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = execa(process.execPath, [NLMON, 'run', '--config', cfg], { stdin: 'ignore', stdout: 'ignore', buffer: false, reject: false });
   let err = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
   for (let i = 0; i < 100 && !err.includes('hook(s)'); i++) await sleep(50);
@@ -248,7 +222,7 @@ async function idle(): Promise<{ rssMb: number; cpuPct: number }> {
   const cpu = cpuSeconds(child.pid!) - cpu0;
   const rss = statusKb(child.pid!, 'VmRSS') / 1024;
   child.kill('SIGTERM');
-  await new Promise((r) => child.once('exit', r));
+  await child;
   return { rssMb: rss, cpuPct: (cpu / 10) * 100 };
 }
 

@@ -2,45 +2,31 @@
 // namespace it follows with --all-netns, and the one-line errors.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { LINKBURST, NLMON, ip, needsRoot, newName, until, withNetns } from './helpers/netns.js';
+import { execa, execaSync, type ResultPromise } from 'execa';
+import { NLMON, cpuSeconds, ip, linkburst, needsRoot, newName, nlmonSync, until, withNetns } from './helpers/index.js';
 
 const opts = { skip: needsRoot, timeout: 120000 };
 
 interface Running {
-  child: ChildProcess;
+  child: ResultPromise;
   lines: () => string[];
   stderr: () => string;
   exit: Promise<number | null>;
 }
 
 function startMonitor(args: string[]): Running {
-  const child = spawn(process.execPath, [NLMON, 'monitor', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
+  const child = execa(process.execPath, [NLMON, 'monitor', ...args], { stdin: 'ignore', buffer: false, reject: false, forceKillAfterDelay: 10000 });
+  const lines: string[] = [];
   let err = '';
-  let count = 0;
-  let lines: string[] = [];
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
-  const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  return {
-    child,
-    lines: () => {
-      if (out.length !== count) {
-        count = out.length;
-        lines = out.split('\n').filter(Boolean);
-      }
-      return lines;
-    },
-    stderr: () => err,
-    exit,
-  };
-}
-
-function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
+  const read = Promise.all([
+    (async () => { for await (const line of child.iterable({ from: 'stdout' })) if (line) lines.push(line); })(),
+    (async () => { for await (const line of child.iterable({ from: 'stderr' })) err += `${line}\n`; })(),
+  ]);
+  const exit = child.then(async (r) => {
+    await read;
+    return r.exitCode ?? null;
+  });
+  return { child, lines: () => lines, stderr: () => err, exit };
 }
 
 test('monitor --json receives every change of a 50 000-change burst', opts, (t) => withNetns(1, async (ns) => {
@@ -49,8 +35,7 @@ test('monitor --json receives every change of a 50 000-change burst', opts, (t) 
   try {
     await until(() => mon.stderr().includes('monitoring'), 'monitor to start');
     const cpuBefore = cpuSeconds(mon.child.pid!);
-    const burst = spawnSync(LINKBURST, [`/var/run/netns/${ns}`, '50000', '0', 'b0'], { encoding: 'utf8' });
-    assert.equal(burst.status, 0, burst.stderr);
+    linkburst(`/var/run/netns/${ns}`, 50000, 0, 'b0');
     await until(() => mon.lines().length >= 50000, '50 000 lines', 60000);
     const cpu = cpuSeconds(mon.child.pid!) - cpuBefore;
     mon.child.kill('SIGINT');
@@ -90,27 +75,27 @@ test('monitor --all-netns follows a namespace created after start', opts, async 
 });
 
 test('a missing namespace is one line and exit 1', opts, async () => {
-  const r = spawnSync(process.execPath, [NLMON, 'monitor', '--netns', 'nlmon-test-does-not-exist'], { encoding: 'utf8' });
-  assert.equal(r.status, 1);
+  const r = nlmonSync(['monitor', '--netns', 'nlmon-test-does-not-exist']);
+  assert.equal(r.exitCode, 1);
   assert.equal(r.stderr.trim().split('\n').length, 1);
   assert.match(r.stderr, /network namespace "nlmon-test-does-not-exist" not found/);
 });
 
 test('missing privilege is one line and exit 1', opts, () => withNetns(1, async (ns) => {
-  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all',
-    process.execPath, NLMON, 'monitor', '--netns', ns], { encoding: 'utf8' });
-  assert.equal(r.status, 1, r.stderr);
+  const r = execaSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all',
+    process.execPath, NLMON, 'monitor', '--netns', ns], { reject: false, timeout: 20000 });
+  assert.equal(r.exitCode, 1, r.stderr);
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   assert.match(r.stderr, /permission denied \(run as root/);
 }));
 
 test('usage errors exit 2; --help exits 0', async () => {
-  const bad = spawnSync(process.execPath, [NLMON, 'monitor', '--netns', 'x', '--all-netns'], { encoding: 'utf8' });
-  assert.equal(bad.status, 2);
-  const unknown = spawnSync(process.execPath, [NLMON, 'monitor', '--bogus'], { encoding: 'utf8' });
-  assert.equal(unknown.status, 2);
+  const bad = nlmonSync(['monitor', '--netns', 'x', '--all-netns']);
+  assert.equal(bad.exitCode, 2);
+  const unknown = nlmonSync(['monitor', '--bogus']);
+  assert.equal(unknown.exitCode, 2);
   assert.match(unknown.stderr, /unknown option/);
-  const help = spawnSync(process.execPath, [NLMON, 'monitor', '--help'], { encoding: 'utf8' });
-  assert.equal(help.status, 0);
+  const help = nlmonSync(['monitor', '--help']);
+  assert.equal(help.exitCode, 0);
   assert.match(help.stdout, /--all-netns/);
 });

@@ -3,34 +3,32 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { NLMON } from './helpers/netns.js';
-import { script, withTempDir } from './helpers/daemon.js';
+import { nlmonSync, script, withTempDir } from './helpers/index.js';
 import { Fifo } from '../src/hooks/fifo.js';
 
-const nlmon = (...args: string[]) => spawnSync(process.execPath, [NLMON, ...args], { encoding: 'utf8', timeout: 20000 });
+const nlmon = (...args: string[]) => nlmonSync(args);
 
 test('filter check: normalized form, match / no match, exit 2 with a caret on errors', () => {
   const ok = nlmon('filter', 'check', "interface =~ 'veth.*' and message_type == rtm_newlink");
-  assert.equal(ok.status, 0);
+  assert.equal(ok.exitCode, 0);
   assert.equal(ok.stdout, "(interface =~ 'veth.*' AND message_type == 16)\n");
   const m = nlmon('filter', 'check', 'mtu > 1400 && kind == "veth"', '--event', '{"mtu":1500,"kind":"veth"}');
-  assert.equal(m.status, 0);
+  assert.equal(m.exitCode, 0);
   assert.equal(m.stdout, 'match\n');
   const no = nlmon('filter', 'check', 'mtu > 1400', '--event', '{"mtu":1300}');
-  assert.equal(no.status, 1);
+  assert.equal(no.exitCode, 1);
   assert.equal(no.stdout, 'no match\n');
   const bad = nlmon('filter', 'check', '(message_type == 17))');
-  assert.equal(bad.status, 2);
+  assert.equal(bad.exitCode, 2);
   assert.equal(bad.stderr, "condition: unexpected ')' at column 21\n  (message_type == 17))\n                      ^\n");
   const badEvent = nlmon('filter', 'check', 'up', '--event', '{nope');
-  assert.equal(badEvent.status, 2);
+  assert.equal(badEvent.exitCode, 2);
   assert.match(badEvent.stderr, /--event: not JSON/);
 });
 
 test('monitor --filter with a bad expression exits 2 before watching anything', () => {
   const r = nlmon('monitor', '--filter', 'frob == 1');
-  assert.equal(r.status, 2);
+  assert.equal(r.exitCode, 2);
   assert.match(r.stderr, /^--filter: unknown field 'frob' at column 1\n {2}frob == 1\n {2}\^\n$/);
 });
 
@@ -40,14 +38,14 @@ test('hooks run fires one hook by hand and prints exit code, duration and output
     const cfg = path.join(dir, 'c.yaml');
     fs.writeFileSync(cfg, `nlmon:\n  integration:\n    hook_log: ""\n    hooks:\n      - name: h\n        script: ${s}\n`);
     const r = nlmon('hooks', 'run', 'h', '--config', cfg, '--interface', 'veth7', '--namespace', 'blue');
-    assert.equal(r.status, 1, r.stderr);
+    assert.equal(r.exitCode, 1, r.stderr);
     assert.match(r.stdout, /^hook h: failure exit_code 3 duration [\d.]+ ms \(exit code 3\)\n--- stdout\nhello veth7 in blue\n--- stderr\noops\n$/);
     const j = nlmon('hooks', 'run', 'h', '--config', cfg, '--event', '{"interface":"x","event":"link_added"}', '--json');
     const out = JSON.parse(j.stdout);
     assert.equal(out.exit_code, 3);
     assert.equal(out.stdout, 'hello x in default\n');
     const missing = nlmon('hooks', 'run', 'nope', '--config', cfg);
-    assert.equal(missing.status, 2);
+    assert.equal(missing.exitCode, 2);
     assert.match(missing.stderr, /no hook named 'nope'/);
   });
 });

@@ -4,9 +4,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { ConfigError, loadConfigFile, parseConfig } from '../src/config/config.js';
-import { NLMON } from './helpers/netns.js';
+import { ROOT, nlmonSync } from './helpers/index.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nlmon-config-'));
 const safe = path.join(dir, 'ok.sh');
@@ -76,15 +75,15 @@ test(`config check reports ${CASES.length} kinds of mistake at their line and co
 test('every mistake is reported, not only the first; the CLI exits 2 and prints FILE:LINE:COL', () => {
   const file = path.join(dir, 'many.yaml');
   fs.writeFileSync(file, `nlmon:\n  monitoring:\n    receive_buffer: x\n  integration:\n    max_concurrent: 0\n    hooks:\n      - name: a\n        script: ${worldWritable}\n`);
-  const r = spawnSync(process.execPath, [NLMON, 'config', 'check', '--config', file], { encoding: 'utf8' });
-  assert.equal(r.status, 2);
+  const r = nlmonSync(['config', 'check', '--config', file]);
+  assert.equal(r.exitCode, 2);
   const lines = r.stderr.trim().split('\n');
   assert.equal(lines.length, 3, r.stderr);
   assert.match(lines[0]!, new RegExp(`^${file}:3:21: receive_buffer`));
   assert.match(lines[1]!, new RegExp(`^${file}:5:21: max_concurrent`));
   assert.match(lines[2]!, new RegExp(`^${file}:8:17: hook 'a': script ${worldWritable} is world-writable`));
-  const ok = spawnSync(process.execPath, [NLMON, 'config', 'check', '--config', file, '--allow-unsafe-scripts'], { encoding: 'utf8' });
-  assert.equal(ok.status, 2, 'the other two mistakes remain');
+  const ok = nlmonSync(['config', 'check', '--config', file, '--allow-unsafe-scripts']);
+  assert.equal(ok.exitCode, 2, 'the other two mistakes remain');
   assert.doesNotMatch(ok.stderr, /world-writable/);
 });
 
@@ -100,9 +99,9 @@ test('defaults, relative scripts, and the shipped example config', () => {
   assert.equal(cfg.integration.queue_limit, 10000);
   assert.deepEqual(cfg.monitoring.namespaces, ['default']);
   assert.equal(cfg.monitoring.receive_buffer, 16777216);
-  const example = spawnSync(process.execPath, [NLMON, 'config', 'check', '--config', 'config/nlmon.yaml'], { encoding: 'utf8', cwd: path.dirname(path.dirname(NLMON)) });
-  assert.equal(example.status, 0, example.stderr);
-  const missing = spawnSync(process.execPath, [NLMON, 'config', 'check', '--config', path.join(dir, 'absent.yaml')], { encoding: 'utf8' });
-  assert.equal(missing.status, 2);
+  const example = nlmonSync(['config', 'check', '--config', 'config/nlmon.yaml'], { cwd: ROOT });
+  assert.equal(example.exitCode, 0, example.stderr);
+  const missing = nlmonSync(['config', 'check', '--config', path.join(dir, 'absent.yaml')]);
+  assert.equal(missing.exitCode, 2);
   assert.match(missing.stderr, /absent\.yaml.*no such file/);
 });

@@ -5,9 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import http from 'node:http';
-import { spawnSync } from 'node:child_process';
-import { NLMON, ip, needsRoot, until, withNetns } from './helpers/netns.js';
-import { cli, cliJson, config, script, startDaemon, withDaemon, withTempDir } from './helpers/daemon.js';
+import { cli, cliJson, config, ip, lines, needsRoot, nlmonSync, script, startDaemon, until, withDaemon, withNetns, withTempDir } from './helpers/index.js';
 import type { HookStatus } from '../src/hooks/scheduler.js';
 import type { StatusReport } from '../src/daemon/control-api.js';
 
@@ -15,7 +13,6 @@ const opts = { skip: needsRoot, timeout: 60000 };
 type Stats = HookStatus[];
 const stats = (dir: string) => cliJson<Stats>(dir, 'hooks', 'stats');
 const statOf = (dir: string, name: string) => cliJson<Stats>(dir, 'hooks', 'stats', name)[0]!;
-const lines = (f: string) => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').filter(Boolean) : []);
 
 function veths(ns: string, prefix: string, pairs: number): void {
   for (let i = 0; i < pairs; i++) ip('-n', ns, 'link', 'add', `${prefix}${i}a`, 'type', 'veth', 'peer', 'name', `${prefix}${i}b`);
@@ -58,7 +55,7 @@ test('hooks stats counts runs, successes, failures and timeouts; metrics agree',
     assert.match(byName.slow!.last_error, /killed after timeout_ms 300/);
     assert.ok(byName.slow!.min_ms >= 300);
     const table = cli(dir, 'hooks', 'stats');
-    assert.equal(table.status, 0);
+    assert.equal(table.exitCode, 0);
     assert.match(table.stdout, /^NAME\s+ENABLED\s+ASYNC\s+RUNS\s+OK\s+FAIL\s+TIMEOUT\s+DROPPED\s+RUNNING\s+QUEUED\s+AVG_MS\s+P95_MS\s+LAST_EXIT\n/);
     assert.match(table.stdout, /\nbad\s+yes\s+yes\s+4\s+0\s+4\s+0\s+0\s+0\s+0\s+[\d.]+\s+[\d.]+\s+3\n/);
 
@@ -80,10 +77,10 @@ test('hooks stats counts runs, successes, failures and timeouts; metrics agree',
     assert.match(metrics, /^nlmon_hook_backlog_events 0$/m);
     assert.match(metrics, /^process_cpu_user_seconds_total /m);
 
-    assert.equal(cli(dir, 'hooks', 'reset-stats', 'bad').status, 0);
+    assert.equal(cli(dir, 'hooks', 'reset-stats', 'bad').exitCode, 0);
     assert.equal(statOf(dir, 'bad').executions, 0);
     assert.equal(statOf(dir, 'ok').executions, 4);
-    assert.equal(cli(dir, 'hooks', 'reset-stats').status, 0);
+    assert.equal(cli(dir, 'hooks', 'reset-stats').exitCode, 0);
     assert.equal(statOf(dir, 'ok').executions, 0);
   });
 })));
@@ -94,19 +91,19 @@ test('disable stops a hook at once without a restart; enable resumes it', opts, 
     veths(ns, 'e', 1);
     await until(() => lines(`${dir}/ran`).length === 2, 'two runs');
     const off = cli(dir, 'hooks', 'disable', 'rec');
-    assert.equal(off.status, 0, off.stderr);
+    assert.equal(off.exitCode, 0, off.stderr);
     assert.equal(off.stdout, 'hook rec: disabled\n');
     assert.equal(cliJson<Stats>(dir, 'hooks', 'list')[0]!.enabled, false);
     veths(ns, 'f', 1);
     await until(() => cliJson<StatusReport>(dir, 'status').events >= 4, 'the events of f0');
     await new Promise((r) => setTimeout(r, 300));
     assert.deepEqual(lines(`${dir}/ran`).sort(), ['e0a', 'e0b']);
-    assert.equal(cli(dir, 'hooks', 'enable', 'rec').status, 0);
+    assert.equal(cli(dir, 'hooks', 'enable', 'rec').exitCode, 0);
     veths(ns, 'g', 1);
     await until(() => lines(`${dir}/ran`).length === 4, 'runs for g0');
     assert.deepEqual(lines(`${dir}/ran`).slice(2).sort(), ['g0a', 'g0b']);
     const missing = cli(dir, 'hooks', 'disable', 'nope');
-    assert.equal(missing.status, 2);
+    assert.equal(missing.exitCode, 2);
     assert.equal(missing.stderr, "nlmon: no hook named 'nope'\n");
   });
 })));
@@ -117,7 +114,7 @@ test('hooks add runs on the next event and is written with the comments kept; de
   await withDaemon(dir, yaml, async (d) => {
     const cfgFile = path.join(dir, 'nlmon.yaml');
     const add = cli(dir, 'hooks', 'add', '--name', 'added', '--script', rec, '--condition', "event == 'link_added'", '--timeout-ms', '4000', '--async');
-    assert.equal(add.status, 0, add.stderr);
+    assert.equal(add.exitCode, 0, add.stderr);
     const text = fs.readFileSync(cfgFile, 'utf8');
     for (const kept of ['# nlmon for the tests -- keep this comment', '# the first hook, commented', '# trailing comment']) assert.ok(text.includes(kept), `${kept} kept:\n${text}`);
     assert.match(text, /- name: added\n\s+script: \S+rec\.sh\n\s+condition: event == 'link_added'\n\s+timeout_ms: 4000\n\s+async: true\n/);
@@ -126,14 +123,14 @@ test('hooks add runs on the next event and is written with the comments kept; de
     assert.deepEqual(lines(`${dir}/ran`).sort(), ['added h0a', 'added h0b']);
 
     const dup = cli(dir, 'hooks', 'add', '--name', 'added', '--script', rec);
-    assert.equal(dup.status, 2);
+    assert.equal(dup.exitCode, 2);
     assert.match(dup.stderr, /exists already/);
     const badCond = cli(dir, 'hooks', 'add', '--name', 'x', '--script', rec, '--condition', 'mtu ==');
-    assert.equal(badCond.status, 2);
+    assert.equal(badCond.exitCode, 2);
     assert.match(badCond.stderr, /nlmon\.yaml:\d+:\d+: hook 'x': condition: expected a value/);
     assert.equal(fs.readFileSync(cfgFile, 'utf8'), text, 'a rejected add changes nothing');
 
-    assert.equal(cli(dir, 'hooks', 'delete', 'added').status, 0);
+    assert.equal(cli(dir, 'hooks', 'delete', 'added').exitCode, 0);
     const after = fs.readFileSync(cfgFile, 'utf8');
     assert.doesNotMatch(after, /name: added/);
     assert.ok(after.includes('# the first hook, commented'));
@@ -194,8 +191,8 @@ test('the control socket: mode 0600, a live daemon refused, a stale socket repla
   const yaml = config(ns, dir, '    hooks: []\n');
   await withDaemon(dir, yaml, async () => {
     assert.equal(fs.statSync(`${dir}/nlmon.sock`).mode & 0o777, 0o600);
-    const second = spawnSync(process.execPath, [NLMON, 'run', '--config', path.join(dir, 'nlmon.yaml')], { encoding: 'utf8', timeout: 10000 });
-    assert.equal(second.status, 1);
+    const second = nlmonSync(['run', '--config', path.join(dir, 'nlmon.yaml')], { timeout: 10000 });
+    assert.equal(second.exitCode, 1);
     assert.match(second.stderr, /another nlmon daemon is listening on \S+nlmon\.sock/);
   });
   // withDaemon ended that daemon with SIGKILL: its socket file is left behind, stale.
@@ -208,7 +205,7 @@ test('the control socket: mode 0600, a live daemon refused, a stale socket repla
 test('daemon verbs with no daemon running say so in one line and exit 1', async () => withTempDir(async (dir) => {
   for (const args of [['status'], ['hooks', 'stats'], ['hooks', 'list'], ['hooks', 'enable', 'x']]) {
     const r = cli(dir, ...args);
-    assert.equal(r.status, 1, args.join(' '));
+    assert.equal(r.exitCode, 1, args.join(' '));
     assert.equal(r.stderr, `nlmon: no nlmon daemon is running (no control socket at ${dir}/nlmon.sock)\n`);
     assert.equal(r.stdout, '');
   }

@@ -3,12 +3,9 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { LINKBURST, NLMON, ip, needsRoot, until, withNetns } from './helpers/netns.js';
-import { config, script, withDaemon, withTempDir } from './helpers/daemon.js';
+import { config, ip, linkburst, lines, needsRoot, nlmonSync, script, until, withDaemon, withNetns, withTempDir } from './helpers/index.js';
 
 const opts = { skip: needsRoot, timeout: 60000 };
-const lines = (f: string) => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').filter(Boolean) : []);
 const alive = (pid: number) => {
   try {
     return !/^State:\s+Z/m.test(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -118,8 +115,7 @@ test('sync hooks see events in order; a full queue drops the oldest and counts i
         async: true
 `), async (d) => {
     // 10 changes on r0 at once: one runs, two wait, seven are dropped (the oldest first).
-    const burst = spawnSync(LINKBURST, [`/var/run/netns/${ns}`, '10', '0', 'r0']);
-    assert.equal(burst.status, 0);
+    linkburst(`/var/run/netns/${ns}`, 10, 0, 'r0');
     await until(() => lines(path.join(dir, 'ran')).length === 3, 'three bursty runs', 15000);
     const log = d.hookLog();
     const dropped = log.filter((l) => l.endsWith('slow.sh DROPPED')).map((l) => Number(l.split(' : ')[1]));
@@ -128,7 +124,7 @@ test('sync hooks see events in order; a full queue drops the oldest and counts i
     assert.deepEqual(ran, [ran[0]!, ran[0]! + 8, ran[0]! + 9], 'the newest two waited; the ones between were dropped');
     assert.deepEqual(dropped, [1, 2, 3, 4, 5, 6, 7].map((i) => ran[0]! + i));
     // 12 changes on q0 through a sync hook: every one, in order.
-    assert.equal(spawnSync(LINKBURST, [`/var/run/netns/${ns}`, '12', '0', 'q0']).status, 0);
+    linkburst(`/var/run/netns/${ns}`, 12, 0, 'q0');
     await until(() => lines(path.join(dir, 'order')).length === 12, 'twelve ordered runs', 20000);
     const order = lines(path.join(dir, 'order')).map(Number);
     assert.deepEqual(order, [...order].sort((a, b) => a - b));
@@ -161,8 +157,8 @@ test('a missing script and a world-writable one are refused at start with their 
   for (const [s, re] of [[`${dir}/missing.sh`, new RegExp(`${dir}/missing.sh does not exist`)], [ww, new RegExp(`script ${ww} is world-writable`)]] as const) {
     const cfg = path.join(dir, 'bad.yaml');
     fs.writeFileSync(cfg, config(ns, dir, `    hooks:\n      - name: h\n        script: ${s}\n`));
-    const r = spawnSync(process.execPath, [NLMON, 'run', '--config', cfg], { encoding: 'utf8', timeout: 10000 });
-    assert.equal(r.status, 2, r.stderr);
+    const r = nlmonSync(['run', '--config', cfg], { timeout: 10000 });
+    assert.equal(r.exitCode, 2, r.stderr);
     assert.match(r.stderr, re);
     assert.match(r.stderr, new RegExp(`^${cfg}:9:17: `));
   }

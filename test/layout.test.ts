@@ -5,8 +5,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ROOT } from './helpers/netns.js';
-import { withTempDir } from './helpers/daemon.js';
+import { ROOT, withTempDir } from './helpers/index.js';
 
 /** For each stage, the stages its modules may import (itself and the root files always). */
 export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {

@@ -1,11 +1,11 @@
 // The monitor on real rtnetlink, in namespaces these tests make and delete.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execa } from 'execa';
 import { Monitor } from '../src/netlink/monitor.js';
 import { DEFAULT_RECEIVE_BUFFER } from '../src/config/defaults.js';
 import type { NlEvent } from '../src/event/event.js';
-import { LINKBURST, ip, ipLinks, needsRoot, newName, sleep, until, withNetns } from './helpers/netns.js';
+import { LINKBURST, ip, ipLinks, kernelLinks, needsRoot, newName, sleep, tableLinks, until, withNetns } from './helpers/index.js';
 
 const opts = { skip: needsRoot, timeout: 60000 };
 
@@ -134,24 +134,16 @@ test('overrun while the JS thread is blocked: counted, resynced, table equals th
       `ip -n ${ns} link set p1 name p1x`,
       `ip -n ${ns} link set p2 mtu 1300`,
     ].join(' && ');
-    const child = spawn('sh', ['-c', script], { stdio: 'ignore' });
-    const exited = new Promise<number | null>((r) => child.on('exit', r));
+    const changes = execa('sh', ['-c', script], { stdin: 'ignore' });
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1500); // block the JS thread
-    assert.equal(await exited, 0);
+    await changes; // throws with the failing command's stderr
     await until(() => m.stats().resyncs > 0, 'a resync', 15000);
     await sleep(300);
     const st = m.stats();
     assert.ok(st.overruns >= 1, 'an overrun was counted');
     assert.ok(c.events.some((e) => e.event === 'resync' && e.event_type === 7 && e.namespace === ns));
     assert.ok(c.events.some((e) => e.resync && e.event !== 'resync'), 'differences were emitted with resync: true');
-    const kernel = ipLinks(ns).map((l) => ({
-      ifindex: l.ifindex, name: l.ifname, up: l.flags.includes('UP'), mtu: l.mtu, operstate: l.operstate.toLowerCase(),
-    }));
-    const mine = m.table(ns)!.map((l) => ({
-      ifindex: l.ifindex, name: l.interface, up: (l.flags & 1) === 1, mtu: l.mtu,
-      operstate: ['unknown', 'notpresent', 'down', 'lowerlayerdown', 'testing', 'dormant', 'up'][l.operstate],
-    }));
-    assert.deepEqual(mine, kernel);
+    assert.deepEqual(tableLinks(m.table(ns)!), kernelLinks(ns));
   } finally {
     m.stop();
   }

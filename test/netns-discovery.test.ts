@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { NetnsDiscovery, type NetnsFile } from '../src/netlink/netns-discovery.js';
-import { withTempDir } from './helpers/daemon.js';
+import { withTempDir } from './helpers/index.js';
 
 const file = (dir: string, name: string, ino: number): NetnsFile => ({ name, path: `${dir}/${name}`, ino });
 const found = (...files: NetnsFile[]) => new Map(files.map((f) => [f.name, f]));

@@ -1,13 +1,13 @@
 // Starts `nlmon run` on a test config in a temp directory and stops it.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { NLMON, until } from './netns.js';
+import { execa, type ResultPromise } from 'execa';
+import { NLMON, nlmonSync, until } from './common.js';
 
 export interface RunningDaemon {
   dir: string;
-  child: ChildProcess;
+  child: ResultPromise;
   stderr: () => string;
   hookLog: () => string[];
   exit: Promise<number | null>;
@@ -51,11 +51,18 @@ export function script(dir: string, name: string, body: string): string {
 export async function startDaemon(dir: string, yaml: string, extraArgs: string[] = []): Promise<RunningDaemon> {
   const cfg = path.join(dir, 'nlmon.yaml');
   fs.writeFileSync(cfg, yaml);
-  const child = spawn(process.execPath, [NLMON, 'run', '--config', cfg, ...extraArgs], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = execa(process.execPath, [NLMON, 'run', '--config', cfg, ...extraArgs], {
+    stdin: 'ignore', stdout: 'ignore', buffer: false, reject: false, forceKillAfterDelay: 30000,
+  });
   let err = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
-  // 'close', not 'exit': by then all of the daemon's stderr has been read.
-  const exit = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+  const stderrRead = (async () => {
+    for await (const line of child.iterable({ from: 'stderr' })) err += `${line}\n`;
+  })();
+  // Resolves once all of the daemon's stderr has been read.
+  const exit = child.then(async (r) => {
+    await stderrRead;
+    return r.exitCode ?? null;
+  });
   const logFile = path.join(dir, 'hook.log');
   const d: RunningDaemon = {
     dir, child, exit,
@@ -87,13 +94,13 @@ ${integration}
 }
 
 /** Runs a daemon verb against the daemon of dir (its socket is dir/nlmon.sock). */
-export function cli(dir: string, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  return spawnSync(process.execPath, [NLMON, ...args, '--socket', `${dir}/nlmon.sock`], { encoding: 'utf8', timeout: 20000 });
+export function cli(dir: string, ...args: string[]): { exitCode?: number; stdout: string; stderr: string } {
+  return nlmonSync([...args, '--socket', `${dir}/nlmon.sock`]);
 }
 
 /** Parses `--json` output of a daemon verb, failing with its stderr. */
 export function cliJson<T>(dir: string, ...args: string[]): T {
   const r = cli(dir, ...args, '--json');
-  if (r.status !== 0) throw new Error(`nlmon ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+  if (r.exitCode !== 0) throw new Error(`nlmon ${args.join(' ')} exited ${r.exitCode}: ${r.stderr}`);
   return JSON.parse(r.stdout) as T;
 }

@@ -1,20 +1,18 @@
-// Test-made network namespaces: created with `ip netns add`, always deleted, never the host's.
-import { execFileSync } from 'node:child_process';
+// Test-made network namespaces: created with `ip netns add`, always deleted, never the host's;
+// and the kernel's view of their links, to compare with nlmon's tables.
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-export const NLMON = path.join(ROOT, 'bin', 'nlmon.js');
-export const LINKBURST = path.join(ROOT, 'build', 'Release', 'nlmon-linkburst');
+import { execaSync } from 'execa';
+import { operstateName } from '../../src/event/event.js';
+import type { LinkState } from '../../src/event/make.js';
 
 /** Why integration tests cannot run here, or false when they can. */
 export const needsRoot: string | false = process.getuid?.() === 0
   ? false
   : 'integration tests need root (CAP_NET_ADMIN and CAP_SYS_ADMIN) to make network namespaces';
 
+/** Runs `ip ARGS…`; returns its stdout, or throws with the command and its stderr. */
 export function ip(...args: string[]): string {
-  return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return execaSync('ip', args, { stdin: 'ignore' }).stdout;
 }
 
 export interface IpLink {
@@ -52,15 +50,21 @@ export async function withNetns<T>(count: number, fn: (...names: string[]) => Pr
   }
 }
 
-/** Polls until fn() is truthy; fails with `what` after timeoutMs. */
-export async function until<T>(fn: () => T | undefined | false, what: string, timeoutMs = 10000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+/** What a link-table comparison looks at: index, name, admin state, MTU and operstate. */
+export interface LinkSummary {
+  ifindex: number;
+  name: string;
+  up: boolean;
+  mtu: number;
+  operstate: string;
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The kernel's links of a namespace (from `ip -j link show`), by ifindex. */
+export function kernelLinks(ns: string): LinkSummary[] {
+  return ipLinks(ns).map((l) => ({ ifindex: l.ifindex, name: l.ifname, up: l.flags.includes('UP'), mtu: l.mtu, operstate: l.operstate.toLowerCase() }));
+}
+
+/** nlmon's table of a namespace in the same shape, to compare with kernelLinks. */
+export function tableLinks(table: readonly LinkState[]): LinkSummary[] {
+  return table.map((l) => ({ ifindex: l.ifindex, name: l.interface, up: (l.flags & 1) === 1, mtu: l.mtu, operstate: operstateName(l.operstate) }));
+}

@@ -1,0 +1,54 @@
+// What tests and `npm run bench` share: the repository's paths, waiting, reading files and
+// /proc, and the link-change generator. Child processes are started with execa: errors carry the
+// command and its stderr, and a test process that dies takes its children with it.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execaSync, type SyncResult } from 'execa';
+
+/** The repository (this file runs from dist/test/helpers/). */
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const NLMON = path.join(ROOT, 'bin', 'nlmon.js');
+export const LINKBURST = path.join(ROOT, 'build', 'Release', 'nlmon-linkburst');
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until fn() is truthy; fails with `what` after timeoutMs. */
+export async function until<T>(fn: () => T | undefined | false, what: string, timeoutMs = 10000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+/** The non-empty lines of a file; [] if it does not exist (yet). */
+export function lines(file: string): string[] {
+  return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
+}
+
+/** CPU seconds (user + system) a process has used, from /proc/PID/stat. */
+export function cpuSeconds(pid: number): number {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ
+}
+
+/** A kB field of /proc/PID/status (VmRSS, VmHWM, …). */
+export function statusKb(pid: number, field: string): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? NaN);
+}
+
+/** Runs `nlmon ARGS…` to the end: exit code, stdout and stderr as printed (final newline kept). */
+export function nlmonSync(args: string[], options: { cwd?: string; timeout?: number } = {}): SyncResult<{ reject: false; stripFinalNewline: false }> {
+  return execaSync(process.execPath, [NLMON, ...args], { reject: false, stripFinalNewline: false, timeout: options.timeout ?? 20000, ...(options.cwd ? { cwd: options.cwd } : {}) });
+}
+
+/** Toggles the named links of a namespace file `count` times (rate per second, 0 = as fast as the
+ * kernel allows) with raw RTM_NEWLINK requests; throws with its output if it fails. */
+export function linkburst(netnsPath: string, count: number, rate: number, ...ifnames: string[]): void {
+  execaSync(LINKBURST, [netnsPath, String(count), String(rate), ...ifnames]);
+}
