@@ -21,6 +21,17 @@ export interface NlmonConfig {
   metrics: { listen: string };
 }
 
+/** Every key the file may hold, by the mapping it belongs in (docs/config.md has each). */
+export const CONFIG_KEYS = {
+  top: ['nlmon'],
+  nlmon: ['monitoring', 'integration', 'control', 'metrics'],
+  monitoring: ['namespaces', 'netns_dirs', 'receive_buffer', 'list_existing'],
+  integration: ['max_concurrent', 'queue_limit', 'hook_log', 'hooks'],
+  hook: ['name', 'script', 'condition', 'timeout_ms', 'enabled', 'async', 'args', 'env', 'capture_output'],
+  control: ['socket'],
+  metrics: ['listen'],
+} as const satisfies Record<string, readonly string[]>;
+
 export const DEFAULT_CONFIG_TEXT = `# nlmon's embedded default: watch the default namespace, no hooks.
 nlmon:
   monitoring:
@@ -91,7 +102,7 @@ class Checker {
   }
 
   /** The pairs of a map, each key checked against `known`. */
-  entries(map: YAMLMap, where: string, known: string[]): Map<string, Pair<YamlNode, YamlNode | null>> {
+  entries(map: YAMLMap, where: string, known: readonly string[]): Map<string, Pair<YamlNode, YamlNode | null>> {
     const out = new Map<string, Pair<YamlNode, YamlNode | null>>();
     for (const pair of map.items as Pair<YamlNode, YamlNode | null>[]) {
       const key = isScalar(pair.key) ? String(pair.key.value) : '';
@@ -178,18 +189,18 @@ export function parseConfig(text: string, file: string, opts: LoadOptions = {}):
     c.at(root, `the config must be a mapping with the key 'nlmon'`);
     throw new ConfigError(c.issues);
   }
-  const top = c.entries(root, 'the top level', ['nlmon']);
+  const top = c.entries(root, 'the top level', CONFIG_KEYS.top);
   const nl = c.map(top.get('nlmon'), 'nlmon');
   if (!top.has('nlmon')) c.at(root, `missing key 'nlmon'`);
   if (nl) {
-    const sec = c.entries(nl, 'nlmon', ['monitoring', 'integration', 'control', 'metrics']);
+    const sec = c.entries(nl, 'nlmon', CONFIG_KEYS.nlmon);
     const mon = c.map(sec.get('monitoring'), 'nlmon.monitoring');
     if (mon) readMonitoring(c, mon, cfg);
     const integ = c.map(sec.get('integration'), 'nlmon.integration');
     if (integ) readIntegration(c, integ, cfg, opts);
     const ctl = c.map(sec.get('control'), 'nlmon.control');
     if (ctl) {
-      const e = c.entries(ctl, 'nlmon.control', ['socket']);
+      const e = c.entries(ctl, 'nlmon.control', CONFIG_KEYS.control);
       const s = c.scalar(e.get('socket'), 'string', 'socket');
       if (s !== undefined) {
         if (!path.isAbsolute(s)) c.at(e.get('socket')!.value, `socket must be an absolute path`);
@@ -198,7 +209,7 @@ export function parseConfig(text: string, file: string, opts: LoadOptions = {}):
     }
     const met = c.map(sec.get('metrics'), 'nlmon.metrics');
     if (met) {
-      const e = c.entries(met, 'nlmon.metrics', ['listen']);
+      const e = c.entries(met, 'nlmon.metrics', CONFIG_KEYS.metrics);
       const l = c.scalar(e.get('listen'), 'string', 'listen');
       if (l !== undefined) {
         if (l !== '' && !/^[^\s]*:\d{1,5}$/.test(l)) c.at(e.get('listen')!.value, `listen must be HOST:PORT (e.g. 127.0.0.1:9470) or ""`);
@@ -211,7 +222,7 @@ export function parseConfig(text: string, file: string, opts: LoadOptions = {}):
 }
 
 function readMonitoring(c: Checker, mon: YAMLMap, cfg: NlmonConfig): void {
-  const e = c.entries(mon, 'nlmon.monitoring', ['namespaces', 'netns_dirs', 'receive_buffer', 'list_existing']);
+  const e = c.entries(mon, 'nlmon.monitoring', CONFIG_KEYS.monitoring);
   const ns = e.get('namespaces');
   if (ns) {
     if (isScalar(ns.value) && ns.value.value === 'all') cfg.monitoring.namespaces = 'all';
@@ -237,10 +248,8 @@ function readMonitoring(c: Checker, mon: YAMLMap, cfg: NlmonConfig): void {
   if (le !== undefined) cfg.monitoring.list_existing = le;
 }
 
-const HOOK_KEYS = ['name', 'script', 'condition', 'timeout_ms', 'enabled', 'async', 'args', 'env', 'capture_output'];
-
 function readIntegration(c: Checker, integ: YAMLMap, cfg: NlmonConfig, opts: LoadOptions): void {
-  const e = c.entries(integ, 'nlmon.integration', ['max_concurrent', 'queue_limit', 'hook_log', 'hooks']);
+  const e = c.entries(integ, 'nlmon.integration', CONFIG_KEYS.integration);
   const mc = c.positive(e.get('max_concurrent'), 'max_concurrent');
   if (mc !== undefined) cfg.integration.max_concurrent = mc;
   const ql = c.positive(e.get('queue_limit'), 'queue_limit');
@@ -276,7 +285,7 @@ function readIntegration(c: Checker, integ: YAMLMap, cfg: NlmonConfig, opts: Loa
 
 function readHook(c: Checker, item: YAMLMap, opts: LoadOptions): HookConfig | undefined {
   const before = c.issues.length;
-  const e = c.entries(item, 'a hook', HOOK_KEYS);
+  const e = c.entries(item, 'a hook', CONFIG_KEYS.hook);
   const name = c.scalar(e.get('name'), 'string', 'name');
   if (!e.has('name')) c.at(item, `a hook needs a name`);
   else if (name !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(name)) c.at(e.get('name')!.value, `hook name '${name}' must be 1-64 of A-Z a-z 0-9 _ . -`);
