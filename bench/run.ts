@@ -58,10 +58,16 @@ interface IntakeRun { received: number; cpuUsPerEvent: number; peakRssMb: number
 
 async function intakeRun(tool: 'nlmon' | 'ip'): Promise<IntakeRun> {
   const out = path.join(tmp, `${tool}.out`);
-  const io = { stdin: 'ignore', stdout: { file: out }, buffer: false, reject: false } as const;
+  // The output file's descriptor is handed to the child itself: nothing passes through this
+  // process, which would make it part of what is measured (execa's `{file}` would copy the
+  // output through this process). execa passes any descriptor number on as it is; its types
+  // only list 3 to 9.
+  const fd = fs.openSync(out, 'w');
+  const io = { stdin: 'ignore', stdout: fd as 3, buffer: false, reject: false } as const;
   const child: ResultPromise = tool === 'nlmon'
     ? execa(process.execPath, [NLMON, 'monitor', '--netns', ns, '--json'], io)
     : execa('ip', ['-n', ns, '-o', 'monitor', 'link'], io);
+  fs.closeSync(fd);
   let err = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
   const pid = child.pid!;
