@@ -127,6 +127,9 @@ bool DecodeLink(const uint8_t* body, size_t len, LinkRecord* rec, bool* ours) {
   return ok && have_name && rec->ifindex > 0;
 }
 
+// The kernel sends errors as negative errno values; -INT32_MIN does not fit: clamp it.
+int32_t PositiveErrno(int32_t err) { return err == INT32_MIN ? INT32_MAX : (err < 0 ? -err : err); }
+
 }  // namespace
 
 std::string FormatAddress(const uint8_t* bytes, size_t len) {
@@ -178,7 +181,9 @@ size_t DecodeDatagram(const uint8_t* buf, size_t len, std::vector<LinkRecord>* o
         break;
       }
       case kNlmsgDone:
+        // NLMSG_DONE carries an int: 0, or the negative errno of a dump that failed part way.
         rec.kind = RecordKind::kDumpDone;
+        if (body_len >= 4) rec.error = PositiveErrno(Load<int32_t>(body));
         out->push_back(std::move(rec));
         break;
       case kNlmsgError: {
@@ -192,8 +197,7 @@ size_t DecodeDatagram(const uint8_t* buf, size_t len, std::vector<LinkRecord>* o
           break;
         }
         rec.kind = RecordKind::kError;
-        // -INT32_MIN does not fit: clamp rather than overflow.
-        rec.error = err == INT32_MIN ? INT32_MAX : (err < 0 ? -err : err);
+        rec.error = PositiveErrno(err);
         out->push_back(std::move(rec));
         break;
       }

@@ -21,7 +21,7 @@ struct LinkRecord {
   bool dump = false;          // part of a dump reply (NLM_F_MULTI)
   bool dump_interrupted = false;  // NLM_F_DUMP_INTR seen on this message
   uint32_t seq = 0;
-  int32_t error = 0;          // kError: positive errno
+  int32_t error = 0;          // kError, kDumpDone: positive errno (0 on a complete dump)
   int32_t ifindex = 0;
   uint32_t flags = 0;         // ifi_flags
   uint32_t mtu = 0;

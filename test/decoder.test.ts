@@ -15,7 +15,7 @@ test('decodes every attribute of a veth RTM_NEWLINK', () => {
   assert.equal(r.records.length, 1);
   const m = r.records[0] as LinkMessage;
   assert.deepEqual(m, {
-    kind: 'link', message_type: 16, dump: false, dump_interrupted: false, ifindex: 3, flags: 0x11043, mtu: 9000,
+    kind: 'link', message_type: 16, seq: 0, dump: false, dump_interrupted: false, ifindex: 3, flags: 0x11043, mtu: 9000,
     txqlen: 500, master: 7, link: 2, link_netnsid: 4, operstate: 6, interface: 'veth0',
     address: 'aa:bb:cc:0d:0e:0f', link_kind: 'veth', alias: 'uplink',
   });
@@ -40,10 +40,17 @@ test('several messages in one datagram keep their order; dump flags are reported
   const r = decode(dg);
   assert.equal(r.records.length, 4);
   const [a, b, c, d] = r.records;
-  assert.ok(a?.kind === 'link' && a.dump && !a.dump_interrupted && a.interface === 'a');
+  assert.ok(a?.kind === 'link' && a.dump && !a.dump_interrupted && a.interface === 'a' && a.seq === 5);
   assert.ok(b?.kind === 'link' && b.dump && b.dump_interrupted);
-  assert.ok(c?.kind === 'link' && !c.dump && c.message_type === 17);
-  assert.deepEqual(d, { kind: 'done', seq: 5, dump_interrupted: true });
+  assert.ok(c?.kind === 'link' && !c.dump && c.message_type === 17 && c.seq === 0);
+  assert.deepEqual(d, { kind: 'done', seq: 5, dump_interrupted: true, errno: 0 });
+});
+
+test('NLMSG_DONE carrying an errno (a dump that failed part way) reports it; a short one reports none', () => {
+  assert.deepEqual(decode(doneMsg(6, false, 4)).records, [{ kind: 'done', seq: 6, dump_interrupted: false, errno: 4 }]);
+  const short = decode(nlmsg(3, 2, 7, Buffer.alloc(0)));
+  assert.deepEqual(short.records, [{ kind: 'done', seq: 7, dump_interrupted: false, errno: 0 }]);
+  assert.equal(short.malformed, 0);
 });
 
 test('an error answer is a record; an ACK and other families are ignored', () => {

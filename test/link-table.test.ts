@@ -62,6 +62,7 @@ function setup(listExisting = false) {
     overrun: (n) => notes.push(`overrun ${n}`),
     resynced: (n) => notes.push(`resynced ${n}`),
     error: (n, err) => notes.push(`error ${n} ${err.message}`),
+    lost: (n, err) => notes.push(`lost ${n} ${err.message}`),
   });
   const w = binding.watchers[0]!;
   return { ns, w, events, notes };
@@ -88,9 +89,12 @@ test('an overrun dumps again and emits each difference with resync: true, then a
   w.overrun();
   assert.equal(w.dumpRequests.length, 2);
   // While dumping: b went up, c was deleted, d was created, e was created during the dump
-  // after the dump had passed its index (its notification arrives, the dump never shows it).
+  // after the dump had passed its index (its notification arrives after the dump's first
+  // reply, and the dump never shows it).
+  const [first, ...rest] = dumpOf(w.lastDumpSeq, [veth(1, 'a'), veth(2, 'b', { flags: 0x1003, operstate: 6 }), veth(4, 'd')]);
+  w.deliver(first!);
   w.deliver(linkMsg(veth(5, 'e')));
-  w.deliver(...dumpOf(w.lastDumpSeq, [veth(1, 'a'), veth(2, 'b', { flags: 0x1003, operstate: 6 }), veth(4, 'd')]));
+  w.deliver(...rest);
   const got = events.map((e) => `${e.event}:${e.interface}:${e.resync}`);
   assert.deepEqual(got, ['link_added:e:false', 'link_up:b:true', 'link_added:d:true', 'link_removed:c:true', 'resync::true']);
   assert.equal(events.at(-1)?.event_type, 7);
@@ -99,6 +103,68 @@ test('an overrun dumps again and emits each difference with resync: true, then a
   assert.deepEqual(notes, ['overrun n', 'resynced n']);
   assert.equal(ns.stats().overruns, 1);
   assert.equal(ns.stats().resyncs, 1);
+});
+
+test('a notification queued before the dump\'s first reply is older than the dump: a link it touched but the dump lacks is removed', () => {
+  const { w, events, ns } = setup();
+  w.deliver(...dumpOf(w.lastDumpSeq, [veth(1, 'lo', { kind: '' }), veth(8, 'p9', { link: 9 }), veth(9, 'd9', { link: 8 })]));
+  // The reader stalled while d9 flapped; then `ip link del p9` removed both ends, but those
+  // notifications were lost in the overrun. The flaps still queued arrive before the dump.
+  w.overrun();
+  w.deliver(linkMsg(veth(9, 'd9', { link: 8, flags: 0x1003, operstate: 2 })), linkMsg(veth(9, 'd9', { link: 8 })));
+  w.deliver(...dumpOf(w.lastDumpSeq, [veth(1, 'lo', { kind: '' })]));
+  assert.deepEqual(events.map((e) => `${e.event}:${e.interface}:${e.resync}`),
+    ['link_up:d9:false', 'link_down:d9:false', 'link_removed:p9:true', 'link_removed:d9:true', 'resync::true']);
+  assert.deepEqual(ns.table.snapshot().map((l) => l.interface), ['lo']);
+  // A notification after the first reply may be newer than the dump: its link is kept.
+  w.overrun();
+  const [first, ...rest] = dumpOf(w.lastDumpSeq, [veth(1, 'lo', { kind: '' })]);
+  w.deliver(first!, linkMsg(veth(12, 'late')));
+  w.deliver(...rest);
+  assert.deepEqual(ns.table.snapshot().map((l) => l.interface), ['lo', 'late']);
+});
+
+test('a dump whose NLMSG_DONE carries an errno failed part way: nothing is removed and it is done again', async () => {
+  const { w, events, ns, notes } = setup();
+  w.deliver(...dumpOf(w.lastDumpSeq, [veth(1, 'a'), veth(2, 'b'), veth(3, 'c')]));
+  await ns.loaded;
+  w.overrun();
+  w.deliver(linkMsg({ ...veth(1, 'a'), nlFlags: 2, seq: w.lastDumpSeq }), doneMsg(w.lastDumpSeq, false, 4));
+  assert.equal(ns.table.size, 3, 'no link removed on a failed dump');
+  assert.equal(events.length, 0);
+  assert.match(notes.join('\n'), /failed part way \(errno 4\); retrying/);
+  await new Promise((r) => setTimeout(r, 120));
+  assert.equal(w.dumpRequests.length, 3, 'asked again');
+  w.deliver(...dumpOf(w.lastDumpSeq, [veth(1, 'a'), veth(3, 'c')]));
+  assert.deepEqual(events.map((e) => `${e.event}:${e.interface}:${e.resync}`), ['link_removed:b:true', 'resync::true']);
+});
+
+test('a socket error other than an overrun reopens the socket and resyncs; a namespace that cannot be entered any more is given up', async () => {
+  const binding = new FakeBinding();
+  const events: NlEvent[] = [];
+  const notes: string[] = [];
+  const ns = new NamespaceWatcher({ name: 'n', path: '/x/n' }, binding, 1 << 20, false, {
+    events: (e) => events.push(...e), overrun: () => {}, resynced: () => {},
+    error: (n, err) => notes.push(`error ${err.message}`), lost: (n, err) => notes.push(`lost ${err.message}`),
+  });
+  const w = binding.watchers[0]!;
+  w.deliver(...dumpOf(w.lastDumpSeq, [veth(1, 'a'), veth(2, 'b')]));
+  await ns.loaded;
+  w.options.onError(Object.assign(new Error('poll EIO: i/o error'), { code: 'EIO' }));
+  assert.match(notes[0]!, /socket error \(poll EIO: i\/o error\); reopening it and resyncing/);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.ok(w.closed, 'the failed socket is closed');
+  const w2 = binding.watchers[1]!;
+  assert.ok(w2 && !w2.closed, 'a new socket is open in the same namespace');
+  assert.equal(w2.options.netns, '/x/n');
+  w2.deliver(...dumpOf(w2.lastDumpSeq, [veth(1, 'a')]));
+  assert.deepEqual(events.map((e) => `${e.event}:${e.interface}:${e.resync}`), ['link_removed:b:true', 'resync::true']);
+  assert.equal(ns.stats().reopens, 1);
+  binding.failOpen = Object.assign(new Error('setns ENOENT'), { code: 'ENOENT' });
+  w2.options.onError(Object.assign(new Error('poll EIO'), { code: 'EIO' }));
+  await new Promise((r) => setTimeout(r, 1100));
+  assert.match(notes.at(-1)!, /lost setns ENOENT/);
+  assert.ok(w2.closed);
 });
 
 test('an interrupted dump is redone; an overrun during a dump runs another one after it', async () => {
@@ -128,7 +194,7 @@ test('a refused dump is asked for again; stray dump replies are ignored', async 
   const { ns, w, notes } = setup();
   w.deliver(linkMsg({ ...veth(9, 'stray'), nlFlags: 2, seq: 999 }));
   w.deliver(errorMsg(w.lastDumpSeq, 16));
-  assert.match(notes.join('\n'), /link dump failed/);
+  assert.match(notes.join('\n'), /the kernel refused the dump \(errno 16\); retrying/);
   await new Promise((r) => setTimeout(r, 120));
   assert.equal(w.dumpRequests.length, 2);
   w.deliver(...dumpOf(w.lastDumpSeq, [veth(1, 'a')]));

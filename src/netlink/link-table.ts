@@ -1,14 +1,11 @@
 // LinkTable: the known links of one namespace. Classifies each decoded message into an event
-// (added / removed / up / down / changed / renamed) and diffs dump replies during a sync.
+// (added / removed / up / down / changed / renamed), dump replies included; what a complete dump
+// removes is decided by DumpSync (dump-sync.ts).
 import type { LinkMessage } from './native.js';
 import { IFF_UP, RTM_DELLINK, RTM_NEWLINK, type ChangedField, type EventName, type NlEvent } from '../event/event.js';
 import { makeEvent, type LinkState } from '../event/make.js';
+import type { SyncMode } from './dump-sync.js';
 
-/** How a sync's dump replies are reported. */
-export type SyncMode =
-  | 'silent'     // initial load: fill the table, emit nothing
-  | 'list'       // initial load with list_existing: every link as link_added
-  | 'resync';    // after an overrun: every difference as its event, resync: true
 
 function toState(m: LinkMessage): LinkState {
   return {
@@ -40,7 +37,6 @@ function sameState(a: LinkState, b: LinkState): boolean {
 
 export class LinkTable {
   private readonly links = new Map<number, LinkState>();
-  private sync: { mode: SyncMode; seen: Set<number>; touched: Set<number> } | undefined;
   /** Notifications that matched the known state exactly (no event). */
   unchanged = 0;
 
@@ -48,10 +44,6 @@ export class LinkTable {
 
   get size(): number {
     return this.links.size;
-  }
-
-  get syncing(): boolean {
-    return this.sync !== undefined;
   }
 
   get(ifindex: number): LinkState | undefined {
@@ -63,29 +55,21 @@ export class LinkTable {
     return [...this.links.values()].sort((a, b) => a.ifindex - b.ifindex);
   }
 
-  /** Starts a sync: dump replies from now on are diffed, and links not in the dump are
-   * removed at endSync unless a notification touched them meanwhile. */
-  beginSync(mode: SyncMode): void {
-    this.sync = { mode, seen: new Set(), touched: new Set() };
-  }
-
-  /** Ends the sync; returns the removals it found (resync mode only emits them). */
-  endSync(): NlEvent[] {
-    const sync = this.sync;
-    this.sync = undefined;
-    if (!sync) return [];
+  /** After a complete dump: removes the links it neither saw nor may keep; returns their
+   * link_removed events when the dump was a resync (the first load reports none). */
+  removeMissing(kept: (ifindex: number) => boolean, mode: SyncMode): NlEvent[] {
     const out: NlEvent[] = [];
     for (const [ifindex, s] of this.links) {
-      if (sync.seen.has(ifindex) || sync.touched.has(ifindex)) continue;
+      if (kept(ifindex)) continue;
       this.links.delete(ifindex);
-      if (sync.mode === 'resync') out.push(makeEvent(this.namespace, RTM_DELLINK, 'link_removed', s, [], '', true));
+      if (mode === 'resync') out.push(makeEvent(this.namespace, RTM_DELLINK, 'link_removed', s, [], '', true));
     }
     return out;
   }
 
-  /** Abandons a sync whose dump was interrupted; the caller starts another. */
-  abandonSync(): void {
-    this.sync = undefined;
+  /** Forgets every link (the namespace's socket was reopened and a dump will fill it again). */
+  clear(): void {
+    this.links.clear();
   }
 
   /** The kernel announces the first end of a veth pair before its peer exists (IFLA_LINK 0)
@@ -96,19 +80,10 @@ export class LinkTable {
     if (peer && peer.link_kind === 'veth' && peer.link === 0 && peer.link_netnsid === -1) peer.link = s.ifindex;
   }
 
-  /** Applies one message; returns its event, or undefined when nothing nlmon keeps changed. */
-  apply(m: LinkMessage): NlEvent | undefined {
-    const sync = this.sync;
-    let resync = false;
-    let mode: SyncMode | undefined;
-    if (m.dump) {
-      if (!sync) return undefined; // a reply to a dump we no longer track
-      sync.seen.add(m.ifindex);
-      mode = sync.mode;
-      resync = mode === 'resync';
-    } else if (sync) {
-      sync.touched.add(m.ifindex);
-    }
+  /** Applies one message, a notification or (with the mode of its dump) a dump reply; returns
+   * its event, or undefined when nothing nlmon keeps changed or the dump's mode reports none. */
+  apply(m: LinkMessage, dumpMode?: SyncMode): NlEvent | undefined {
+    const resync = dumpMode === 'resync';
     if (m.message_type === RTM_DELLINK) {
       this.links.delete(m.ifindex);
       return makeEvent(this.namespace, RTM_DELLINK, 'link_removed', toState(m), [], '', resync);
@@ -118,14 +93,14 @@ export class LinkTable {
     this.links.set(m.ifindex, now);
     if (!old) {
       this.linkVethPeer(now);
-      if (mode === 'silent') return undefined;
+      if (dumpMode === 'silent') return undefined;
       return makeEvent(this.namespace, RTM_NEWLINK, 'link_added', now, [], '', resync);
     }
     if (sameState(old, now)) {
-      if (!m.dump) this.unchanged++;
+      if (!dumpMode) this.unchanged++;
       return undefined;
     }
-    if (mode === 'silent' || mode === 'list') return undefined; // a notification got there first
+    if (dumpMode === 'silent' || dumpMode === 'list') return undefined; // a notification got there first
     const changed = changedFields(old, now);
     let event: EventName;
     if (old.interface !== now.interface) event = 'link_renamed';

@@ -183,6 +183,10 @@ export class Monitor {
         overrun: (name) => this.log('warn', `namespace ${name}: netlink receive buffer overrun; resyncing the link table`),
         resynced: (name) => this.log('info', `namespace ${name}: link table resynced`),
         error: (name, err) => this.log('error', `namespace ${name}: ${err.message}`),
+        lost: (name, err) => {
+          this.watchers.delete(name);
+          this.log('error', `namespace ${name}: the socket failed and cannot be opened again (${err.message}); no longer watched`);
+        },
       });
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
@@ -204,7 +208,7 @@ export class Monitor {
       return false;
     }
     this.watchers.set(ref.name, { ns, ino });
-    if (ref.name !== DEFAULT_NS || ref.path) this.log('info', `namespace ${ref.name}: watching (receive buffer ${ns.receiveBuffer} bytes)`);
+    if (ref.name !== DEFAULT_NS || ref.path) this.log('info', `namespace ${ref.name}: watching (receive buffer ${ns.receiveBufferGranted} bytes)`);
     return true;
   }
 

@@ -1,8 +1,11 @@
 // NamespaceWatcher: one namespace's socket and LinkTable. Loads the table with a dump at start,
-// and on every overrun dumps again and emits the differences, then a resync event.
-import type { NativeBinding, NativeRecord, NativeWatcher } from './native.js';
+// and on every overrun dumps again and emits the differences, then a resync event. The dump's
+// state and its ordering rule live in DumpSync. A socket that fails (any error but an overrun)
+// is reopened and the table resynced.
+import type { NativeBinding, NativeRecord, NativeWatcher, WatcherOptions } from './native.js';
 import type { NlEvent } from '../event/event.js';
-import { LinkTable, type SyncMode } from './link-table.js';
+import { LinkTable } from './link-table.js';
+import { DumpSync, type DumpEnd, type SyncMode } from './dump-sync.js';
 import { resyncEvent } from '../event/make.js';
 
 export interface NamespaceRef {
@@ -17,6 +20,8 @@ export interface NamespaceSink {
   overrun(ns: string): void;
   resynced(ns: string): void;
   error(ns: string, err: Error): void;
+  /** The socket failed and could not be opened again: the namespace is no longer watched. */
+  lost(ns: string, err: Error): void;
 }
 
 export interface NamespaceStats {
@@ -26,20 +31,27 @@ export interface NamespaceStats {
   events: number;
   overruns: number;
   resyncs: number;
+  /** Sockets opened again after an error. */
+  reopens: number;
   malformed: number;
   receive_buffer: number;
 }
 
-/** Delay before a dump refused by the kernel (EBUSY, EINTR) is asked for again. */
+/** Delay before a dump refused or failed by the kernel (EBUSY, EINTR) is asked for again. */
 const DUMP_RETRY_MS = 50;
+/** Least time between two reopens of a failing socket. */
+const REOPEN_MIN_MS = 1000;
 
 export class NamespaceWatcher {
   readonly table: LinkTable;
-  private readonly socket: NativeWatcher;
+  private socket: NativeWatcher;
+  private readonly sync = new DumpSync<number>();
   private dumpSeq = 0;
-  private dumping: { seq: number; mode: SyncMode; interrupted: boolean } | undefined;
-  private rerun = false;
   private retryTimer: NodeJS.Timeout | undefined;
+  /** The mode of the dump the retry timer will ask for. */
+  private retryMode: SyncMode = 'resync';
+  private reopenTimer: NodeJS.Timeout | undefined;
+  private lastReopen = 0;
   private closed = false;
   private loadedResolve!: () => void;
   /** Settles when the initial dump has been applied. */
@@ -47,28 +59,24 @@ export class NamespaceWatcher {
   private eventCount = 0;
   private overrunCount = 0;
   private resyncCount = 0;
+  private reopenCount = 0;
+  private malformedBefore = 0;
 
   /** Opens the socket (throws a Node-style error if it cannot) and asks for the first dump. */
   constructor(
     readonly ref: NamespaceRef,
-    binding: NativeBinding,
-    receiveBuffer: number,
+    private readonly binding: NativeBinding,
+    private readonly receiveBuffer: number,
     listExisting: boolean,
     private readonly sink: NamespaceSink,
   ) {
     this.table = new LinkTable(ref.name);
     this.loaded = new Promise((resolve) => { this.loadedResolve = resolve; });
-    this.socket = binding.openWatcher({
-      netns: ref.path,
-      receiveBuffer,
-      onBatch: (records) => this.onBatch(records),
-      onOverrun: () => this.onOverrun(),
-      onError: (err) => this.sink.error(ref.name, err),
-    });
+    this.socket = binding.openWatcher(this.socketOptions());
     this.startDump(listExisting ? 'list' : 'silent');
   }
 
-  get receiveBuffer(): number {
+  get receiveBufferGranted(): number {
     return this.socket.receiveBuffer;
   }
 
@@ -80,7 +88,8 @@ export class NamespaceWatcher {
       events: this.eventCount,
       overruns: this.overrunCount,
       resyncs: this.resyncCount,
-      malformed: this.closed ? 0 : this.socket.stats().malformed,
+      reopens: this.reopenCount,
+      malformed: this.malformedBefore + (this.closed ? 0 : this.socket.stats().malformed),
       receive_buffer: this.socket.receiveBuffer,
     };
   }
@@ -89,31 +98,41 @@ export class NamespaceWatcher {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.retryTimer);
+    clearTimeout(this.reopenTimer);
     this.socket.close();
     this.loadedResolve();
+  }
+
+  private socketOptions(): WatcherOptions {
+    return {
+      netns: this.ref.path,
+      receiveBuffer: this.receiveBuffer,
+      onBatch: (records) => this.onBatch(records),
+      onOverrun: () => this.onOverrun(),
+      onError: (err) => this.onSocketError(err),
+    };
   }
 
   private startDump(mode: SyncMode): void {
     if (this.closed) return;
     this.dumpSeq = (this.dumpSeq + 1) >>> 0 || 1;
-    this.dumping = { seq: this.dumpSeq, mode, interrupted: false };
-    this.table.beginSync(mode);
+    this.sync.begin(this.dumpSeq, mode);
     try {
       this.socket.requestDump(this.dumpSeq);
     } catch (err) {
-      this.retryDump(mode, err as Error);
+      this.sync.abandon();
+      this.retryDump(mode, `link dump failed (${(err as Error).message})`);
     }
   }
 
-  private retryDump(mode: SyncMode, err: Error): void {
-    this.table.abandonSync();
-    this.dumping = undefined;
-    this.sink.error(this.ref.name, new Error(`link dump failed (${err.message}); retrying`));
+  /** Asks for the dump again after a short delay (the kernel refused it, or it failed). */
+  private retryDump(mode: SyncMode, why: string): void {
+    this.sink.error(this.ref.name, new Error(`${why}; retrying`));
+    this.retryMode = this.sync.takeOwed() ? 'resync' : mode;
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      this.startDump(this.rerun ? 'resync' : mode);
-      this.rerun = false;
+      this.startDump(this.retryMode);
     }, DUMP_RETRY_MS);
   }
 
@@ -121,19 +140,20 @@ export class NamespaceWatcher {
     let out: NlEvent[] | undefined;
     for (const r of records) {
       if (r.kind === 'link') {
+        let mode: SyncMode | undefined;
         if (r.dump) {
-          if (!this.dumping) continue; // a reply to a dump that was abandoned
-          if (r.dump_interrupted) this.dumping.interrupted = true;
+          if (!this.sync.reply(r.seq, r.ifindex, r.dump_interrupted)) continue; // a reply to an abandoned dump
+          mode = this.sync.mode;
+        } else {
+          this.sync.notification(r.ifindex);
         }
-        const ev = this.table.apply(r);
+        const ev = this.table.apply(r, mode);
         if (ev) (out ??= []).push(ev);
-      } else if (r.kind === 'done') {
-        if (this.dumping && r.seq === this.dumping.seq) {
-          const extra = this.finishDump(r.dump_interrupted);
-          if (extra.length) (out ??= []).push(...extra);
-        }
-      } else if (this.dumping && r.seq === this.dumping.seq) {
-        this.retryDump(this.dumping.mode, new Error(`kernel answered errno ${r.errno}`));
+      } else {
+        const end = r.kind === 'done' ? this.sync.done(r.seq, r.dump_interrupted, r.errno) : this.sync.error(r.seq, r.errno);
+        if (!end) continue;
+        const extra = this.endDump(end);
+        if (extra.length) (out ??= []).push(...extra);
       }
     }
     if (out) {
@@ -142,38 +162,70 @@ export class NamespaceWatcher {
     }
   }
 
-  /** Closes the current dump; returns the events it ends with. */
-  private finishDump(interrupted: boolean): NlEvent[] {
-    const d = this.dumping!;
-    this.dumping = undefined;
-    if (interrupted || d.interrupted) {
-      // The link list changed during the dump: it may miss links, so diff nothing and redo it.
-      this.table.abandonSync();
-      this.startDump(d.mode === 'resync' || this.rerun ? 'resync' : d.mode);
-      this.rerun = false;
+  /** Acts on the end of a dump; returns the events it ends with. */
+  private endDump(end: DumpEnd<number>): NlEvent[] {
+    const owed = this.sync.takeOwed();
+    if (end.outcome === 'redo') {
+      // The dump may miss links: remove nothing and ask again. An interruption only means that
+      // links changed while it was read: ask again at once.
+      const mode = end.mode === 'resync' || owed ? 'resync' : end.mode;
+      if (end.when === 'now') this.startDump(mode);
+      else this.retryDump(mode, `link ${end.reason}`);
       return [];
     }
-    const out = this.table.endSync();
-    if (d.mode === 'resync') {
+    const out = this.table.removeMissing(end.kept, end.mode);
+    if (end.mode === 'resync') {
       out.push(resyncEvent(this.ref.name));
       this.resyncCount++;
       this.sink.resynced(this.ref.name);
     }
     this.loadedResolve();
-    if (this.rerun) {
-      this.rerun = false;
-      this.startDump('resync');
-    }
+    if (owed) this.startDump('resync');
     return out;
   }
 
   private onOverrun(): void {
     this.overrunCount++;
     this.sink.overrun(this.ref.name);
-    if (this.dumping || this.retryTimer) {
-      this.rerun = true; // notifications were lost during this dump too: another one follows
+    if (this.retryTimer) {
+      this.retryMode = 'resync'; // the dump about to be retried becomes a resync
       return;
     }
+    if (this.sync.overrun()) this.startDump('resync');
+  }
+
+  /** libuv stops polling a socket on any error but the overrun; the socket would stay open and
+   * silent. Close it, open a new one in the same namespace and resync; if the namespace cannot
+   * be entered any more, say so and give it up. */
+  private onSocketError(err: Error): void {
+    if (this.closed) return;
+    this.sink.error(this.ref.name, new Error(`socket error (${err.message}); reopening it and resyncing`));
+    if (this.reopenTimer) return;
+    const wait = Math.max(0, this.lastReopen + REOPEN_MIN_MS - Date.now());
+    this.reopenTimer = setTimeout(() => {
+      this.reopenTimer = undefined;
+      this.reopen();
+    }, wait);
+  }
+
+  private reopen(): void {
+    if (this.closed) return;
+    this.lastReopen = Date.now();
+    this.malformedBefore += this.socket.stats().malformed;
+    this.socket.close();
+    this.sync.abandon();
+    this.sync.takeOwed();
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    try {
+      this.socket = this.binding.openWatcher(this.socketOptions());
+    } catch (e) {
+      this.closed = true;
+      this.loadedResolve();
+      this.sink.lost(this.ref.name, e as Error);
+      return;
+    }
+    this.reopenCount++;
     this.startDump('resync');
   }
 }

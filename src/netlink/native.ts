@@ -10,6 +10,8 @@ import type { LinkState } from '../event/make.js';
 export interface LinkMessage extends LinkState {
   kind: 'link';
   message_type: number;
+  /** nlmsg_seq: the dump request's sequence number on dump replies, 0 on notifications. */
+  seq: number;
   /** Part of a dump reply (NLM_F_MULTI), not a notification. */
   dump: boolean;
   dump_interrupted: boolean;
@@ -20,6 +22,8 @@ export interface DumpDone {
   kind: 'done';
   seq: number;
   dump_interrupted: boolean;
+  /** The errno NLMSG_DONE carries when the dump failed part way; 0 when it is complete. */
+  errno: number;
 }
 
 /** NLMSG_ERROR answering one of our requests. */
@@ -127,6 +131,7 @@ export function unpackRecords(ints: Int32Array, strings: string, count: number):
       out[i] = {
         kind: 'link',
         message_type: ints[b + 1]!,
+        seq: ints[b + 4]! >>> 0,
         dump: ints[b + 2] === 1,
         dump_interrupted: ints[b + 3] === 1,
         ifindex: ints[b + 6]!,
@@ -143,7 +148,7 @@ export function unpackRecords(ints: Int32Array, strings: string, count: number):
         alias: strs[s + 3]!,
       };
     } else if (kind === 1) {
-      out[i] = { kind: 'done', seq: ints[b + 4]! >>> 0, dump_interrupted: ints[b + 3] === 1 };
+      out[i] = { kind: 'done', seq: ints[b + 4]! >>> 0, dump_interrupted: ints[b + 3] === 1, errno: ints[b + 5]! };
     } else {
       out[i] = { kind: 'error', seq: ints[b + 4]! >>> 0, errno: ints[b + 5]! };
     }

@@ -36,7 +36,10 @@ export class FakeWatcher implements NativeWatcher {
 
 export class FakeBinding implements NativeBinding {
   readonly watchers: FakeWatcher[] = [];
+  /** When set, openWatcher throws it (the namespace cannot be entered). */
+  failOpen: Error | undefined;
   openWatcher(options: WatcherOptions): NativeWatcher {
+    if (this.failOpen) throw this.failOpen;
     const w = new FakeWatcher(options);
     this.watchers.push(w);
     return w;

@@ -66,8 +66,9 @@ export function linkMsg(s: LinkSpec): Buffer {
   return nlmsg(s.type ?? 16, s.nlFlags ?? 0, s.seq ?? 0, Buffer.concat([ifi, ...attrs]));
 }
 
-export function doneMsg(seq: number, interrupted = false): Buffer {
-  return nlmsg(3, 2 | (interrupted ? 0x10 : 0), seq, i32(0));
+/** NLMSG_DONE; a non-zero errno is a dump that failed part way. */
+export function doneMsg(seq: number, interrupted = false, errno = 0): Buffer {
+  return nlmsg(3, 2 | (interrupted ? 0x10 : 0), seq, i32(-errno));
 }
 
 export function errorMsg(seq: number, errno: number): Buffer {
