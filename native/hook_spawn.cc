@@ -2,7 +2,9 @@
 // No Node-API here: the binding runs this on libuv's thread pool and watches the pidfd.
 #include "hook_spawn.hh"
 
+#include <dirent.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -53,6 +55,23 @@ int PreloadedPipe(const std::string& data, int* read_end, SysError* err) {
   return 0;
 }
 
+#if !(defined(__GLIBC__) && __GLIBC_PREREQ(2, 34))
+// Without posix_spawn_file_actions_addclosefrom_np: every descriptor above 2 that is not
+// close-on-exec (only inherited ones are: Node and this file open theirs with O_CLOEXEC) is made so.
+void MarkInheritedCloseOnExec() {
+  DIR* d = opendir("/proc/self/fd");
+  if (!d) return;
+  const int own = dirfd(d);
+  while (struct dirent* e = readdir(d)) {
+    const int fd = atoi(e->d_name);
+    if (fd <= 2 || fd == own) continue;
+    const int flags = fcntl(fd, F_GETFD);
+    if (flags >= 0 && !(flags & FD_CLOEXEC)) fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+  }
+  closedir(d);
+}
+#endif
+
 std::vector<char*> CStrings(const std::vector<std::string>& v) {
   std::vector<char*> out;
   out.reserve(v.size() + 1);
@@ -84,6 +103,13 @@ SpawnResult SpawnHook(const SpawnRequest& req) {
   posix_spawn_file_actions_adddup2(&fa, req.capture ? out[1] : devnull, 1);
   posix_spawn_file_actions_adddup2(&fa, req.capture ? err[1] : devnull, 2);
   posix_spawn_file_actions_addchdir_np(&fa, "/");
+  // Nothing above stderr reaches the hook: a descriptor nlmon inherited without close-on-exec
+  // (a pipe from the shell that started it) would otherwise go to every root hook.
+#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 34)
+  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+#else
+  MarkInheritedCloseOnExec();
+#endif
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none, all;

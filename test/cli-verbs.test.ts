@@ -50,6 +50,34 @@ test('hooks run fires one hook by hand and prints exit code, duration and output
   });
 });
 
+test('a hand-written --event is checked against the event fields; every string reaches the hook as valid JSON', async () => {
+  const badType = nlmon('filter', 'check', "changed == 'mtu'", '--event', '{"changed":"mtu"}');
+  assert.equal(badType.exitCode, 2);
+  assert.equal(badType.stderr, `--event: field 'changed' must be a list of strings, not "mtu"\n`);
+  const object = nlmon('filter', 'check', 'up', '--event', '{"interface":{"a":1}}');
+  assert.equal(object.exitCode, 2);
+  assert.match(object.stderr, /field 'interface' must be a string/);
+  assert.equal(nlmon('filter', 'check', 'up', '--event', '{"ifname":"x"}').exitCode, 2);
+  assert.equal(nlmon('filter', 'check', 'up', '--event', '{"event":"link_exploded"}').exitCode, 2);
+  await withTempDir(async (dir) => {
+    const s = script(dir, 'h.sh', `cat > "${dir}/stdin"\nprintf '%s' "$NLMON_EVENT_JSON" > "${dir}/env"`);
+    const cfg = path.join(dir, 'c.yaml');
+    fs.writeFileSync(cfg, `nlmon:\n  integration:\n    hook_log: ""\n    hooks:\n      - name: h\n        script: ${s}\n`);
+    const given = { address: 'a"b\\c', alias: 'x\u0001\ud800', kind: 'k"', changed: ['mtu', 'q"'] };
+    const r = nlmon('hooks', 'run', 'h', '--config', cfg, '--event', JSON.stringify(given));
+    assert.equal(r.exitCode, 0, r.stderr + r.stdout);
+    for (const f of ['stdin', 'env']) {
+      const e = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'));
+      assert.equal(e.address, given.address);
+      assert.equal(e.alias, given.alias);
+      assert.deepEqual(e.changed, given.changed);
+    }
+    const bad = nlmon('hooks', 'run', 'h', '--config', cfg, '--event', '{"changed":{"0":"x"}}');
+    assert.equal(bad.exitCode, 2);
+    assert.match(bad.stderr, /field 'changed'/);
+  });
+});
+
 test('Fifo keeps order across its compaction', () => {
   const q = new Fifo<number>();
   for (let i = 0; i < 10000; i++) q.push(i);

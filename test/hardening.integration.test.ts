@@ -1,8 +1,16 @@
 // Hardening against wrong state on real netlink: what an operator's careful trial found.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { execa } from 'execa';
-import { NLMON, ip, kernelLinks, linkburst, needsRoot, sleep, until, withNetns, type LinkSummary } from './helpers/index.js';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { execa, execaSync } from 'execa';
+import type { StatusReport } from '../src/daemon/control-api.js';
+import type { HookStatus } from '../src/hooks/scheduler.js';
+import {
+  NLMON, cli, cliJson, config, ip, kernelLinks, linkburst, lines, needsRoot, script, sleep, startDaemon, until, withDaemon,
+  withNetns, withTempDir, type LinkSummary,
+} from './helpers/index.js';
 
 const opts = { skip: needsRoot, timeout: 120000 };
 
@@ -50,3 +58,177 @@ test('no ghost link after an overrun: a pair deleted while the reader was stoppe
     await read;
   }
 }));
+
+const stats = (dir: string) => Object.fromEntries(cliJson<HookStatus[]>(dir, 'hooks', 'stats').map((h) => [h.name, h]));
+const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+
+test('a full disk under the hook log: lines counted as lost, the daemon goes on and stops cleanly', opts, () => withNetns(1, (ns) => withTempDir(async (dir) => {
+  const logDir = path.join(dir, 'logfs');
+  fs.mkdirSync(logDir);
+  execaSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'nlmon-test-tmpfs', logDir]);
+  try {
+    ip('-n', ns, 'link', 'add', 's0', 'type', 'veth', 'peer', 'name', 's1');
+    const yaml = config(ns, dir, `    max_concurrent: 10
+    queue_limit: 100000
+    hooks:
+      - name: storm
+        script: /bin/true
+        condition: "interface == 's0'"
+        async: true
+`).replace(`${dir}/hook.log`, `${logDir}/hook.log`);
+    await withDaemon(dir, yaml, async (d) => {
+      linkburst(`/var/run/netns/${ns}`, 1500, 0, 's0');
+      await until(() => stats(dir).storm!.executions === 1500, '1500 runs', 60000);
+      const st = cliJson<StatusReport>(dir, 'status');
+      assert.ok(st.hook_log_lost > 0, 'lost lines are counted');
+      assert.equal(stats(dir).storm!.successes, 1500);
+      assert.match(d.stderr(), /hook log \S+hook\.log: .*ENOSPC|no space/i);
+      assert.equal(d.stderr().match(/hook log \S+hook\.log:/g)?.length, 1, 'logged once, not per line');
+      assert.equal(await d.stop(), 0);
+    });
+  } finally {
+    execaSync('umount', ['-l', logDir], { reject: false });
+  }
+})));
+
+test('SIGHUP after SIGTERM is ignored: the daemon still exits once its running hook ends', opts, () => withNetns(1, (ns) => withTempDir(async (dir) => {
+  const s = script(dir, 'two.sh', `touch "${dir}/started"\nsleep 2`);
+  ip('-n', ns, 'link', 'add', 'h0', 'type', 'veth', 'peer', 'name', 'h1');
+  const d = await startDaemon(dir, config(ns, dir, `    hooks:\n      - name: two\n        script: ${s}\n        condition: "interface == 'h0' AND up"\n`));
+  try {
+    ip('-n', ns, 'link', 'set', 'h0', 'up');
+    await until(() => fs.existsSync(`${dir}/started`), 'the hook to start');
+    d.child.kill('SIGTERM');
+    await sleep(100);
+    d.child.kill('SIGHUP');
+    await sleep(100);
+    d.child.kill('SIGHUP');
+    let code: number | null | undefined;
+    void d.exit.then((c) => { code = c; });
+    await until(() => code !== undefined, 'the daemon to exit (2 s hook + 1 s)', 3500);
+    assert.equal(code, 0);
+    assert.match(d.stderr(), /SIGHUP ignored: the daemon is stopping/);
+    assert.doesNotMatch(d.stderr(), /reloaded/);
+  } finally {
+    d.child.kill('SIGKILL');
+  }
+})));
+
+test('a closed stderr does not kill the daemon', opts, () => withNetns(1, (ns) => withTempDir(async (dir) => {
+  const d = await startDaemon(dir, config(ns, dir, `    hooks:\n      - name: x\n        script: /bin/true\n`));
+  try {
+    d.child.stderr!.destroy();
+    await sleep(100);
+    for (let i = 0; i < 3; i++) {
+      assert.equal(cli(dir, 'hooks', 'disable', 'x').exitCode, 0); // each logs a line
+      assert.equal(cli(dir, 'hooks', 'enable', 'x').exitCode, 0);
+    }
+    assert.equal(cliJson<StatusReport>(dir, 'status').hooks.total, 1, 'still answering');
+    assert.equal(await d.stop(), 0);
+    assert.equal(fs.existsSync(`${dir}/nlmon.sock`), false, 'the socket was removed');
+  } finally {
+    d.child.kill('SIGKILL');
+  }
+})));
+
+test('SIGTERM with events waiting behind a sync hook: they are counted and logged, not silently lost', opts, () => withNetns(1, (ns) => withTempDir(async (dir) => {
+  const s = script(dir, 'slow.sh', `touch "${dir}/started"\nsleep 2`);
+  ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
+  const d = await startDaemon(dir, config(ns, dir, `    hooks:\n      - name: slow\n        script: ${s}\n        condition: "interface == 'b0'"\n`));
+  try {
+    linkburst(`/var/run/netns/${ns}`, 300, 0, 'b0');
+    await until(() => fs.existsSync(`${dir}/started`), 'the first run');
+    await until(() => cliJson<StatusReport>(dir, 'status').hooks.backlog === 299, 'the backlog');
+    d.child.kill('SIGTERM');
+    await until(() => /299 event\(s\) waiting behind a sync hook were discarded/.test(d.stderr()), 'the log line');
+    assert.equal(cliJson<StatusReport>(dir, 'status').hooks.discarded, 299);
+    assert.equal(await d.exit, 0);
+  } finally {
+    d.child.kill('SIGKILL');
+  }
+})));
+
+test('children a hook leaves behind are killed when it exits 0, unless keep_children', opts, () => withNetns(1, (ns) => withTempDir(async (dir) => {
+  const body = (f: string) => `sleep 300 &\necho $! >> "${dir}/${f}"\nsleep 300 &\necho $! >> "${dir}/${f}"\nexit 0`;
+  const left = script(dir, 'left.sh', body('left'));
+  const kept = script(dir, 'kept.sh', body('kept'));
+  await withDaemon(dir, config(ns, dir, `    hooks:
+      - name: left
+        script: ${left}
+        condition: "interface == 'k0'"
+      - name: kept
+        script: ${kept}
+        condition: "interface == 'k0'"
+        keep_children: true
+`), async () => {
+    ip('-n', ns, 'link', 'add', 'k0', 'type', 'veth', 'peer', 'name', 'k1');
+    await until(() => stats(dir).left!.successes === 1 && stats(dir).kept!.successes === 1, 'both runs');
+    const leftPids = lines(`${dir}/left`).map(Number);
+    const keptPids = lines(`${dir}/kept`).map(Number);
+    try {
+      assert.equal(leftPids.length, 2);
+      await until(() => leftPids.every((p) => !alive(p)), 'the left-behind sleeps to be killed');
+      assert.ok(keptPids.length === 2 && keptPids.every(alive), 'keep_children: true leaves them running');
+    } finally {
+      for (const p of keptPids) try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
+    }
+  });
+})));
+
+test('a descriptor the daemon inherited does not reach its hooks', opts, () => withNetns(1, (ns) => withTempDir(async (dir) => {
+  ip('-n', ns, 'link', 'add', 'f0', 'type', 'veth', 'peer', 'name', 'f1');
+  const s = script(dir, 'fds.sh', `exec >"${dir}/fds.tmp"\nls /proc/$$/fd\nmv "${dir}/fds.tmp" "${dir}/fds"`);
+  const d = await startDaemon(dir, config(ns, dir, `    hooks:\n      - name: fds\n        script: ${s}\n        condition: "interface == 'f0'"\n`), [], { extraFd: true });
+  try {
+    assert.ok(fs.existsSync(`/proc/${d.child.pid}/fd/3`), 'the daemon holds fd 3');
+    ip('-n', ns, 'link', 'set', 'f0', 'up');
+    await until(() => lines(`${dir}/fds`).length > 0, 'the hook to run');
+    // The shell running the script holds 0-2 and, while it reads the script, one descriptor of its own (dash: 10).
+    const fds = lines(`${dir}/fds`).map(Number).filter((n) => n !== 10);
+    assert.deepEqual(fds, [0, 1, 2]);
+    assert.equal(await d.stop(), 0);
+  } finally {
+    d.child.kill('SIGKILL');
+  }
+})));
+
+function metricsText(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path: '/metrics' }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => { body += d; }).on('end', () => resolve(body));
+    }).on('error', reject);
+  });
+}
+
+test('with namespaces: all, the metric series of namespaces that were deleted are removed', opts, () => withTempDir(async (dir) => {
+  const port = 20000 + (process.pid % 20000);
+  const yaml = `nlmon:\n  monitoring:\n    namespaces: all\n    netns_dirs: [/var/run/netns]\n  integration:\n    hook_log: ${dir}/hook.log\n    hooks: []\n  control:\n    socket: ${dir}/nlmon.sock\n  metrics:\n    listen: 127.0.0.1:${port}\n`;
+  await withDaemon(dir, yaml, async () => {
+    await withNetns(30, async (...names) => {
+      await until(() => cliJson<StatusReport>(dir, 'status').namespaces.filter((n) => names.includes(n.name)).length === 30, '30 namespaces watched', 20000);
+      for (const n of names) ip('-n', n, 'link', 'add', 'm0', 'type', 'veth', 'peer', 'name', 'm1');
+      await until(() => cliJson<StatusReport>(dir, 'status').namespaces.filter((n) => names.includes(n.name) && n.events >= 2).length === 30, 'events in all 30', 20000);
+      const during = await metricsText(port);
+      assert.equal(names.filter((n) => during.includes(`namespace="${n}"`)).length, 30);
+      for (const n of names) ip('netns', 'del', n);
+      await until(() => cliJson<StatusReport>(dir, 'status').namespaces.every((n) => !names.includes(n.name)), 'all 30 dropped', 20000);
+      const after = await metricsText(port);
+      assert.deepEqual(names.filter((n) => after.includes(`namespace="${n}"`)), [], 'no series of a deleted namespace');
+    });
+  });
+}));
+
+test('SIGUSR1 reopens the hook log by name, for logrotate', opts, () => withNetns(1, (ns) => withTempDir(async (dir) => {
+  await withDaemon(dir, config(ns, dir, `    hooks:\n      - name: rec\n        script: /bin/true\n        async: true\n`), async (d) => {
+    ip('-n', ns, 'link', 'add', 'r0', 'type', 'veth', 'peer', 'name', 'r1');
+    await until(() => d.hookLog().filter((l) => l.includes(' done ')).length === 2, 'two runs logged');
+    fs.renameSync(`${dir}/hook.log`, `${dir}/hook.log.1`);
+    d.child.kill('SIGUSR1');
+    await until(() => d.stderr().includes('SIGUSR1: reopening the hook log'), 'the reopen');
+    ip('-n', ns, 'link', 'del', 'r0');
+    await until(() => d.hookLog().filter((l) => l.includes(' done ')).length === 2, 'the new file gets the new runs');
+    assert.ok(d.hookLog().every((l) => l.includes('link_removed')));
+    assert.ok(lines(`${dir}/hook.log.1`).every((l) => l.includes('link_added')));
+  });
+})));

@@ -34,7 +34,7 @@ class FakeRunner implements HookRunner {
 function hook(name: string, over: Partial<HookConfig> = {}): HookConfig {
   return {
     name, script: `/bin/${name}`, argv: [`/bin/${name}`], condition: '', match: compileCondition(over.condition ?? ''),
-    timeout_ms: 1000, enabled: true, async: true, args: [], env: {}, capture_output: false, ...over,
+    timeout_ms: 1000, enabled: true, async: true, args: [], env: {}, capture_output: false, keep_children: false, ...over,
   };
 }
 
@@ -127,4 +127,32 @@ test('stop drops what waits and resolves when running runs end', async () => {
   assert.equal(stopped, true);
   s.submit(events(9, 1));
   assert.equal(runner.started.length, 1, 'no runs after stop');
+});
+
+test('RateLimitedLog lets one line of a kind through per interval and counts the rest', async () => {
+  const { RateLimitedLog } = await import('../src/daemon/logger.js');
+  let now = 0;
+  const out: string[] = [];
+  const log = new RateLimitedLog((level, m) => out.push(`${level} ${m}`), 60_000, () => now);
+  for (let i = 0; i < 5000; i++) log.log('h dropped', 'warn', `dropped #${i}`);
+  log.log('other', 'warn', 'other kind');
+  assert.deepEqual(out, ['warn dropped #0', 'warn other kind']);
+  now = 61_000;
+  log.log('h dropped', 'warn', 'dropped #5000');
+  assert.equal(out.at(-1), 'warn dropped #5000 (4999 more like this in the last 61 s not logged)');
+});
+
+test('the stderr logger survives a broken stderr', async () => {
+  const { stderrLogger } = await import('../src/daemon/logger.js');
+  let onError: ((e: Error) => void) | undefined;
+  let writes = 0;
+  const sink = {
+    write: () => { writes++; if (writes === 2) onError!(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' })); if (writes > 2) throw new Error('write after EPIPE'); return true; },
+    on: (_: 'error', l: (e: Error) => void) => { onError = l; },
+  };
+  const log = stderrLogger('text', sink);
+  log('info', 'one');
+  log('info', 'two');
+  log('info', 'three');
+  assert.equal(writes, 2, 'nothing is written once the sink is broken');
 });

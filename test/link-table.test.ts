@@ -229,6 +229,8 @@ test('formatEventJson is byte for byte JSON.stringify of every kind of event', a
     e.timestamp = 1795394121813;
     assert.equal(formatEventJson(e), JSON.stringify(e));
   }
+  const odd = { ...events[0]!, event: 'link_"x' as never, operstate: 'up\\', address: 'a"b', changed: ['mtu', 'q"\u0002'] as never, namespace: 'lone \ud800 and pair \ud83d\ude00' };
+  assert.equal(formatEventJson(odd), JSON.stringify(odd), 'every string field is escaped');
   const { resyncEvent } = await import('../src/event/make.js');
   const r = resyncEvent('x');
   assert.equal(formatEventJson(r), JSON.stringify(r));

@@ -4,6 +4,7 @@ import { compileCondition, FilterError } from '../event/filter.js';
 import { runDaemon, type LogFormat } from '../daemon/daemon.js';
 import { NativeHookRunner } from '../hooks/runner.js';
 import { syntheticEvent } from '../event/make.js';
+import { EventError, parseEventJson } from '../event/schema.js';
 import type { NlEvent } from '../event/event.js';
 
 export interface ConfigOptions {
@@ -35,15 +36,14 @@ export function configCheckCommand(opts: ConfigOptions): number {
   return 0;
 }
 
+/** --event as an event, or the error to print (exit 2). */
 function parseEvent(json: string): NlEvent | string {
-  let v: unknown;
   try {
-    v = JSON.parse(json);
+    return parseEventJson(json);
   } catch (e) {
-    return `--event: not JSON: ${(e as Error).message}`;
+    if (e instanceof EventError) return e.message;
+    throw e;
   }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return '--event: must be a JSON object';
-  return { ...syntheticEvent('', 'default'), ...(v as Partial<NlEvent>) };
 }
 
 export function filterCheckCommand(expr: string, opts: { event?: string; json?: boolean }): number {

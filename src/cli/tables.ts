@@ -29,10 +29,12 @@ export function statusText(s: StatusReport): string {
   const lines = [
     `nlmon ${s.version}, pid ${s.pid}, up ${s.uptime_s} s (since ${s.started_at}), config ${s.config || '<embedded default>'}`,
     `events ${s.events}, overruns ${s.overruns}, resyncs ${s.resyncs}`,
-    `hooks ${s.hooks.total} (${s.hooks.enabled} enabled), running ${s.hooks.running}, queued ${s.hooks.queued}, events waiting on sync hooks ${s.hooks.backlog}`,
+    `hooks ${s.hooks.total} (${s.hooks.enabled} enabled), running ${s.hooks.running}, queued ${s.hooks.queued}, events waiting on sync hooks ${s.hooks.backlog}` +
+      (s.hooks.discarded ? `, discarded by the stop ${s.hooks.discarded}` : ''),
+    ...(s.hook_log_lost ? [`hook log: ${s.hook_log_lost} line(s) could not be written`] : []),
     '',
-    table([['NAMESPACE', 'LINKS', 'EVENTS', 'OVERRUNS', 'RESYNCS', 'MALFORMED', 'RCVBUF'],
-      ...s.namespaces.map((n) => [n.name, String(n.links), String(n.events), String(n.overruns), String(n.resyncs), String(n.malformed), String(n.receive_buffer)])]).trimEnd(),
+    table([['NAMESPACE', 'LINKS', 'EVENTS', 'OVERRUNS', 'RESYNCS', 'REOPENS', 'MALFORMED', 'RCVBUF'],
+      ...s.namespaces.map((n) => [n.name, String(n.links), String(n.events), String(n.overruns), String(n.resyncs), String(n.reopens), String(n.malformed), String(n.receive_buffer)])]).trimEnd(),
   ];
   return lines.join('\n') + '\n';
 }

@@ -27,7 +27,7 @@ export const CONFIG_KEYS = {
   nlmon: ['monitoring', 'integration', 'control', 'metrics'],
   monitoring: ['namespaces', 'netns_dirs', 'receive_buffer', 'list_existing'],
   integration: ['max_concurrent', 'queue_limit', 'hook_log', 'hooks'],
-  hook: ['name', 'script', 'condition', 'timeout_ms', 'enabled', 'async', 'args', 'env', 'capture_output'],
+  hook: ['name', 'script', 'condition', 'timeout_ms', 'enabled', 'async', 'args', 'env', 'capture_output', 'keep_children'],
   control: ['socket'],
   metrics: ['listen'],
 } as const satisfies Record<string, readonly string[]>;
@@ -321,6 +321,7 @@ function readHook(c: Checker, item: YAMLMap, opts: LoadOptions): HookConfig | un
   const enabled = c.scalar(e.get('enabled'), 'bool', 'enabled');
   const isAsync = c.scalar(e.get('async'), 'bool', 'async');
   const capture = c.scalar(e.get('capture_output'), 'bool', 'capture_output');
+  const keepChildren = c.scalar(e.get('keep_children'), 'bool', 'keep_children');
   const args = c.stringList(e.get('args'), 'args') ?? [];
   const env: Record<string, string> = {};
   const envMap = c.map(e.get('env'), 'env');
@@ -342,6 +343,6 @@ function readHook(c: Checker, item: YAMLMap, opts: LoadOptions): HookConfig | un
   return {
     name, script, argv: [...argv, ...args], condition, match,
     timeout_ms: timeout ?? DEFAULT_TIMEOUT_MS, enabled: enabled ?? true, async: isAsync ?? false,
-    args, env, capture_output: capture ?? false,
+    args, env, capture_output: capture ?? false, keep_children: keepChildren ?? false,
   };
 }

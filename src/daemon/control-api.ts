@@ -12,8 +12,11 @@ export interface StatusReport {
   events: number;
   overruns: number;
   resyncs: number;
-  namespaces: Array<{ name: string; links: number; events: number; overruns: number; resyncs: number; malformed: number; receive_buffer: number }>;
-  hooks: { total: number; enabled: number; running: number; queued: number; backlog: number };
+  namespaces: Array<{ name: string; links: number; events: number; overruns: number; resyncs: number; reopens: number; malformed: number; receive_buffer: number }>;
+  /** backlog: events waiting behind a sync hook; discarded: such events dropped by a stop. */
+  hooks: { total: number; enabled: number; running: number; queued: number; backlog: number; discarded: number };
+  /** Lines the hook log could not write (a full disk, an I/O error). */
+  hook_log_lost: number;
 }
 
 /** What the daemon offers through the socket. */

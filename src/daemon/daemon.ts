@@ -12,8 +12,9 @@ import type { ControlApi, StatusReport } from './control-api.js';
 import { Metrics } from './metrics.js';
 import { onStopSignal } from '../signals.js';
 import { VERSION } from '../version.js';
+import { RateLimitedLog, stderrLogger, type LogFormat, type Logger } from './logger.js';
 
-export type Logger = (level: LogLevel, message: string) => void;
+export type { LogFormat, Logger };
 
 export class Daemon implements ControlApi {
   readonly monitor: Monitor;
@@ -23,9 +24,14 @@ export class Daemon implements ControlApi {
   private control: ControlServer | undefined;
   private metricsServer: http.Server | undefined;
   private readonly startedAt = new Date();
+  private readonly limited: RateLimitedLog;
+  /** Lines the hook logs of this run (before reloads too) could not write. */
+  private hookLogLostBefore = 0;
+  private stopping = false;
 
   constructor(private config: NlmonConfig, private readonly log: Logger, private readonly loadOptions: LoadOptions = {}) {
-    this.hookLog = new HookLog(config.integration.hook_log);
+    this.limited = new RateLimitedLog(log);
+    this.hookLog = this.openHookLog(config.integration.hook_log);
     this.scheduler = new HookScheduler(
       { maxConcurrent: config.integration.max_concurrent, queueLimit: config.integration.queue_limit },
       new NativeHookRunner(),
@@ -34,12 +40,12 @@ export class Daemon implements ControlApi {
         finished: (hook, e, r) => {
           this.hookLog.done(hook, e, r);
           this.metrics.hookFinished(hook.name, r.outcome, r.duration_ms);
-          if (r.outcome !== 'success') this.log('warn', `hook ${hook.name}: ${r.outcome} on ${e.event} ${e.interface || ''} #${e.sequence}: ${r.error}`);
+          if (r.outcome !== 'success') this.limited.log(`${hook.name} ${r.outcome}`, 'warn', `hook ${hook.name}: ${r.outcome} on ${e.event} ${e.interface || ''} #${e.sequence}: ${r.error}`);
         },
         dropped: (hook, e) => {
           this.hookLog.done(hook, e, { outcome: 'dropped', exit_code: null });
           this.metrics.hookDropped(hook.name);
-          this.log('warn', `hook ${hook.name}: run for #${e.sequence} dropped (queue_limit ${this.config.integration.queue_limit} reached)`);
+          this.limited.log(`${hook.name} dropped`, 'warn', `hook ${hook.name}: run for #${e.sequence} dropped (queue_limit ${this.config.integration.queue_limit} reached)`);
         },
       },
     );
@@ -53,6 +59,7 @@ export class Daemon implements ControlApi {
           this.scheduler.submit(events);
         },
         log: (level, msg) => this.log(level, msg),
+        namespaceClosed: (name) => this.metrics.forgetNamespace(name),
       },
     );
     this.metrics = new Metrics({
@@ -60,6 +67,8 @@ export class Daemon implements ControlApi {
       queueDepth: () => this.scheduler.queueDepth,
       running: () => this.scheduler.runningCount,
       backlog: () => this.scheduler.backlog,
+      discarded: () => this.scheduler.discarded,
+      hookLogLost: () => this.hookLogLost(),
     });
   }
 
@@ -79,10 +88,14 @@ export class Daemon implements ControlApi {
   /** Stops intake, drops queued runs (counted), waits for running ones (bounded by their
    * timeouts), then closes the control socket and the metrics listener. */
   async stop(): Promise<void> {
+    this.stopping = true;
     this.monitor.stop();
     const running = this.scheduler.runningCount;
+    const backlog = this.scheduler.backlog;
     if (running) this.log('info', `stopping: waiting for ${running} running hook(s)`);
-    await this.scheduler.stop();
+    const stopped = this.scheduler.stop();
+    if (backlog) this.log('warn', `stopping: ${backlog} event(s) waiting behind a sync hook were discarded without being matched`);
+    await stopped;
     await this.hookLog.close();
     await this.control?.close();
     this.control = undefined;
@@ -102,15 +115,32 @@ export class Daemon implements ControlApi {
       events: st.events,
       overruns: st.overruns,
       resyncs: st.resyncs,
-      namespaces: st.namespaces.map(({ name, links, events, overruns, resyncs, malformed, receive_buffer }) => ({ name, links, events, overruns, resyncs, malformed, receive_buffer })),
+      namespaces: st.namespaces.map(({ name, links, events, overruns, resyncs, reopens, malformed, receive_buffer }) => ({ name, links, events, overruns, resyncs, reopens, malformed, receive_buffer })),
       hooks: {
         total: hooks.length,
         enabled: hooks.filter((h) => h.enabled).length,
         running: this.scheduler.runningCount,
         queued: this.scheduler.queueDepth,
         backlog: this.scheduler.backlog,
+        discarded: this.scheduler.discarded,
       },
+      hook_log_lost: this.hookLogLost(),
     };
+  }
+
+  /** Lines the hook log could not write, since start. */
+  hookLogLost(): number {
+    return this.hookLogLostBefore + this.hookLog.lost;
+  }
+
+  /** Opens the hook log again by name (SIGUSR1, and SIGHUP: logrotate's postrotate). */
+  reopenLogs(): void {
+    this.hookLog.reopen();
+  }
+
+  private openHookLog(file: string): HookLog {
+    return new HookLog(file, (err) => this.limited.log('hook_log', 'error',
+      `hook log ${file}: ${err.message}; its lines are counted and dropped until it can be written again`));
   }
 
   hooks(): HookStatus[] {
@@ -138,8 +168,13 @@ export class Daemon implements ControlApi {
     this.log('info', `hook ${name}: deleted`);
   }
 
-  /** Reads the config file again; a bad one is logged and the running config kept. */
+  /** Reads the config file again; a bad one is logged and the running config kept. Ignored
+   * once the daemon is stopping (it would reopen what the stop closed). */
   reload(): { ok: boolean; errors: string[] } {
+    if (this.stopping) {
+      this.log('info', 'reload ignored: the daemon is stopping');
+      return { ok: false, errors: ['the daemon is stopping'] };
+    }
     if (!this.config.file) return { ok: false, errors: ['running on the embedded default config (no --config): nothing to reload'] };
     let next: NlmonConfig;
     try {
@@ -177,12 +212,15 @@ export class Daemon implements ControlApi {
     this.monitor.setNamespaces(next.monitoring.namespaces, next.monitoring.netns_dirs);
     if (i.hook_log !== prev.integration.hook_log) {
       try {
-        const log = new HookLog(i.hook_log);
+        const log = this.openHookLog(i.hook_log);
+        this.hookLogLostBefore += this.hookLog.lost;
         void this.hookLog.close();
         this.hookLog = log;
       } catch (e) {
         this.log('error', `hook_log ${i.hook_log}: ${(e as Error).message}; still writing ${prev.integration.hook_log}`);
       }
+    } else {
+      this.hookLog.reopen();
     }
     for (const [what, a, b] of [
       ['control.socket', prev.control.socket, next.control.socket],
@@ -192,15 +230,6 @@ export class Daemon implements ControlApi {
       if (a !== b) this.log('warn', `${what} changed; it takes effect at the next restart${what === 'monitoring.receive_buffer' ? ' (or for namespaces opened from now on)' : ''}`);
     }
   }
-}
-
-export type LogFormat = 'text' | 'json';
-
-export function stderrLogger(format: LogFormat = 'text'): Logger {
-  if (format === 'json') {
-    return (level, message) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level, msg: message })}\n`);
-  }
-  return (level, message) => process.stderr.write(`${new Date().toISOString()} ${level} ${message.replace(/\n/g, '\n  ')}\n`);
 }
 
 /** Runs the daemon until SIGTERM/SIGINT; SIGHUP reloads. Resolves to the exit code. */
@@ -216,19 +245,34 @@ export async function runDaemon(config: NlmonConfig, opts: { logFormat?: LogForm
   let done!: () => void;
   const finished = new Promise<void>((r) => { done = r; });
   const offSignals = onStopSignal((sig) => {
+    stopping = true;
     log('info', `${sig}: stopping`);
     void daemon.stop().then(done);
   });
+  let stopping = false;
   const onHup = () => {
+    if (stopping) {
+      log('info', 'SIGHUP ignored: the daemon is stopping');
+      return;
+    }
     log('info', 'SIGHUP: reloading');
     daemon.reload();
   };
+  const onUsr1 = () => {
+    log('info', 'SIGUSR1: reopening the hook log');
+    daemon.reopenLogs();
+  };
   process.on('SIGHUP', onHup);
+  process.on('SIGUSR1', onUsr1);
+  const offReload = () => {
+    process.off('SIGHUP', onHup);
+    process.off('SIGUSR1', onUsr1);
+  };
   try {
     await daemon.start();
   } catch (e) {
     offSignals();
-    process.off('SIGHUP', onHup);
+    offReload();
     await daemon.stop();
     if (e instanceof MonitorError || e instanceof ControlSocketError) {
       log('error', e.message);
@@ -238,7 +282,7 @@ export async function runDaemon(config: NlmonConfig, opts: { logFormat?: LogForm
   }
   await finished;
   offSignals();
-  process.off('SIGHUP', onHup);
+  offReload();
   log('info', 'stopped');
   return 0;
 }

@@ -12,7 +12,15 @@ export interface MetricsSource {
   running(): number;
   /** Events held back behind a running sync hook. */
   backlog(): number;
+  /** Events discarded from that backlog by a stop. */
+  discarded(): number;
+  /** Lines the hook log could not write. */
+  hookLogLost(): number;
 }
+
+/** The event-loop delay sampler of prom-client's default metrics wakes the loop this often (ms);
+ * its default of 10 ms alone woke an idle daemon 100 times a second. */
+const LOOP_DELAY_RESOLUTION_MS = 1000;
 
 export class Metrics {
   readonly registry = new Registry();
@@ -20,6 +28,9 @@ export class Metrics {
   private readonly hookRuns: Counter<'hook' | 'result'>;
   private readonly hookDuration: Histogram<'hook'>;
   private readonly batchCounts = new Map<string, { namespace: string; event: string; n: number }>();
+  /** The event names counted per namespace, so that a namespace's series can be removed. */
+  private readonly eventsSeen = new Map<string, Set<string>>();
+  private processMetrics = false;
 
   constructor(source: MetricsSource) {
     const registers = [this.registry];
@@ -47,7 +58,20 @@ export class Metrics {
     new Gauge({ name: 'nlmon_hook_backlog_events', help: 'Events waiting for a sync hook to end before they are matched', registers, collect() { this.set(source.backlog()); } });
     new Gauge({ name: 'nlmon_hooks_running', help: 'Hook runs in progress', registers, collect() { this.set(source.running()); } });
     new Gauge({ name: 'nlmon_namespaces_watched', help: 'Network namespaces watched', registers, collect() { this.set(source.monitorStats().namespaces.length); } });
-    collectDefaultMetrics({ register: this.registry });
+    new Counter({
+      name: 'nlmon_hook_backlog_discarded_total', help: 'Events waiting behind a sync hook that a stop discarded unmatched', registers,
+      collect() { this.reset(); this.inc(source.discarded()); },
+    });
+    new Counter({
+      name: 'nlmon_hook_log_lost_total', help: 'Hook log lines that could not be written (full disk, I/O error)', registers,
+      collect() { this.reset(); this.inc(source.hookLogLost()); },
+    });
+  }
+
+  /** Removes the series of a namespace no longer watched (containers come and go). */
+  forgetNamespace(namespace: string): void {
+    for (const event of this.eventsSeen.get(namespace) ?? []) this.events.remove({ namespace, event });
+    this.eventsSeen.delete(namespace);
   }
 
   /** Counts a batch of events, one counter update per (namespace, event) pair in it. */
@@ -59,7 +83,12 @@ export class Metrics {
       if (c) c.n++;
       else counts.set(key, { namespace: e.namespace, event: e.event, n: 1 });
     }
-    for (const c of counts.values()) this.events.inc({ namespace: c.namespace, event: c.event }, c.n);
+    for (const c of counts.values()) {
+      this.events.inc({ namespace: c.namespace, event: c.event }, c.n);
+      let seen = this.eventsSeen.get(c.namespace);
+      if (!seen) this.eventsSeen.set(c.namespace, (seen = new Set()));
+      seen.add(c.event);
+    }
     counts.clear();
   }
 
@@ -72,8 +101,13 @@ export class Metrics {
     this.hookRuns.inc({ hook, result: 'dropped' });
   }
 
-  /** Serves GET /metrics on HOST:PORT; resolves once listening. */
+  /** Serves GET /metrics on HOST:PORT; resolves once listening. prom-client's process metrics
+   * are registered here, only when metrics are served, and sampled coarsely. */
   serve(listen: string): Promise<http.Server> {
+    if (!this.processMetrics) {
+      this.processMetrics = true;
+      collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: LOOP_DELAY_RESOLUTION_MS });
+    }
     const i = listen.lastIndexOf(':');
     const host = listen.slice(0, i).replace(/^\[(.*)\]$/, '$1') || '0.0.0.0';
     const port = Number(listen.slice(i + 1));

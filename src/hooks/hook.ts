@@ -15,4 +15,6 @@ export interface HookConfig {
   args: string[];
   env: Record<string, string>;
   capture_output: boolean;
+  /** Leave the processes a run started in its process group alive after it exits. */
+  keep_children: boolean;
 }

@@ -1,4 +1,6 @@
-// The hook log (docs/hooks.md): one line when a run starts and one when it ends.
+// The hook log (docs/hooks.md): one line when a run starts and one when it ends. A failing log
+// (a full disk, an I/O error) never stops the daemon: the lines it cannot write are counted, it is
+// opened again after a pause or on reopen(), which SIGUSR1 and SIGHUP call for logrotate.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { HookConfig } from './hook.js';
@@ -6,31 +8,80 @@ import type { NlEvent } from '../event/event.js';
 
 export type LogOutcome = { outcome: 'success' | 'failure' | 'timeout' | 'dropped'; exit_code: number | null };
 
+/** After a write error, how long lines are dropped (and counted) before the file is tried again. */
+const RETRY_MS = 5000;
+
 export class HookLog {
   private stream: fs.WriteStream | undefined;
+  private failedAt = 0;
+  /** Lines that could not be written. */
+  lost = 0;
 
   /** '' logs nothing. Creates the directory; throws with the path if it cannot be opened. */
-  constructor(readonly file: string) {
-    if (!file) return;
-    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o750 });
-    const fd = fs.openSync(file, 'a', 0o640);
-    this.stream = fs.createWriteStream('', { fd });
+  constructor(readonly file: string, private readonly onError: (err: Error) => void = () => {}) {
+    if (file) this.open();
   }
 
   started(hook: HookConfig, e: NlEvent): void {
-    this.stream?.write(`${new Date().toISOString()} ${e.event} : ${e.sequence} : started ${hook.name} : ${e.interface} : ${hook.script}\n`);
+    this.write(`${new Date().toISOString()} ${e.event} : ${e.sequence} : started ${hook.name} : ${e.interface} : ${hook.script}\n`);
   }
 
   done(hook: HookConfig, e: NlEvent, r: LogOutcome): void {
-    if (!this.stream) return;
     const what = r.outcome === 'success' ? 'OK' : r.outcome === 'timeout' ? 'TIMEOUT' : r.outcome === 'dropped' ? 'DROPPED'
       : `ERROR:${r.exit_code ?? 'signal'}`;
-    this.stream.write(`${new Date().toISOString()} ${e.event} : ${e.sequence} : done ${hook.script} ${what}\n`);
+    this.write(`${new Date().toISOString()} ${e.event} : ${e.sequence} : done ${hook.script} ${what}\n`);
+  }
+
+  /** Closes the file and opens it again by name (after logrotate moved it). */
+  reopen(): void {
+    if (!this.file) return;
+    this.stream?.end();
+    this.stream = undefined;
+    try {
+      this.open();
+    } catch (e) {
+      this.fail(e as Error);
+    }
   }
 
   close(): Promise<void> {
     const s = this.stream;
     this.stream = undefined;
     return new Promise((resolve) => (s ? s.end(resolve) : resolve()));
+  }
+
+  private open(): void {
+    fs.mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o750 });
+    const fd = fs.openSync(this.file, 'a', 0o640);
+    const stream = fs.createWriteStream('', { fd });
+    stream.on('error', (err) => {
+      if (this.stream === stream) this.fail(err);
+    });
+    this.stream = stream;
+  }
+
+  private fail(err: Error): void {
+    this.lost++;
+    this.stream?.destroy();
+    this.stream = undefined;
+    this.failedAt = Date.now();
+    this.onError(err);
+  }
+
+  private write(line: string): void {
+    if (!this.file) return;
+    if (!this.stream) {
+      if (Date.now() - this.failedAt < RETRY_MS) {
+        this.lost++;
+        return;
+      }
+      try {
+        this.open();
+      } catch (e) {
+        this.fail(e as Error);
+        return;
+      }
+    }
+    this.stream!.write(line);
   }
 }

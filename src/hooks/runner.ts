@@ -25,7 +25,7 @@ export interface RunResult {
 }
 
 /** What a run needs of its hook. */
-export type RunSpec = Pick<HookConfig, 'name' | 'argv' | 'env' | 'timeout_ms' | 'capture_output'>;
+export type RunSpec = Pick<HookConfig, 'name' | 'argv' | 'env' | 'timeout_ms' | 'capture_output'> & Partial<Pick<HookConfig, 'keep_children'>>;
 
 /** What the scheduler needs of a runner (a fake in unit tests). */
 export interface HookRunner {
@@ -124,6 +124,15 @@ export class NativeHookRunner implements HookRunner {
     }, hook.timeout_ms);
     const [code, sig] = await new Promise<[number, number]>((resolve) => this.binding.watchExit(child.pid, child.pidfd, (c, s) => resolve([c, s])));
     clearTimeout(timer);
+    if (!hook.keep_children) {
+      // Like systemd's KillMode=control-group for a oneshot: what the run left behind in its
+      // process group goes with it. The group's id cannot be reused while members remain.
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // none left
+      }
+    }
     const duration = performance.now() - t0;
     if (hook.capture_output) {
       // Let the last output arrive; a grandchild holding the pipe does not hold the run.

@@ -121,9 +121,14 @@ export class HookScheduler {
     for (const e of events) this.pending.push(e);
   }
 
-  /** Stops taking events, drops what waits (counted), and resolves when no run is left. */
+  /** Events that were waiting behind a sync run when the scheduler stopped: never matched. */
+  discarded = 0;
+
+  /** Stops taking events, drops what waits (runs counted as dropped, events behind a sync run
+   * as discarded), and resolves when no run is left. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.discarded += this.pending.length;
     this.pending.clear();
     for (let job = this.waiting.shift(); job; job = this.waiting.shift()) this.drop(job);
     if (this.running > 0) await new Promise<void>((r) => this.idleWaiters.push(r));

@@ -28,6 +28,8 @@ export interface MonitorListener {
   /** Each batch of events, numbered and time-stamped, in order. */
   events(events: NlEvent[]): void;
   log?(level: LogLevel, message: string): void;
+  /** A namespace is no longer watched (gone, dropped by a reload, or failed). */
+  namespaceClosed?(name: string): void;
 }
 
 /** A problem the operator must fix before the monitor can run (exit 1, one line). */
@@ -108,8 +110,7 @@ export class Monitor {
     const fatal = this.starting;
     for (const [name, w] of this.watchers) {
       if (this.wants(name, w.ns.ref.path)) continue;
-      w.ns.close();
-      this.watchers.delete(name);
+      this.drop(name);
       this.log('info', `namespace ${name}: no longer watched`);
     }
     if ((want === 'all' || want.includes(DEFAULT_NS)) && !this.watchers.has(DEFAULT_NS)) {
@@ -170,6 +171,12 @@ export class Monitor {
     };
   }
 
+  private drop(name: string): void {
+    this.watchers.get(name)?.ns.close();
+    this.watchers.delete(name);
+    this.listener.namespaceClosed?.(name);
+  }
+
   private log(level: LogLevel, message: string): void {
     this.listener.log?.(level, message);
   }
@@ -184,7 +191,7 @@ export class Monitor {
         resynced: (name) => this.log('info', `namespace ${name}: link table resynced`),
         error: (name, err) => this.log('error', `namespace ${name}: ${err.message}`),
         lost: (name, err) => {
-          this.watchers.delete(name);
+          this.drop(name);
           this.log('error', `namespace ${name}: the socket failed and cannot be opened again (${err.message}); no longer watched`);
         },
       });
@@ -227,8 +234,7 @@ export class Monitor {
     const watched = [...this.watchers].map(([name, w]) => ({ name, path: w.ns.ref.path, ino: w.ino }));
     const plan = this.discovery.plan(found ?? this.discovery.scan(), watched, (name, file) => this.wants(name, file));
     for (const name of plan.close) {
-      this.watchers.get(name)?.ns.close();
-      this.watchers.delete(name);
+      this.drop(name);
       this.log('info', `namespace ${name}: gone; socket closed`);
     }
     for (const f of plan.aliases) {

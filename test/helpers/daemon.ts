@@ -48,15 +48,25 @@ export function script(dir: string, name: string, body: string): string {
   return f;
 }
 
-export async function startDaemon(dir: string, yaml: string, extraArgs: string[] = []): Promise<RunningDaemon> {
+export interface StartOptions {
+  /** Give the daemon one more open descriptor (fd 3, a pipe) without close-on-exec. */
+  extraFd?: boolean;
+}
+
+export async function startDaemon(dir: string, yaml: string, extraArgs: string[] = [], options: StartOptions = {}): Promise<RunningDaemon> {
   const cfg = path.join(dir, 'nlmon.yaml');
   fs.writeFileSync(cfg, yaml);
   const child = execa(process.execPath, [NLMON, 'run', '--config', cfg, ...extraArgs], {
-    stdin: 'ignore', stdout: 'ignore', buffer: false, reject: false, forceKillAfterDelay: 30000,
+    stdio: ['ignore', 'ignore', 'pipe', ...(options.extraFd ? ['pipe' as const] : [])],
+    buffer: false, reject: false, forceKillAfterDelay: 30000,
   });
   let err = '';
   const stderrRead = (async () => {
-    for await (const line of child.iterable({ from: 'stderr' })) err += `${line}\n`;
+    try {
+      for await (const line of child.iterable({ from: 'stderr' })) err += `${line}\n`;
+    } catch {
+      // the test closed the daemon's stderr on purpose
+    }
   })();
   // Resolves once all of the daemon's stderr has been read.
   const exit = child.then(async (r) => {
