@@ -56,6 +56,10 @@ const CASES: Array<[string, string, number, number, RegExp]> = [
   ['env value a list', hooks(`      - name: a\n        script: ${safe}\n        env: {A: [1]}\n`), 6, 18, /env: A must be a string/],
   ['env NLMON_ variable', hooks(`      - name: a\n        script: ${safe}\n        env: {NLMON_HOOK: x}\n`), 6, 15, /set by nlmon/],
   ['bad metrics listen', 'nlmon:\n  metrics:\n    listen: localhost\n', 3, 13, /HOST:PORT/],
+  ['metrics port out of range', 'nlmon:\n  metrics:\n    listen: 127.0.0.1:99999\n', 3, 13, /port 99999 is out of range/],
+  ['metrics port 0', 'nlmon:\n  metrics:\n    listen: "127.0.0.1:0"\n', 3, 13, /port 0 is out of range/],
+  ['metrics bad IPv4', 'nlmon:\n  metrics:\n    listen: 300.1.2.3:9470\n', 3, 13, /not an IPv4 address/],
+  ['metrics bad host', 'nlmon:\n  metrics:\n    listen: "a_b:9470"\n', 3, 13, /not a host name or address/],
   ['relative control socket', 'nlmon:\n  control:\n    socket: nlmon.sock\n', 3, 13, /absolute path/],
 ];
 

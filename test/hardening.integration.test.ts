@@ -232,3 +232,17 @@ test('SIGUSR1 reopens the hook log by name, for logrotate', opts, () => withNetn
     assert.ok(lines(`${dir}/hook.log.1`).every((l) => l.includes('link_added')));
   });
 })));
+
+test('a metrics.listen that passes the checker but cannot be listened on is one line and exit 1', opts, () => withNetns(1, (ns) => withTempDir(async (dir) => {
+  for (const [listen, why] of [['nlmon-test-no-such-host.invalid:9470', /the host name does not resolve/], ['192.0.2.1:9470', /that address is not on this machine/]] as const) {
+    const cfg = path.join(dir, 'nlmon.yaml');
+    fs.writeFileSync(cfg, config(ns, dir, '    hooks: []\n').replace('  control:', `  metrics:\n    listen: ${listen}\n  control:`));
+    const r = execaSync(process.execPath, [NLMON, 'run', '--config', cfg], { reject: false, timeout: 20000 });
+    assert.equal(r.exitCode, 1, r.stderr);
+    const errors = r.stderr.split('\n').filter((l) => / error /.test(l));
+    assert.equal(errors.length, 1, r.stderr);
+    assert.match(errors[0]!, why);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    assert.equal(fs.existsSync(`${dir}/nlmon.sock`), false, 'the socket was removed');
+  }
+})));

@@ -1,6 +1,7 @@
 // Configuration (docs/config.md): YAML read with positions, every key checked, defaults filled in.
 // Each mistake is reported as FILE:LINE:COL: message; all of them, not just the first.
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node as YamlNode, type Pair, type YAMLMap } from 'yaml';
 import { compileCondition, FilterError, type Condition } from '../event/filter.js';
@@ -212,13 +213,29 @@ export function parseConfig(text: string, file: string, opts: LoadOptions = {}):
       const e = c.entries(met, 'nlmon.metrics', CONFIG_KEYS.metrics);
       const l = c.scalar(e.get('listen'), 'string', 'listen');
       if (l !== undefined) {
-        if (l !== '' && !/^[^\s]*:\d{1,5}$/.test(l)) c.at(e.get('listen')!.value, `listen must be HOST:PORT (e.g. 127.0.0.1:9470) or ""`);
+        const problem = l === '' ? undefined : listenProblem(l);
+        if (problem) c.at(e.get('listen')!.value, `listen: ${problem}`);
         else cfg.metrics.listen = l;
       }
     }
   }
   if (c.issues.length) throw new ConfigError(c.issues);
   return cfg;
+}
+
+/** Why `HOST:PORT` cannot be listened on, as far as its text tells; undefined if it may. */
+export function listenProblem(listen: string): string | undefined {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+)):(\d+)$/.exec(listen);
+  if (!m) return `must be HOST:PORT (127.0.0.1:9470, [::1]:9470, localhost:9470) or "", not '${listen}'`;
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) return `port ${m[3]} is out of range (1-65535)`;
+  const host = m[1] ?? m[2]!;
+  if (m[1] !== undefined && net.isIPv6(host)) return undefined;
+  if (m[1] !== undefined) return `'${host}' is not an IPv6 address`;
+  if (net.isIPv4(host)) return undefined;
+  if (/^\d+(\.\d+)*$/.test(host)) return `'${host}' is not an IPv4 address`;
+  if (!/^[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*$/.test(host)) return `'${host}' is not a host name or address`;
+  return undefined;
 }
 
 function readMonitoring(c: Checker, mon: YAMLMap, cfg: NlmonConfig): void {

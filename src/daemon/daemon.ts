@@ -16,6 +16,9 @@ import { RateLimitedLog, stderrLogger, type LogFormat, type Logger } from './log
 
 export type { LogFormat, Logger };
 
+/** A problem at start that the operator must fix (one line, exit 1). */
+export class StartError extends Error {}
+
 export class Daemon implements ControlApi {
   readonly monitor: Monitor;
   readonly scheduler: HookScheduler;
@@ -78,7 +81,15 @@ export class Daemon implements ControlApi {
     this.control = await ControlServer.listen(this.config.control.socket, this);
     await this.monitor.start();
     if (this.config.metrics.listen) {
-      this.metricsServer = await this.metrics.serve(this.config.metrics.listen);
+      try {
+        this.metricsServer = await this.metrics.serve(this.config.metrics.listen);
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException;
+        const why = err.code === 'EADDRNOTAVAIL' ? 'that address is not on this machine'
+          : err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN' ? 'the host name does not resolve'
+            : err.code === 'EADDRINUSE' ? 'the port is in use' : err.code === 'EACCES' ? 'permission denied' : err.message;
+        throw new StartError(`metrics.listen ${this.config.metrics.listen}: cannot listen: ${why}`);
+      }
       this.log('info', `metrics on http://${this.config.metrics.listen}/metrics`);
     }
     const hooks = this.config.integration.hooks;
@@ -274,7 +285,7 @@ export async function runDaemon(config: NlmonConfig, opts: { logFormat?: LogForm
     offSignals();
     offReload();
     await daemon.stop();
-    if (e instanceof MonitorError || e instanceof ControlSocketError) {
+    if (e instanceof MonitorError || e instanceof ControlSocketError || e instanceof StartError) {
       log('error', e.message);
       return 1;
     }
