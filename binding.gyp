@@ -8,12 +8,6 @@
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
       "cflags_cc": ["-std=c++17", "-fstack-protector-strong", "-Wall", "-Wextra", "-Wno-unused-parameter"]
-    },
-    {
-      "target_name": "nlmon-linkburst",
-      "type": "executable",
-      "sources": ["bench/linkburst.c"],
-      "cflags": ["-O2", "-Wall", "-Wextra"]
     }
   ]
 }

@@ -9,7 +9,8 @@ import { execaSync, type SyncResult } from 'execa';
 /** The repository (this file runs from dist/test/helpers/). */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const NLMON = path.join(ROOT, 'bin', 'nlmon.js');
-export const LINKBURST = path.join(ROOT, 'build', 'Release', 'nlmon-linkburst');
+/** Built by `npm run build:tools` (pretest, prebench): a test tool, not part of the package. */
+export const LINKBURST = path.join(ROOT, 'build', 'tools', 'nlmon-linkburst');
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
