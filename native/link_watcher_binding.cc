@@ -31,6 +31,8 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
     return DefineClass(env, "LinkWatcher",
                        {InstanceMethod<&LinkWatcher::RequestDump>("requestDump"),
                         InstanceMethod<&LinkWatcher::Close>("close"),
+                        InstanceMethod<&LinkWatcher::Pause>("pause"),
+                        InstanceMethod<&LinkWatcher::Resume>("resume"),
                         InstanceMethod<&LinkWatcher::Stats>("stats"),
                         InstanceAccessor<&LinkWatcher::ReceiveBuffer>("receiveBuffer"),
                         InstanceAccessor<&LinkWatcher::ReceiveBufferForced>("receiveBufferForced"),
@@ -129,6 +131,25 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
     context_ = nullptr;
   }
 
+  // pause(): stop reading the socket (a consumer that cannot keep up); the kernel queues, then
+  // overruns, and the next read after resume() reports the overrun. resume(): read again.
+  Napi::Value Pause(const Napi::CallbackInfo& info) {
+    if (poll_ && !paused_) {
+      paused_ = true;
+      uv_poll_stop(&poll_->handle);
+      uv_timer_stop(&poll_->pause);
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Resume(const Napi::CallbackInfo& info) {
+    if (poll_ && paused_) {
+      paused_ = false;
+      uv_poll_start(&poll_->handle, UV_READABLE, OnReadable);
+    }
+    return info.Env().Undefined();
+  }
+
   Napi::Value Close(const Napi::CallbackInfo& info) {
     if (poll_) {
       Shutdown();
@@ -176,7 +197,7 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
 
   static void OnPauseEnd(uv_timer_t* timer) {
     Poll* p = static_cast<Poll*>(timer->data);
-    if (p->owner) uv_poll_start(&p->handle, UV_READABLE, OnReadable);
+    if (p->owner && !p->owner->paused_) uv_poll_start(&p->handle, UV_READABLE, OnReadable);
   }
 
   // Under a sustained stream every readiness brings only a few messages, and the fixed cost
@@ -188,7 +209,7 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
     const uint64_t now = uv_hrtime();
     const bool busy = now - last_wake_ns_ < kBusyGapNs;
     last_wake_ns_ = now;
-    if (!busy || end != DrainEnd::kEmpty || datagrams >= kEnoughDatagrams || !poll_) return;
+    if (!busy || end != DrainEnd::kEmpty || datagrams >= kEnoughDatagrams || !poll_ || paused_) return;
     uv_poll_stop(&poll_->handle);
     uv_timer_start(&poll_->pause, OnPauseEnd, kPauseMs, 0);
   }
@@ -223,7 +244,7 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
         return;
       }
       overrun = err == ENOBUFS;
-      uv_poll_start(&poll_->handle, UV_READABLE, OnReadable);
+      if (!paused_) uv_poll_start(&poll_->handle, UV_READABLE, OnReadable);
     }
     records_.clear();
     DrainResult r = DrainSocket(poll_->fd, kMaxDatagramsPerWake, &records_, &stats_);
@@ -256,6 +277,7 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
   uint32_t port_id_ = 0;
   int receive_buffer_ = 0;
   bool receive_buffer_forced_ = false;
+  bool paused_ = false;
 };
 
 }  // namespace

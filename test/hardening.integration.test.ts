@@ -8,7 +8,7 @@ import { execa, execaSync } from 'execa';
 import type { StatusReport } from '../src/daemon/control-api.js';
 import type { HookStatus } from '../src/hooks/scheduler.js';
 import {
-  NLMON, cli, cliJson, config, ip, kernelLinks, linkburst, lines, needsRoot, script, sleep, startDaemon, until, withDaemon,
+  NLMON, cli, cliJson, config, ip, kernelLinks, linkburst, lines, needsRoot, script, sleep, startDaemon, statusKb, until, withDaemon,
   withNetns, withTempDir, type LinkSummary,
 } from './helpers/index.js';
 
@@ -246,3 +246,46 @@ test('a metrics.listen that passes the checker but cannot be listened on is one 
     assert.equal(fs.existsSync(`${dir}/nlmon.sock`), false, 'the socket was removed');
   }
 })));
+
+test('monitor with a reader that stops for 10 s during a 200 000-change burst: memory stays bounded, the state ends right', opts, () => withNetns(1, async (ns) => {
+  for (let i = 0; i < 4; i++) ip('-n', ns, 'link', 'add', `b${i}`, 'type', 'veth', 'peer', 'name', `c${i}`);
+  const mon = execa(process.execPath, [NLMON, 'monitor', '--netns', ns, '--json', '--list-existing'], { stdin: 'ignore', buffer: false, reject: false, forceKillAfterDelay: 5000 });
+  const table = new Map<number, LinkSummary>();
+  let partial = '';
+  let resyncs = 0;
+  let received = 0;
+  mon.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    const parts = (partial + d).split('\n');
+    partial = parts.pop()!;
+    for (const l of parts) {
+      received++;
+      const e = JSON.parse(l) as { event: string; ifindex: number; interface: string; up: boolean; mtu: number; operstate: string };
+      if (e.event === 'resync') resyncs++;
+      else if (e.event === 'link_removed') table.delete(e.ifindex);
+      else table.set(e.ifindex, { ifindex: e.ifindex, name: e.interface, up: e.up, mtu: e.mtu, operstate: e.operstate });
+    }
+  });
+  let err = '';
+  mon.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
+  try {
+    await until(() => err.includes('monitoring') && received >= 9, 'the monitor to list the links');
+    const t0 = Date.now();
+    mon.stdout!.pause();
+    linkburst(`/var/run/netns/${ns}`, 200000, 0, 'b0', 'b1', 'b2', 'b3');
+    ip('-n', ns, 'link', 'del', 'b3');
+    await sleep(Math.max(0, 10000 - (Date.now() - t0)));
+    const hwmMb = statusKb(mon.pid!, 'VmHWM') / 1024;
+    mon.stdout!.resume();
+    await until(() => resyncs >= 1, 'a resync after the reader came back', 60000);
+    for (let last = -1; last !== received;) { // settled: nothing new for half a second
+      last = received;
+      await sleep(500);
+    }
+    assert.ok(hwmMb < 200, `peak RSS ${hwmMb.toFixed(0)} MB while the reader was stopped`);
+    assert.match(err, /overrun/);
+    const mine = [...table.values()].sort((a, b) => a.ifindex - b.ifindex);
+    assert.deepEqual(mine, kernelLinks(ns));
+  } finally {
+    mon.kill('SIGKILL');
+  }
+}));

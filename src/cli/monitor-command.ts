@@ -16,6 +16,9 @@ export interface MonitorCommandOptions {
   match?: (e: NlEvent) => boolean;
 }
 
+/** Bytes of output that may wait for a slow reader before netlink reading pauses. */
+const OUTPUT_LIMIT = 4 * 1024 * 1024;
+
 export async function runMonitorCommand(opts: MonitorCommandOptions): Promise<number> {
   if (opts.allNetns && opts.netns?.length) {
     process.stderr.write('nlmon monitor: --netns and --all-netns do not go together\n');
@@ -24,6 +27,7 @@ export async function runMonitorCommand(opts: MonitorCommandOptions): Promise<nu
   const format = opts.json ? formatEventJson : formatEventHuman;
   const match = opts.match;
   let stdoutBroken = false;
+  let waiting = false;
   process.stdout.on('error', () => { stdoutBroken = true; stop(); });
   const monitor = new Monitor(
     {
@@ -40,7 +44,18 @@ export async function runMonitorCommand(opts: MonitorCommandOptions): Promise<nu
           if (match && !match(e)) continue;
           out += format(e) + '\n';
         }
-        if (out) process.stdout.write(out);
+        if (!out) return;
+        process.stdout.write(out);
+        // A reader that stops reading: stop reading netlink rather than buffer without bound.
+        // The kernel overruns meanwhile, and the resync after 'drain' sets the state right.
+        if (process.stdout.writableLength > OUTPUT_LIMIT && !waiting) {
+          waiting = true;
+          monitor.pause();
+          process.stdout.once('drain', () => {
+            waiting = false;
+            monitor.resume();
+          });
+        }
       },
       log(level, message) {
         process.stderr.write(`nlmon: ${level}: ${message}\n`);

@@ -143,6 +143,22 @@ export class Monitor {
     this.watchers.clear();
   }
 
+  private paused = false;
+
+  /** Stops reading every namespace's socket until resume(): for a consumer that cannot keep
+   * up. Memory stays bounded; the kernel overruns and each namespace resyncs after resume(). */
+  pause(): void {
+    if (this.paused) return;
+    this.paused = true;
+    for (const w of this.watchers.values()) w.ns.pause();
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    for (const w of this.watchers.values()) w.ns.resume();
+  }
+
   /** Names of the namespaces watched now. */
   namespaces(): string[] {
     return [...this.watchers.keys()];
@@ -215,6 +231,7 @@ export class Monitor {
       return false;
     }
     this.watchers.set(ref.name, { ns, ino });
+    if (this.paused) ns.pause();
     if (ref.name !== DEFAULT_NS || ref.path) this.log('info', `namespace ${ref.name}: watching (receive buffer ${ns.receiveBufferGranted} bytes)`);
     return true;
   }

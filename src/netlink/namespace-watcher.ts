@@ -94,6 +94,20 @@ export class NamespaceWatcher {
     };
   }
 
+  private paused = false;
+
+  /** Stops reading (a consumer that cannot keep up). The kernel overruns the socket meanwhile,
+   * and the resync after resume() brings the table back to the kernel's. */
+  pause(): void {
+    this.paused = true;
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.socket.resume();
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -226,6 +240,7 @@ export class NamespaceWatcher {
       return;
     }
     this.reopenCount++;
+    if (this.paused) this.socket.pause();
     this.startDump('resync');
   }
 }

@@ -63,6 +63,10 @@ export interface NativeWatcher {
   /** Sends RTM_GETLINK NLM_F_DUMP; the reply arrives through onBatch, then a DumpDone. */
   requestDump(seq: number): void;
   stats(): NativeWatcherStats;
+  /** Stops reading the socket; the kernel queues and then overruns. Idempotent. */
+  pause(): void;
+  /** Reads again; an overrun meanwhile is reported by the next read. Idempotent. */
+  resume(): void;
   /** Idempotent. */
   close(): void;
 }

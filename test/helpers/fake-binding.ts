@@ -16,6 +16,13 @@ export class FakeWatcher implements NativeWatcher {
   stats() {
     return { datagrams: 0, messages: 0, malformed: 0, ignored: 0 };
   }
+  paused = false;
+  pause(): void {
+    this.paused = true;
+  }
+  resume(): void {
+    this.paused = false;
+  }
   close(): void {
     this.closed = true;
   }
