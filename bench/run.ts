@@ -14,7 +14,9 @@ import { compileCondition } from '../src/event/filter.js';
 import { syntheticEvent } from '../src/event/make.js';
 import type { HookConfig } from '../src/hooks/hook.js';
 import type { NlEvent } from '../src/event/event.js';
-import { LINKBURST, NLMON, cpuSeconds, ip, kernelLinks, linkburst, sleep, statusKb, tableLinks } from '../test/helpers/index.js';
+import { HOOKSTAMP, LINKBURST, NLMON, cpuSeconds, ip, kernelLinks, linkburst, nlmonSync, sleep, statusKb, tableLinks } from '../test/helpers/index.js';
+import type { StatusReport } from '../src/daemon/control-api.js';
+import { execaSync } from 'execa';
 
 const BURST = Number(process.env.NLMON_BENCH_BURST ?? 100000);
 const RUNS = Number(process.env.NLMON_BENCH_RUNS ?? 3);
@@ -56,7 +58,38 @@ async function waitQuiet(file: string, want: number, timeoutMs: number): Promise
 
 interface IntakeRun { received: number; cpuUsPerEvent: number; peakRssMb: number }
 
-async function intakeRun(tool: 'nlmon' | 'ip'): Promise<IntakeRun> {
+type IntakeTool = 'nlmon' | 'ip' | 'daemon';
+
+/** `nlmon run` on this namespace with one hook that never matches: the daemon's intake path
+ * (monitor, metrics counting, scheduler dispatch) without any hook run. */
+async function daemonIntakeRun(): Promise<IntakeRun> {
+  const cfg = path.join(tmp, 'intake.yaml');
+  const sock = path.join(tmp, 'intake.sock');
+  fs.writeFileSync(cfg, `nlmon:\n  monitoring:\n    namespaces: [${ns}]\n  integration:\n    hook_log: ""\n    hooks:\n      - name: never\n        script: /bin/true\n        condition: "interface == 'no-such-link'"\n  control:\n    socket: ${sock}\n`);
+  const child = execa(process.execPath, [NLMON, 'run', '--config', cfg], { stdin: 'ignore', stdout: 'ignore', buffer: false, reject: false });
+  let err = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
+  for (let i = 0; i < 100 && !err.includes('hook(s)'); i++) await sleep(50);
+  const pid = child.pid!;
+  const events = () => (JSON.parse(nlmonSync(['status', '--json', '--socket', sock]).stdout) as StatusReport).events;
+  const cpu0 = cpuSeconds(pid);
+  linkburst(nsPath, BURST, 0, 'b0');
+  let received = 0;
+  for (let stable = 0, end = Date.now() + 120000; received < BURST && stable < 5 && Date.now() < end;) {
+    await sleep(300);
+    const n = events();
+    stable = n === received ? stable + 1 : 0;
+    received = n;
+  }
+  const cpu = cpuSeconds(pid) - cpu0;
+  const peak = statusKb(pid, 'VmHWM') / 1024;
+  child.kill('SIGTERM');
+  await child;
+  return { received, cpuUsPerEvent: (cpu * 1e6) / Math.max(1, received), peakRssMb: peak };
+}
+
+async function intakeRun(tool: IntakeTool): Promise<IntakeRun> {
+  if (tool === 'daemon') return daemonIntakeRun();
   const out = path.join(tmp, `${tool}.out`);
   // The output file's descriptor is handed to the child itself: nothing passes through this
   // process, which would make it part of what is measured (execa's `{file}` would copy the
@@ -84,13 +117,13 @@ async function intakeRun(tool: 'nlmon' | 'ip'): Promise<IntakeRun> {
   child.kill('SIGTERM');
   await child;
   fs.rmSync(out);
-  return { received, cpuUsPerEvent: (cpu * 1e6) / BURST, peakRssMb: peak };
+  return { received, cpuUsPerEvent: (cpu * 1e6) / Math.max(1, received), peakRssMb: peak };
 }
 
-async function intake(): Promise<Record<'nlmon' | 'ip', IntakeRun>> {
-  const runs: Record<'nlmon' | 'ip', IntakeRun[]> = { nlmon: [], ip: [] };
+async function intake(): Promise<Record<IntakeTool, IntakeRun>> {
+  const runs: Record<IntakeTool, IntakeRun[]> = { nlmon: [], ip: [], daemon: [] };
   for (let i = 0; i < RUNS; i++) {
-    for (const tool of ['ip', 'nlmon'] as const) {
+    for (const tool of ['ip', 'nlmon', 'daemon'] as const) {
       const r = await intakeRun(tool);
       log(`intake ${tool} run ${i + 1}: ${r.received}/${BURST} events, ${r.cpuUsPerEvent.toFixed(2)} µs CPU/event, peak RSS ${r.peakRssMb.toFixed(1)} MB`);
       runs[tool].push(r);
@@ -101,7 +134,7 @@ async function intake(): Promise<Record<'nlmon' | 'ip', IntakeRun>> {
     cpuUsPerEvent: median(rs.map((r) => r.cpuUsPerEvent)),
     peakRssMb: median(rs.map((r) => r.peakRssMb)),
   });
-  return { nlmon: med(runs.nlmon), ip: med(runs.ip) };
+  return { nlmon: med(runs.nlmon), ip: med(runs.ip), daemon: med(runs.daemon) };
 }
 
 /** The same burst with the event loop stalled 200 ms mid-way, on a 1 MiB receive buffer. */
@@ -214,10 +247,59 @@ async function plainSpawnRate(runs: number): Promise<number> {
   return runs / ((performance.now() - t1) / 1000);
 }
 
-/** `nlmon run` with no events: RSS and CPU over 10 s. */
-async function idle(): Promise<{ rssMb: number; cpuPct: number }> {
+/** `nlmon run` with the hook log and metrics on and a hook that writes a monotonic timestamp as
+ * its first act: from the return of an `ip link set` command to that timestamp, as an operator
+ * would see it. */
+async function endToEnd(n: number): Promise<{ startP50: number; startP99: number; p50: number; p99: number; n: number }> {
+  const cfg = path.join(tmp, 'e2e.yaml');
+  const stamps = path.join(tmp, 'stamps');
+  const port = 20000 + (process.pid % 20000);
+  ip('-n', ns, 'link', 'add', 'e0', 'type', 'veth', 'peer', 'name', 'e1');
+  fs.writeFileSync(cfg, `nlmon:\n  monitoring:\n    namespaces: [${ns}]\n  integration:\n    hook_log: ${tmp}/e2e-hook.log\n    hooks:\n      - name: stamp\n        script: ${HOOKSTAMP} ${stamps}\n        condition: "interface == 'e0' AND event IN [link_up, link_down]"\n        async: true\n  control:\n    socket: ${tmp}/e2e.sock\n  metrics:\n    listen: 127.0.0.1:${port}\n`);
+  const child = execa(process.execPath, [NLMON, 'run', '--config', cfg, '--allow-unsafe-scripts'], { stdin: 'ignore', stdout: 'ignore', buffer: false, reject: false });
+  let err = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
+  for (let i = 0; i < 100 && !err.includes('hook(s)'); i++) await sleep(50);
+  const fromStart: number[] = [];
+  const fromReturn: number[] = [];
+  const stampLines = () => (fs.existsSync(stamps) ? fs.readFileSync(stamps, 'utf8').split('\n').filter(Boolean) : []);
+  for (let i = 0; i < n; i++) {
+    const started = process.hrtime.bigint();
+    execaSync('ip', ['-n', ns, 'link', 'set', 'e0', i % 2 === 0 ? 'up' : 'down']);
+    const returned = process.hrtime.bigint();
+    let got: string[] = [];
+    for (let t = 0; t < 2000 && (got = stampLines()).length <= i; t++) await sleep(1);
+    const line = got[i];
+    if (line) {
+      const at = BigInt(line.split(' ')[1]!);
+      fromStart.push(Number(at - started) / 1e6);
+      fromReturn.push(Number(at - returned) / 1e6);
+    }
+    await sleep(10);
+  }
+  child.kill('SIGTERM');
+  await child;
+  ip('-n', ns, 'link', 'del', 'e0');
+  return { startP50: pct(fromStart, 50), startP99: pct(fromStart, 99), p50: pct(fromReturn, 50), p99: pct(fromReturn, 99), n: fromStart.length };
+}
+
+/** Wake-ups of the daemon's main thread per second over `seconds`: its epoll_pwait calls that
+ * could block (a non-zero timeout; libuv also polls with timeout 0 after each wake-up), traced
+ * with strace; NaN without strace. */
+async function wakeups(pid: number, seconds: number): Promise<number> {
+  try {
+    const r = await execa('strace', ['-e', 'trace=epoll_pwait,epoll_wait', '-p', String(pid)], { timeout: seconds * 1000, reject: false, killSignal: 'SIGINT' });
+    const calls = [...r.stderr.matchAll(/epoll_p?wait\(\d+, .*?, \d+, (-?\d+)[,)]/g)];
+    return calls.length ? calls.filter((m) => m[1] !== '0').length / seconds : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** `nlmon run` watching `all` with no events: RSS, CPU over 10 s, then wake-ups over 10 s. */
+async function idle(): Promise<{ rssMb: number; cpuPct: number; wakeups: number }> {
   const cfg = path.join(tmp, 'idle.yaml');
-  fs.writeFileSync(cfg, `nlmon:\n  monitoring:\n    namespaces: [${ns}]\n  integration:\n    hook_log: ""\n    hooks:\n      - name: t\n        script: /bin/true\n  control:\n    socket: ${tmp}/idle.sock\n`);
+  fs.writeFileSync(cfg, `nlmon:\n  monitoring:\n    namespaces: all\n  integration:\n    hook_log: ""\n    hooks:\n      - name: t\n        script: /bin/true\n  control:\n    socket: ${tmp}/idle.sock\n`);
   const child = execa(process.execPath, [NLMON, 'run', '--config', cfg], { stdin: 'ignore', stdout: 'ignore', buffer: false, reject: false });
   let err = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
@@ -227,9 +309,10 @@ async function idle(): Promise<{ rssMb: number; cpuPct: number }> {
   await sleep(10000);
   const cpu = cpuSeconds(child.pid!) - cpu0;
   const rss = statusKb(child.pid!, 'VmRSS') / 1024;
+  const perSecond = await wakeups(child.pid!, 10);
   child.kill('SIGTERM');
   await child;
-  return { rssMb: rss, cpuPct: (cpu / 10) * 100 };
+  return { rssMb: rss, cpuPct: (cpu / 10) * 100, wakeups: perSecond };
 }
 
 async function main(): Promise<number> {
@@ -248,6 +331,9 @@ async function main(): Promise<number> {
     log('hook latency');
     const lat = await hookLatency();
     log(`hook latency: ${JSON.stringify(lat)}`);
+    log('end-to-end hook latency');
+    const e2e = await endToEnd(200);
+    log(`end-to-end: ${JSON.stringify(e2e)}`);
     log('hook throughput');
     const plain = await plainSpawnRate(2000);
     const quiet = await nlmonSpawnRate(2000, 0);
@@ -265,17 +351,19 @@ async function main(): Promise<number> {
       '',
       '| measure | nlmon | reference | nlmon / reference |',
       '|---|---|---|---|',
-      `| intake: events received of ${BURST} (median of ${RUNS}) | ${ir.nlmon.received} | ${ir.ip.received} (ip monitor) | |`,
-      `| intake: CPU µs per event | ${f(ir.nlmon.cpuUsPerEvent, 2)} | ${f(ir.ip.cpuUsPerEvent, 2)} (ip monitor) | ${f(ir.nlmon.cpuUsPerEvent / ir.ip.cpuUsPerEvent, 2)} |`,
-      `| intake: peak RSS MB | ${f(ir.nlmon.peakRssMb)} | ${f(ir.ip.peakRssMb)} (ip monitor) | ${f(ir.nlmon.peakRssMb / ir.ip.peakRssMb)} |`,
+      `| intake, nlmon monitor --json: events received of ${BURST} (median of ${RUNS}) | ${ir.nlmon.received} | ${ir.ip.received} (ip -o monitor link) | |`,
+      `| intake, nlmon monitor --json: CPU µs per event received | ${f(ir.nlmon.cpuUsPerEvent, 2)} | ${f(ir.ip.cpuUsPerEvent, 2)} (ip -o monitor link) | ${f(ir.nlmon.cpuUsPerEvent / ir.ip.cpuUsPerEvent, 2)} |`,
+      `| intake, nlmon monitor --json: peak RSS MB | ${f(ir.nlmon.peakRssMb)} | ${f(ir.ip.peakRssMb)} (ip -o monitor link) | ${f(ir.nlmon.peakRssMb / ir.ip.peakRssMb)} |`,
+      `| intake, nlmon run (one hook that never matches): events received; CPU µs per event received; peak RSS MB | ${ir.daemon.received}; ${f(ir.daemon.cpuUsPerEvent, 2)}; ${f(ir.daemon.peakRssMb)} | ${f(ir.ip.cpuUsPerEvent, 2)} µs (ip -o monitor link) | ${f(ir.daemon.cpuUsPerEvent / ir.ip.cpuUsPerEvent, 2)} |`,
       `| overrun (200 ms stall, ${Math.round(ov.rcvbuf / 1024)} KiB buffer): overruns / resyncs / table equals kernel | ${ov.overruns} / ${ov.resyncs} / ${ov.tableOk ? 'yes' : 'NO'} | | |`,
-      `| hook latency, event → process started, at 100 events/s: p50 / p99 ms (${lat.n} runs) | ${f(lat.p50, 2)} / ${f(lat.p99, 2)} | | |`,
+      `| hook start, inside the daemon: batch reaching the core → posix_spawn returned, at 100 events/s: p50 / p99 ms (${lat.n} runs) | ${f(lat.p50, 2)} / ${f(lat.p99, 2)} | | |`,
+      `| hook end to end, from outside (nlmon run, hook log and metrics on), to the hook's first instruction: from \`ip link set\` started, p50 / p99 ms; from it returned to its caller, p50 / p99 ms (${e2e.n} runs) | ${f(e2e.startP50, 2)} / ${f(e2e.startP99, 2)}; ${f(e2e.p50, 2)} / ${f(e2e.p99, 2)} | | |`,
       `| hook throughput: /bin/true runs/s, 10 at a time | ${f(tp.nlmon, 0)} | ${f(tp.plain, 0)} (child_process.spawn loop) | ${f(tp.nlmon / tp.plain, 2)} |`,
       `| spawn storm (2000 runs) with a ${tp.stormGenerated}-change burst meanwhile: events received; runs/s | ${tp.stormReceived} of ${tp.stormGenerated}; ${f(tp.stormRate, 0)} | | |`,
-      `| idle daemon: RSS MB / CPU % over 10 s | ${f(id.rssMb)} / ${f(id.cpuPct, 2)} | | |`,
+      `| idle daemon watching all namespaces: RSS MB / CPU % over 10 s / main-thread wake-ups per s | ${f(id.rssMb)} / ${f(id.cpuPct, 2)} / ${f(id.wakeups, 1)} | | |`,
     ];
     process.stdout.write(rows.join('\n') + '\n');
-    const ok = ir.nlmon.received === BURST && ov.tableOk && tp.stormReceived === tp.stormGenerated;
+    const ok = ir.nlmon.received === BURST && ir.daemon.received === BURST && ov.tableOk && tp.stormReceived === tp.stormGenerated;
     if (!ok) log('a correctness row failed (events lost or table wrong)');
     return ok ? 0 : 1;
   } finally {

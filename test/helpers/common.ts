@@ -11,6 +11,7 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const NLMON = path.join(ROOT, 'bin', 'nlmon.js');
 /** Built by `npm run build:tools` (pretest, prebench): a test tool, not part of the package. */
 export const LINKBURST = path.join(ROOT, 'build', 'tools', 'nlmon-linkburst');
+export const HOOKSTAMP = path.join(ROOT, 'build', 'tools', 'nlmon-hookstamp');
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
