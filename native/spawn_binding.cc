@@ -1,10 +1,16 @@
-// spawn_binding: spawnHook runs the hook spawner (hook_spawn.cc) on libuv's thread pool, and
+// spawn_binding: spawnHook runs the hook spawner (hook_spawn.cc) on spawn threads of its own, and
 // watchExit polls a child's pidfd on the loop and reports its exit once, reaped.
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
 
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bindings.hh"
@@ -14,31 +20,151 @@
 namespace nlmon {
 namespace {
 
-// posix_spawn on the thread pool, so that neither the fork-free spawn nor the exec blocks the
-// loop; cb(err, {pid, pidfd, stdout, stderr}).
-class SpawnWorker : public Napi::AsyncWorker {
- public:
-  SpawnWorker(Napi::Function cb, SpawnRequest req) : Napi::AsyncWorker(cb, "nlmon.spawnHook"), req_(std::move(req)) {}
-  void Execute() override { result_ = nlmon::SpawnHook(req_); }
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (result_.pid < 0) {
-      napi_value err = SystemError(env, result_.error, req_.file);
-      if (err) Callback().Call({err});
-      return;
+// Hook spawns run on threads of their own, not on libuv's pool: an exec that hangs (a script on
+// a dead mount) must not hold a pool thread, or file writes (the hook log) would queue behind it.
+// A job waits for an idle spawn thread; a new thread starts when none is idle, up to kMaxThreads.
+// Threads are detached and share the state through a shared_ptr, so a thread stuck in exec when
+// the environment goes away touches nothing freed.
+constexpr size_t kMaxThreads = 16;
+
+struct SpawnJob {
+  SpawnRequest req;
+  SpawnResult result;
+  napi_ref cb = nullptr;
+  napi_async_context context = nullptr;
+};
+
+struct SpawnQueue : std::enable_shared_from_this<SpawnQueue> {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<SpawnJob*> todo;
+  std::vector<SpawnJob*> done;
+  size_t threads = 0, idle = 0, outstanding = 0;
+  bool closed = false;
+  uv_async_t* async = nullptr;  // on the environment's loop; nullptr once closed
+  napi_env env = nullptr;
+
+  void Submit(SpawnJob* job) {
+    std::lock_guard<std::mutex> lock(mu);
+    todo.push_back(job);
+    if (outstanding++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(async));  // jobs keep the loop alive
+    if (idle == 0 && threads < kMaxThreads) {
+      threads++;
+      std::thread([self = shared_from_this()] { self->Work(); }).detach();
+    } else {
+      cv.notify_one();
     }
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("pid", Napi::Number::New(env, result_.pid));
-    o.Set("pidfd", Napi::Number::New(env, result_.pidfd));
-    o.Set("stdout", Napi::Number::New(env, result_.out_fd));
-    o.Set("stderr", Napi::Number::New(env, result_.err_fd));
-    Callback().Call({env.Null(), o});
   }
 
- private:
-  SpawnRequest req_;
-  SpawnResult result_;
+  void Work() {
+    std::unique_lock<std::mutex> lock(mu);
+    for (;;) {
+      idle++;
+      cv.wait(lock, [this] { return closed || !todo.empty(); });
+      idle--;
+      if (closed) {
+        threads--;
+        return;
+      }
+      SpawnJob* job = todo.front();
+      todo.pop_front();
+      lock.unlock();
+      job->result = nlmon::SpawnHook(job->req);
+      lock.lock();
+      if (closed) {
+        // Nobody waits any more: do not leave the process running.
+        if (job->result.pid > 0) kill(-job->result.pid, SIGKILL);
+        continue;  // the job's references went with the environment
+      }
+      done.push_back(job);
+      uv_async_send(async);
+    }
+  }
+
+  // On the loop: hands each finished spawn to its callback, cb(err) or cb(null, child).
+  static void OnDone(uv_async_t* handle) {
+    auto* q = static_cast<SpawnQueue*>(handle->data);
+    std::vector<SpawnJob*> ready;
+    {
+      std::lock_guard<std::mutex> lock(q->mu);
+      ready.swap(q->done);
+      q->outstanding -= ready.size();
+      if (q->outstanding == 0) uv_unref(reinterpret_cast<uv_handle_t*>(q->async));
+    }
+    for (SpawnJob* job : ready) {
+      q->Deliver(job);
+      delete job;
+    }
+  }
+
+  void Deliver(SpawnJob* job) {
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+    napi_value fn, recv, args[2];
+    size_t argc = 0;
+    if (CanCallJs(env) && napi_get_reference_value(env, job->cb, &fn) == napi_ok && fn &&
+        napi_get_global(env, &recv) == napi_ok) {
+      if (job->result.pid < 0) {
+        args[0] = SystemError(env, job->result.error, job->req.file);
+        argc = args[0] ? 1 : 0;
+      } else if (napi_get_null(env, &args[0]) == napi_ok && napi_create_object(env, &args[1]) == napi_ok) {
+        auto set = [&](const char* key, int v) {
+          napi_value n;
+          if (napi_create_int32(env, v, &n) == napi_ok) napi_set_named_property(env, args[1], key, n);
+        };
+        set("pid", job->result.pid);
+        set("pidfd", job->result.pidfd);
+        set("stdout", job->result.out_fd);
+        set("stderr", job->result.err_fd);
+        argc = 2;
+      }
+      if (argc) CallFromLoop(env, job->context, recv, fn, argc, args);
+    }
+    napi_close_handle_scope(env, scope);
+    napi_delete_reference(env, job->cb);
+    napi_async_destroy(env, job->context);
+  }
+
+  static void OnEnvCleanup(void* arg) {
+    auto* holder = static_cast<std::shared_ptr<SpawnQueue>*>(arg);
+    std::shared_ptr<SpawnQueue> q = *holder;
+    delete holder;
+    std::vector<SpawnJob*> pending;
+    {
+      std::lock_guard<std::mutex> lock(q->mu);
+      q->closed = true;
+      pending.assign(q->todo.begin(), q->todo.end());
+      q->todo.clear();
+      pending.insert(pending.end(), q->done.begin(), q->done.end());
+      q->done.clear();
+      q->cv.notify_all();
+    }
+    for (SpawnJob* job : pending) {
+      if (job->result.pid > 0) kill(-job->result.pid, SIGKILL);
+      delete job;
+    }
+    uv_close(reinterpret_cast<uv_handle_t*>(q->async), [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
+    q->async = nullptr;
+  }
 };
+
+// The environment's spawn queue, made on first use.
+SpawnQueue* QueueFor(napi_env env) {
+  SpawnQueue* q = nullptr;
+  if (napi_get_instance_data(env, reinterpret_cast<void**>(&q)) == napi_ok && q) return q;
+  auto* holder = new std::shared_ptr<SpawnQueue>(std::make_shared<SpawnQueue>());
+  q = holder->get();
+  q->env = env;
+  uv_loop_t* loop = nullptr;
+  napi_get_uv_event_loop(env, &loop);
+  q->async = new uv_async_t();
+  q->async->data = q;
+  uv_async_init(loop, q->async, SpawnQueue::OnDone);
+  uv_unref(reinterpret_cast<uv_handle_t*>(q->async));
+  napi_set_instance_data(env, q, nullptr, nullptr);
+  napi_add_env_cleanup_hook(env, SpawnQueue::OnEnvCleanup, holder);
+  return q;
+}
 
 bool StringArray(Napi::Value v, std::vector<std::string>* out) {
   if (!v.IsArray()) return false;
@@ -109,7 +235,13 @@ Napi::Value SpawnHook(const Napi::CallbackInfo& info) {
   req.file = info[0].As<Napi::String>().Utf8Value();
   req.stdin_data = info[3].As<Napi::String>().Utf8Value();
   req.capture = info[4].As<Napi::Boolean>().Value();
-  (new SpawnWorker(info[5].As<Napi::Function>(), std::move(req)))->Queue();
+  auto* job = new SpawnJob();
+  job->req = std::move(req);
+  napi_value name;
+  napi_create_string_utf8(env, "nlmon.spawnHook", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, nullptr, name, &job->context);
+  napi_create_reference(env, info[5], 1, &job->cb);
+  QueueFor(env)->Submit(job);
   return env.Undefined();
 }
 

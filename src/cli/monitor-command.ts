@@ -17,7 +17,7 @@ export interface MonitorCommandOptions {
 }
 
 /** Bytes of output that may wait for a slow reader before netlink reading pauses. */
-const OUTPUT_LIMIT = 4 * 1024 * 1024;
+const OUTPUT_LIMIT = 32 * 1024 * 1024;
 
 export async function runMonitorCommand(opts: MonitorCommandOptions): Promise<number> {
   if (opts.allNetns && opts.netns?.length) {
@@ -45,7 +45,7 @@ export async function runMonitorCommand(opts: MonitorCommandOptions): Promise<nu
           out += format(e) + '\n';
         }
         if (!out) return;
-        process.stdout.write(out);
+        process.stdout.write(Buffer.from(out));
         // A reader that stops reading: stop reading netlink rather than buffer without bound.
         // The kernel overruns meanwhile, and the resync after 'drain' sets the state right.
         if (process.stdout.writableLength > OUTPUT_LIMIT && !waiting) {

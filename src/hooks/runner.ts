@@ -1,11 +1,12 @@
 // Runs one hook for one event: argv never given to a shell, a fixed environment, the event as
 // one JSON line on stdin, its own session and process group, SIGKILL to the group at timeout_ms.
+import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import type { HookConfig } from './hook.js';
 import type { NlEvent } from '../event/event.js';
 import { HOOK_PATH, resolveProgram } from './script-check.js';
-import { nativeBinding, type NativeBinding } from '../netlink/native.js';
+import { nativeBinding, type NativeBinding, type SpawnedChild } from '../netlink/native.js';
 import { formatEventJson } from '../event/format.js';
 
 export type RunOutcome = 'success' | 'failure' | 'timeout';
@@ -83,6 +84,15 @@ class Capture {
   }
 }
 
+/** SIGKILL to a run's whole process group (its session leader's pid). */
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
 const SIGNAL_NAMES = new Map(Object.entries(os.constants.signals).map(([name, n]) => [n, name]));
 
 function startError(program: string, err: NodeJS.ErrnoException): string {
@@ -104,35 +114,46 @@ export class NativeHookRunner implements HookRunner {
     const file = resolveProgram(program);
     if (!file) return fail(startError(program, Object.assign(new Error('no such file'), { code: 'ENOENT' })));
     const env = Object.entries(hookEnvironment(hook, event)).map(([k, v]) => `${k}=${v}`);
-    let child;
-    try {
-      child = await this.binding.spawnHook({ file, argv: hook.argv, env, stdin: formatEventJson(event) + '\n', capture: hook.capture_output });
-    } catch (e) {
-      return fail(startError(program, e as NodeJS.ErrnoException));
+    // The deadline runs from dispatch, not from the exec: a spawn stuck in exec (a script on a
+    // hung mount) still ends as a timeout at timeout_ms, and gives its slot back.
+    let child: SpawnedChild | undefined;
+    let timedOut = false;
+    let onDeadline!: () => void;
+    const deadline = new Promise<'deadline'>((resolve) => { onDeadline = () => resolve('deadline'); });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      if (child) killGroup(child.pid); // the whole session's group: children and grandchildren
+      onDeadline();
+    }, hook.timeout_ms);
+    const spawning = this.binding.spawnHook({ file, argv: hook.argv, env, stdin: formatEventJson(event) + '\n', capture: hook.capture_output });
+    const started = await Promise.race([spawning.then((c) => ({ c }), (e: NodeJS.ErrnoException) => ({ e })), deadline]);
+    if (started === 'deadline') {
+      // Kill the program the moment the spawn returns, and reap it; nobody waits for it now.
+      spawning.then((late) => {
+        killGroup(late.pid);
+        for (const fd of [late.stdout, late.stderr]) if (fd >= 0) fs.close(fd, () => {});
+        this.binding.watchExit(late.pid, late.pidfd, () => {});
+      }, () => {});
+      return {
+        outcome: 'timeout', exit_code: null, signal: null, duration_ms: performance.now() - t0, spawned_at: NaN,
+        error: `killed after timeout_ms ${hook.timeout_ms} (the program had not even started)`, stdout: '', stderr: '',
+      };
     }
+    if ('e' in started) {
+      clearTimeout(timer);
+      return fail(startError(program, started.e));
+    }
+    child = started.c;
     const spawnedAt = performance.now();
     const out = new Capture(child.stdout);
     const err = new Capture(child.stderr);
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      try {
-        process.kill(-child.pid, 'SIGKILL'); // the whole session's group: children and grandchildren
-      } catch {
-        // already gone
-      }
-    }, hook.timeout_ms);
-    const [code, sig] = await new Promise<[number, number]>((resolve) => this.binding.watchExit(child.pid, child.pidfd, (c, s) => resolve([c, s])));
+    const pid = child.pid;
+    const pidfd = child.pidfd;
+    const [code, sig] = await new Promise<[number, number]>((resolve) => this.binding.watchExit(pid, pidfd, (c, s) => resolve([c, s])));
     clearTimeout(timer);
-    if (!hook.keep_children) {
-      // Like systemd's KillMode=control-group for a oneshot: what the run left behind in its
-      // process group goes with it. The group's id cannot be reused while members remain.
-      try {
-        process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // none left
-      }
-    }
+    // Like systemd's KillMode=control-group for a oneshot: what the run left behind in its
+    // process group goes with it. The group's id cannot be reused while members remain.
+    if (!hook.keep_children) killGroup(pid);
     const duration = performance.now() - t0;
     if (hook.capture_output) {
       // Let the last output arrive; a grandchild holding the pipe does not hold the run.

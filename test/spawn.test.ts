@@ -1,0 +1,60 @@
+// Starting hooks when exec is slow or stuck: the deadline runs from dispatch, a late process is
+// killed as soon as its spawn returns, and spawning has threads of its own (not libuv's pool, so
+// file writes never wait behind a stuck exec, and a busy pool never delays a hook).
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { execaSync } from 'execa';
+import { NativeHookRunner } from '../src/hooks/runner.js';
+import { nativeBinding, type SpawnedChild, type SpawnRequest } from '../src/netlink/native.js';
+import { syntheticEvent } from '../src/event/make.js';
+import { FakeBinding } from './helpers/fake-binding.js';
+import { sleep, until, withTempDir } from './helpers/index.js';
+
+const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+
+/** A binding whose spawns return `delayMs` late, as an exec stuck on a slow mount would. */
+class SlowSpawnBinding extends FakeBinding {
+  spawned: SpawnedChild[] = [];
+  constructor(private readonly delayMs: number) {
+    super();
+  }
+  override async spawnHook(req: SpawnRequest): Promise<SpawnedChild> {
+    await sleep(this.delayMs);
+    const c = await nativeBinding().spawnHook(req);
+    this.spawned.push(c);
+    return c;
+  }
+}
+
+test('a spawn that returns after timeout_ms is a timeout at the deadline, and its process is killed when it appears', async () => {
+  const binding = new SlowSpawnBinding(600);
+  const runner = new NativeHookRunner(binding);
+  const hook = { name: 'slow', argv: ['/bin/sleep', '30'], env: {}, timeout_ms: 100, capture_output: true, keep_children: false };
+  const r = await runner.run(hook, syntheticEvent('x', 'default'));
+  assert.equal(r.outcome, 'timeout');
+  assert.match(r.error, /killed after timeout_ms 100 \(the program had not even started\)/);
+  assert.equal(binding.spawned.length, 0, 'the run ended before the spawn returned');
+  await until(() => binding.spawned.length === 1, 'the late spawn');
+  await until(() => !alive(binding.spawned[0]!.pid), 'the late process to be killed');
+});
+
+test('hooks start while every thread of libuv\'s pool is blocked', async () => withTempDir(async (dir) => {
+  const fifos = [0, 1, 2, 3].map((i) => path.join(dir, `fifo${i}`));
+  for (const f of fifos) execaSync('mkfifo', [f]);
+  // Opening a FIFO for reading blocks until a writer comes: four of them hold the whole pool.
+  const blocked = fifos.map((f) => fs.promises.open(f, 'r'));
+  try {
+    await sleep(100);
+    const spawned = nativeBinding().spawnHook({ file: '/bin/true', argv: ['true'], env: [], stdin: '', capture: false });
+    const result = await Promise.race([spawned, sleep(5000).then(() => 'stuck' as const)]);
+    assert.notEqual(result, 'stuck', 'the spawn waited behind the blocked pool');
+    const child = result as SpawnedChild;
+    const code = await new Promise<number>((resolve) => nativeBinding().watchExit(child.pid, child.pidfd, (c) => resolve(c)));
+    assert.equal(code, 0);
+  } finally {
+    for (const f of fifos) fs.closeSync(fs.openSync(f, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK));
+    for (const h of await Promise.all(blocked)) await h.close();
+  }
+}));
