@@ -120,11 +120,18 @@ export class NativeHookRunner implements HookRunner {
     let timedOut = false;
     let onDeadline!: () => void;
     const deadline = new Promise<'deadline'>((resolve) => { onDeadline = () => resolve('deadline'); });
-    const timer = setTimeout(() => {
+    const expire = () => {
+      // The loop's clock can lag performance.now() by a millisecond: never kill early.
+      const left = hook.timeout_ms - (performance.now() - t0);
+      if (left > 0) {
+        timer = setTimeout(expire, Math.ceil(left));
+        return;
+      }
       timedOut = true;
       if (child) killGroup(child.pid); // the whole session's group: children and grandchildren
       onDeadline();
-    }, hook.timeout_ms);
+    };
+    let timer = setTimeout(expire, hook.timeout_ms);
     const spawning = this.binding.spawnHook({ file, argv: hook.argv, env, stdin: formatEventJson(event) + '\n', capture: hook.capture_output });
     const started = await Promise.race([spawning.then((c) => ({ c }), (e: NodeJS.ErrnoException) => ({ e })), deadline]);
     if (started === 'deadline') {
