@@ -8,6 +8,7 @@
 #include <linux/rtnetlink.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -77,6 +78,9 @@ RecvBuffers& Buffers() {
 
 }  // namespace
 
+// NSFS_MAGIC (linux/magic.h): the filesystem of namespace files.
+constexpr unsigned long kNsfsMagic = 0x6e736673;
+
 OpenResult OpenLinkSocket(const std::string& netns_path, int receive_buffer) {
   OpenResult r;
   if (netns_path.empty()) {
@@ -90,9 +94,17 @@ OpenResult OpenLinkSocket(const std::string& netns_path, int receive_buffer) {
   } job{&netns_path, receive_buffer, &r};
   auto enter_and_create = [](void* arg) -> void* {
     Job* j = static_cast<Job*>(arg);
-    const int nsfd = open(j->path->c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: a FIFO (or any other file) dropped into a netns directory must not block
+    // here. Only an nsfs file is a namespace; anything else is EINVAL, before setns.
+    const int nsfd = open(j->path->c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (nsfd < 0) {
       j->result->error = Fail("open");
+      return nullptr;
+    }
+    struct statfs fs;
+    if (fstatfs(nsfd, &fs) < 0 || static_cast<unsigned long>(fs.f_type) != kNsfsMagic) {
+      j->result->error = SysError{EINVAL, "fstatfs"};
+      close(nsfd);
       return nullptr;
     }
     if (setns(nsfd, CLONE_NEWNET) < 0) {

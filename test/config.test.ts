@@ -61,6 +61,22 @@ const CASES: Array<[string, string, number, number, RegExp]> = [
   ['metrics bad IPv4', 'nlmon:\n  metrics:\n    listen: 300.1.2.3:9470\n', 3, 13, /not an IPv4 address/],
   ['metrics bad host', 'nlmon:\n  metrics:\n    listen: "a_b:9470"\n', 3, 13, /not a host name or address/],
   ['relative control socket', 'nlmon:\n  control:\n    socket: nlmon.sock\n', 3, 13, /absolute path/],
+  // Values that crashed a reload or were misread silently.
+  ['binary condition', hooks(`      - name: a\n        script: ${safe}\n        condition: !!binary aGVsbG8=\n`), 6, 29, /condition must be a string, not a !!binary value/],
+  ['binary hook_log', 'nlmon:\n  integration:\n    hook_log: !!binary aGVsbG8=\n', 3, 24, /hook_log must be a string, not a !!binary value/],
+  ['binary socket', 'nlmon:\n  control:\n    socket: !!binary aGVsbG8=\n', 3, 22, /socket must be a string, not a !!binary value/],
+  ['condition alias', hooks(`      - name: a\n        script: ${safe}\n        condition: &c "up"\n      - name: b\n        script: ${safe}\n        condition: *c\n`), 9, 20, /condition must be a string, not an alias/],
+  ['script alias', hooks(`      - name: a\n        script: &s ${safe}\n      - name: b\n        script: *s\n`), 7, 17, /script must be a string, not an alias/],
+  ['name alias', hooks(`      - name: &n a\n        script: ${safe}\n      - name: *n\n        script: ${safe}\n`), 6, 15, /name must be a string, not an alias/],
+  ['env alias', hooks(`      - name: a\n        script: &s ${safe}\n        env: {SITE: *s}\n`), 6, 21, /env: SITE must be a string, not an alias/],
+  ['YAML 1.1 date condition', `%YAML 1.1\n---\n${hooks(`      - name: a\n        script: ${safe}\n        condition: 2001-12-14\n`)}`, 8, 20, /condition must be a string, not a date \(YAML 1.1 reads this as a date: quote it\)/],
+  ['condition nested too deeply', hooks(`      - name: a\n        script: ${safe}\n        condition: "${'('.repeat(1050)}up${')'.repeat(1050)}"\n`), 6, 277, /nested too deeply/],
+  ['NOT chain too long', hooks(`      - name: a\n        script: ${safe}\n        condition: "${'NOT '.repeat(8600)}up"\n`), 6, 1045, /nested too deeply/],
+  ['timeout_ms 2^31', hooks(`      - name: a\n        script: ${safe}\n        timeout_ms: 2147483648\n`), 6, 21, /timeout_ms must be at most 86400000 \(24 hours\)/],
+  ['timeout_ms 1e300', hooks(`      - name: a\n        script: ${safe}\n        timeout_ms: 1e300\n`), 6, 21, /timeout_ms must be an integer/],
+  ['socket path too long', `nlmon:\n  control:\n    socket: /run/${'x'.repeat(110)}.sock\n`, 3, 13, /holds at most 107/],
+  ['hook_log under /proc', 'nlmon:\n  integration:\n    hook_log: /proc/self/x/hook.log\n', 3, 15, /must not be under \/proc, \/sys or \/dev/],
+  ['socket under /sys', 'nlmon:\n  control:\n    socket: /sys/kernel/nlmon.sock\n', 3, 13, /must not be under/],
 ];
 
 test(`config check reports ${CASES.length} kinds of mistake at their line and column`, () => {

@@ -193,3 +193,15 @@ test('property: compiled conditions agree with the reference evaluator', () => {
   }
   assert.ok(matched > 400 && matched < 7600, `the generator exercises both outcomes (${matched} of 8000 matched)`);
 });
+
+test('=~ runs in linear time: catastrophic patterns against 255-byte values return at once; backtracking-only syntax is a compile error', () => {
+  const long = 'a'.repeat(255) + 'b';
+  for (const p of ['^(a+)+$', '^(((a+)+)+)+$', '(a|aa)+$']) {
+    const c = compileCondition(`alias =~ '${p}'`);
+    assert.equal(c(ev({ alias: long })), false, p);
+    assert.equal(c(ev({ alias: 'a'.repeat(255) })), true, p);
+  }
+  for (const [p, col] of [["alias =~ '(?=a)b'", 10], ["interface !~ '(a)\\\\1'", 14]] as const) {
+    assert.throws(() => compileCondition(p), (e: unknown) => e instanceof FilterError && /needs backtracking/.test(e.message) && e.column === col, p);
+  }
+});

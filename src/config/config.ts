@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node as YamlNode, type Pair, type YAMLMap } from 'yaml';
+import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Node as YamlNode, type Pair, type YAMLMap } from 'yaml';
 import { compileCondition, FilterError, type Condition } from '../event/filter.js';
 import { splitWords, WordsError } from './words.js';
 import {
@@ -32,6 +32,9 @@ export const CONFIG_KEYS = {
   control: ['socket'],
   metrics: ['listen'],
 } as const satisfies Record<string, readonly string[]>;
+
+/** The longest timeout_ms: 24 hours (a timer cannot hold much more, and no hook needs it). */
+export const MAX_TIMEOUT_MS = 86_400_000;
 
 export const DEFAULT_CONFIG_TEXT = `# nlmon's embedded default: watch the default namespace, no hooks.
 nlmon:
@@ -78,7 +81,7 @@ export function defaultConfig(): NlmonConfig {
   return parseConfig(DEFAULT_CONFIG_TEXT, '', {});
 }
 
-type Kind = 'string' | 'int' | 'bool' | 'map' | 'seq';
+type Kind = 'string' | 'int' | 'float' | 'bool' | 'map' | 'seq' | 'alias' | 'other';
 
 class Checker {
   readonly issues: ConfigIssue[] = [];
@@ -90,16 +93,30 @@ class Checker {
     this.issues.push({ file: this.file || '<embedded default>', line: pos.line, col: pos.col, message });
   }
 
+  /** What a node holds. A tagged scalar that is not a string (`!!binary`, a YAML 1.1 date) is
+   * 'other', and an alias (`*name`) is refused where a value belongs: both were misread before. */
   kindOf(n: YamlNode | null | undefined): Kind | 'null' {
     if (!n || (isScalar(n) && n.value === null)) return 'null';
+    if (isAlias(n)) return 'alias';
     if (isMap(n)) return 'map';
     if (isSeq(n)) return 'seq';
     if (isScalar(n)) {
       if (typeof n.value === 'boolean') return 'bool';
-      if (typeof n.value === 'number') return Number.isInteger(n.value) ? 'int' : 'string';
-      return 'string';
+      if (typeof n.value === 'number') return Number.isSafeInteger(n.value) ? 'int' : 'float';
+      if (typeof n.value === 'string') return 'string';
     }
-    return 'string';
+    return 'other';
+  }
+
+  /** describe() of a node, naming its tag when it has one. */
+  describeNode(n: YamlNode | null | undefined): string {
+    const k = this.kindOf(n);
+    if (k === 'other' && n && isScalar(n)) {
+      const tag = n.tag?.replace(/^tag:yaml\.org,2002:/, '!!');
+      if (n.value instanceof Date) return `a date${tag ? ` (${tag})` : ' (YAML 1.1 reads this as a date: quote it)'}`;
+      if (tag) return `a ${tag} value`;
+    }
+    return describe(k);
   }
 
   /** The pairs of a map, each key checked against `known`. */
@@ -122,31 +139,48 @@ class Checker {
     if (!pair) return undefined;
     const k = this.kindOf(pair.value);
     if (k !== kind) {
-      this.at(pair.value ?? pair, `${name} must be ${kind === 'int' ? 'an integer' : kind === 'bool' ? 'true or false' : 'a string'}, not ${describe(k)}`);
+      this.at(pair.value ?? pair, `${name} must be ${kind === 'int' ? 'an integer' : kind === 'bool' ? 'true or false' : 'a string'}, not ${this.describeNode(pair.value)}`);
       return undefined;
     }
     return (pair.value as unknown as { value: never }).value;
   }
 
-  positive(pair: Pair<YamlNode, YamlNode | null> | undefined, name: string, min = 1): number | undefined {
+  positive(pair: Pair<YamlNode, YamlNode | null> | undefined, name: string, min = 1, max = Number.MAX_SAFE_INTEGER, unit = ''): number | undefined {
     const v = this.scalar(pair, 'int', name);
     if (v !== undefined && v < min) {
       this.at(pair!.value, `${name} must be at least ${min}, not ${v}`);
       return undefined;
     }
+    if (v !== undefined && v > max) {
+      this.at(pair!.value, `${name} must be at most ${max}${unit}, not ${v}`);
+      return undefined;
+    }
     return v;
+  }
+
+  /** An absolute path for a file nlmon creates: not under /proc, /sys or /dev. */
+  filePath(pair: Pair<YamlNode, YamlNode | null>, name: string, value: string): boolean {
+    if (!path.isAbsolute(value)) {
+      this.at(pair.value, `${name} must be an absolute path`);
+      return false;
+    }
+    if (/^\/(proc|sys|dev)(\/|$)/.test(path.resolve(value))) {
+      this.at(pair.value, `${name} must not be under /proc, /sys or /dev`);
+      return false;
+    }
+    return true;
   }
 
   stringList(pair: Pair<YamlNode, YamlNode | null> | undefined, name: string): string[] | undefined {
     if (!pair) return undefined;
     if (!isSeq(pair.value)) {
-      this.at(pair.value ?? pair, `${name} must be a list of strings, not ${describe(this.kindOf(pair.value))}`);
+      this.at(pair.value ?? pair, `${name} must be a list of strings, not ${this.describeNode(pair.value)}`);
       return undefined;
     }
     const out: string[] = [];
     for (const item of pair.value.items as YamlNode[]) {
       const k = this.kindOf(item);
-      if (k !== 'string' && k !== 'int') this.at(item, `${name}: each item must be a string, not ${describe(k)}`);
+      if (k !== 'string' && k !== 'int') this.at(item, `${name}: each item must be a string, not ${this.describeNode(item)}`);
       else out.push(String((item as unknown as { value: unknown }).value));
     }
     return out;
@@ -156,7 +190,7 @@ class Checker {
     if (!pair) return undefined;
     if (this.kindOf(pair.value) === 'null') return undefined;
     if (!isMap(pair.value)) {
-      this.at(pair.value ?? pair, `${name} must be a mapping, not ${describe(this.kindOf(pair.value))}`);
+      this.at(pair.value ?? pair, `${name} must be a mapping, not ${this.describeNode(pair.value)}`);
       return undefined;
     }
     return pair.value;
@@ -164,11 +198,25 @@ class Checker {
 }
 
 function describe(k: Kind | 'null'): string {
-  return { string: 'a string', int: 'an integer', bool: 'a boolean', map: 'a mapping', seq: 'a list', null: 'nothing' }[k];
+  return {
+    string: 'a string', int: 'an integer', float: 'a number with a fraction (or too large)', bool: 'a boolean', map: 'a mapping',
+    seq: 'a list', alias: 'an alias (*name); write the value itself', other: 'a tagged value', null: 'nothing',
+  }[k];
 }
 
-/** Validates config text; `file` names it in messages. */
+/** Validates config text; `file` names it in messages. Throws only ConfigError: a bug met while
+ * reading is reported as an error of the file, never thrown past the loader (a reload must keep
+ * the running config whatever the file holds). */
 export function parseConfig(text: string, file: string, opts: LoadOptions = {}): NlmonConfig {
+  try {
+    return checkConfig(text, file, opts);
+  } catch (e) {
+    if (e instanceof ConfigError) throw e;
+    throw new ConfigError([{ file: file || '<embedded default>', line: 0, col: 0, message: `cannot read the config: ${(e as Error).message}` }]);
+  }
+}
+
+function checkConfig(text: string, file: string, opts: LoadOptions): NlmonConfig {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
   const c = new Checker(file, lines);
@@ -204,8 +252,10 @@ export function parseConfig(text: string, file: string, opts: LoadOptions = {}):
       const e = c.entries(ctl, 'nlmon.control', CONFIG_KEYS.control);
       const s = c.scalar(e.get('socket'), 'string', 'socket');
       if (s !== undefined) {
-        if (!path.isAbsolute(s)) c.at(e.get('socket')!.value, `socket must be an absolute path`);
-        else cfg.control.socket = s;
+        // A Unix socket path holds at most 107 bytes: a longer one is silently cut elsewhere.
+        if (!c.filePath(e.get('socket')!, 'socket', s)) { /* reported */ } else if (Buffer.byteLength(s) > 107) {
+          c.at(e.get('socket')!.value, `socket path is ${Buffer.byteLength(s)} bytes; a Unix socket path holds at most 107`);
+        } else cfg.control.socket = s;
       }
     }
     const met = c.map(sec.get('metrics'), 'nlmon.metrics');
@@ -267,14 +317,13 @@ function readMonitoring(c: Checker, mon: YAMLMap, cfg: NlmonConfig): void {
 
 function readIntegration(c: Checker, integ: YAMLMap, cfg: NlmonConfig, opts: LoadOptions): void {
   const e = c.entries(integ, 'nlmon.integration', CONFIG_KEYS.integration);
-  const mc = c.positive(e.get('max_concurrent'), 'max_concurrent');
+  const mc = c.positive(e.get('max_concurrent'), 'max_concurrent', 1, 10000);
   if (mc !== undefined) cfg.integration.max_concurrent = mc;
-  const ql = c.positive(e.get('queue_limit'), 'queue_limit');
+  const ql = c.positive(e.get('queue_limit'), 'queue_limit', 1, 10_000_000);
   if (ql !== undefined) cfg.integration.queue_limit = ql;
   const hl = c.scalar(e.get('hook_log'), 'string', 'hook_log');
   if (hl !== undefined) {
-    if (hl !== '' && !path.isAbsolute(hl)) c.at(e.get('hook_log')!.value, `hook_log must be an absolute path, or "" for none`);
-    else cfg.integration.hook_log = hl;
+    if (hl === '' || c.filePath(e.get('hook_log')!, 'hook_log', hl)) cfg.integration.hook_log = hl;
   }
   const hooksPair = e.get('hooks');
   if (!hooksPair || c.kindOf(hooksPair.value) === 'null') return;
@@ -334,7 +383,7 @@ function readHook(c: Checker, item: YAMLMap, opts: LoadOptions): HookConfig | un
     const plain = isScalar(node) && (node.type === 'PLAIN' || quoted) && !condition.includes('\n');
     c.issues.push({ file: c.file || '<embedded default>', line: pos.line, col: plain ? pos.col + quoted + err.column - 1 : pos.col, message: `${label}: ${err.format('condition')}` });
   }
-  const timeout = c.positive(e.get('timeout_ms'), 'timeout_ms');
+  const timeout = c.positive(e.get('timeout_ms'), 'timeout_ms', 1, MAX_TIMEOUT_MS, ' (24 hours)');
   const enabled = c.scalar(e.get('enabled'), 'bool', 'enabled');
   const isAsync = c.scalar(e.get('async'), 'bool', 'async');
   const capture = c.scalar(e.get('capture_output'), 'bool', 'capture_output');
@@ -347,7 +396,7 @@ function readHook(c: Checker, item: YAMLMap, opts: LoadOptions): HookConfig | un
       const k = isScalar(p.key) ? String(p.key.value) : '';
       const kind = c.kindOf(p.value);
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) c.at(p.key, `env: '${k}' is not a valid variable name`);
-      else if (kind === 'map' || kind === 'seq' || kind === 'null') c.at(p.value ?? p, `env: ${k} must be a string, not ${describe(kind)}`);
+      else if (kind !== 'string' && kind !== 'int' && kind !== 'float' && kind !== 'bool') c.at(p.value ?? p, `env: ${k} must be a string, not ${c.describeNode(p.value)}`);
       else if (k.startsWith('NLMON_')) c.at(p.key, `env: ${k}: NLMON_ variables are set by nlmon`);
       else env[k] = String((p.value as unknown as { value: unknown }).value);
     }

@@ -191,8 +191,7 @@ export class Daemon implements ControlApi {
     try {
       next = loadConfigFile(this.config.file, this.loadOptions);
     } catch (e) {
-      if (!(e instanceof ConfigError)) throw e;
-      const errors = e.issues.map((i) => `${i.file}:${i.line}:${i.col}: ${i.message}`);
+      const errors = e instanceof ConfigError ? e.issues.map((i) => `${i.file}:${i.line}:${i.col}: ${i.message}`) : [`${this.config.file}: ${(e as Error).message}`];
       this.log('error', `reload rejected; the running config stays:\n${errors.join('\n')}`);
       return { ok: false, errors };
     }

@@ -1,6 +1,12 @@
 // The filter language (docs/filter.md): lexer, parser, type checks, and compilation of a condition
 // to a closure over the event, once; evaluating it allocates nothing.
+import v8 from 'node:v8';
 import { EVENT_NAMES, EventType, RTM_DELLINK, RTM_NEWLINK, type NlEvent } from './event.js';
+
+// `=~` runs on V8's linear-time regular expression engine (the 'l' flag): a pattern such as
+// `^(a+)+$` against a long alias a container sets would otherwise backtrack for seconds and
+// freeze intake. Patterns it cannot run (backreferences, lookaround) are compile errors.
+v8.setFlagsFromString('--enable-experimental-regexp-engine');
 
 export type FieldType = 'int' | 'string' | 'bool' | 'list';
 
@@ -94,8 +100,19 @@ export type Node =
 
 const KEYWORDS = new Set(['and', 'or', 'not', 'in', 'true', 'false']);
 
+/** Nesting a condition may have (parentheses, NOT, and chained AND/OR together): deeper ones are
+ * an error, not a stack overflow in the daemon. */
+export const MAX_DEPTH = 256;
+
 class Parser {
   private pos = 0;
+  private depth = 0;
+
+  /** Counts one level of nesting at token t; fails past MAX_DEPTH. */
+  private deeper(t: Token, n = 1): void {
+    this.depth += n;
+    if (this.depth > MAX_DEPTH) this.fail(t, `condition nested too deeply (more than ${MAX_DEPTH} levels of parentheses, NOT, AND and OR)`);
+  }
   constructor(private readonly src: string, private readonly toks: Token[]) {}
 
   private peek(): Token { return this.toks[this.pos]!; }
@@ -125,9 +142,15 @@ class Parser {
   /** A left-associative chain of `operand (WORD|alias operand)*`. */
   private binary(word: 'or' | 'and', alias: string, operand: () => Node): Node {
     let left = operand();
+    let chained = 0;
     for (;;) {
       const t = this.peek();
-      if (!(this.isWord(t, word) || (t.kind === 'op' && t.text === alias))) return left;
+      if (!(this.isWord(t, word) || (t.kind === 'op' && t.text === alias))) {
+        this.depth -= chained;
+        return left;
+      }
+      this.deeper(t); // a chain builds a tree as deep as it is long
+      chained++;
       this.next();
       left = { type: word, left, right: operand() };
     }
@@ -137,7 +160,10 @@ class Parser {
     const t = this.peek();
     if (this.isWord(t, 'not') || (t.kind === 'op' && t.text === '!')) {
       this.next();
-      return { type: 'not', operand: this.not() };
+      this.deeper(t);
+      const operand = this.not();
+      this.depth--;
+      return { type: 'not', operand };
     }
     return this.primary();
   }
@@ -145,7 +171,9 @@ class Parser {
   private primary(): Node {
     const t = this.next();
     if (t.kind === 'punct' && t.text === '(') {
+      this.deeper(t);
       const n = this.or();
+      this.depth--;
       const close = this.next();
       if (!(close.kind === 'punct' && close.text === ')')) this.fail(close, close.kind === 'end' ? `missing ')' to close the '(' of column ${t.col}` : undefined);
       return n;
@@ -188,9 +216,13 @@ class Parser {
     const node: Node = { type: 'cmp', field, op, value };
     if (op === '=~' || op === '!~') {
       try {
-        node.regex = new RegExp(value as string);
+        node.regex = new RegExp(value as string, 'l');
       } catch (e) {
-        throw new FilterError(`invalid regular expression: ${(e as Error).message.replace(/^Invalid regular expression: /, '')}`, vt.col, this.src);
+        const msg = (e as Error).message.replace(/^Invalid regular expression: /, '');
+        if (/Cannot be executed in linear time/.test(msg)) {
+          throw new FilterError(`regular expression needs backtracking, which nlmon does not run (backreferences, lookaround, large {n} counts): ${JSON.stringify(value)}`, vt.col, this.src);
+        }
+        throw new FilterError(`invalid regular expression: ${msg}`, vt.col, this.src);
       }
     }
     return node;

@@ -60,6 +60,9 @@ export class Monitor {
   private readonly listExisting: boolean;
   private readonly watchers = new Map<string, { ns: NamespaceWatcher; ino: number }>();
   private readonly reported = new Set<string>();
+  /** EINVAL opens per file (path:inode), and files that stayed something else than a namespace. */
+  private readonly einval = new Map<string, number>();
+  private readonly notNamespace = new Set<string>();
   private running = false;
   private sequence = 0;
   private starting = false;
@@ -187,6 +190,12 @@ export class Monitor {
     };
   }
 
+  private reportOnce(key: string, level: LogLevel, message: string): void {
+    if (this.reported.has(key)) return;
+    this.reported.add(key);
+    this.log(level, message);
+  }
+
   private drop(name: string): void {
     this.watchers.get(name)?.ns.close();
     this.watchers.delete(name);
@@ -213,9 +222,18 @@ export class Monitor {
       });
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      // An `ip netns add` in progress: the file exists but is not bound to a namespace yet.
+      // An `ip netns add` in progress: the file exists but is not bound to a namespace yet. Try
+      // again soon, a few times; a file that stays something else is left alone until it changes.
       if (err.code === 'EINVAL' && !fatal) {
-        this.discovery.soon();
+        const key = `${ref.path}:${ino}`;
+        const tries = (this.einval.get(key) ?? 0) + 1;
+        this.einval.set(key, tries);
+        if (tries < 5) {
+          this.discovery.soon();
+        } else {
+          this.notNamespace.add(key);
+          this.log('warn', `namespace file ${ref.path} is not a network namespace; skipped until it changes`);
+        }
         return false;
       }
       const msg = describeOpenError(ref.name, err);
@@ -249,17 +267,18 @@ export class Monitor {
   private reconcile(atStart: boolean, found?: Map<string, NetnsFile>): void {
     if (!this.running) return;
     const watched = [...this.watchers].map(([name, w]) => ({ name, path: w.ns.ref.path, ino: w.ino }));
-    const plan = this.discovery.plan(found ?? this.discovery.scan(), watched, (name, file) => this.wants(name, file));
+    const files = found ?? this.discovery.scan();
+    for (const f of this.discovery.skipped) this.reportOnce(`skip:${f.path}:${f.ino}`, 'warn', `namespace file ${f.path} is not a regular file; skipped`);
+    const present = new Set([...files.values()].map((f) => `${f.path}:${f.ino}`));
+    for (const key of this.einval.keys()) if (!present.has(key)) this.einval.delete(key);
+    for (const key of this.notNamespace) if (!present.has(key)) this.notNamespace.delete(key);
+    for (const [name, f] of files) if (this.notNamespace.has(`${f.path}:${f.ino}`)) files.delete(name);
+    const plan = this.discovery.plan(files, watched, (name, file) => this.wants(name, file));
     for (const name of plan.close) {
       this.drop(name);
       this.log('info', `namespace ${name}: gone; socket closed`);
     }
-    for (const f of plan.aliases) {
-      const key = `alias:${f.name}:${f.ino}`;
-      if (this.reported.has(key)) continue;
-      this.reported.add(key);
-      this.log('info', `namespace ${f.name}: same namespace as one already watched; not watched twice`);
-    }
+    for (const f of plan.aliases) this.reportOnce(`alias:${f.name}:${f.ino}`, 'info', `namespace ${f.name}: same namespace as one already watched; not watched twice`);
     const fatal = atStart && this.options.namespaces !== 'all';
     for (const f of plan.open) this.open({ name: f.name, path: f.path }, f.ino, fatal);
   }

@@ -37,6 +37,9 @@ export class NetnsDiscovery {
   private rescanTimer: NodeJS.Timeout | undefined;
   private soonTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** What the last scan found that is not a regular file (a FIFO, a directory…): never a
+   * namespace, and never opened (opening a FIFO would block). */
+  skipped: NetnsFile[] = [];
 
   /** onChange runs after inotify reports a change in a directory, and every rescanMs while
    * following, since inotify cannot watch a directory that does not exist yet. */
@@ -101,6 +104,7 @@ export class NetnsDiscovery {
   /** Namespace files now in the directories, by name (the first directory wins). */
   scan(): Map<string, NetnsFile> {
     const found = new Map<string, NetnsFile>();
+    this.skipped = [];
     for (const dir of this.dirs) {
       let names: string[];
       try {
@@ -111,11 +115,14 @@ export class NetnsDiscovery {
       for (const name of names) {
         if (found.has(name)) continue;
         const file = path.join(dir, name);
+        let st: fs.Stats;
         try {
-          found.set(name, { name, path: file, ino: fs.statSync(file).ino });
+          st = fs.statSync(file);
         } catch {
-          // gone between readdir and stat
+          continue; // gone between readdir and stat
         }
+        if (st.isFile()) found.set(name, { name, path: file, ino: st.ino });
+        else this.skipped.push({ name, path: file, ino: st.ino });
       }
     }
     return found;
