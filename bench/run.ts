@@ -167,7 +167,7 @@ async function overrun(): Promise<{ received: number; overruns: number; resyncs:
 function hook(name: string, extra: Partial<HookConfig> = {}): HookConfig {
   return {
     name, script: '/bin/true', argv: ['/bin/true'], condition: '', match: compileCondition(''), timeout_ms: 30000,
-    enabled: true, async: true, args: [], env: {}, capture_output: false, keep_children: false, ...extra,
+    enabled: true, async: true, args: [], env: {}, capture_output: false, keep_children: false, files: [], ...extra,
   };
 }
 

@@ -34,7 +34,7 @@ class FakeRunner implements HookRunner {
 function hook(name: string, over: Partial<HookConfig> = {}): HookConfig {
   return {
     name, script: `/bin/${name}`, argv: [`/bin/${name}`], condition: '', match: compileCondition(over.condition ?? ''),
-    timeout_ms: 1000, enabled: true, async: true, args: [], env: {}, capture_output: false, keep_children: false, ...over,
+    timeout_ms: 1000, enabled: true, async: true, args: [], env: {}, capture_output: false, keep_children: false, files: [], ...over,
   };
 }
 

@@ -10,7 +10,7 @@ import {
   DEFAULT_HOOK_LOG, DEFAULT_MAX_CONCURRENT, DEFAULT_NETNS_DIRS, DEFAULT_QUEUE_LIMIT, DEFAULT_RECEIVE_BUFFER, DEFAULT_SOCKET,
   DEFAULT_TIMEOUT_MS,
 } from './defaults.js';
-import { checkScript } from '../hooks/script-check.js';
+import { checkScript, type CheckedFile } from '../hooks/script-check.js';
 import type { HookConfig } from '../hooks/hook.js';
 
 export interface NlmonConfig {
@@ -401,14 +401,16 @@ function readHook(c: Checker, item: YAMLMap, opts: LoadOptions): HookConfig | un
       else env[k] = String((p.value as unknown as { value: unknown }).value);
     }
   }
+  let files: CheckedFile[] = [];
   if (argv.length && script !== undefined) {
-    const problem = checkScript(argv[0]!, opts.allowUnsafeScripts ?? false);
-    if (problem) c.at(e.get('script')!.value, `${label}: ${problem}`);
+    const checked = checkScript([...argv, ...args], opts.allowUnsafeScripts ?? false);
+    if ('problem' in checked) c.at(e.get('script')!.value, `${label}: ${checked.problem}`);
+    else if (!opts.allowUnsafeScripts) files = checked.files;
   }
   if (c.issues.length !== before || name === undefined || script === undefined || !match) return undefined;
   return {
     name, script, argv: [...argv, ...args], condition, match,
     timeout_ms: timeout ?? DEFAULT_TIMEOUT_MS, enabled: enabled ?? true, async: isAsync ?? false,
-    args, env, capture_output: capture ?? false, keep_children: keepChildren ?? false,
+    args, env, capture_output: capture ?? false, keep_children: keepChildren ?? false, files,
   };
 }

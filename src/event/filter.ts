@@ -309,10 +309,25 @@ function compileCompare(n: Extract<Node, { type: 'cmp' }>): Pred {
     case '>': return (e) => (get(e) as number) > (v as number);
     case '<=': return (e) => (get(e) as number) <= (v as number);
     case '>=': return (e) => (get(e) as number) >= (v as number);
-    case '=~': { const r = n.regex!; return (e) => r.test(get(e) as string); }
-    case '!~': { const r = n.regex!; return (e) => !r.test(get(e) as string); }
+    case '=~': { const m = lastMatch(n.regex!); return (e) => m(get(e) as string); }
+    case '!~': { const m = lastMatch(n.regex!); return (e) => !m(get(e) as string); }
     case 'IN': { const s = new Set(n.value as Literal[]); return (e) => s.has(get(e) as Literal); }
   }
+}
+
+/** r.test with the last value and its answer kept: the events of a burst repeat a link's name
+ * and alias, and the linear-time engine, though never exponential, is slow on nested quantifiers
+ * over a 255-byte alias (milliseconds). Keeping one string reference allocates nothing. */
+function lastMatch(r: RegExp): (s: string) => boolean {
+  let last: string | undefined;
+  let answer = false;
+  return (s) => {
+    if (s !== last) {
+      answer = r.test(s);
+      last = s;
+    }
+    return answer;
+  };
 }
 
 function quote(v: Literal): string {

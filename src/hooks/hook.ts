@@ -1,6 +1,7 @@
 // A hook as the daemon runs it: the config file's keys (docs/config.md, docs/hooks.md) with the
 // script split into argv and the condition compiled.
 import type { Condition } from '../event/filter.js';
+import type { CheckedFile } from './script-check.js';
 
 export interface HookConfig {
   name: string;
@@ -17,4 +18,6 @@ export interface HookConfig {
   capture_output: boolean;
   /** Leave the processes a run started in its process group alive after it exits. */
   keep_children: boolean;
+  /** The files checked at load, checked again before each run (empty with --allow-unsafe-scripts). */
+  files: CheckedFile[];
 }

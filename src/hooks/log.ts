@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { HookConfig } from './hook.js';
 import type { NlEvent } from '../event/event.js';
 
-export type LogOutcome = { outcome: 'success' | 'failure' | 'timeout' | 'dropped'; exit_code: number | null };
+export type LogOutcome = { outcome: 'success' | 'failure' | 'timeout' | 'dropped'; exit_code: number | null; signal?: string | null; error?: string };
 
 /** After a write error, how long lines are dropped (and counted) before the file is tried again. */
 const RETRY_MS = 5000;
@@ -28,7 +28,7 @@ export class HookLog {
 
   done(hook: HookConfig, e: NlEvent, r: LogOutcome): void {
     const what = r.outcome === 'success' ? 'OK' : r.outcome === 'timeout' ? 'TIMEOUT' : r.outcome === 'dropped' ? 'DROPPED'
-      : `ERROR:${r.exit_code ?? 'signal'}`;
+      : r.error?.startsWith('refused:') ? 'REFUSED' : r.exit_code !== null ? `ERROR:${r.exit_code}` : r.signal ? 'ERROR:signal' : 'ERROR:start';
     this.write(`${new Date().toISOString()} ${e.event} : ${e.sequence} : done ${hook.script} ${what}\n`);
   }
 

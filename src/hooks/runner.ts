@@ -5,7 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import type { HookConfig } from './hook.js';
 import type { NlEvent } from '../event/event.js';
-import { HOOK_PATH, resolveProgram } from './script-check.js';
+import { HOOK_PATH, recheckFiles, resolveProgram } from './script-check.js';
 import { nativeBinding, type NativeBinding, type SpawnedChild } from '../netlink/native.js';
 import { formatEventJson } from '../event/format.js';
 
@@ -26,7 +26,7 @@ export interface RunResult {
 }
 
 /** What a run needs of its hook. */
-export type RunSpec = Pick<HookConfig, 'name' | 'argv' | 'env' | 'timeout_ms' | 'capture_output'> & Partial<Pick<HookConfig, 'keep_children'>>;
+export type RunSpec = Pick<HookConfig, 'name' | 'argv' | 'env' | 'timeout_ms' | 'capture_output'> & Partial<Pick<HookConfig, 'keep_children' | 'files'>>;
 
 /** What the scheduler needs of a runner (a fake in unit tests). */
 export interface HookRunner {
@@ -113,6 +113,10 @@ export class NativeHookRunner implements HookRunner {
     const program = hook.argv[0]!;
     const file = resolveProgram(program);
     if (!file) return fail(startError(program, Object.assign(new Error('no such file'), { code: 'ENOENT' })));
+    if (hook.files?.length) {
+      const why = await recheckFiles(hook.files);
+      if (why) return fail(`refused: ${why}`);
+    }
     const env = Object.entries(hookEnvironment(hook, event)).map(([k, v]) => `${k}=${v}`);
     // The deadline runs from dispatch, not from the exec: a spawn stuck in exec (a script on a
     // hung mount) still ends as a timeout at timeout_ms, and gives its slot back.

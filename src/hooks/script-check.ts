@@ -1,8 +1,22 @@
-// Where a hook's program is, and whether it is safe to run as root (docs/hooks.md, "Script safety").
+// Where a hook's program is, and whether it is safe to run as root (docs/hooks.md, "Security").
+// Checked when the config is loaded and again, off the event loop, before every run: the program
+// and every file its argv names, and every directory above them, must be owned by root (or
+// nlmon's user) and not writable by group or others (a sticky directory such as /tmp excepted),
+// and each file must still be the one that was loaded (same device and inode).
 import fs from 'node:fs';
 import path from 'node:path';
 
 export const HOOK_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** A file a hook runs or reads, as it was when the config was loaded. */
+export interface CheckedFile {
+  /** As written (resolved on PATH for the program). */
+  path: string;
+  /** With every symlink resolved. */
+  real: string;
+  dev: number;
+  ino: number;
+}
 
 /** The file argv[0] names: itself when it has a '/', else the first match on HOOK_PATH. */
 export function resolveProgram(program: string): string | undefined {
@@ -19,26 +33,109 @@ export function resolveProgram(program: string): string | undefined {
   return undefined;
 }
 
-/** Why the program must not be run, or undefined when it may. */
-export function checkScript(program: string, allowUnsafe: boolean): string | undefined {
-  const file = resolveProgram(program);
-  if (!file) return `script '${program}' not found on ${HOOK_PATH}`;
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(file);
-  } catch {
-    return `script ${file} does not exist`;
-  }
-  if (!st.isFile()) return `script ${file} is not a regular file`;
-  try {
-    fs.accessSync(file, fs.constants.X_OK);
-  } catch {
-    return `script ${file} is not executable (chmod +x)`;
-  }
-  if (allowUnsafe) return undefined;
-  if (st.mode & 0o002) return `script ${file} is world-writable; refusing to run it (chmod o-w, or --allow-unsafe-scripts)`;
-  if (st.mode & 0o020) return `script ${file} is group-writable; refusing to run it (chmod g-w, or --allow-unsafe-scripts)`;
+const UNSAFE_HINT = 'refusing to run it (--allow-unsafe-scripts overrides)';
+
+/** Why one file or directory (with its stat) may be changed by someone else, or undefined. */
+function ownerProblem(what: string, p: string, st: { mode: number; uid: number }, dir: boolean): string | undefined {
   const me = process.getuid?.() ?? 0;
-  if (st.uid !== 0 && st.uid !== me) return `script ${file} is owned by uid ${st.uid}, not root or nlmon's user; refusing to run it (--allow-unsafe-scripts)`;
+  if (st.uid !== 0 && st.uid !== me) return `${what} ${p} is owned by uid ${st.uid}, not root or nlmon's user; ${UNSAFE_HINT}`;
+  const sticky = dir && (st.mode & 0o1000) !== 0;
+  if (st.mode & 0o002 && !sticky) return `${what} ${p} is world-writable; ${UNSAFE_HINT}`;
+  if (st.mode & 0o020 && !sticky) return `${what} ${p} is group-writable; ${UNSAFE_HINT}`;
+  return undefined;
+}
+
+/** The directories above a real path, nearest first. */
+function parents(real: string): string[] {
+  const out: string[] = [];
+  for (let d = path.dirname(real); ; d = path.dirname(d)) {
+    out.push(d);
+    if (d === '/') return out;
+  }
+}
+
+/** The argv words that name files to check: the program, and every other word that names an
+ * existing file (`/bin/sh /etc/nlmon/x.sh`: the script matters as much as the shell). A hook
+ * runs in /, so relative words are relative to /. */
+function fileWords(argv: readonly string[]): Array<{ word: string; file: string; program: boolean }> {
+  const out: Array<{ word: string; file: string; program: boolean }> = [];
+  argv.forEach((word, i) => {
+    if (i === 0) {
+      const file = resolveProgram(word);
+      if (file) out.push({ word, file, program: true });
+    } else if (word.includes('/')) {
+      const file = path.resolve('/', word);
+      if (fs.existsSync(file)) out.push({ word, file, program: false });
+    }
+  });
+  return out;
+}
+
+/** At load: why the hook must not be run, or the files to check again at each run. */
+export function checkScript(argv: readonly string[], allowUnsafe: boolean): { problem: string } | { files: CheckedFile[] } {
+  const program = argv[0] ?? '';
+  if (!resolveProgram(program)) return { problem: `script '${program}' not found on ${HOOK_PATH}` };
+  const files: CheckedFile[] = [];
+  for (const { file, program: isProgram } of fileWords(argv)) {
+    const what = isProgram ? 'script' : 'file';
+    let st: fs.Stats;
+    let real: string;
+    try {
+      real = fs.realpathSync(file);
+      st = fs.statSync(real);
+    } catch {
+      return { problem: `${what} ${file} does not exist` };
+    }
+    if (isProgram) {
+      if (!st.isFile()) return { problem: `script ${file} is not a regular file` };
+      try {
+        fs.accessSync(real, fs.constants.X_OK);
+      } catch {
+        return { problem: `script ${file} is not executable (chmod +x)` };
+      }
+    }
+    if (!allowUnsafe) {
+      const problem = ownerProblem(what, file, st, st.isDirectory());
+      if (problem) return { problem };
+      for (const d of parents(real)) {
+        const dp = ownerProblem('directory', `${d} (above ${file})`, fs.statSync(d), true);
+        if (dp) return { problem: dp };
+      }
+    }
+    files.push({ path: file, real, dev: st.dev, ino: st.ino });
+  }
+  return { files };
+}
+
+/** Before a run: why it must be refused, or undefined. The same checks as at load, with stat
+ * calls on libuv's pool (never on the event loop), and the identity of every file compared with
+ * the one loaded: a file replaced since (a symlink swapped in, a `mv` over it) is refused until
+ * the config is reloaded. */
+export async function recheckFiles(files: readonly CheckedFile[]): Promise<string | undefined> {
+  for (const f of files) {
+    let real: string;
+    let st: fs.Stats;
+    try {
+      real = await fs.promises.realpath(f.path);
+      st = await fs.promises.stat(real);
+    } catch {
+      continue; // gone: nothing can run from it (the spawn says "no such file")
+    }
+    if (real !== f.real || st.dev !== f.dev || st.ino !== f.ino) {
+      return `${f.path} was replaced since the config was loaded (now ${real}, inode ${st.ino}); reload to accept the new file`;
+    }
+    const problem = ownerProblem('file', f.path, st, false);
+    if (problem) return problem;
+    for (const d of parents(real)) {
+      let ds: fs.Stats;
+      try {
+        ds = await fs.promises.stat(d);
+      } catch {
+        return `directory ${d} is gone`;
+      }
+      const dp = ownerProblem('directory', `${d} (above ${f.path})`, ds, true);
+      if (dp) return dp;
+    }
+  }
   return undefined;
 }
