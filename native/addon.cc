@@ -11,6 +11,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("decode", Napi::Function::New(env, nlmon::Decode, "decode"));
   exports.Set("spawnHook", Napi::Function::New(env, nlmon::SpawnHook, "spawnHook"));
   exports.Set("watchExit", Napi::Function::New(env, nlmon::WatchExit, "watchExit"));
+  exports.Set("raiseFileLimit", Napi::Function::New(env, nlmon::RaiseFileLimit, "raiseFileLimit"));
   exports.Set("intsPerRecord", Napi::Number::New(env, nlmon::kIntsPerRecord));
   return exports;
 }

@@ -15,4 +15,7 @@ Napi::Value Decode(const Napi::CallbackInfo& info);
 Napi::Value SpawnHook(const Napi::CallbackInfo& info);
 Napi::Value WatchExit(const Napi::CallbackInfo& info);
 
+// process_binding.cc: raiseFileLimit() -> {before, soft, hard}.
+Napi::Value RaiseFileLimit(const Napi::CallbackInfo& info);
+
 }  // namespace nlmon

@@ -4,6 +4,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { execa, execaSync } from 'execa';
 import type { HookStatus } from '../src/hooks/scheduler.js';
@@ -119,4 +120,34 @@ test('a reload with a !!binary condition or a 1 050-deep one keeps the running c
     }
     assert.equal(await d.stop(), 0);
   });
+})));
+
+test('300 half-sent requests on the metrics listener of a daemon limited to 256 descriptors: a new veth is still reported and its hook runs', opts, () => withNetns(1, (ns) => withTempDir(async (dir) => {
+  const port = 21000 + (process.pid % 20000);
+  const s = script(dir, 'rec.sh', `echo "$NLMON_INTERFACE" >> "${dir}/ran"`);
+  const cfg = path.join(dir, 'nlmon.yaml');
+  fs.writeFileSync(cfg, config(ns, dir, `    hooks:\n      - name: rec\n        script: ${s}\n        condition: "event == link_added"\n`) + `  metrics:\n    listen: 127.0.0.1:${port}\n`);
+  const d = execa('prlimit', ['--nofile=256:256', process.execPath, NLMON, 'run', '--config', cfg], { stdin: 'ignore', stdout: 'ignore', buffer: false, reject: false, forceKillAfterDelay: 5000 });
+  let err = '';
+  d.stderr!.setEncoding('utf8').on('data', (t: string) => { err += t; });
+  const sockets: net.Socket[] = [];
+  try {
+    await until(() => err.includes(' hook(s)'), 'the daemon to start');
+    for (let i = 0; i < 300; i++) {
+      const c = net.connect(port, '127.0.0.1');
+      c.on('error', () => {});
+      c.write('GET /metrics HTTP/1.1\r\nHost: nlmon\r\n'); // never finished
+      sockets.push(c);
+    }
+    await sleep(500);
+    ip('-n', ns, 'link', 'add', 'q0', 'type', 'veth', 'peer', 'name', 'q1');
+    await until(() => lines(`${dir}/ran`).length === 2, 'the hook for both new ends');
+    assert.deepEqual(lines(`${dir}/ran`).sort(), ['q0', 'q1']);
+    assert.doesNotMatch(err, /EMFILE|gone; socket closed/);
+    assert.equal(cliJson<StatusReport>(dir, 'status').namespaces[0]!.name, ns);
+  } finally {
+    for (const c of sockets) c.destroy();
+    d.kill('SIGKILL');
+    await d;
+  }
 })));

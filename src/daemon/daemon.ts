@@ -2,6 +2,7 @@
 // metrics), the control socket, SIGHUP reload, and a clean stop on SIGTERM/SIGINT.
 import type http from 'node:http';
 import { Monitor, MonitorError, type LogLevel } from '../netlink/monitor.js';
+import { nativeBinding } from '../netlink/native.js';
 import { HookScheduler, type HookStatus } from '../hooks/scheduler.js';
 import { NativeHookRunner } from '../hooks/runner.js';
 import { HookLog } from '../hooks/log.js';
@@ -251,6 +252,13 @@ export async function runDaemon(config: NlmonConfig, opts: { logFormat?: LogForm
   } catch (e) {
     log('error', `cannot start: ${(e as Error).message}`);
     return 1;
+  }
+  try {
+    // Descriptors are what a connection flood would take from netlink and hooks: use all we may.
+    const limit = nativeBinding().raiseFileLimit();
+    if (limit.soft !== limit.before) log('info', `descriptor limit raised from ${limit.before} to ${limit.soft}`);
+  } catch (e) {
+    log('warn', `cannot raise the descriptor limit: ${(e as Error).message}`);
   }
   let done!: () => void;
   const finished = new Promise<void>((r) => { done = r; });

@@ -21,6 +21,8 @@ export interface MetricsSource {
 /** The event-loop delay sampler of prom-client's default metrics wakes the loop this often (ms);
  * its default of 10 ms alone woke an idle daemon 100 times a second. */
 const LOOP_DELAY_RESOLUTION_MS = 1000;
+/** Connections the metrics listener holds at once; more are closed as they come. */
+const MAX_CONNECTIONS = 32;
 
 export class Metrics {
   readonly registry = new Registry();
@@ -107,11 +109,17 @@ export class Metrics {
     if (!this.processMetrics) {
       this.processMetrics = true;
       collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: LOOP_DELAY_RESOLUTION_MS });
+      // Counting descriptors opens /proc/self/fd on every scrape: not offered to an
+      // unauthenticated listener.
+      this.registry.removeSingleMetric('process_open_fds');
+      this.registry.removeSingleMetric('process_max_fds');
     }
     const i = listen.lastIndexOf(':');
     const host = listen.slice(0, i).replace(/^\[(.*)\]$/, '$1') || '0.0.0.0';
     const port = Number(listen.slice(i + 1));
-    const server = http.createServer((req, res) => {
+    // The listener has no authentication, so any local user can connect: bound the connections
+    // and their time, so that idle or half-sent requests cannot take the daemon's descriptors.
+    const server = http.createServer({ headersTimeout: 5000, requestTimeout: 10000, keepAliveTimeout: 2000, connectionsCheckingInterval: 1000 }, (req, res) => {
       if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try GET /metrics\n');
         return;
@@ -121,6 +129,8 @@ export class Metrics {
         (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${err.message}\n`),
       );
     });
+    server.maxConnections = MAX_CONNECTIONS;
+    server.setTimeout(10000, (socket) => socket.destroy());
     return new Promise((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {

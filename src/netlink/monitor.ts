@@ -7,7 +7,7 @@ import { nativeBinding, type NativeBinding } from './native.js';
 import type { NlEvent } from '../event/event.js';
 import type { LinkState } from '../event/make.js';
 import { NamespaceWatcher, type NamespaceRef, type NamespaceStats } from './namespace-watcher.js';
-import { NetnsDiscovery, type NetnsFile } from './netns-discovery.js';
+import { NetnsDiscovery, ScanError, type NetnsFile } from './netns-discovery.js';
 
 export interface MonitorOptions {
   /** `all`, or namespace names (`default`, a file name in a netns dir, or a path). */
@@ -119,7 +119,18 @@ export class Monitor {
     if ((want === 'all' || want.includes(DEFAULT_NS)) && !this.watchers.has(DEFAULT_NS)) {
       this.open({ name: DEFAULT_NS, path: '' }, this.defaultIno, fatal);
     }
-    const found = this.discovery.scan();
+    let found: Map<string, NetnsFile>;
+    try {
+      found = this.discovery.scan();
+    } catch (e) {
+      if (!(e instanceof ScanError)) throw e;
+      if (fatal) {
+        this.stop();
+        throw new MonitorError(`namespace discovery: ${e.message}`);
+      }
+      this.log('warn', `namespace discovery: ${e.message}; the namespaces watched stay as they are`);
+      return;
+    }
     if (want !== 'all') {
       for (const file of want.filter((n) => n.includes('/'))) {
         const name = path.basename(file);
@@ -267,7 +278,16 @@ export class Monitor {
   private reconcile(atStart: boolean, found?: Map<string, NetnsFile>): void {
     if (!this.running) return;
     const watched = [...this.watchers].map(([name, w]) => ({ name, path: w.ns.ref.path, ino: w.ino }));
-    const files = found ?? this.discovery.scan();
+    let files: Map<string, NetnsFile>;
+    try {
+      files = found ?? this.discovery.scan();
+    } catch (e) {
+      if (!(e instanceof ScanError)) throw e;
+      // Only a file that is not there is a namespace gone: on EMFILE or EACCES keep what is
+      // watched, and look again at the next rescan.
+      this.reportOnce(`scan:${e.reason.code}:${Math.floor(Date.now() / 60000)}`, 'warn', `namespace discovery: ${e.message}; keeping the namespaces watched`);
+      return;
+    }
     for (const f of this.discovery.skipped) this.reportOnce(`skip:${f.path}:${f.ino}`, 'warn', `namespace file ${f.path} is not a regular file; skipped`);
     const present = new Set([...files.values()].map((f) => `${f.path}:${f.ino}`));
     for (const key of this.einval.keys()) if (!present.has(key)) this.einval.delete(key);

@@ -104,6 +104,8 @@ export interface NativeBinding {
   spawnHook(req: SpawnRequest): Promise<SpawnedChild>;
   /** Calls back once with the exit code (-1 if killed) and signal number (0 if none); closes pidfd. */
   watchExit(pid: number, pidfd: number, onExit: (code: number, signal: number) => void): void;
+  /** Lifts the soft descriptor limit to the hard one; -1 stands for unlimited. */
+  raiseFileLimit(): { before: number; soft: number; hard: number };
 }
 
 interface RawAddon {
@@ -119,6 +121,7 @@ interface RawAddon {
   spawnHook(file: string, argv: string[], env: string[], stdin: string, capture: boolean,
     cb: (err: NodeJS.ErrnoException | null, child?: SpawnedChild) => void): void;
   watchExit(pid: number, pidfd: number, cb: (code: number, signal: number) => void): void;
+  raiseFileLimit(): { before: number; soft: number; hard: number };
 }
 
 const INTS = 14; // mirrors kIntsPerRecord in native/record_pack.hh
@@ -192,6 +195,7 @@ export function nativeBinding(): NativeBinding {
       });
     },
     watchExit: (pid, pidfd, onExit) => addon.watchExit(pid, pidfd, onExit),
+    raiseFileLimit: () => addon.raiseFileLimit(),
   };
   return loaded;
 }

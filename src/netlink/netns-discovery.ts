@@ -28,6 +28,14 @@ export interface DiscoveryPlan {
   aliases: NetnsFile[];
 }
 
+/** A directory or file that could not be read for another reason than its absence (EMFILE,
+ * EACCES…): the scan says nothing about which namespaces are gone, so nothing is closed. */
+export class ScanError extends Error {
+  constructor(readonly file: string, readonly reason: NodeJS.ErrnoException) {
+    super(`cannot read ${file}: ${reason.message}`);
+  }
+}
+
 /** Debounce for bursts of inotify events (one `ip netns add` makes several). */
 const SOON_MS = 20;
 
@@ -109,8 +117,9 @@ export class NetnsDiscovery {
       let names: string[];
       try {
         names = fs.readdirSync(dir);
-      } catch {
-        continue;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // not there (yet)
+        throw new ScanError(dir, e as NodeJS.ErrnoException);
       }
       for (const name of names) {
         if (found.has(name)) continue;
@@ -118,8 +127,9 @@ export class NetnsDiscovery {
         let st: fs.Stats;
         try {
           st = fs.statSync(file);
-        } catch {
-          continue; // gone between readdir and stat
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // gone between readdir and stat
+          throw new ScanError(file, e as NodeJS.ErrnoException);
         }
         if (st.isFile()) found.set(name, { name, path: file, ino: st.ino });
         else this.skipped.push({ name, path: file, ino: st.ino });

@@ -60,4 +60,7 @@ export class FakeBinding implements NativeBinding {
   watchExit(pid: number, pidfd: number, onExit: (code: number, signal: number) => void): void {
     nativeBinding().watchExit(pid, pidfd, onExit);
   }
+  raiseFileLimit() {
+    return { before: 1024, soft: 1024, hard: 1024 };
+  }
 }
