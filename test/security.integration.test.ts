@@ -151,3 +151,32 @@ test('300 half-sent requests on the metrics listener of a daemon limited to 256 
     await d;
   }
 })));
+
+test('hooks add: no write through a planted symlink, no edit in a directory others can write, a symlinked config edited at its target', opts, () => withNetns(1, (ns) => withTempDir(async (dir) => {
+  const s = script(dir, 'rec.sh', 'exit 0');
+  await withDaemon(dir, config(ns, dir, '    hooks: []\n'), async (d) => {
+    // The old temp name was guessable: a symlink planted there made root overwrite its target.
+    const victim = path.join(dir, 'victim');
+    fs.writeFileSync(victim, 'precious\n');
+    fs.symlinkSync(victim, path.join(dir, `.nlmon.yaml.nlmon-${d.child.pid}.tmp`));
+    assert.equal(cli(dir, 'hooks', 'add', '--name', 'a', '--script', s).exitCode, 0);
+    assert.equal(fs.readFileSync(victim, 'utf8'), 'precious\n');
+    assert.match(fs.readFileSync(`${dir}/nlmon.yaml`, 'utf8'), /name: a/);
+    assert.ok(fs.readdirSync(dir).every((n) => !/\.nlmon-[0-9a-f]{16}\.tmp$/.test(n)), 'no temp file left');
+    // A config that is a symlink: the link stays, its target changes.
+    fs.mkdirSync(`${dir}/real`, { mode: 0o755 });
+    fs.renameSync(`${dir}/nlmon.yaml`, `${dir}/real/nlmon.yaml`);
+    fs.symlinkSync(`${dir}/real/nlmon.yaml`, `${dir}/nlmon.yaml`);
+    assert.equal(cli(dir, 'hooks', 'add', '--name', 'b', '--script', s).exitCode, 0);
+    assert.ok(fs.lstatSync(`${dir}/nlmon.yaml`).isSymbolicLink());
+    assert.match(fs.readFileSync(`${dir}/real/nlmon.yaml`, 'utf8'), /name: b/);
+    // A directory others can write: refused, nothing changed.
+    fs.chmodSync(`${dir}/real`, 0o777);
+    const before = fs.readFileSync(`${dir}/real/nlmon.yaml`, 'utf8');
+    const r = cli(dir, 'hooks', 'add', '--name', 'c', '--script', s);
+    assert.equal(r.exitCode, 2);
+    assert.match(r.stderr, /refusing to rewrite \S+nlmon\.yaml: its directory \S+real is writable by every user/);
+    assert.equal(fs.readFileSync(`${dir}/real/nlmon.yaml`, 'utf8'), before);
+    fs.chmodSync(`${dir}/real`, 0o755);
+  });
+})));

@@ -1,5 +1,6 @@
 // Edits the hooks list of a config file in place, keeping its comments and layout (yaml's
 // Document API), validates the result as a whole, and replaces the file atomically.
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { isMap, isScalar, isSeq, parseDocument, YAMLMap, YAMLSeq, type Document } from 'yaml';
@@ -43,23 +44,49 @@ function hookName(item: unknown): string | undefined {
   return isScalar(n) ? String(n.value) : undefined;
 }
 
-/** Applies edit to the file's text, validates the whole result, then writes it (temp file
- * and rename, so a failed write leaves the old file). Returns the new config. */
+/** Why nlmon must not rewrite a file in this directory, or undefined: a directory that others
+ * can write lets them swap files under the root-owned config. */
+function unsafeDirectory(dir: string): string | undefined {
+  const st = fs.statSync(dir);
+  const me = process.getuid?.() ?? 0;
+  if (st.uid !== 0 && st.uid !== me) return `its directory ${dir} is owned by uid ${st.uid}`;
+  if (st.mode & 0o022) return `its directory ${dir} is writable by ${st.mode & 0o002 ? 'every user' : 'its group'}`;
+  return undefined;
+}
+
+/** Applies edit to the file's text, validates the whole result, then writes it: a temp file with
+ * a random name created exclusively (never through a symlink someone planted), synced, then
+ * renamed over the config. A config that is a symlink is edited at its target. */
 function editFile(file: string, opts: LoadOptions, edit: (doc: Document) => void): NlmonConfig {
-  const text = fs.readFileSync(file, 'utf8');
+  const target = fs.realpathSync(file);
+  const dir = path.dirname(target);
+  const unsafe = unsafeDirectory(dir);
+  if (unsafe) throw new ConfigEditError(`refusing to rewrite ${target}: ${unsafe} (chmod go-w ${dir})`);
+  const text = fs.readFileSync(target, 'utf8');
   const doc = parseDocument(text);
   if (doc.errors.length) throw new ConfigEditError(`${file} does not parse: ${doc.errors[0]!.message}`);
   edit(doc);
   const next = doc.toString({ flowCollectionPadding: false, lineWidth: 0 });
   const cfg = parseConfig(next, file, opts); // throws ConfigError, nothing written
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.nlmon-${process.pid}.tmp`);
+  const tmp = path.join(dir, `.${path.basename(target)}.nlmon-${randomBytes(8).toString('hex')}.tmp`);
+  let fd: number | undefined;
   try {
-    const mode = fs.statSync(file).mode & 0o777;
-    fs.writeFileSync(tmp, next, { mode });
-    fs.renameSync(tmp, file);
+    const st = fs.statSync(target);
+    const c = fs.constants;
+    fd = fs.openSync(tmp, c.O_WRONLY | c.O_CREAT | c.O_EXCL | c.O_NOFOLLOW, st.mode & 0o777);
+    fs.writeSync(fd, next);
+    fs.fchownSync(fd, st.uid, st.gid);
+    fs.fchmodSync(fd, st.mode & 0o777);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fd = undefined;
+    fs.renameSync(tmp, target);
+    const dfd = fs.openSync(dir, c.O_RDONLY | c.O_DIRECTORY);
+    try { fs.fsyncSync(dfd); } finally { fs.closeSync(dfd); }
   } catch (e) {
+    if (fd !== undefined) fs.closeSync(fd);
     fs.rmSync(tmp, { force: true });
-    throw new ConfigEditError(`cannot write ${file}: ${(e as Error).message}`);
+    throw new ConfigEditError(`cannot write ${target}: ${(e as Error).message}`);
   }
   return cfg;
 }
