@@ -123,3 +123,16 @@ test('a hook starts with no signal ignored or blocked, in its own session, in /'
     assert.equal(cwd, '/');
   });
 });
+
+test('numbers on the command line are checked: out of range or not a number is a usage error, not a wrap or a busy loop', () => {
+  for (const [args, what] of [
+    [['monitor', '--receive-buffer', '4294967296'], /--receive-buffer <bytes>' argument '4294967296' is invalid/],
+    [['hooks', 'stats', '--watch', '--interval', 'abc'], /--interval <ms>' argument 'abc' is invalid/],
+    [['hooks', 'stats', '--watch', '--interval', '-5'], /--interval/],
+    [['hooks', 'add', '--name', 'x', '--script', '/bin/true', '--timeout-ms', '1e300'], /--timeout-ms <n>' argument '1e300' is invalid/],
+  ] as const) {
+    const r = nlmon(...args);
+    assert.equal(r.exitCode, 2, args.join(' '));
+    assert.match(r.stderr, what);
+  }
+});

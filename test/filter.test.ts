@@ -205,3 +205,14 @@ test('=~ runs in linear time: catastrophic patterns against 255-byte values retu
     assert.throws(() => compileCondition(p), (e: unknown) => e instanceof FilterError && /needs backtracking/.test(e.message) && e.column === col, p);
   }
 });
+
+test('human lines escape control characters and backslashes in names; JSON stays JSON', async () => {
+  const { formatEventHuman, formatEventJson, printable } = await import('../src/event/format.js');
+  assert.equal(printable('a\nb\x1b[31m\\c\x7f'), 'a\\x0ab\\x1b[31m\\x5cc\\x7f');
+  const e = ev({ namespace: 'ns\nforged line', interface: 'eth\x1b]0;x\x07', alias: 'a\nb' });
+  const line = formatEventHuman(e);
+  assert.equal(line.includes('\n'), false);
+  assert.equal(line.includes('\x1b'), false);
+  assert.match(line, /^\[ns\\x0aforged line\] #\d+ link_added \d+: eth\\x1b\]0;x\\x07 /);
+  assert.deepEqual(JSON.parse(formatEventJson(e)).namespace, 'ns\nforged line');
+});

@@ -4,6 +4,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { execa, execaSync } from 'execa';
@@ -178,5 +179,19 @@ test('hooks add: no write through a planted symlink, no edit in a directory othe
     assert.match(r.stderr, /refusing to rewrite \S+nlmon\.yaml: its directory \S+real is writable by every user/);
     assert.equal(fs.readFileSync(`${dir}/real/nlmon.yaml`, 'utf8'), before);
     fs.chmodSync(`${dir}/real`, 0o755);
+  });
+})));
+
+test('the control API answers 400 to a bad %-escape and 404 to extra path segments', opts, () => withNetns(1, (ns) => withTempDir(async (dir) => {
+  await withDaemon(dir, config(ns, dir, '    hooks:\n      - name: h\n        script: /bin/true\n'), async () => {
+    const ask = (method: string, p: string) => new Promise<number>((resolve, reject) => {
+      const req = http.request({ socketPath: `${dir}/nlmon.sock`, method, path: p }, (res) => { res.resume(); resolve(res.statusCode ?? 0); });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(await ask('GET', '/v1/hooks/%E0%A4%A'), 400);
+    assert.equal(await ask('POST', '/v1/hooks/h/enable/extra'), 404);
+    assert.equal(await ask('GET', '/v1/status/extra'), 404);
+    assert.equal(await ask('POST', '/v1/hooks/h/disable'), 200);
   });
 })));

@@ -1,6 +1,6 @@
 // The `nlmon` command line: parses verbs with commander and hands each to its module.
 // Exit codes: 0 ok, 1 failure, 2 usage or configuration error.
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { runMonitorCommand } from './monitor-command.js';
 import { configCheckCommand, filterCheckCommand, hooksRunCommand, runCommand } from './commands.js';
 import { compileCondition, FilterError } from '../event/filter.js';
@@ -11,6 +11,17 @@ import { listTable, statsTable, statusText } from './tables.js';
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
+
+/** An option's parser for a decimal integer in [min, max]; anything else is a usage error. */
+function integerIn(name: string, min: number, max: number): (v: string) => number {
+  return (v) => {
+    const n = /^\d+$/.test(v) ? Number(v) : NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`must be an integer from ${min} to ${max}.`);
+    }
+    return n;
+  };
+}
 
 function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
@@ -32,11 +43,7 @@ export function buildProgram(run: (job: Promise<number>) => void): Command {
     .option('--netns-dir <dir>', 'directory of namespace files for --netns/--all-netns (repeatable)', collect)
     .option('--json', 'one JSON event object per line')
     .option('--list-existing', 'first report the links present at start as link_added')
-    .addOption(new Option('--receive-buffer <bytes>', 'netlink receive buffer to ask for').argParser((v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n <= 0) throw new CommanderError(EXIT_USAGE, 'nlmon.invalidArgument', `--receive-buffer: not a positive integer: ${v}`);
-      return n;
-    }))
+    .addOption(new Option('--receive-buffer <bytes>', 'netlink receive buffer to ask for (4096 to 1073741824)').argParser(integerIn('--receive-buffer', 4096, 2 ** 30)))
     .option('--filter <expr>', 'print only events matching this condition (see docs/filter.md)')
     .action((opts) => {
       if (opts.filter !== undefined) {
@@ -94,7 +101,7 @@ export function buildProgram(run: (job: Promise<number>) => void): Command {
     .action((opts) => run(clientCommand(opts, (s) => api.hooks(s), listTable)));
   socketOptions(hooks.command('stats').description('per-hook statistics of the running daemon').argument('[name]', 'one hook'))
     .option('--watch', 'print again every --interval until interrupted')
-    .option('--interval <ms>', 'refresh interval for --watch', (v) => Number(v), 2000)
+    .addOption(new Option('--interval <ms>', 'refresh interval for --watch (100 to 3600000)').argParser(integerIn('--interval', 100, 3_600_000)).default(2000))
     .action((name, opts) => run(opts.watch ? watchStats(opts, name, opts.interval) : clientCommand(opts, (s) => api.stats(s, name), statsTable)));
   for (const on of [true, false]) {
     socketOptions(hooks.command(on ? 'enable' : 'disable').description(`${on ? 'enable' : 'disable'} a hook of the running daemon at once (not written to the config file)`).argument('<name>'))
@@ -106,7 +113,7 @@ export function buildProgram(run: (job: Promise<number>) => void): Command {
     .requiredOption('--name <name>', 'hook name')
     .requiredOption('--script <path>', 'program to run (a path, or a command line split like a shell would, never run by one)')
     .option('--condition <expr>', 'filter expression (default: every event)')
-    .option('--timeout-ms <n>', 'kill the run after this long', (v) => Number(v))
+    .addOption(new Option('--timeout-ms <n>', 'kill the run after this long (1 to 86400000)').argParser(integerIn('--timeout-ms', 1, 86_400_000)))
     .option('--async', 'run in the background; later events do not wait for it')
     .action((opts) => run(clientCommand(opts, (s) => api.add(s, {
       name: opts.name, script: opts.script, ...(opts.condition !== undefined ? { condition: opts.condition } : {}),

@@ -41,8 +41,13 @@ function parseNewHook(v: unknown): NewHook {
 }
 
 async function route(api: ControlApi, method: string, url: string, req: http.IncomingMessage): Promise<unknown> {
-  const parts = url.split('?')[0]!.split('/').filter(Boolean).map(decodeURIComponent);
-  if (parts[0] !== 'v1') throw new HttpError(404, `no such endpoint: ${url}`);
+  let parts: string[];
+  try {
+    parts = url.split('?')[0]!.split('/').filter(Boolean).map(decodeURIComponent);
+  } catch {
+    throw new HttpError(400, `bad %-escape in ${url}`);
+  }
+  if (parts[0] !== 'v1' || parts.length > 4) throw new HttpError(404, `no such endpoint: ${url}`);
   const [, what, name, action] = parts;
   const hook = (n: string) => {
     const h = api.hooks().find((x) => x.name === n);

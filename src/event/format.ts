@@ -34,13 +34,22 @@ export function formatEventJson(e: NlEvent): string {
     `"alias":${str(e.alias)},"changed":${changedJson(e.changed)},"old_interface":${str(e.old_interface)},"resync":${e.resync}}`;
 }
 
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\\]/g;
+
+/** A name as it may go into a line of text: control characters (a newline in a namespace file's
+ * name would forge a second line; an escape sequence would drive the terminal) and the
+ * backslash written as \xNN, so nothing a container names can change what a line says. */
+export function printable(s: string): string {
+  return s.replace(UNPRINTABLE, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 /** `[ns] #seq event ifindex: name <FLAGS> mtu N state S kind K master M link L ether A (changed: …)` */
 export function formatEventHuman(e: NlEvent): string {
-  if (e.event === 'resync') return `[${e.namespace}] #${e.sequence} resync: link table matches the kernel again`;
-  let s = `[${e.namespace}] #${e.sequence} ${e.event} ${e.ifindex}: ${e.interface}`;
-  if (e.old_interface) s += ` (was ${e.old_interface})`;
+  if (e.event === 'resync') return `[${printable(e.namespace)}] #${e.sequence} resync: link table matches the kernel again`;
+  let s = `[${printable(e.namespace)}] #${e.sequence} ${e.event} ${e.ifindex}: ${printable(e.interface)}`;
+  if (e.old_interface) s += ` (was ${printable(e.old_interface)})`;
   s += ` <${flagNames(e.flags)}> mtu ${e.mtu} state ${e.operstate}`;
-  if (e.kind) s += ` kind ${e.kind}`;
+  if (e.kind) s += ` kind ${printable(e.kind)}`;
   if (e.master) s += ` master ${e.master}`;
   if (e.link) s += ` link ${e.link}`;
   if (e.address) s += ` ether ${e.address}`;

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { HookConfig } from './hook.js';
 import type { NlEvent } from '../event/event.js';
+import { printable } from '../event/format.js';
 
 export type LogOutcome = { outcome: 'success' | 'failure' | 'timeout' | 'dropped'; exit_code: number | null; signal?: string | null; error?: string };
 
@@ -23,13 +24,13 @@ export class HookLog {
   }
 
   started(hook: HookConfig, e: NlEvent): void {
-    this.write(`${new Date().toISOString()} ${e.event} : ${e.sequence} : started ${hook.name} : ${e.interface} : ${hook.script}\n`);
+    this.write(`${new Date().toISOString()} ${e.event} : ${e.sequence} : started ${hook.name} : ${printable(e.interface)} : ${printable(hook.script)}\n`);
   }
 
   done(hook: HookConfig, e: NlEvent, r: LogOutcome): void {
     const what = r.outcome === 'success' ? 'OK' : r.outcome === 'timeout' ? 'TIMEOUT' : r.outcome === 'dropped' ? 'DROPPED'
       : r.error?.startsWith('refused:') ? 'REFUSED' : r.exit_code !== null ? `ERROR:${r.exit_code}` : r.signal ? 'ERROR:signal' : 'ERROR:start';
-    this.write(`${new Date().toISOString()} ${e.event} : ${e.sequence} : done ${hook.script} ${what}\n`);
+    this.write(`${new Date().toISOString()} ${e.event} : ${e.sequence} : done ${printable(hook.script)} ${what}\n`);
   }
 
   /** Closes the file and opens it again by name (after logrotate moved it). */

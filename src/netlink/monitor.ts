@@ -6,6 +6,7 @@ import path from 'node:path';
 import { nativeBinding, type NativeBinding } from './native.js';
 import type { NlEvent } from '../event/event.js';
 import type { LinkState } from '../event/make.js';
+import { printable } from '../event/format.js';
 import { NamespaceWatcher, type NamespaceRef, type NamespaceStats } from './namespace-watcher.js';
 import { NetnsDiscovery, ScanError, type NetnsFile } from './netns-discovery.js';
 
@@ -213,8 +214,9 @@ export class Monitor {
     this.listener.namespaceClosed?.(name);
   }
 
+  /** Namespace names are file names anyone who can write a netns directory chooses: escaped. */
   private log(level: LogLevel, message: string): void {
-    this.listener.log?.(level, message);
+    this.listener.log?.(level, printable(message));
   }
 
   /** Opens one namespace. At start a failure is fatal (thrown); later it is logged once. */
