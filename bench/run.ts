@@ -10,6 +10,7 @@ import { Monitor } from '../src/netlink/monitor.js';
 import { DEFAULT_RECEIVE_BUFFER } from '../src/config/defaults.js';
 import { HookScheduler } from '../src/hooks/scheduler.js';
 import { NativeHookRunner } from '../src/hooks/runner.js';
+import { checkScript } from '../src/hooks/script-check.js';
 import { compileCondition } from '../src/event/filter.js';
 import { syntheticEvent } from '../src/event/make.js';
 import type { HookConfig } from '../src/hooks/hook.js';
@@ -164,10 +165,13 @@ async function overrun(): Promise<{ received: number; overruns: number; resyncs:
   return { received, overruns: st.overruns, resyncs: st.resyncs, tableOk: JSON.stringify(kernel) === JSON.stringify(mine), rcvbuf };
 }
 
+/** A hook as the daemon loads it: /bin/true, its files checked again before each run. */
 function hook(name: string, extra: Partial<HookConfig> = {}): HookConfig {
+  const checked = checkScript(['/bin/true'], false);
+  if ('problem' in checked) throw new Error(checked.problem);
   return {
     name, script: '/bin/true', argv: ['/bin/true'], condition: '', match: compileCondition(''), timeout_ms: 30000,
-    enabled: true, async: true, args: [], env: {}, capture_output: false, keep_children: false, files: [], ...extra,
+    enabled: true, async: true, args: [], env: {}, capture_output: false, keep_children: false, files: checked.files, ...extra,
   };
 }
 

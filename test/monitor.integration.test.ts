@@ -1,7 +1,10 @@
 // The monitor on real rtnetlink, in namespaces these tests make and delete.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { execa } from 'execa';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execa, execaSync } from 'execa';
 import { Monitor } from '../src/netlink/monitor.js';
 import { DEFAULT_RECEIVE_BUFFER } from '../src/config/defaults.js';
 import type { NlEvent } from '../src/event/event.js';
@@ -146,5 +149,27 @@ test('overrun while the JS thread is blocked: counted, resynced, table equals th
     assert.deepEqual(tableLinks(m.table(ns)!), kernelLinks(ns));
   } finally {
     m.stop();
+  }
+}));
+
+test('a namespace that appears after start reports the links it already holds as link_added', opts, () => withNetns(1, async (ns) => {
+  ip('-n', ns, 'link', 'add', 'c0', 'type', 'veth', 'peer', 'name', 'c1');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nlmon-test-late-'));
+  const c = collector();
+  const m = new Monitor({ namespaces: 'all', netnsDirs: [dir], receiveBuffer: DEFAULT_RECEIVE_BUFFER, rescanMs: 200 }, c.listener);
+  const file = path.join(dir, ns);
+  try {
+    await m.start();
+    assert.deepEqual(c.events.filter((e) => e.namespace === 'default'), [], 'the first load at start stays silent');
+    // The namespace file appears the way a runtime makes one: an empty file, then a bind mount.
+    fs.writeFileSync(file, '');
+    execaSync('mount', ['--bind', `/var/run/netns/${ns}`, file]);
+    await until(() => c.events.filter((e) => e.namespace === ns).length >= 3, 'its links as link_added');
+    const added = c.events.filter((e) => e.namespace === ns).map((e) => `${e.event}:${e.interface}`).sort();
+    assert.deepEqual(added, ['link_added:c0', 'link_added:c1', 'link_added:lo']);
+  } finally {
+    m.stop();
+    execaSync('umount', [file], { reject: false });
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 }));

@@ -67,6 +67,8 @@ export class Monitor {
   private running = false;
   private sequence = 0;
   private starting = false;
+  /** Opening what the configuration names (at start or on reload), not what discovery found. */
+  private configuring = false;
   private defaultIno = -1;
 
   constructor(private options: MonitorOptions, private readonly listener: MonitorListener) {
@@ -108,8 +110,18 @@ export class Monitor {
     return name === DEFAULT_NS ? want.includes(DEFAULT_NS) : want.includes(file) || (this.discovery.contains(file) && want.includes(name));
   }
 
-  /** Opens what options.namespaces asks for and closes the rest; throws at start only. */
+  /** Opens what options.namespaces asks for and closes the rest; throws at start only. The
+   * namespaces it opens (at start, or added by a reload) load silently unless list_existing. */
   private watchWanted(): void {
+    this.configuring = true;
+    try {
+      this.watchConfigured();
+    } finally {
+      this.configuring = false;
+    }
+  }
+
+  private watchConfigured(): void {
     const want = this.options.namespaces;
     const fatal = this.starting;
     for (const [name, w] of this.watchers) {
@@ -223,7 +235,9 @@ export class Monitor {
   private open(ref: NamespaceRef, ino: number, fatal: boolean): boolean {
     let ns: NamespaceWatcher;
     try {
-      ns = new NamespaceWatcher(ref, this.binding, this.receiveBuffer, this.listExisting, {
+      // A namespace that appears after start (a container's) reports the links it already holds
+      // as link_added: they appeared after nlmon started, and its eth0 is an event.
+      ns = new NamespaceWatcher(ref, this.binding, this.receiveBuffer, this.listExisting || !this.configuring, {
         events: (events) => this.emit(events),
         overrun: (name) => this.log('warn', `namespace ${name}: netlink receive buffer overrun; resyncing the link table`),
         resynced: (name) => this.log('info', `namespace ${name}: link table resynced`),
