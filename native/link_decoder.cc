@@ -13,7 +13,9 @@ constexpr size_t kNlmsgHdrLen = 16;   // sizeof(struct nlmsghdr)
 constexpr size_t kIfinfoLen = 16;     // sizeof(struct ifinfomsg)
 constexpr size_t kRtaHdrLen = 4;      // sizeof(struct rtattr)
 constexpr uint16_t kNlmsgNoop = 1, kNlmsgError = 2, kNlmsgDone = 3, kNlmsgOverrun = 4;
-constexpr uint16_t kRtmNewlink = 16, kRtmDellink = 17;
+constexpr uint16_t kRtmNewlink = 16, kRtmDellink = 17, kRtmNewnsid = 88;
+constexpr size_t kRtgenLen = 4;       // NLMSG_ALIGN(sizeof(struct rtgenmsg))
+constexpr uint16_t kNetnsaNsid = 1;
 constexpr uint16_t kFlagMulti = 0x2, kFlagDumpIntr = 0x10;
 constexpr uint16_t kAttrTypeMask = 0x3fff;  // strips NLA_F_NESTED / NLA_F_NET_BYTEORDER
 constexpr uint16_t kIflaAddress = 1, kIflaIfname = 3, kIflaMtu = 4, kIflaLink = 5,
@@ -178,6 +180,24 @@ size_t DecodeDatagram(const uint8_t* buf, size_t len, std::vector<LinkRecord>* o
         } else {
           out->push_back(std::move(rec));
         }
+        break;
+      }
+      case kRtmNewnsid: {
+        if (body_len < kRtgenLen) {
+          stats->malformed++;
+          break;
+        }
+        rec.kind = RecordKind::kNsid;
+        rec.link_netnsid = -1;
+        const bool ok = ForEachAttr(body + kRtgenLen, body_len - kRtgenLen, [&rec](const Attr& a) {
+          if (a.type == kNetnsaNsid) {
+            if (a.len < 4) return false;
+            rec.link_netnsid = Load<int32_t>(a.data);
+          }
+          return true;
+        });
+        if (!ok) stats->malformed++;
+        else out->push_back(std::move(rec));
         break;
       }
       case kNlmsgDone:

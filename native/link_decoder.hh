@@ -13,6 +13,7 @@ enum class RecordKind : uint8_t {
   kLink = 0,      // RTM_NEWLINK / RTM_DELLINK for AF_UNSPEC
   kDumpDone = 1,  // NLMSG_DONE closing a dump
   kError = 2,     // NLMSG_ERROR with a non-zero errno (answer to our request)
+  kNsid = 3,      // RTM_NEWNSID answering RTM_GETNSID: link_netnsid holds the id (-1 if none)
 };
 
 struct LinkRecord {

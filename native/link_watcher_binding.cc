@@ -32,6 +32,7 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
                        {InstanceMethod<&LinkWatcher::RequestDump>("requestDump"),
                         InstanceMethod<&LinkWatcher::Close>("close"),
                         InstanceMethod<&LinkWatcher::Pause>("pause"),
+                        InstanceMethod<&LinkWatcher::RequestNsid>("requestNsid"),
                         InstanceMethod<&LinkWatcher::Resume>("resume"),
                         InstanceMethod<&LinkWatcher::Stats>("stats"),
                         InstanceAccessor<&LinkWatcher::ReceiveBuffer>("receiveBuffer"),
@@ -166,6 +167,22 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
     }
     const uint32_t seq = info.Length() > 0 ? info[0].ToNumber().Uint32Value() : 1;
     const int err = SendLinkDump(poll_->fd, seq);
+    if (err != 0) ThrowSystemError(env, SysError{err, "sendto"}, "");
+    return env.Undefined();
+  }
+
+  // requestNsid(seq, fd): RTM_GETNSID for the namespace open as fd; the answer comes in a batch.
+  Napi::Value RequestNsid(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!poll_) {
+      Napi::Error::New(env, "requestNsid on a closed watcher").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
+      Napi::TypeError::New(env, "requestNsid(seq, fd)").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    const int err = SendGetNsid(poll_->fd, info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Int32Value());
     if (err != 0) ThrowSystemError(env, SysError{err, "sendto"}, "");
     return env.Undefined();
   }

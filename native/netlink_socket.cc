@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/netlink.h>
+#include <linux/net_namespace.h>
 #include <linux/rtnetlink.h>
 #include <sched.h>
 #include <sys/socket.h>
@@ -136,6 +137,32 @@ int SendLinkDump(int fd, uint32_t seq) {
   req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
   req.nh.nlmsg_seq = seq;
   req.ifi.ifi_family = AF_UNSPEC;
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  for (;;) {
+    const ssize_t n = sendto(fd, &req, sizeof req, MSG_DONTWAIT,
+                             reinterpret_cast<sockaddr*>(&kernel), sizeof kernel);
+    if (n >= 0) return 0;
+    if (errno != EINTR) return errno;
+  }
+}
+
+int SendGetNsid(int fd, uint32_t seq, int nsfd) {
+  struct {
+    nlmsghdr nh;
+    rtgenmsg g;
+    uint8_t pad[3];
+    rtattr fd_attr;
+    uint32_t fd_value;
+  } req{};
+  req.nh.nlmsg_len = sizeof req;
+  req.nh.nlmsg_type = RTM_GETNSID;
+  req.nh.nlmsg_flags = NLM_F_REQUEST;
+  req.nh.nlmsg_seq = seq;
+  req.g.rtgen_family = AF_UNSPEC;
+  req.fd_attr.rta_len = RTA_LENGTH(sizeof(uint32_t));
+  req.fd_attr.rta_type = NETNSA_FD;
+  req.fd_value = static_cast<uint32_t>(nsfd);
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
   for (;;) {

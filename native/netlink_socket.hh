@@ -27,6 +27,10 @@ OpenResult OpenLinkSocket(const std::string& netns_path, int receive_buffer);
 // Sends RTM_GETLINK with NLM_F_DUMP and the given sequence number. Returns 0 or errno.
 int SendLinkDump(int fd, uint32_t seq);
 
+// Sends RTM_GETNSID for the namespace open as nsfd: the reply (RTM_NEWNSID, a kNsid record with
+// this seq) gives the id the socket's namespace knows it by, -1 if none. Returns 0 or errno.
+int SendGetNsid(int fd, uint32_t seq, int nsfd);
+
 enum class DrainEnd { kEmpty, kLimit, kOverrun, kError };
 
 struct DrainResult {

@@ -2,7 +2,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { nativeBinding, type LinkMessage } from '../src/netlink/native.js';
-import { attr, doneMsg, errorMsg, linkMsg, nlmsg, veth } from './helpers/nlmsg.js';
+import { attr, doneMsg, errorMsg, linkMsg, nlmsg, nsidMsg, veth } from './helpers/nlmsg.js';
 
 const decode = (b: Buffer) => nativeBinding().decode(b);
 
@@ -104,4 +104,15 @@ test('truncated copies of a valid datagram never crash and never invent records'
     assert.ok(r.records.length <= 3);
     for (const rec of r.records) if (rec.kind === 'link') assert.ok(rec.interface === 'a' || rec.interface === 'b');
   }
+});
+
+test('RTM_NEWNSID answering RTM_GETNSID gives its id; a short or bad one is malformed', () => {
+  assert.deepEqual(decode(nsidMsg(0x40000001, 3)).records, [{ kind: 'nsid', seq: 0x40000001, nsid: 3 }]);
+  assert.deepEqual(decode(nlmsg(88, 0, 5, Buffer.alloc(4))).records, [{ kind: 'nsid', seq: 5, nsid: -1 }], 'no NETNSA_NSID: no id');
+  const short = decode(nlmsg(88, 0, 5, Buffer.alloc(2)));
+  assert.equal(short.records.length, 0);
+  assert.equal(short.malformed, 1);
+  const badAttr = decode(nlmsg(88, 0, 5, Buffer.concat([Buffer.alloc(4), attr(1, Buffer.alloc(2))])));
+  assert.equal(badAttr.records.length, 0);
+  assert.equal(badAttr.malformed, 1);
 });

@@ -35,7 +35,7 @@ test('a veth hook runs once per new veth end with every NLMON_ variable and the 
       const json = JSON.parse(fs.readFileSync(path.join(dir, f.replace('.env', '.json')), 'utf8'));
       const names = Object.keys(env).filter((k) => k !== 'PWD' && k !== 'SHLVL' && k !== '_').sort();
       assert.deepEqual(names, ['NLMON_EVENT', 'NLMON_EVENT_JSON', 'NLMON_EVENT_TYPE', 'NLMON_HOOK', 'NLMON_IFINDEX', 'NLMON_INTERFACE',
-        'NLMON_KIND', 'NLMON_MESSAGE_TYPE', 'NLMON_NAMESPACE', 'NLMON_OPERSTATE', 'NLMON_SEQUENCE', 'NLMON_TIMESTAMP', 'PATH', 'SITE']);
+        'NLMON_KIND', 'NLMON_MESSAGE_TYPE', 'NLMON_NAMESPACE', 'NLMON_OPERSTATE', 'NLMON_PEER_NAMESPACE', 'NLMON_SEQUENCE', 'NLMON_TIMESTAMP', 'PATH', 'SITE']);
       assert.equal(env.PATH, '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
       assert.deepEqual(JSON.parse(env.NLMON_EVENT_JSON!), json);
       assert.equal(env.NLMON_EVENT, 'link_added');

@@ -6,7 +6,7 @@ import { NamespaceWatcher } from '../src/netlink/namespace-watcher.js';
 import { nativeBinding, type LinkMessage } from '../src/netlink/native.js';
 import type { NlEvent } from '../src/event/event.js';
 import { FakeBinding } from './helpers/fake-binding.js';
-import { doneMsg, errorMsg, linkMsg, veth, type LinkSpec } from './helpers/nlmsg.js';
+import { doneMsg, errorMsg, linkMsg, nsidMsg, veth, type LinkSpec } from './helpers/nlmsg.js';
 
 const msg = (s: LinkSpec) => nativeBinding().decode(linkMsg(s)).records[0] as LinkMessage;
 
@@ -234,4 +234,33 @@ test('formatEventJson is byte for byte JSON.stringify of every kind of event', a
   const { resyncEvent } = await import('../src/event/make.js');
   const r = resyncEvent('x');
   assert.equal(formatEventJson(r), JSON.stringify(r));
+});
+
+test('a veth whose peer is in another namespace names it: events wait, in order, for the kernel to say which file has that id', async () => {
+  const binding = new FakeBinding();
+  const events: NlEvent[] = [];
+  const ns = new NamespaceWatcher({ name: 'n', path: '/x/n' }, binding, 1 << 20, false, {
+    events: (e) => events.push(...e), overrun: () => {}, resynced: () => {}, error: () => {}, lost: () => {},
+    namespaceFiles: () => [{ name: 'default', path: '/proc/self/ns/net' }, { name: 'blue', path: '/proc/self/ns/net' }],
+  });
+  const w = binding.watchers[0]!;
+  w.deliver(...dumpOf(w.lastDumpSeq, [veth(1, 'lo', { kind: '' })]));
+  await ns.loaded;
+  w.deliver(linkMsg(veth(5, 'va', { link: 7, linkNetnsid: 3 })), linkMsg(veth(6, 'local')));
+  assert.equal(events.length, 0, 'held until the ids are known');
+  assert.equal(w.nsidRequests.length, 2, 'one question per namespace file');
+  const [def, blue] = w.nsidRequests;
+  w.deliver(nsidMsg(def!.seq, -1), nsidMsg(blue!.seq, 3));
+  assert.deepEqual(events.map((e) => `${e.interface}:${e.peer_namespace}`), ['va:blue', 'local:']);
+  // Known now: no question, no wait.
+  w.deliver(linkMsg(veth(5, 'va', { link: 7, linkNetnsid: 3, mtu: 1400 })));
+  assert.equal(w.nsidRequests.length, 2);
+  assert.equal(events.at(-1)?.peer_namespace, 'blue');
+  // An id no file has is asked about once, not per event, until namespace files change.
+  w.deliver(linkMsg(veth(8, 'vx', { link: 2, linkNetnsid: 9 })));
+  for (const r of w.nsidRequests.slice(2)) w.deliver(nsidMsg(r.seq, -1));
+  w.deliver(linkMsg(veth(8, 'vx', { link: 2, linkNetnsid: 9, mtu: 1300 })));
+  assert.equal(w.nsidRequests.length, 4);
+  assert.deepEqual(events.slice(-2).map((e) => `${e.interface}:${e.peer_namespace}`), ['vx:', 'vx:']);
+  ns.close();
 });

@@ -173,3 +173,36 @@ test('a namespace that appears after start reports the links it already holds as
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }));
+
+test('peer_namespace names the namespace a veth\'s peer is in, watched or not', opts, () => withNetns(2, async (a, b) => {
+  const c = collector();
+  const m = new Monitor({ namespaces: [a], netnsDirs: ['/var/run/netns'], receiveBuffer: DEFAULT_RECEIVE_BUFFER }, c.listener);
+  await m.start();
+  try {
+    ip('-n', a, 'link', 'add', 'pa', 'type', 'veth', 'peer', 'name', 'pb', 'netns', b);
+    ip('-n', a, 'link', 'add', 'la', 'type', 'veth', 'peer', 'name', 'lb');
+    await until(() => c.find((e) => e.interface === 'lb' && e.event === 'link_added'), 'the local pair');
+    const pa = c.events.filter((e) => e.interface === 'pa');
+    assert.ok(pa.length >= 1);
+    for (const e of pa) {
+      assert.ok(e.link_netnsid >= 0);
+      assert.equal(e.peer_namespace, b);
+    }
+    assert.equal(c.find((e) => e.interface === 'la')!.peer_namespace, '');
+  } finally {
+    m.stop();
+  }
+  // Both watched: each end names the other's namespace.
+  const both = collector();
+  const m2 = new Monitor({ namespaces: [a, b], netnsDirs: ['/var/run/netns'], receiveBuffer: DEFAULT_RECEIVE_BUFFER }, both.listener);
+  await m2.start();
+  try {
+    ip('-n', a, 'link', 'set', 'pa', 'up');
+    ip('-n', b, 'link', 'set', 'pb', 'up');
+    await until(() => both.find((e) => e.interface === 'pb' && e.event === 'link_up'), 'pb up');
+    assert.equal(both.find((e) => e.interface === 'pa' && e.event === 'link_up')!.peer_namespace, b);
+    assert.equal(both.find((e) => e.interface === 'pb' && e.event === 'link_up')!.peer_namespace, a);
+  } finally {
+    m2.stop();
+  }
+}));

@@ -48,6 +48,8 @@ export interface NlEvent {
   master: number;
   link: number;
   link_netnsid: number;
+  /** nlmon's name for the namespace link_netnsid refers to; '' if none or not known. */
+  peer_namespace: string;
   alias: string;
   changed: ChangedField[];
   old_interface: string;

@@ -31,6 +31,7 @@ export function formatEventJson(e: NlEvent): string {
     `"event_type":${e.event_type},"event":${str(e.event)},"interface":${str(e.interface)},"ifindex":${e.ifindex},"flags":${e.flags},` +
     `"up":${e.up},"running":${e.running},"lower_up":${e.lower_up},"operstate":${str(e.operstate)},"mtu":${e.mtu},"txqlen":${e.txqlen},` +
     `"address":${str(e.address)},"kind":${str(e.kind)},"master":${e.master},"link":${e.link},"link_netnsid":${e.link_netnsid},` +
+    `"peer_namespace":${str(e.peer_namespace)},` +
     `"alias":${str(e.alias)},"changed":${changedJson(e.changed)},"old_interface":${str(e.old_interface)},"resync":${e.resync}}`;
 }
 

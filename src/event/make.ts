@@ -48,6 +48,7 @@ export function makeEvent(
     master: s.master,
     link: s.link,
     link_netnsid: s.link_netnsid,
+    peer_namespace: '',
     alias: s.alias,
     changed,
     old_interface: oldInterface,

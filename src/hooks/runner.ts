@@ -49,6 +49,7 @@ export function hookEnvironment(hook: RunSpec, event: NlEvent): Record<string, s
     NLMON_EVENT: event.event,
     NLMON_OPERSTATE: event.operstate,
     NLMON_KIND: event.kind,
+    NLMON_PEER_NAMESPACE: event.peer_namespace,
     NLMON_HOOK: hook.name,
     NLMON_EVENT_JSON: formatEventJson(event),
   };

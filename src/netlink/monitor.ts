@@ -214,6 +214,28 @@ export class Monitor {
     };
   }
 
+  /** Namespace files of the last scan, and a signature of them to see when they change. */
+  private lastFiles: NetnsFile[] = [];
+  private lastSignature = '';
+
+  private noteFiles(files: Map<string, NetnsFile>): void {
+    this.lastFiles = [...files.values()];
+    const sig = this.lastFiles.map((f) => `${f.name}:${f.ino}`).sort().join('\n');
+    if (sig === this.lastSignature) return;
+    this.lastSignature = sig;
+    // An id a namespace had for another may now name a new one: ask again when next seen.
+    for (const w of this.watchers.values()) w.ns.forgetPeers();
+  }
+
+  /** Every namespace file known: nlmon's own namespace, the files in the netns directories
+   * (watched or not), and the namespaces named by path. */
+  private namespaceFiles(): NamespaceRef[] {
+    const out: NamespaceRef[] = [{ name: DEFAULT_NS, path: '/proc/self/ns/net' }];
+    for (const f of this.lastFiles) out.push({ name: f.name, path: f.path });
+    for (const w of this.watchers.values()) if (w.ns.ref.path && !this.discovery.contains(w.ns.ref.path)) out.push(w.ns.ref);
+    return out;
+  }
+
   private reportOnce(key: string, level: LogLevel, message: string): void {
     if (this.reported.has(key)) return;
     this.reported.add(key);
@@ -242,6 +264,7 @@ export class Monitor {
         overrun: (name) => this.log('warn', `namespace ${name}: netlink receive buffer overrun; resyncing the link table`),
         resynced: (name) => this.log('info', `namespace ${name}: link table resynced`),
         error: (name, err) => this.log('error', `namespace ${name}: ${err.message}`),
+        namespaceFiles: () => this.namespaceFiles(),
         lost: (name, err) => {
           this.drop(name);
           this.log('error', `namespace ${name}: the socket failed and cannot be opened again (${err.message}); no longer watched`);
@@ -305,6 +328,7 @@ export class Monitor {
       return;
     }
     for (const f of this.discovery.skipped) this.reportOnce(`skip:${f.path}:${f.ino}`, 'warn', `namespace file ${f.path} is not a regular file; skipped`);
+    this.noteFiles(files);
     const present = new Set([...files.values()].map((f) => `${f.path}:${f.ino}`));
     for (const key of this.einval.keys()) if (!present.has(key)) this.einval.delete(key);
     for (const key of this.notNamespace) if (!present.has(key)) this.notNamespace.delete(key);

@@ -2,6 +2,7 @@
 // and on every overrun dumps again and emits the differences, then a resync event. The dump's
 // state and its ordering rule live in DumpSync. A socket that fails (any error but an overrun)
 // is reopened and the table resynced.
+import fs from 'node:fs';
 import type { NativeBinding, NativeRecord, NativeWatcher, WatcherOptions } from './native.js';
 import type { NlEvent } from '../event/event.js';
 import { LinkTable } from './link-table.js';
@@ -22,6 +23,8 @@ export interface NamespaceSink {
   error(ns: string, err: Error): void;
   /** The socket failed and could not be opened again: the namespace is no longer watched. */
   lost(ns: string, err: Error): void;
+  /** Every namespace file nlmon knows of (watched or not), to name the peers of veths. */
+  namespaceFiles?(): NamespaceRef[];
 }
 
 export interface NamespaceStats {
@@ -39,6 +42,10 @@ export interface NamespaceStats {
 
 /** Delay before a dump refused or failed by the kernel (EBUSY, EINTR) is asked for again. */
 const DUMP_RETRY_MS = 50;
+/** Sequence numbers of RTM_GETNSID requests: apart from the dumps'. */
+const PEER_SEQ_BASE = 0x40000000;
+/** The longest a namespace's events wait for the ids of its peers (the kernel answers at once). */
+const PEER_WAIT_MS = 200;
 /** Least time between two reopens of a failing socket. */
 const REOPEN_MIN_MS = 1000;
 
@@ -95,6 +102,14 @@ export class NamespaceWatcher {
   }
 
   private paused = false;
+  /** Peer namespaces by the id this namespace has for them, as the kernel answered. */
+  private readonly peers = new Map<number, string>();
+  /** Ids no known namespace file had when last asked (until namespace files change). */
+  private readonly unknownIds = new Set<number>();
+  private readonly peerAsked = new Map<number, string>();
+  private peerSeq = PEER_SEQ_BASE;
+  private peerTimer: NodeJS.Timeout | undefined;
+  private held: NlEvent[] | undefined;
 
   /** Stops reading (a consumer that cannot keep up). The kernel overruns the socket meanwhile,
    * and the resync after resume() brings the table back to the kernel's. */
@@ -111,6 +126,7 @@ export class NamespaceWatcher {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.peerTimer);
     clearTimeout(this.retryTimer);
     clearTimeout(this.reopenTimer);
     this.socket.close();
@@ -163,17 +179,100 @@ export class NamespaceWatcher {
         }
         const ev = this.table.apply(r, mode);
         if (ev) (out ??= []).push(ev);
+      } else if (r.kind === 'nsid') {
+        this.peerAnswer(r.seq, r.nsid);
       } else {
+        if (r.kind === 'error' && this.peerAsked.has(r.seq)) {
+          this.peerAnswer(r.seq, -1);
+          continue;
+        }
         const end = r.kind === 'done' ? this.sync.done(r.seq, r.dump_interrupted, r.errno) : this.sync.error(r.seq, r.errno);
         if (!end) continue;
         const extra = this.endDump(end);
         if (extra.length) (out ??= []).push(...extra);
       }
     }
-    if (out) {
-      this.eventCount += out.length;
-      this.sink.events(out);
+    if (out) this.deliver(out);
+  }
+
+  /** Names the peer namespace of each event, then hands the events on, in order. An event whose
+   * link_netnsid is not known yet holds itself and the events after it until the kernel has said
+   * which id each namespace file has here (RTM_GETNSID; the answers come on this socket within
+   * the next batch); other namespaces never wait. */
+  private deliver(events: NlEvent[]): void {
+    if (this.held) {
+      this.held.push(...events);
+      return;
     }
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
+      if (e.link_netnsid < 0) continue;
+      const name = this.peers.get(e.link_netnsid);
+      if (name !== undefined) {
+        e.peer_namespace = name;
+        continue;
+      }
+      if (this.unknownIds.has(e.link_netnsid) || !this.askPeers()) continue;
+      if (i > 0) this.emit(events.slice(0, i));
+      this.held = events.slice(i);
+      return;
+    }
+    this.emit(events);
+  }
+
+  private emit(events: NlEvent[]): void {
+    this.eventCount += events.length;
+    this.sink.events(events);
+  }
+
+  /** Asks the id of every namespace file nlmon knows of; false if none could be asked. */
+  private askPeers(): boolean {
+    const files = this.sink.namespaceFiles?.() ?? [];
+    for (const f of files) {
+      let fd: number;
+      try {
+        fd = fs.openSync(f.path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+      } catch {
+        continue;
+      }
+      try {
+        this.peerSeq = this.peerSeq >= 0x7fffffff ? PEER_SEQ_BASE : this.peerSeq + 1;
+        this.socket.requestNsid(this.peerSeq, fd);
+        this.peerAsked.set(this.peerSeq, f.name);
+      } catch {
+        // the socket refused: this file stays unknown
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+    if (this.peerAsked.size === 0) return false;
+    this.peerTimer = setTimeout(() => this.peersAnswered(), PEER_WAIT_MS);
+    return true;
+  }
+
+  private peerAnswer(seq: number, nsid: number): void {
+    const name = this.peerAsked.get(seq);
+    if (name === undefined) return;
+    this.peerAsked.delete(seq);
+    if (nsid >= 0 && !this.peers.has(nsid)) this.peers.set(nsid, name);
+    if (this.peerAsked.size === 0) this.peersAnswered();
+  }
+
+  /** Every answer is in (or the wait is over): release what was held. */
+  private peersAnswered(): void {
+    clearTimeout(this.peerTimer);
+    this.peerTimer = undefined;
+    this.peerAsked.clear();
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const e of held) if (e.link_netnsid >= 0 && !this.peers.has(e.link_netnsid)) this.unknownIds.add(e.link_netnsid);
+    if (held.length) this.deliver(held);
+  }
+
+  /** Namespace files came or went: ids are asked again when next seen. */
+  forgetPeers(): void {
+    this.peers.clear();
+    this.unknownIds.clear();
   }
 
   /** Acts on the end of a dump; returns the events it ends with. */

@@ -33,7 +33,15 @@ export interface RequestError {
   errno: number;
 }
 
-export type NativeRecord = LinkMessage | DumpDone | RequestError;
+/** RTM_NEWNSID answering requestNsid: the id this socket's namespace has for that one. */
+export interface NsidReply {
+  kind: 'nsid';
+  seq: number;
+  /** -1 when the namespace has no id here (no link ties the two). */
+  nsid: number;
+}
+
+export type NativeRecord = LinkMessage | DumpDone | RequestError | NsidReply;
 
 export interface WatcherCallbacks {
   /** One call per drained batch, records in kernel order. */
@@ -62,6 +70,9 @@ export interface NativeWatcher {
   readonly portId: number;
   /** Sends RTM_GETLINK NLM_F_DUMP; the reply arrives through onBatch, then a DumpDone. */
   requestDump(seq: number): void;
+  /** Sends RTM_GETNSID for the namespace open as fd; the NsidReply (or a RequestError) arrives
+   * through onBatch. The fd may be closed once this returns. */
+  requestNsid(seq: number, fd: number): void;
   stats(): NativeWatcherStats;
   /** Stops reading the socket; the kernel queues and then overruns. Idempotent. */
   pause(): void;
@@ -154,6 +165,8 @@ export function unpackRecords(ints: Int32Array, strings: string, count: number):
         link_kind: strs[s + 2]!,
         alias: strs[s + 3]!,
       };
+    } else if (kind === 3) {
+      out[i] = { kind: 'nsid', seq: ints[b + 4]! >>> 0, nsid: ints[b + 12]! };
     } else if (kind === 1) {
       out[i] = { kind: 'done', seq: ints[b + 4]! >>> 0, dump_interrupted: ints[b + 3] === 1, errno: ints[b + 5]! };
     } else {

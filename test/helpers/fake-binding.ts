@@ -7,11 +7,15 @@ export class FakeWatcher implements NativeWatcher {
   readonly receiveBufferForced = false;
   readonly portId = 4242;
   dumpRequests: number[] = [];
+  nsidRequests: Array<{ seq: number; fd: number }> = [];
   closed = false;
   constructor(readonly options: WatcherOptions) {}
   requestDump(seq: number): void {
     if (this.closed) throw new Error('closed');
     this.dumpRequests.push(seq);
+  }
+  requestNsid(seq: number, fd: number): void {
+    this.nsidRequests.push({ seq, fd });
   }
   stats() {
     return { datagrams: 0, messages: 0, malformed: 0, ignored: 0 };

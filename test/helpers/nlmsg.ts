@@ -82,3 +82,8 @@ export function veth(ifindex: number, name: string, extra: Partial<LinkSpec> = {
     address: [0x02, 0, 0, 0, 0, ifindex], kind: 'veth', link: 0, ...extra,
   };
 }
+
+/** RTM_NEWNSID answering RTM_GETNSID: the id (or -1 for none) of the namespace asked about. */
+export function nsidMsg(seq: number, nsid: number): Buffer {
+  return nlmsg(88, 0, seq, Buffer.concat([Buffer.alloc(4), attr(1, i32(nsid))]));
+}
