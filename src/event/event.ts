@@ -54,6 +54,8 @@ export interface NlEvent {
   changed: ChangedField[];
   old_interface: string;
   resync: boolean;
+  /** The machine's hostname, for events that leave it. */
+  host: string;
 }
 
 export const IFF_UP = 0x1;

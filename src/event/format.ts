@@ -32,7 +32,8 @@ export function formatEventJson(e: NlEvent): string {
     `"up":${e.up},"running":${e.running},"lower_up":${e.lower_up},"operstate":${str(e.operstate)},"mtu":${e.mtu},"txqlen":${e.txqlen},` +
     `"address":${str(e.address)},"kind":${str(e.kind)},"master":${e.master},"link":${e.link},"link_netnsid":${e.link_netnsid},` +
     `"peer_namespace":${str(e.peer_namespace)},` +
-    `"alias":${str(e.alias)},"changed":${changedJson(e.changed)},"old_interface":${str(e.old_interface)},"resync":${e.resync}}`;
+    `"alias":${str(e.alias)},"changed":${changedJson(e.changed)},"old_interface":${str(e.old_interface)},"resync":${e.resync},` +
+    `"host":${str(e.host)}}`;
 }
 
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\\]/g;

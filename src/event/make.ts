@@ -1,9 +1,13 @@
 // Making events: from a link's state (makeEvent), the resync marker, and the synthetic
 // link_added event of `nlmon hooks run` and `filter check --event`.
+import os from 'node:os';
 import {
   EventType, IFF_LOWER_UP, IFF_RUNNING, IFF_UP, RTM_NEWLINK, operstateName,
   type ChangedField, type EventName, type NlEvent,
 } from './event.js';
+
+/** The machine's hostname, read once: every event carries it. */
+const HOST = os.hostname();
 
 /** What nlmon keeps of one link: its fields as the kernel last reported them. */
 export interface LinkState {
@@ -53,6 +57,7 @@ export function makeEvent(
     changed,
     old_interface: oldInterface,
     resync,
+    host: HOST,
   };
 }
 

@@ -50,6 +50,7 @@ export function hookEnvironment(hook: RunSpec, event: NlEvent): Record<string, s
     NLMON_OPERSTATE: event.operstate,
     NLMON_KIND: event.kind,
     NLMON_PEER_NAMESPACE: event.peer_namespace,
+    NLMON_HOST: event.host,
     NLMON_HOOK: hook.name,
     NLMON_EVENT_JSON: formatEventJson(event),
   };
