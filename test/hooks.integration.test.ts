@@ -35,8 +35,10 @@ test('a veth hook runs once per new veth end with every NLMON_ variable and the 
       const env = Object.fromEntries(fs.readFileSync(path.join(dir, f), 'utf8').split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
       const json = JSON.parse(fs.readFileSync(path.join(dir, f.replace('.env', '.json')), 'utf8'));
       const names = Object.keys(env).filter((k) => k !== 'PWD' && k !== 'SHLVL' && k !== '_').sort();
-      assert.deepEqual(names, ['NLMON_EVENT', 'NLMON_EVENT_JSON', 'NLMON_EVENT_TYPE', 'NLMON_HOOK', 'NLMON_HOST', 'NLMON_IFINDEX', 'NLMON_INTERFACE',
-        'NLMON_KIND', 'NLMON_MESSAGE_TYPE', 'NLMON_NAMESPACE', 'NLMON_OPERSTATE', 'NLMON_PEER_NAMESPACE', 'NLMON_SEQUENCE', 'NLMON_TIMESTAMP', 'PATH', 'SITE']);
+      assert.deepEqual(names, ['NLMON_CONTAINER_ID', 'NLMON_CONTAINER_IMAGE', 'NLMON_CONTAINER_NAME', 'NLMON_CONTAINER_RUNTIME',
+        'NLMON_EVENT', 'NLMON_EVENT_JSON', 'NLMON_EVENT_TYPE', 'NLMON_HOOK', 'NLMON_HOST', 'NLMON_IFINDEX', 'NLMON_INTERFACE',
+        'NLMON_KIND', 'NLMON_MESSAGE_TYPE', 'NLMON_NAMESPACE', 'NLMON_OPERSTATE', 'NLMON_PEER_NAMESPACE', 'NLMON_POD_NAME', 'NLMON_POD_NAMESPACE',
+        'NLMON_POD_UID', 'NLMON_SEQUENCE', 'NLMON_TIMESTAMP', 'PATH', 'SITE']);
       assert.equal(env.PATH, '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
       assert.equal(env.NLMON_HOST, os.hostname());
       assert.equal(json.host, os.hostname());

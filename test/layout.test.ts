@@ -11,10 +11,11 @@ import { ROOT, withTempDir } from './helpers/index.js';
 export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   event: [],
   netlink: ['event'],
+  containers: ['event'],
   hooks: ['event', 'netlink'],
   config: ['event', 'hooks'],
-  daemon: ['event', 'netlink', 'hooks', 'config'],
-  cli: ['event', 'netlink', 'hooks', 'config', 'daemon'],
+  daemon: ['event', 'netlink', 'containers', 'hooks', 'config'],
+  cli: ['event', 'netlink', 'containers', 'hooks', 'config', 'daemon'],
 };
 
 const IMPORT = /(?:^|[^\w.])(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|(?:^|[^\w.])import\s*\(\s*['"]([^'"]+)['"]\s*\)|^\s*import\s*['"]([^'"]+)['"]/gm;

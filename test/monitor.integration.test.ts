@@ -7,6 +7,7 @@ import path from 'node:path';
 import { execa, execaSync } from 'execa';
 import { Monitor } from '../src/netlink/monitor.js';
 import { DEFAULT_RECEIVE_BUFFER } from '../src/config/defaults.js';
+import { HostAttribution } from '../src/containers/host-attribution.js';
 import type { NlEvent } from '../src/event/event.js';
 import { LINKBURST, ip, ipLinks, kernelLinks, needsRoot, newName, sleep, tableLinks, until, withNetns } from './helpers/index.js';
 
@@ -204,5 +205,51 @@ test('peer_namespace names the namespace a veth\'s peer is in, watched or not', 
     assert.equal(both.find((e) => e.interface === 'pb' && e.event === 'link_up')!.peer_namespace, a);
   } finally {
     m2.stop();
+  }
+}));
+
+/** A cgroup hierarchy this test may make a directory in, or undefined. */
+function cgroupRoot(): string | undefined {
+  for (const root of ['/sys/fs/cgroup/unified', '/sys/fs/cgroup', '/sys/fs/cgroup/pids']) {
+    if (!fs.existsSync(path.join(root, 'cgroup.procs'))) continue;
+    const probe = path.join(root, `nlmon-probe-${process.pid}`);
+    try {
+      fs.mkdirSync(probe);
+      fs.rmdirSync(probe);
+      return root;
+    } catch {
+      // read-only here
+    }
+  }
+  return undefined;
+}
+
+test('a veth is named with the container of its namespace, and the host end with its peer\'s, from a real process\'s cgroup', { ...opts, skip: needsRoot || (cgroupRoot() ? false : 'no writable cgroup hierarchy here') }, () => withNetns(2, async (cns, hns) => {
+  const id = `${'c0ffee'.repeat(10)}abcd`;
+  const group = path.join(cgroupRoot()!, `nlmon-test-${process.pid}`);
+  const scope = path.join(group, `docker-${id}.scope`);
+  const sleeper = execa('ip', ['netns', 'exec', cns, 'sleep', '60'], { reject: false });
+  const c = collector();
+  const m = new Monitor({ namespaces: [cns, hns], netnsDirs: ['/var/run/netns'], receiveBuffer: DEFAULT_RECEIVE_BUFFER, containers: new HostAttribution() }, c.listener);
+  try {
+    fs.mkdirSync(scope, { recursive: true });
+    await until(() => fs.existsSync(`/proc/${sleeper.pid}/ns/net`) && fs.readlinkSync(`/proc/${sleeper.pid}/ns/net`) !== fs.readlinkSync('/proc/self/ns/net'), 'the process in the container namespace');
+    fs.writeFileSync(path.join(scope, 'cgroup.procs'), String(sleeper.pid));
+    await m.start();
+    ip('-n', hns, 'link', 'add', 'hv0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', cns);
+    await until(() => c.find((e) => e.interface === 'eth0' && e.namespace === cns) && c.find((e) => e.interface === 'hv0'), 'both ends');
+    const inside = c.find((e) => e.interface === 'eth0' && e.namespace === cns)!;
+    assert.equal(inside.container_id, id);
+    assert.equal(inside.container_runtime, 'docker');
+    const hostEnd = c.find((e) => e.interface === 'hv0')!;
+    assert.equal(hostEnd.peer_namespace, cns);
+    assert.equal(hostEnd.container_id, id, 'the host end takes its peer namespace\'s container');
+    assert.equal(m.stats().namespaces.find((n) => n.name === cns)!.container, id.slice(0, 12));
+    assert.equal(m.stats().namespaces.find((n) => n.name === hns)!.container, '');
+  } finally {
+    m.stop();
+    sleeper.kill('SIGKILL');
+    await sleeper;
+    for (const d of [scope, group]) try { fs.rmdirSync(d); } catch { /* gone */ }
   }
 }));

@@ -1,5 +1,6 @@
 // `nlmon monitor`: streams events to stdout until SIGINT/SIGTERM, one write per batch.
 import { Monitor, MonitorError } from '../netlink/monitor.js';
+import { HostAttribution } from '../containers/host-attribution.js';
 import { formatEventHuman, formatEventJson } from '../event/format.js';
 import type { NlEvent } from '../event/event.js';
 import { onStopSignal } from '../signals.js';
@@ -35,6 +36,7 @@ export async function runMonitorCommand(opts: MonitorCommandOptions): Promise<nu
       netnsDirs: opts.netnsDir?.length ? opts.netnsDir : DEFAULT_NETNS_DIRS,
       receiveBuffer: opts.receiveBuffer ?? DEFAULT_RECEIVE_BUFFER,
       listExisting: opts.listExisting ?? false,
+      containers: new HostAttribution(),
     },
     {
       events(events) {

@@ -20,15 +20,17 @@ export interface NlmonConfig {
   integration: { max_concurrent: number; queue_limit: number; hook_log: string; hooks: HookConfig[] };
   control: { socket: string };
   metrics: { listen: string };
+  containers: { enabled: boolean };
 }
 
 /** Every key the file may hold, by the mapping it belongs in (docs/config.md has each). */
 export const CONFIG_KEYS = {
   top: ['nlmon'],
-  nlmon: ['monitoring', 'integration', 'control', 'metrics'],
+  nlmon: ['monitoring', 'containers', 'integration', 'control', 'metrics'],
   monitoring: ['namespaces', 'netns_dirs', 'receive_buffer', 'list_existing'],
   integration: ['max_concurrent', 'queue_limit', 'hook_log', 'hooks'],
   hook: ['name', 'script', 'condition', 'timeout_ms', 'enabled', 'async', 'args', 'env', 'capture_output', 'keep_children'],
+  containers: ['enabled'],
   control: ['socket'],
   metrics: ['listen'],
 } as const satisfies Record<string, readonly string[]>;
@@ -232,6 +234,7 @@ function checkConfig(text: string, file: string, opts: LoadOptions): NlmonConfig
     integration: { max_concurrent: DEFAULT_MAX_CONCURRENT, queue_limit: DEFAULT_QUEUE_LIMIT, hook_log: DEFAULT_HOOK_LOG, hooks: [] },
     control: { socket: DEFAULT_SOCKET },
     metrics: { listen: '' },
+    containers: { enabled: true },
   };
   const root = doc.contents as YamlNode | null;
   if (!isMap(root)) {
@@ -247,6 +250,12 @@ function checkConfig(text: string, file: string, opts: LoadOptions): NlmonConfig
     if (mon) readMonitoring(c, mon, cfg);
     const integ = c.map(sec.get('integration'), 'nlmon.integration');
     if (integ) readIntegration(c, integ, cfg, opts);
+    const cont = c.map(sec.get('containers'), 'nlmon.containers');
+    if (cont) {
+      const e = c.entries(cont, 'nlmon.containers', CONFIG_KEYS.containers);
+      const en = c.scalar(e.get('enabled'), 'bool', 'enabled');
+      if (en !== undefined) cfg.containers.enabled = en;
+    }
     const ctl = c.map(sec.get('control'), 'nlmon.control');
     if (ctl) {
       const e = c.entries(ctl, 'nlmon.control', CONFIG_KEYS.control);

@@ -3,6 +3,7 @@
 import type http from 'node:http';
 import { Monitor, MonitorError, type LogLevel } from '../netlink/monitor.js';
 import { nativeBinding } from '../netlink/native.js';
+import { HostAttribution } from '../containers/host-attribution.js';
 import { HookScheduler, type HookStatus } from '../hooks/scheduler.js';
 import { NativeHookRunner } from '../hooks/runner.js';
 import { HookLog } from '../hooks/log.js';
@@ -56,7 +57,10 @@ export class Daemon implements ControlApi {
     this.scheduler.setHooks(config.integration.hooks);
     const m = config.monitoring;
     this.monitor = new Monitor(
-      { namespaces: m.namespaces, netnsDirs: m.netns_dirs, receiveBuffer: m.receive_buffer, listExisting: m.list_existing },
+      {
+        namespaces: m.namespaces, netnsDirs: m.netns_dirs, receiveBuffer: m.receive_buffer, listExisting: m.list_existing,
+        ...(config.containers.enabled ? { containers: new HostAttribution() } : {}),
+      },
       {
         events: (events) => {
           this.metrics.countEvents(events);
@@ -127,7 +131,7 @@ export class Daemon implements ControlApi {
       events: st.events,
       overruns: st.overruns,
       resyncs: st.resyncs,
-      namespaces: st.namespaces.map(({ name, links, events, overruns, resyncs, reopens, malformed, receive_buffer }) => ({ name, links, events, overruns, resyncs, reopens, malformed, receive_buffer })),
+      namespaces: st.namespaces.map(({ name, links, events, overruns, resyncs, reopens, malformed, receive_buffer, container }) => ({ name, links, events, overruns, resyncs, reopens, malformed, receive_buffer, container })),
       hooks: {
         total: hooks.length,
         enabled: hooks.filter((h) => h.enabled).length,

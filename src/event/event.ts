@@ -54,9 +54,20 @@ export interface NlEvent {
   changed: ChangedField[];
   old_interface: string;
   resync: boolean;
+  container_id: string;
+  container_name: string;
+  container_image: string;
+  container_runtime: string;
+  pod_name: string;
+  pod_namespace: string;
+  pod_uid: string;
   /** The machine's hostname, for events that leave it. */
   host: string;
 }
+
+/** The container fields of an event: the container that owns the link's namespace or, for a
+ * host-side veth, its peer's namespace; '' when there is none or it is not known. */
+export type ContainerFields = Pick<NlEvent, 'container_id' | 'container_name' | 'container_image' | 'container_runtime' | 'pod_name' | 'pod_namespace' | 'pod_uid'>;
 
 export const IFF_UP = 0x1;
 export const IFF_RUNNING = 0x40;

@@ -16,7 +16,8 @@ export const FIELDS: Readonly<Record<string, FieldType>> = {
   event: 'string', interface: 'string', ifindex: 'int', flags: 'int', up: 'bool', running: 'bool',
   lower_up: 'bool', operstate: 'string', mtu: 'int', txqlen: 'int', address: 'string', kind: 'string',
   master: 'int', link: 'int', link_netnsid: 'int', peer_namespace: 'string', alias: 'string', changed: 'list', old_interface: 'string',
-  resync: 'bool', host: 'string',
+  resync: 'bool', container_id: 'string', container_name: 'string', container_image: 'string', container_runtime: 'string',
+  pod_name: 'string', pod_namespace: 'string', pod_uid: 'string', host: 'string',
 };
 
 const CONSTANTS: Readonly<Record<string, number>> = {

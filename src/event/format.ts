@@ -33,7 +33,9 @@ export function formatEventJson(e: NlEvent): string {
     `"address":${str(e.address)},"kind":${str(e.kind)},"master":${e.master},"link":${e.link},"link_netnsid":${e.link_netnsid},` +
     `"peer_namespace":${str(e.peer_namespace)},` +
     `"alias":${str(e.alias)},"changed":${changedJson(e.changed)},"old_interface":${str(e.old_interface)},"resync":${e.resync},` +
-    `"host":${str(e.host)}}`;
+    `"container_id":${str(e.container_id)},"container_name":${str(e.container_name)},"container_image":${str(e.container_image)},` +
+    `"container_runtime":${str(e.container_runtime)},"pod_name":${str(e.pod_name)},"pod_namespace":${str(e.pod_namespace)},` +
+    `"pod_uid":${str(e.pod_uid)},"host":${str(e.host)}}`;
 }
 
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\\]/g;
@@ -56,6 +58,8 @@ export function formatEventHuman(e: NlEvent): string {
   if (e.link) s += ` link ${e.link}`;
   if (e.address) s += ` ether ${e.address}`;
   if (e.alias) s += ` alias ${JSON.stringify(e.alias)}`;
+  if (e.container_id) s += ` container ${printable(e.container_name || e.container_id.slice(0, 12))}`;
+  if (e.pod_name) s += ` pod ${printable(e.pod_namespace)}/${printable(e.pod_name)}`;
   if (e.changed.length) s += ` (changed: ${e.changed.join(',')})`;
   if (e.resync) s += ' [resync]';
   return s;

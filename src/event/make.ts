@@ -57,6 +57,13 @@ export function makeEvent(
     changed,
     old_interface: oldInterface,
     resync,
+    container_id: '',
+    container_name: '',
+    container_image: '',
+    container_runtime: '',
+    pod_name: '',
+    pod_namespace: '',
+    pod_uid: '',
     host: HOST,
   };
 }

@@ -51,6 +51,13 @@ export function hookEnvironment(hook: RunSpec, event: NlEvent): Record<string, s
     NLMON_KIND: event.kind,
     NLMON_PEER_NAMESPACE: event.peer_namespace,
     NLMON_HOST: event.host,
+    NLMON_CONTAINER_ID: event.container_id,
+    NLMON_CONTAINER_NAME: event.container_name,
+    NLMON_CONTAINER_IMAGE: event.container_image,
+    NLMON_CONTAINER_RUNTIME: event.container_runtime,
+    NLMON_POD_NAME: event.pod_name,
+    NLMON_POD_NAMESPACE: event.pod_namespace,
+    NLMON_POD_UID: event.pod_uid,
     NLMON_HOOK: hook.name,
     NLMON_EVENT_JSON: formatEventJson(event),
   };

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { nativeBinding, type NativeBinding } from './native.js';
-import type { NlEvent } from '../event/event.js';
+import type { ContainerFields, NlEvent } from '../event/event.js';
 import type { LinkState } from '../event/make.js';
 import { printable } from '../event/format.js';
 import { NamespaceWatcher, type NamespaceRef, type NamespaceStats } from './namespace-watcher.js';
@@ -19,11 +19,19 @@ export interface MonitorOptions {
   receiveBuffer: number;
   listExisting?: boolean;
   binding?: NativeBinding;
+  /** Finds the container that owns a namespace (by its nsfs inode); none if absent. */
+  containers?: ContainerLookup;
   /** How often the netns directories are read again besides inotify (ms). */
   rescanMs?: number;
 }
 
 export type LogLevel = 'info' | 'warn' | 'error';
+
+/** Container attribution as the monitor uses it (containers/host-attribution.ts provides one). */
+export interface ContainerLookup {
+  lookup(ino: number): ContainerFields | undefined;
+  forget(ino: number): void;
+}
 
 export interface MonitorListener {
   /** Each batch of events, numbered and time-stamped, in order. */
@@ -205,7 +213,12 @@ export class Monitor {
   }
 
   stats(): MonitorStats {
-    const namespaces = [...this.watchers.values()].map((w) => w.ns.stats());
+    const namespaces = [...this.watchers.values()].map((w) => {
+      const s = w.ns.stats();
+      const c = this.containerOf(s.name);
+      if (c) s.container = c.pod_name ? `${c.pod_namespace}/${c.pod_name}` : c.container_name || c.container_id.slice(0, 12);
+      return s;
+    });
     return {
       events: this.sequence,
       overruns: namespaces.reduce((n, s) => n + s.overruns, 0),
@@ -242,7 +255,16 @@ export class Monitor {
     this.log(level, message);
   }
 
+  /** The container of a namespace by name: nlmon's own namespace has none. */
+  private containerOf(name: string): ContainerFields | undefined {
+    if (name === DEFAULT_NS || !this.options.containers) return undefined;
+    const ino = this.watchers.get(name)?.ino ?? this.lastFiles.find((f) => f.name === name)?.ino;
+    return ino === undefined || ino < 0 ? undefined : this.options.containers.lookup(ino);
+  }
+
   private drop(name: string): void {
+    const w = this.watchers.get(name);
+    if (w && w.ino >= 0) this.options.containers?.forget(w.ino);
     this.watchers.get(name)?.ns.close();
     this.watchers.delete(name);
     this.listener.namespaceClosed?.(name);
@@ -265,6 +287,7 @@ export class Monitor {
         resynced: (name) => this.log('info', `namespace ${name}: link table resynced`),
         error: (name, err) => this.log('error', `namespace ${name}: ${err.message}`),
         namespaceFiles: () => this.namespaceFiles(),
+        ...(this.options.containers ? { containerOf: (name: string) => this.containerOf(name) } : {}),
         lost: (name, err) => {
           this.drop(name);
           this.log('error', `namespace ${name}: the socket failed and cannot be opened again (${err.message}); no longer watched`);

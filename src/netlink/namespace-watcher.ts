@@ -4,7 +4,7 @@
 // is reopened and the table resynced.
 import fs from 'node:fs';
 import type { NativeBinding, NativeRecord, NativeWatcher, WatcherOptions } from './native.js';
-import type { NlEvent } from '../event/event.js';
+import type { ContainerFields, NlEvent } from '../event/event.js';
 import { LinkTable } from './link-table.js';
 import { DumpSync, type DumpEnd, type SyncMode } from './dump-sync.js';
 import { resyncEvent } from '../event/make.js';
@@ -25,6 +25,8 @@ export interface NamespaceSink {
   lost(ns: string, err: Error): void;
   /** Every namespace file nlmon knows of (watched or not), to name the peers of veths. */
   namespaceFiles?(): NamespaceRef[];
+  /** The container that owns a namespace, by nlmon's name for it, if known. */
+  containerOf?(namespace: string): ContainerFields | undefined;
 }
 
 export interface NamespaceStats {
@@ -37,6 +39,8 @@ export interface NamespaceStats {
   /** Sockets opened again after an error. */
   reopens: number;
   malformed: number;
+  /** The container that owns the namespace (its name, or its id's first 12 characters); ''. */
+  container: string;
   receive_buffer: number;
 }
 
@@ -96,6 +100,7 @@ export class NamespaceWatcher {
       overruns: this.overrunCount,
       resyncs: this.resyncCount,
       reopens: this.reopenCount,
+      container: '',
       malformed: this.malformedBefore + (this.closed ? 0 : this.socket.stats().malformed),
       receive_buffer: this.socket.receiveBuffer,
     };
@@ -221,6 +226,15 @@ export class NamespaceWatcher {
   }
 
   private emit(events: NlEvent[]): void {
+    const containerOf = this.sink.containerOf;
+    if (containerOf) {
+      // The link's own namespace's container; for a host-side veth, its peer's.
+      const own = containerOf(this.ref.name);
+      for (const e of events) {
+        const c = own ?? (e.peer_namespace ? containerOf(e.peer_namespace) : undefined);
+        if (c) Object.assign(e, c);
+      }
+    }
     this.eventCount += events.length;
     this.sink.events(events);
   }
