@@ -127,6 +127,17 @@ OpenResult OpenLinkSocket(const std::string& netns_path, int receive_buffer) {
   return r;
 }
 
+// Sends one request to the kernel on fd. Returns 0 or errno.
+int SendRequest(int fd, const void* req, size_t len) {
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  for (;;) {
+    const ssize_t n = sendto(fd, req, len, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel);
+    if (n >= 0) return 0;
+    if (errno != EINTR) return errno;
+  }
+}
+
 int SendLinkDump(int fd, uint32_t seq) {
   struct {
     nlmsghdr nh;
@@ -137,14 +148,7 @@ int SendLinkDump(int fd, uint32_t seq) {
   req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
   req.nh.nlmsg_seq = seq;
   req.ifi.ifi_family = AF_UNSPEC;
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
-  for (;;) {
-    const ssize_t n = sendto(fd, &req, sizeof req, MSG_DONTWAIT,
-                             reinterpret_cast<sockaddr*>(&kernel), sizeof kernel);
-    if (n >= 0) return 0;
-    if (errno != EINTR) return errno;
-  }
+  return SendRequest(fd, &req, sizeof req);
 }
 
 int SendGetNsid(int fd, uint32_t seq, int nsfd) {
@@ -163,14 +167,7 @@ int SendGetNsid(int fd, uint32_t seq, int nsfd) {
   req.fd_attr.rta_len = RTA_LENGTH(sizeof(uint32_t));
   req.fd_attr.rta_type = NETNSA_FD;
   req.fd_value = static_cast<uint32_t>(nsfd);
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
-  for (;;) {
-    const ssize_t n = sendto(fd, &req, sizeof req, MSG_DONTWAIT,
-                             reinterpret_cast<sockaddr*>(&kernel), sizeof kernel);
-    if (n >= 0) return 0;
-    if (errno != EINTR) return errno;
-  }
+  return SendRequest(fd, &req, sizeof req);
 }
 
 DrainResult DrainSocket(int fd, size_t max_datagrams, std::vector<LinkRecord>* out,

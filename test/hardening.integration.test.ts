@@ -6,10 +6,8 @@ import http from 'node:http';
 import path from 'node:path';
 import { execa, execaSync } from 'execa';
 import type { StatusReport } from '../src/daemon/control-api.js';
-import type { HookStatus } from '../src/hooks/scheduler.js';
 import {
-  NLMON, cli, cliJson, config, ip, kernelLinks, linkburst, lines, needsRoot, script, sleep, startDaemon, statusKb, until, withDaemon,
-  withNetns, withTempDir, type LinkSummary,
+  alive, cli, cliJson, config, hookStats, ip, kernelLinks, lines, linkburst, type LinkSummary, needsRoot, NLMON, script, sleep, startDaemon, statusKb, until, withDaemon, withNetns, withTempDir,
 } from './helpers/index.js';
 
 const opts = { skip: needsRoot, timeout: 120000 };
@@ -59,8 +57,6 @@ test('no ghost link after an overrun: a pair deleted while the reader was stoppe
   }
 }));
 
-const stats = (dir: string) => Object.fromEntries(cliJson<HookStatus[]>(dir, 'hooks', 'stats').map((h) => [h.name, h]));
-const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
 
 test('a full disk under the hook log: lines counted as lost, the daemon goes on and stops cleanly', opts, () => withNetns(1, (ns) => withTempDir(async (dir) => {
   const logDir = path.join(dir, 'logfs');
@@ -78,10 +74,10 @@ test('a full disk under the hook log: lines counted as lost, the daemon goes on 
 `).replace(`${dir}/hook.log`, `${logDir}/hook.log`);
     await withDaemon(dir, yaml, async (d) => {
       linkburst(`/var/run/netns/${ns}`, 1500, 0, 's0');
-      await until(() => stats(dir).storm!.executions === 1500, '1500 runs', 60000);
+      await until(() => hookStats(dir).storm!.executions === 1500, '1500 runs', 60000);
       const st = cliJson<StatusReport>(dir, 'status');
       assert.ok(st.hook_log_lost > 0, 'lost lines are counted');
-      assert.equal(stats(dir).storm!.successes, 1500);
+      assert.equal(hookStats(dir).storm!.successes, 1500);
       assert.match(d.stderr(), /hook log \S+hook\.log: .*ENOSPC|no space/i);
       assert.equal(d.stderr().match(/hook log \S+hook\.log:/g)?.length, 1, 'logged once, not per line');
       assert.equal(await d.stop(), 0);
@@ -162,7 +158,7 @@ test('children a hook leaves behind are killed when it exits 0, unless keep_chil
         keep_children: true
 `), async () => {
     ip('-n', ns, 'link', 'add', 'k0', 'type', 'veth', 'peer', 'name', 'k1');
-    await until(() => stats(dir).left!.successes === 1 && stats(dir).kept!.successes === 1, 'both runs');
+    await until(() => hookStats(dir).left!.successes === 1 && hookStats(dir).kept!.successes === 1, 'both runs');
     const leftPids = lines(`${dir}/left`).map(Number);
     const keptPids = lines(`${dir}/kept`).map(Number);
     try {

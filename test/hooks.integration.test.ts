@@ -4,16 +4,11 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { config, ip, linkburst, lines, needsRoot, nlmonSync, script, until, withDaemon, withNetns, withTempDir } from './helpers/index.js';
+import {
+  alive, config, ip, lines, linkburst, needsRoot, nlmonSync, script, until, withDaemon, withNetns, withTempDir,
+} from './helpers/index.js';
 
 const opts = { skip: needsRoot, timeout: 60000 };
-const alive = (pid: number) => {
-  try {
-    return !/^State:\s+Z/m.test(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return false;
-  }
-};
 
 test('a veth hook runs once per new veth end with every NLMON_ variable and the JSON on stdin', opts, () => withNetns(1, (ns) => withTempDir(async (dir) => {
   const s = script(dir, 'record.sh', `env > "${dir}/run-$NLMON_SEQUENCE.env"\ncat > "${dir}/run-$NLMON_SEQUENCE.json"`);

@@ -4,12 +4,12 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { cliJson, config, ip, needsRoot, script, statusKb, until, withDaemon, withNetns, withTempDir } from './helpers/index.js';
-import type { HookStatus } from '../src/hooks/scheduler.js';
+import {
+  cliJson, config, hookStats, ip, needsRoot, script, statusKb, until, withDaemon, withNetns, withTempDir,
+} from './helpers/index.js';
 import type { StatusReport } from '../src/daemon/control-api.js';
 
 const opts = { skip: needsRoot, timeout: 120000 };
-const stats = (dir: string) => Object.fromEntries(cliJson<HookStatus[]>(dir, 'hooks', 'stats').map((h) => [h.name, h]));
 
 /** Processes whose parent is pid. */
 function children(pid: number): number[] {
@@ -50,8 +50,8 @@ test('hooks that hang, daemonize, close stdout, flood stdout, or vanish never hu
     for (const name of ['forever', 'daemonizer', 'closer', 'flood', 'floodnc', 'vanish', 'noexec']) {
       ip('-n', ns, 'link', 'add', name, 'type', 'veth', 'peer', 'name', `${name}-p`);
     }
-    await until(() => Object.values(stats(dir)).every((h) => h.executions === 1), 'one run of each hook', 60000);
-    const s = stats(dir);
+    await until(() => Object.values(hookStats(dir)).every((h) => h.executions === 1), 'one run of each hook', 60000);
+    const s = hookStats(dir);
     assert.equal(s.forever!.timeouts, 1);
     assert.equal(s.daemonizer!.successes, 1);
     assert.equal(s.closer!.successes, 1);
@@ -103,7 +103,7 @@ test('500 veth pairs created and deleted while hooks run: no crash, no process o
     const pid = d.child.pid!;
     // Warm up: one pair, so both hook-runner threads and a control connection have existed.
     ip('-n', ns, 'link', 'add', 'w0', 'type', 'veth', 'peer', 'name', 'w1');
-    await until(() => stats(dir).added!.executions === 2, 'the warm-up runs');
+    await until(() => hookStats(dir).added!.executions === 2, 'the warm-up runs');
     const fdsBefore = fds(pid);
     const batch = path.join(dir, 'batch');
     for (const verb of ['add', 'del']) {
@@ -112,10 +112,10 @@ test('500 veth pairs created and deleted while hooks run: no crash, no process o
       ip('-n', ns, '-batch', batch);
     }
     await until(() => {
-      const s = stats(dir);
+      const s = hookStats(dir);
       return s.added!.executions + s.added!.dropped === 1002 && s.removed!.executions + s.removed!.dropped === 1000 && s.added!.running + s.removed!.running === 0;
     }, '2002 runs accounted for', 90000);
-    const s = stats(dir);
+    const s = hookStats(dir);
     assert.equal(s.added!.failures + s.removed!.failures + s.added!.timeouts + s.removed!.timeouts, 0);
     const st = cliJson<StatusReport>(dir, 'status');
     assert.equal(st.namespaces[0]!.links, 3, 'only lo and the warm-up pair are left in the table');

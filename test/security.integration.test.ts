@@ -8,15 +8,15 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { execa, execaSync } from 'execa';
-import type { HookStatus } from '../src/hooks/scheduler.js';
 import type { StatusReport } from '../src/daemon/control-api.js';
-import { NLMON, cli, cliJson, config, ip, linkburst, lines, needsRoot, nlmonSync, script, sleep, until, withDaemon, withNetns, withTempDir } from './helpers/index.js';
+import {
+  cli, cliJson, config, hookStats, ip, lines, linkburst, needsRoot, NLMON, nlmonSync, script, sleep, until, withDaemon, withNetns, withTempDir,
+} from './helpers/index.js';
 
 const opts = { skip: needsRoot, timeout: 120000 };
 const NOBODY = ['--reuid=65534', '--regid=65534', '--clear-groups'];
 /** Runs a shell command as uid 65534. */
 const asNobody = (cmd: string) => execaSync('setpriv', [...NOBODY, 'sh', '-c', cmd], { reject: false });
-const stats = (dir: string) => Object.fromEntries(cliJson<HookStatus[]>(dir, 'hooks', 'stats').map((h) => [h.name, h]));
 
 test('a script made writable after load is refused at its next run, before another user can run code as root', opts, () => withNetns(1, (ns) => withTempDir(async (dir) => {
   const s = script(dir, 'hook.sh', `echo ran >> "${dir}/ran"`);
@@ -26,9 +26,9 @@ test('a script made writable after load is refused at its next run, before anoth
     fs.chmodSync(s, 0o777);
     assert.equal(asNobody(`printf '#!/bin/sh\\necho pwned > ${dir}/pwned\\n' > ${s}`).exitCode, 0, 'the attacker rewrote the script');
     ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
-    await until(() => stats(dir).h!.failures === 2, 'the two refused runs');
+    await until(() => hookStats(dir).h!.failures === 2, 'the two refused runs');
     assert.equal(fs.existsSync(`${dir}/pwned`), false, 'the attacker\'s code never ran');
-    assert.match(stats(dir).h!.last_error, /^refused: file \S+hook\.sh is world-writable/);
+    assert.match(hookStats(dir).h!.last_error, /^refused: file \S+hook\.sh is world-writable/);
     assert.match(d.hookLog().join('\n'), /done \S+hook\.sh REFUSED/);
   });
 })));
@@ -39,8 +39,8 @@ test('a script replaced since load (mv over it, or a symlink swapped in) is refu
     const other = script(dir, 'other.sh', `echo other >> "${dir}/other"`);
     fs.renameSync(other, s);
     ip('-n', ns, 'link', 'add', 'a0', 'type', 'veth', 'peer', 'name', 'a1');
-    await until(() => stats(dir).h!.failures === 2, 'refused runs');
-    assert.match(stats(dir).h!.last_error, /was replaced since the config was loaded/);
+    await until(() => hookStats(dir).h!.failures === 2, 'refused runs');
+    assert.match(hookStats(dir).h!.last_error, /was replaced since the config was loaded/);
     assert.equal(fs.existsSync(`${dir}/other`), false);
     d.child.kill('SIGHUP');
     await until(() => d.stderr().includes('reloaded'), 'the reload');

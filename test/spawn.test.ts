@@ -10,9 +10,8 @@ import { NativeHookRunner } from '../src/hooks/runner.js';
 import { nativeBinding, type SpawnedChild, type SpawnRequest } from '../src/netlink/native.js';
 import { syntheticEvent } from '../src/event/make.js';
 import { FakeBinding } from './helpers/fake-binding.js';
-import { sleep, until, withTempDir } from './helpers/index.js';
+import { alive, sleep, until, withTempDir } from './helpers/index.js';
 
-const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
 
 /** A binding whose spawns return `delayMs` late, as an exec stuck on a slow mount would. */
 class SlowSpawnBinding extends FakeBinding {

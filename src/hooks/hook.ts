@@ -18,6 +18,7 @@ export interface HookConfig {
   capture_output: boolean;
   /** Leave the processes a run started in its process group alive after it exits. */
   keep_children: boolean;
-  /** The files checked at load, checked again before each run (empty with --allow-unsafe-scripts). */
+  /** The files checked at load, checked again before each run, the program first (empty with
+   * --allow-unsafe-scripts). */
   files: CheckedFile[];
 }

@@ -35,7 +35,8 @@ export interface HookRunner {
 
 export const CAPTURE_LIMIT = 64 * 1024;
 
-export function hookEnvironment(hook: RunSpec, event: NlEvent): Record<string, string> {
+/** `json` is the event as formatEventJson writes it, when the caller has it already. */
+export function hookEnvironment(hook: RunSpec, event: NlEvent, json = formatEventJson(event)): Record<string, string> {
   return {
     PATH: HOOK_PATH,
     ...hook.env,
@@ -59,7 +60,7 @@ export function hookEnvironment(hook: RunSpec, event: NlEvent): Record<string, s
     NLMON_POD_NAMESPACE: event.pod_namespace,
     NLMON_POD_UID: event.pod_uid,
     NLMON_HOOK: hook.name,
-    NLMON_EVENT_JSON: formatEventJson(event),
+    NLMON_EVENT_JSON: json,
   };
 }
 
@@ -109,7 +110,7 @@ function startError(program: string, err: NodeJS.ErrnoException): string {
   return `cannot start ${program}: ${why}`;
 }
 
-/** Runs hooks with the addon's posix_spawn on libuv's thread pool: nothing about starting a
+/** Runs hooks with the addon's posix_spawn on its own spawn threads: nothing about starting a
  * process blocks the loop that reads netlink, and there is no fork of the daemon's memory. */
 export class NativeHookRunner implements HookRunner {
   constructor(private readonly binding: NativeBinding = nativeBinding()) {}
@@ -120,13 +121,15 @@ export class NativeHookRunner implements HookRunner {
       outcome: 'failure', exit_code: null, signal: null, duration_ms: performance.now() - t0, spawned_at: NaN, error, stdout: '', stderr: '',
     });
     const program = hook.argv[0]!;
-    const file = resolveProgram(program);
+    // The program as checked at load (found on PATH then, not again on the loop at each run).
+    const file = hook.files?.[0]?.path ?? resolveProgram(program);
     if (!file) return fail(startError(program, Object.assign(new Error('no such file'), { code: 'ENOENT' })));
     if (hook.files?.length) {
       const why = await recheckFiles(hook.files);
       if (why) return fail(`refused: ${why}`);
     }
-    const env = Object.entries(hookEnvironment(hook, event)).map(([k, v]) => `${k}=${v}`);
+    const json = formatEventJson(event);
+    const env = Object.entries(hookEnvironment(hook, event, json)).map(([k, v]) => `${k}=${v}`);
     // The deadline runs from dispatch, not from the exec: a spawn stuck in exec (a script on a
     // hung mount) still ends as a timeout at timeout_ms, and gives its slot back.
     let child: SpawnedChild | undefined;
@@ -145,7 +148,7 @@ export class NativeHookRunner implements HookRunner {
       onDeadline();
     };
     let timer = setTimeout(expire, hook.timeout_ms);
-    const spawning = this.binding.spawnHook({ file, argv: hook.argv, env, stdin: formatEventJson(event) + '\n', capture: hook.capture_output });
+    const spawning = this.binding.spawnHook({ file, argv: hook.argv, env, stdin: json + '\n', capture: hook.capture_output });
     const started = await Promise.race([spawning.then((c) => ({ c }), (e: NodeJS.ErrnoException) => ({ e })), deadline]);
     if (started === 'deadline') {
       // Kill the program the moment the spawn returns, and reap it; nobody waits for it now.

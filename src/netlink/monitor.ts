@@ -228,12 +228,12 @@ export class Monitor {
   }
 
   /** Namespace files of the last scan, and a signature of them to see when they change. */
-  private lastFiles: NetnsFile[] = [];
+  private lastFiles = new Map<string, NetnsFile>();
   private lastSignature = '';
 
   private noteFiles(files: Map<string, NetnsFile>): void {
-    this.lastFiles = [...files.values()];
-    const sig = this.lastFiles.map((f) => `${f.name}:${f.ino}`).sort().join('\n');
+    this.lastFiles = new Map(files);
+    const sig = [...files.values()].map((f) => `${f.name}:${f.ino}`).sort().join('\n');
     if (sig === this.lastSignature) return;
     this.lastSignature = sig;
     // An id a namespace had for another may now name a new one: ask again when next seen.
@@ -244,7 +244,7 @@ export class Monitor {
    * (watched or not), and the namespaces named by path. */
   private namespaceFiles(): NamespaceRef[] {
     const out: NamespaceRef[] = [{ name: DEFAULT_NS, path: '/proc/self/ns/net' }];
-    for (const f of this.lastFiles) out.push({ name: f.name, path: f.path });
+    for (const f of this.lastFiles.values()) out.push({ name: f.name, path: f.path });
     for (const w of this.watchers.values()) if (w.ns.ref.path && !this.discovery.contains(w.ns.ref.path)) out.push(w.ns.ref);
     return out;
   }
@@ -258,14 +258,14 @@ export class Monitor {
   /** The container of a namespace by name: nlmon's own namespace has none. */
   private containerOf(name: string): ContainerFields | undefined {
     if (name === DEFAULT_NS || !this.options.containers) return undefined;
-    const ino = this.watchers.get(name)?.ino ?? this.lastFiles.find((f) => f.name === name)?.ino;
+    const ino = this.watchers.get(name)?.ino ?? this.lastFiles.get(name)?.ino;
     return ino === undefined || ino < 0 ? undefined : this.options.containers.lookup(ino);
   }
 
   private drop(name: string): void {
     const w = this.watchers.get(name);
     if (w && w.ino >= 0) this.options.containers?.forget(w.ino);
-    this.watchers.get(name)?.ns.close();
+    w?.ns.close();
     this.watchers.delete(name);
     this.listener.namespaceClosed?.(name);
   }

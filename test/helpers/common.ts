@@ -26,6 +26,15 @@ export async function until<T>(fn: () => T | undefined | false, what: string, ti
   }
 }
 
+/** True while the process exists and is not a zombie. */
+export function alive(pid: number): boolean {
+  try {
+    return !/^State:\s+Z/m.test(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
 /** The non-empty lines of a file; [] if it does not exist (yet). */
 export function lines(file: string): string[] {
   return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { NLMON, nlmonSync, until } from './common.js';
+import type { HookStatus } from '../../src/hooks/scheduler.js';
 
 export interface RunningDaemon {
   dir: string;
@@ -106,6 +107,11 @@ ${integration}
 /** Runs a daemon verb against the daemon of dir (its socket is dir/nlmon.sock). */
 export function cli(dir: string, ...args: string[]): { exitCode?: number; stdout: string; stderr: string } {
   return nlmonSync([...args, '--socket', `${dir}/nlmon.sock`]);
+}
+
+/** `hooks stats` of the daemon of dir, by hook name. */
+export function hookStats(dir: string): Record<string, HookStatus> {
+  return Object.fromEntries(cliJson<HookStatus[]>(dir, 'hooks', 'stats').map((h) => [h.name, h]));
 }
 
 /** Parses `--json` output of a daemon verb, failing with its stderr. */
