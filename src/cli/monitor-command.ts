@@ -1,10 +1,10 @@
 // `nlmon monitor`: streams events to stdout until SIGINT/SIGTERM, one write per batch.
 import { Monitor, MonitorError } from '../netlink/monitor.js';
-import { HostAttribution } from '../containers/host-attribution.js';
+import { containerAttribution } from '../containers/resolver.js';
 import { formatEventHuman, formatEventJson } from '../event/format.js';
 import type { NlEvent } from '../event/event.js';
 import { onStopSignal } from '../signals.js';
-import { DEFAULT_NETNS_DIRS, DEFAULT_RECEIVE_BUFFER } from '../config/defaults.js';
+import { DEFAULT_CONTAINER_WAIT_MS, DEFAULT_DOCKER_SOCKETS, DEFAULT_NETNS_DIRS, DEFAULT_RECEIVE_BUFFER } from '../config/defaults.js';
 
 export interface MonitorCommandOptions {
   netns?: string[];
@@ -30,13 +30,17 @@ export async function runMonitorCommand(opts: MonitorCommandOptions): Promise<nu
   let stdoutBroken = false;
   let waiting = false;
   process.stdout.on('error', () => { stdoutBroken = true; stop(); });
+  const containers = containerAttribution({
+    dockerSockets: DEFAULT_DOCKER_SOCKETS, waitMs: DEFAULT_CONTAINER_WAIT_MS,
+    log: (level, message) => process.stderr.write(`nlmon: ${level}: ${message}\n`),
+  });
   const monitor = new Monitor(
     {
       namespaces: opts.allNetns ? 'all' : (opts.netns?.length ? opts.netns : ['default']),
       netnsDirs: opts.netnsDir?.length ? opts.netnsDir : DEFAULT_NETNS_DIRS,
       receiveBuffer: opts.receiveBuffer ?? DEFAULT_RECEIVE_BUFFER,
       listExisting: opts.listExisting ?? false,
-      containers: new HostAttribution(),
+      containers,
     },
     {
       events(events) {
@@ -70,12 +74,15 @@ export async function runMonitorCommand(opts: MonitorCommandOptions): Promise<nu
   function stop(): void {
     offSignals();
     monitor.stop();
+    containers.stop();
     done(0);
   }
   try {
+    await containers.start();
     await monitor.start();
   } catch (err) {
     offSignals();
+    containers.stop();
     if (err instanceof MonitorError) {
       process.stderr.write(`nlmon: ${err.message}\n`);
       return 1;

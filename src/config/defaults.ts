@@ -8,3 +8,6 @@ export const DEFAULT_QUEUE_LIMIT = 10000;
 export const DEFAULT_HOOK_LOG = '/var/log/nlmon/hook.log';
 export const DEFAULT_TIMEOUT_MS = 30000;
 export const DEFAULT_SOCKET = '/run/nlmon/nlmon.sock';
+/** Engine API sockets asked for containers, in order: Docker's, then Podman's (same API). */
+export const DEFAULT_DOCKER_SOCKETS: readonly string[] = ['/var/run/docker.sock', '/run/podman/podman.sock'];
+export const DEFAULT_CONTAINER_WAIT_MS = 1000;

@@ -1,7 +1,6 @@
 // HostAttribution: the container that owns a network namespace, found from the host alone: a
 // process in the namespace (/proc/PID/ns/net), its cgroup (cgroup.ts), and the pod log directory.
-// Looked up once per namespace and kept; a namespace with no container process yet is looked up
-// again at most every RETRY_MS, so a burst of events costs no system call per event.
+// Asked by the resolver (resolver.ts), which keeps the answers.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ContainerFields } from '../event/event.js';
@@ -9,37 +8,24 @@ import { parseCgroup, parsePodLogDir } from './cgroup.js';
 
 export type ContainerInfo = ContainerFields;
 
-const RETRY_MS = 5000;
+/** What /proc says of one namespace: its container, and whether any process is in it at all (a
+ * namespace with no process yet may be a container's being set up). */
+export interface HostProbeResult {
+  found: ContainerInfo | undefined;
+  occupied: boolean;
+}
 
 export class HostAttribution {
-  private readonly known = new Map<number, ContainerInfo>();
-  private readonly missed = new Map<number, number>();
+  constructor(private readonly procDir = '/proc', private readonly podLogDir = '/var/log/pods') {}
 
-  constructor(private readonly procDir = '/proc', private readonly podLogDir = '/var/log/pods', private readonly now = () => Date.now()) {}
-
-  /** The container of the namespace whose nsfs inode is `ino`, or undefined. */
-  lookup(ino: number): ContainerInfo | undefined {
-    const hit = this.known.get(ino);
-    if (hit) return hit;
-    const missedAt = this.missed.get(ino);
-    if (missedAt !== undefined && this.now() - missedAt < RETRY_MS) return undefined;
-    const found = this.find(ino);
-    if (found) {
-      this.known.set(ino, found);
-      this.missed.delete(ino);
-    } else {
-      this.missed.set(ino, this.now());
-    }
-    return found;
+  /** Reads /proc once for the namespace whose nsfs inode is `ino`: a system call per process. */
+  probe(ino: number): HostProbeResult {
+    let occupied = false;
+    const found = this.find(ino, () => { occupied = true; });
+    return { found, occupied };
   }
 
-  /** A namespace went: forget it (its inode may be reused). */
-  forget(ino: number): void {
-    this.known.delete(ino);
-    this.missed.delete(ino);
-  }
-
-  private find(ino: number): ContainerInfo | undefined {
+  private find(ino: number, seen: () => void): ContainerInfo | undefined {
     let pids: string[];
     try {
       pids = fs.readdirSync(this.procDir).filter((p) => /^\d+$/.test(p));
@@ -55,6 +41,7 @@ export class HostAttribution {
         continue; // gone, or a kernel thread
       }
       if (link !== want) continue;
+      seen();
       let cgroup: string;
       try {
         cgroup = fs.readFileSync(path.join(this.procDir, pid, 'cgroup'), 'utf8');

@@ -3,7 +3,7 @@
 import type http from 'node:http';
 import { Monitor, MonitorError, type LogLevel } from '../netlink/monitor.js';
 import { nativeBinding } from '../netlink/native.js';
-import { HostAttribution } from '../containers/host-attribution.js';
+import { containerAttribution, type ContainerResolver } from '../containers/resolver.js';
 import { HookScheduler, type HookStatus } from '../hooks/scheduler.js';
 import { NativeHookRunner } from '../hooks/runner.js';
 import { HookLog } from '../hooks/log.js';
@@ -33,6 +33,7 @@ export class Daemon implements ControlApi {
   /** Lines the hook logs of this run (before reloads too) could not write. */
   private hookLogLostBefore = 0;
   private stopping = false;
+  private readonly containers: ContainerResolver | undefined;
 
   constructor(private config: NlmonConfig, private readonly log: Logger, private readonly loadOptions: LoadOptions = {}) {
     this.limited = new RateLimitedLog(log);
@@ -56,10 +57,12 @@ export class Daemon implements ControlApi {
     );
     this.scheduler.setHooks(config.integration.hooks);
     const m = config.monitoring;
+    const cc = config.containers;
+    this.containers = cc.enabled ? containerAttribution({ dockerSockets: cc.docker_socket, waitMs: cc.wait_ms, log: (level, msg) => this.log(level, msg) }) : undefined;
     this.monitor = new Monitor(
       {
         namespaces: m.namespaces, netnsDirs: m.netns_dirs, receiveBuffer: m.receive_buffer, listExisting: m.list_existing,
-        ...(config.containers.enabled ? { containers: new HostAttribution() } : {}),
+        ...(this.containers ? { containers: this.containers } : {}),
       },
       {
         events: (events) => {
@@ -84,6 +87,7 @@ export class Daemon implements ControlApi {
    * then the namespaces, then the metrics listener. */
   async start(): Promise<void> {
     this.control = await ControlServer.listen(this.config.control.socket, this);
+    await this.containers?.start();
     await this.monitor.start();
     if (this.config.metrics.listen) {
       try {
@@ -106,6 +110,7 @@ export class Daemon implements ControlApi {
   async stop(): Promise<void> {
     this.stopping = true;
     this.monitor.stop();
+    this.containers?.stop();
     const running = this.scheduler.runningCount;
     const backlog = this.scheduler.backlog;
     if (running) this.log('info', `stopping: waiting for ${running} running hook(s)`);
@@ -241,6 +246,7 @@ export class Daemon implements ControlApi {
       ['control.socket', prev.control.socket, next.control.socket],
       ['metrics.listen', prev.metrics.listen, next.metrics.listen],
       ['monitoring.receive_buffer', prev.monitoring.receive_buffer, next.monitoring.receive_buffer],
+      ['containers', JSON.stringify(prev.containers), JSON.stringify(next.containers)],
     ] as const) {
       if (a !== b) this.log('warn', `${what} changed; it takes effect at the next restart${what === 'monitoring.receive_buffer' ? ' (or for namespaces opened from now on)' : ''}`);
     }

@@ -27,9 +27,13 @@ export interface MonitorOptions {
 
 export type LogLevel = 'info' | 'warn' | 'error';
 
-/** Container attribution as the monitor uses it (containers/host-attribution.ts provides one). */
+/** Container attribution as the monitor uses it (containers/resolver.ts provides one). */
 export interface ContainerLookup {
-  lookup(ino: number): ContainerFields | undefined;
+  /** How long events may wait for a namespace's container (ms). */
+  readonly waitMs: number;
+  /** The container of the namespace whose nsfs inode is `ino`: known, not known, or (with
+   * `wait`) a lookup under way. `since`: when the namespace was first seen (0: at start). */
+  lookup(ino: number, since: number, wait: boolean): ContainerFields | Promise<void> | undefined;
   forget(ino: number): void;
 }
 
@@ -215,8 +219,8 @@ export class Monitor {
   stats(): MonitorStats {
     const namespaces = [...this.watchers.values()].map((w) => {
       const s = w.ns.stats();
-      const c = this.containerOf(s.name);
-      if (c) s.container = c.pod_name ? `${c.pod_namespace}/${c.pod_name}` : c.container_name || c.container_id.slice(0, 12);
+      const c = this.containerOf(s.name, false);
+      if (c && !(c instanceof Promise)) s.container = c.pod_name ? `${c.pod_namespace}/${c.pod_name}` : c.container_name || c.container_id.slice(0, 12);
       return s;
     });
     return {
@@ -231,8 +235,18 @@ export class Monitor {
   private lastFiles = new Map<string, NetnsFile>();
   private lastSignature = '';
 
+  /** When each namespace (by inode) was first seen; 0 for those there at start. */
+  private readonly seenAt = new Map<number, number>();
+
   private noteFiles(files: Map<string, NetnsFile>): void {
     this.lastFiles = new Map(files);
+    const now = this.starting ? 0 : Date.now();
+    const present = new Set<number>();
+    for (const f of files.values()) {
+      present.add(f.ino);
+      if (!this.seenAt.has(f.ino)) this.seenAt.set(f.ino, now);
+    }
+    for (const ino of this.seenAt.keys()) if (!present.has(ino)) this.seenAt.delete(ino);
     const sig = [...files.values()].map((f) => `${f.name}:${f.ino}`).sort().join('\n');
     if (sig === this.lastSignature) return;
     this.lastSignature = sig;
@@ -243,6 +257,13 @@ export class Monitor {
   /** Every namespace file known: nlmon's own namespace, the files in the netns directories
    * (watched or not), and the namespaces named by path. */
   private namespaceFiles(): NamespaceRef[] {
+    // Asked when a veth names a namespace id not known yet: read the directories now, since its
+    // peer is often a namespace made moments ago (a container's) that inotify has not reported.
+    try {
+      this.noteFiles(this.discovery.scan());
+    } catch {
+      // keep the last scan's files
+    }
     const out: NamespaceRef[] = [{ name: DEFAULT_NS, path: '/proc/self/ns/net' }];
     for (const f of this.lastFiles.values()) out.push({ name: f.name, path: f.path });
     for (const w of this.watchers.values()) if (w.ns.ref.path && !this.discovery.contains(w.ns.ref.path)) out.push(w.ns.ref);
@@ -255,11 +276,13 @@ export class Monitor {
     this.log(level, message);
   }
 
-  /** The container of a namespace by name: nlmon's own namespace has none. */
-  private containerOf(name: string): ContainerFields | undefined {
+  /** The container of a namespace by name (nlmon's own namespace has none), or with `wait` a
+   * lookup under way. */
+  private containerOf(name: string, wait: boolean): ContainerFields | Promise<void> | undefined {
     if (name === DEFAULT_NS || !this.options.containers) return undefined;
     const ino = this.watchers.get(name)?.ino ?? this.lastFiles.get(name)?.ino;
-    return ino === undefined || ino < 0 ? undefined : this.options.containers.lookup(ino);
+    if (ino === undefined || ino < 0) return undefined;
+    return this.options.containers.lookup(ino, this.seenAt.get(ino) ?? 0, wait);
   }
 
   private drop(name: string): void {
@@ -287,7 +310,7 @@ export class Monitor {
         resynced: (name) => this.log('info', `namespace ${name}: link table resynced`),
         error: (name, err) => this.log('error', `namespace ${name}: ${err.message}`),
         namespaceFiles: () => this.namespaceFiles(),
-        ...(this.options.containers ? { containerOf: (name: string) => this.containerOf(name) } : {}),
+        ...(this.options.containers ? { containerOf: (name: string, wait: boolean) => this.containerOf(name, wait), containerWaitMs: this.options.containers.waitMs } : {}),
         lost: (name, err) => {
           this.drop(name);
           this.log('error', `namespace ${name}: the socket failed and cannot be opened again (${err.message}); no longer watched`);

@@ -25,8 +25,11 @@ export interface NamespaceSink {
   lost(ns: string, err: Error): void;
   /** Every namespace file nlmon knows of (watched or not), to name the peers of veths. */
   namespaceFiles?(): NamespaceRef[];
-  /** The container that owns a namespace, by nlmon's name for it, if known. */
-  containerOf?(namespace: string): ContainerFields | undefined;
+  /** The container that owns a namespace, by nlmon's name for it, if known; with `wait`, a
+   * lookup under way is returned as a promise that settles when it ends. */
+  containerOf?(namespace: string, wait: boolean): ContainerFields | Promise<void> | undefined;
+  /** The longest events wait for a container lookup (ms). */
+  containerWaitMs?: number;
 }
 
 export interface NamespaceStats {
@@ -132,6 +135,14 @@ export class NamespaceWatcher {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.peerTimer);
+    if (this.waiting) {
+      // Held for a container lookup: they happened, so they go out as they are.
+      clearTimeout(this.waitTimer);
+      const held = this.waiting;
+      this.waiting = undefined;
+      for (const e of held) this.attach(e, undefined);
+      this.pass(held);
+    }
     clearTimeout(this.retryTimer);
     clearTimeout(this.reopenTimer);
     this.socket.close();
@@ -225,16 +236,82 @@ export class NamespaceWatcher {
     this.emit(events);
   }
 
+  /** Events held, in order, while the container of the first one's namespace is looked up. */
+  private waiting: NlEvent[] | undefined;
+  private waitTimer: NodeJS.Timeout | undefined;
+  /** Until when events may wait; set by the first hold, cleared once nothing is held. */
+  private waitUntil = 0;
+  /** The container each link had when last named: a removal carries it even when the
+   * namespace, the peer or the runtime is already gone. */
+  private readonly linkContainers = new Map<number, ContainerFields>();
+
+  /** Names the container of each event (the link's own namespace's; for a host-side veth, its
+   * peer's) and hands them on. An event whose container is being looked up holds itself and the
+   * events after it, up to containerWaitMs; other namespaces never wait. */
   private emit(events: NlEvent[]): void {
+    if (this.waiting) {
+      this.waiting.push(...events);
+      return;
+    }
     const containerOf = this.sink.containerOf;
     if (containerOf) {
-      // The link's own namespace's container; for a host-side veth, its peer's.
-      const own = containerOf(this.ref.name);
-      for (const e of events) {
-        const c = own ?? (e.peer_namespace ? containerOf(e.peer_namespace) : undefined);
-        if (c) Object.assign(e, c);
+      const wait = (this.sink.containerWaitMs ?? 0) > 0 && (this.waitUntil === 0 || Date.now() < this.waitUntil);
+      for (let i = 0; i < events.length; i++) {
+        const e = events[i]!;
+        let c = containerOf(this.ref.name, wait);
+        if (!c && e.peer_namespace) c = containerOf(e.peer_namespace, wait);
+        if (c instanceof Promise) {
+          if (i > 0) this.pass(events.slice(0, i));
+          this.hold(events.slice(i), c);
+          return;
+        }
+        this.attach(e, c);
       }
     }
+    this.waitUntil = 0;
+    this.pass(events);
+  }
+
+  private attach(e: NlEvent, c: ContainerFields | undefined): void {
+    if (c) {
+      Object.assign(e, c);
+      if (e.ifindex > 0) this.linkContainers.set(e.ifindex, c);
+    } else {
+      const last = this.linkContainers.get(e.ifindex);
+      if (last) Object.assign(e, last);
+    }
+    if (e.event === 'link_removed') this.linkContainers.delete(e.ifindex);
+  }
+
+  private hold(events: NlEvent[], lookup: Promise<void>): void {
+    this.waiting = events;
+    if (this.waitUntil === 0) this.waitUntil = Date.now() + (this.sink.containerWaitMs ?? 0);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      clearTimeout(this.waitTimer);
+      this.waitTimer = undefined;
+      this.release();
+    };
+    this.waitTimer = setTimeout(release, Math.max(0, this.waitUntil - Date.now()));
+    lookup.then(release, release);
+  }
+
+  /** The lookup ended or the wait is over: what was held goes on (waiting again only while the
+   * first hold's time lasts). */
+  private release(): void {
+    const held = this.waiting ?? [];
+    this.waiting = undefined;
+    if (this.closed) {
+      if (held.length) this.pass(held);
+      return;
+    }
+    if (Date.now() >= this.waitUntil) this.waitUntil = -1; // no more waiting for these
+    this.emit(held);
+  }
+
+  private pass(events: NlEvent[]): void {
     this.eventCount += events.length;
     this.sink.events(events);
   }

@@ -1,0 +1,93 @@
+// Real Podman containers (runc, a local busybox image): the daemon names the container of the
+// host-side veth and of the container's own eth0, through Podman's engine API and, without it,
+// from the container process's cgroup; hooks filter on the container.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { NlEvent } from '../src/event/event.js';
+import { cliJson, script, startDaemon, until, withTempDir } from './helpers/index.js';
+import { needsPodman, withPodman } from './helpers/podman.js';
+
+const opts = { skip: needsPodman, timeout: 120_000 };
+
+function events(file: string): NlEvent[] {
+  return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as NlEvent) : [];
+}
+
+function daemonConfig(dir: string, containers: string): string {
+  script(dir, 'all.sh', `printf '%s\\n' "$NLMON_EVENT_JSON" >> ${dir}/events`);
+  script(dir, 'named.sh', `echo "$NLMON_CONTAINER_NAME $NLMON_EVENT $NLMON_INTERFACE $NLMON_NAMESPACE" >> ${dir}/named`);
+  return `nlmon:
+  monitoring:
+    namespaces: all
+    netns_dirs: [/var/run/netns]
+  containers:
+${containers}
+  integration:
+    hook_log: ${dir}/hook.log
+    hooks:
+      - name: all
+        script: ${dir}/all.sh
+      - name: named
+        script: ${dir}/named.sh
+        condition: "container_name == 'nlmon-web-${process.pid}'"
+  control:
+    socket: ${dir}/nlmon.sock
+`;
+}
+
+test('podman: the host veth and the container\'s eth0 carry the container from the engine API, added and removed; a hook filters on container_name', opts, () => withTempDir(async (dir) => withPodman(dir, async (pm) => {
+  const name = `nlmon-web-${process.pid}`;
+  const d = await startDaemon(dir, daemonConfig(dir, `    docker_socket: [${pm.socket}]`));
+  try {
+    await until(() => d.stderr().includes(`reading Podman at ${pm.socket}`), 'the daemon to reach the podman API');
+    const id = await pm.run(name);
+    const file = path.join(dir, 'events');
+    const hostAdded = await until(() => events(file).find((e) => e.namespace === 'default' && e.event === 'link_added' && e.kind === 'veth'), 'the host veth');
+    assert.equal(hostAdded.container_id, id);
+    assert.equal(hostAdded.container_name, name);
+    assert.equal(hostAdded.container_runtime, 'podman');
+    assert.equal(hostAdded.container_image, 'localhost/nlmon-test:latest');
+    assert.match(hostAdded.peer_namespace, /^netns-/);
+    const inside = await until(() => events(file).find((e) => e.namespace === hostAdded.peer_namespace && e.event === 'link_added' && e.interface === 'eth0'), 'the container\'s eth0 as link_added');
+    assert.equal(inside.container_name, name);
+    assert.equal(inside.container_id, id);
+    const status = cliJson<{ namespaces: Array<{ name: string; container: string }> }>(dir, 'status');
+    assert.equal(status.namespaces.find((n) => n.name === hostAdded.peer_namespace)?.container, name, 'nlmon status names the container');
+
+    await pm.rm(name);
+    const removed = await until(() => events(file).find((e) => e.namespace === 'default' && e.event === 'link_removed' && e.ifindex === hostAdded.ifindex), 'the host veth removed');
+    assert.equal(removed.container_name, name, 'the removal carries the container, though its namespace is gone');
+    assert.equal(removed.container_id, id);
+    // Every event of the container ran the filtered hook once, with NLMON_CONTAINER_NAME.
+    const mine = events(file).filter((e) => e.container_name === name);
+    await until(() => fs.existsSync(path.join(dir, 'named')) && fs.readFileSync(path.join(dir, 'named'), 'utf8').split('\n').filter(Boolean).length === mine.length, 'the named hook\'s runs');
+    const named = fs.readFileSync(path.join(dir, 'named'), 'utf8').split('\n').filter(Boolean);
+    assert.deepEqual(named, mine.map((e) => `${name} ${e.event} ${e.interface} ${e.namespace}`));
+    assert.ok(events(file).filter((e) => e.container_name !== name).every((e) => e.container_id === ''), 'no other event names a container');
+  } finally {
+    await d.stop();
+  }
+})));
+
+test('podman without the engine API: the container id and runtime come from the container process\'s cgroup', opts, () => withTempDir(async (dir) => withPodman(dir, async (pm) => {
+  const name = `nlmon-web-${process.pid}`;
+  const d = await startDaemon(dir, daemonConfig(dir, '    docker_socket: []'));
+  try {
+    const id = await pm.run(name);
+    const file = path.join(dir, 'events');
+    const hostAdded = await until(() => events(file).find((e) => e.namespace === 'default' && e.event === 'link_added' && e.kind === 'veth'), 'the host veth');
+    assert.equal(hostAdded.container_id, id, 'waited for the container process (wait_ms)');
+    assert.equal(hostAdded.container_runtime, 'podman');
+    assert.equal(hostAdded.container_name, '', 'the name is known only to the engine');
+    const inside = await until(() => events(file).find((e) => e.namespace === hostAdded.peer_namespace && e.interface === 'eth0'), 'the container\'s eth0');
+    assert.equal(inside.container_id, id);
+    await pm.rm(name);
+    const removed = await until(() => events(file).find((e) => e.event === 'link_removed' && e.ifindex === hostAdded.ifindex && e.namespace === 'default'), 'the host veth removed');
+    assert.equal(removed.container_id, id);
+    assert.ok(!fs.existsSync(path.join(dir, 'named')), 'the hook on container_name never ran');
+  } finally {
+    await d.stop();
+  }
+}, { api: false })));
