@@ -6,6 +6,7 @@ import { NamespaceWatcher } from '../src/netlink/namespace-watcher.js';
 import { nativeBinding, type LinkMessage } from '../src/netlink/native.js';
 import type { NlEvent } from '../src/event/event.js';
 import { FakeBinding } from './helpers/fake-binding.js';
+import { until } from './helpers/index.js';
 import { doneMsg, errorMsg, linkMsg, nsidMsg, veth, type LinkSpec } from './helpers/nlmsg.js';
 
 const msg = (s: LinkSpec) => nativeBinding().decode(linkMsg(s)).records[0] as LinkMessage;
@@ -263,4 +264,56 @@ test('a veth whose peer is in another namespace names it: events wait, in order,
   assert.equal(w.nsidRequests.length, 4);
   assert.deepEqual(events.slice(-2).map((e) => `${e.interface}:${e.peer_namespace}`), ['vx:', 'vx:']);
   ns.close();
+});
+
+test('events wait, in order, for a container being looked up, up to wait_ms; other namespaces do not; a removal carries the container its link had', async () => {
+  const binding = new FakeBinding();
+  const web = { container_id: 'c'.repeat(64), container_name: 'web-1', container_image: 'nginx', container_runtime: 'podman' as const, pod_name: '', pod_namespace: '', pod_uid: '' };
+  let answer: typeof web | undefined;
+  let lookup: { promise: Promise<void>; resolve: () => void } | undefined;
+  const out: NlEvent[] = [];
+  const sink = (peers: Array<{ name: string; path: string }>) => ({
+    events: (e: NlEvent[]) => out.push(...e), overrun: () => {}, resynced: () => {}, error: () => {}, lost: () => {},
+    namespaceFiles: () => peers,
+    containerOf: (name: string, wait: boolean) => {
+      if (name !== 'blue') return undefined;
+      if (answer) return answer;
+      if (!lookup) {
+        let resolve!: () => void;
+        const promise = new Promise<void>((r) => { resolve = r; });
+        lookup = { promise, resolve };
+      }
+      return wait ? lookup.promise : undefined;
+    },
+    containerWaitMs: 200,
+  });
+  const host = new NamespaceWatcher({ name: 'default', path: '' }, binding, 1 << 20, false, sink([{ name: 'blue', path: '/proc/self/ns/net' }]));
+  const other = new NamespaceWatcher({ name: 'red', path: '/x/red' }, binding, 1 << 20, false, sink([]));
+  const [w, r] = binding.watchers;
+  w!.deliver(...dumpOf(w!.lastDumpSeq, [veth(1, 'lo', { kind: '' })]));
+  r!.deliver(...dumpOf(r!.lastDumpSeq, [veth(1, 'lo', { kind: '' })]));
+  await Promise.all([host.loaded, other.loaded]);
+  w!.deliver(linkMsg(veth(1, 'lo', { kind: '', mtu: 1400 })), linkMsg(veth(5, 'veth0', { link: 2, linkNetnsid: 0 })), linkMsg(veth(6, 'after')));
+  w!.deliver(nsidMsg(w!.nsidRequests[0]!.seq, 0));
+  assert.deepEqual(out.map((e) => e.interface), ['lo'], 'what comes before the veth goes on');
+  r!.deliver(linkMsg(veth(9, 'elsewhere')));
+  assert.deepEqual(out.map((e) => e.interface), ['lo', 'elsewhere'], 'another namespace does not wait');
+  w!.deliver(linkMsg(veth(7, 'later')));
+  answer = web;
+  lookup!.resolve();
+  await new Promise((res) => setImmediate(res));
+  assert.deepEqual(out.map((e) => `${e.interface}:${e.container_name}`), ['lo:', 'elsewhere:', 'veth0:web-1', 'after:', 'later:'], 'in order, once known');
+  // The namespace and the engine forget the container before the veth's last events arrive.
+  answer = undefined;
+  lookup = undefined;
+  w!.deliver(linkMsg(veth(5, 'veth0', { link: 2, linkNetnsid: -1, flags: 0x1000 })), linkMsg(veth(5, 'veth0', { type: 17, link: 2, linkNetnsid: -1, flags: 0x1000 })));
+  assert.deepEqual(out.slice(-2).map((e) => `${e.event}:${e.container_name}`), ['link_changed:web-1', 'link_removed:web-1']);
+  // A lookup that never ends holds events for wait_ms at most.
+  w!.deliver(linkMsg(veth(11, 'veth1', { link: 2, linkNetnsid: 0 })), linkMsg(veth(12, 'next')));
+  const t0 = Date.now();
+  await until(() => out.some((e) => e.interface === 'next'), 'the wait to end', 2000);
+  assert.ok(Date.now() - t0 >= 150, 'it waited');
+  assert.deepEqual(out.slice(-2).map((e) => `${e.interface}:${e.container_name}`), ['veth1:', 'next:']);
+  host.close();
+  other.close();
 });
