@@ -18,9 +18,11 @@ import type { NlEvent } from '../src/event/event.js';
 import { HOOKSTAMP, LINKBURST, NLMON, cpuSeconds, ip, kernelLinks, linkburst, nlmonSync, sleep, statusKb, tableLinks } from '../test/helpers/index.js';
 import type { StatusReport } from '../src/daemon/control-api.js';
 import { execaSync } from 'execa';
+import { needsPodman, withPodman } from '../test/helpers/podman.js';
 
 const BURST = Number(process.env.NLMON_BENCH_BURST ?? 100000);
 const RUNS = Number(process.env.NLMON_BENCH_RUNS ?? 3);
+const CONTAINERS = Number(process.env.NLMON_BENCH_CONTAINERS ?? 50);
 
 const ns = `nlmon-bench-${process.pid}`;
 const nsPath = `/var/run/netns/${ns}`;
@@ -59,14 +61,14 @@ async function waitQuiet(file: string, want: number, timeoutMs: number): Promise
 
 interface IntakeRun { received: number; cpuUsPerEvent: number; peakRssMb: number }
 
-type IntakeTool = 'nlmon' | 'ip' | 'daemon';
+type IntakeTool = 'nlmon' | 'ip' | 'daemon' | 'daemon-nocontainers';
 
 /** `nlmon run` on this namespace with one hook that never matches: the daemon's intake path
  * (monitor, metrics counting, scheduler dispatch) without any hook run. */
-async function daemonIntakeRun(): Promise<IntakeRun> {
+async function daemonIntakeRun(containers = true): Promise<IntakeRun> {
   const cfg = path.join(tmp, 'intake.yaml');
   const sock = path.join(tmp, 'intake.sock');
-  fs.writeFileSync(cfg, `nlmon:\n  monitoring:\n    namespaces: [${ns}]\n  integration:\n    hook_log: ""\n    hooks:\n      - name: never\n        script: /bin/true\n        condition: "interface == 'no-such-link'"\n  control:\n    socket: ${sock}\n`);
+  fs.writeFileSync(cfg, `nlmon:\n  monitoring:\n    namespaces: [${ns}]\n  containers:\n    enabled: ${containers}\n  integration:\n    hook_log: ""\n    hooks:\n      - name: never\n        script: /bin/true\n        condition: "interface == 'no-such-link'"\n  control:\n    socket: ${sock}\n`);
   const child = execa(process.execPath, [NLMON, 'run', '--config', cfg], { stdin: 'ignore', stdout: 'ignore', buffer: false, reject: false });
   let err = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
@@ -91,6 +93,7 @@ async function daemonIntakeRun(): Promise<IntakeRun> {
 
 async function intakeRun(tool: IntakeTool): Promise<IntakeRun> {
   if (tool === 'daemon') return daemonIntakeRun();
+  if (tool === 'daemon-nocontainers') return daemonIntakeRun(false);
   const out = path.join(tmp, `${tool}.out`);
   // The output file's descriptor is handed to the child itself: nothing passes through this
   // process, which would make it part of what is measured (execa's `{file}` would copy the
@@ -122,9 +125,9 @@ async function intakeRun(tool: IntakeTool): Promise<IntakeRun> {
 }
 
 async function intake(): Promise<Record<IntakeTool, IntakeRun>> {
-  const runs: Record<IntakeTool, IntakeRun[]> = { nlmon: [], ip: [], daemon: [] };
+  const runs: Record<IntakeTool, IntakeRun[]> = { nlmon: [], ip: [], daemon: [], 'daemon-nocontainers': [] };
   for (let i = 0; i < RUNS; i++) {
-    for (const tool of ['ip', 'nlmon', 'daemon'] as const) {
+    for (const tool of ['ip', 'nlmon', 'daemon', 'daemon-nocontainers'] as const) {
       const r = await intakeRun(tool);
       log(`intake ${tool} run ${i + 1}: ${r.received}/${BURST} events, ${r.cpuUsPerEvent.toFixed(2)} µs CPU/event, peak RSS ${r.peakRssMb.toFixed(1)} MB`);
       runs[tool].push(r);
@@ -135,7 +138,7 @@ async function intake(): Promise<Record<IntakeTool, IntakeRun>> {
     cpuUsPerEvent: median(rs.map((r) => r.cpuUsPerEvent)),
     peakRssMb: median(rs.map((r) => r.peakRssMb)),
   });
-  return { nlmon: med(runs.nlmon), ip: med(runs.ip), daemon: med(runs.daemon) };
+  return { nlmon: med(runs.nlmon), ip: med(runs.ip), daemon: med(runs.daemon), 'daemon-nocontainers': med(runs['daemon-nocontainers']) };
 }
 
 /** The same burst with the event loop stalled 200 ms mid-way, on a 1 MiB receive buffer. */
@@ -319,6 +322,58 @@ async function idle(): Promise<{ rssMb: number; cpuPct: number; wakeups: number 
   return { rssMb: rss, cpuPct: (cpu / 10) * 100, wakeups: perSecond };
 }
 
+interface ContainerRun { containers: number; events: number; attributed: number; firstAttributed: number; firstMsP50: number; firstMsMax: number }
+
+
+/** CONTAINERS podman containers started and removed one after another, with the daemon watching
+ * every namespace and Podman's API: how many of their events name the container, whether the
+ * first event of each (the host veth's link_added) does, and how long after it was received its
+ * hook ran (it may wait for the container, up to wait_ms). */
+async function containerRun(): Promise<ContainerRun | string> {
+  if (needsPodman) return needsPodman;
+  const dir = path.join(tmp, 'containers');
+  fs.mkdirSync(dir);
+  return withPodman(dir, async (pm) => {
+    const events = path.join(dir, 'events');
+    fs.writeFileSync(path.join(dir, 'record.sh'), `#!/bin/sh\nprintf '%s %s\\n' "$(date +%s%3N)" "$NLMON_EVENT_JSON" >> ${events}\n`, { mode: 0o755 });
+    const cfg = path.join(dir, 'nlmon.yaml');
+    fs.writeFileSync(cfg, `nlmon:\n  monitoring:\n    namespaces: all\n  containers:\n    docker_socket: [${pm.socket}]\n  integration:\n    hook_log: ""\n    hooks:\n      - name: record\n        script: ${dir}/record.sh\n        condition: "interface != 'podman0'"\n  control:\n    socket: ${dir}/nlmon.sock\n`);
+    const child = execa(process.execPath, [NLMON, 'run', '--config', cfg], { stdin: 'ignore', stdout: 'ignore', buffer: false, reject: false });
+    let err = '';
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
+    for (let i = 0; i < 200 && !err.includes('hook(s)'); i++) await sleep(50);
+    const ids = new Map<string, string>();
+    try {
+      for (let i = 0; i < CONTAINERS; i++) {
+        const name = `nlmon-bench-${i}`;
+        ids.set(await pm.run(name), name);
+        await pm.rm(name);
+      }
+      await sleep(2000);
+    } finally {
+      child.kill('SIGTERM');
+      await child;
+    }
+    const all = fs.readFileSync(events, 'utf8').split('\n').filter(Boolean).map((l) => ({ ranAt: Number(l.slice(0, l.indexOf(' '))), ...JSON.parse(l.slice(l.indexOf(' ') + 1)) }) as { ranAt: number; namespace: string; event: string; kind: string; container_id: string; container_name: string; peer_namespace: string; timestamp: number; sequence: number });
+    // A container's events: those in its namespace and those of the host veth whose peer it is.
+    const mine = all.filter((e) => e.namespace !== 'default' || e.kind === 'veth');
+    const attributed = mine.filter((e) => ids.get(e.container_id) === e.container_name && e.container_name);
+    const firstMs: number[] = [];
+    let firstAttributed = 0;
+    // The host veths come one per container, in the order the containers were started.
+    const hostAdds = mine.filter((x) => x.namespace === 'default' && x.event === 'link_added').sort((a, b) => a.sequence - b.sequence);
+    hostAdds.forEach((e, i) => {
+      const name = `nlmon-bench-${i}`;
+      if (e.container_name === name) firstAttributed++;
+      firstMs.push(e.ranAt - e.timestamp);
+    });
+    return {
+      containers: CONTAINERS, events: mine.length, attributed: attributed.length, firstAttributed,
+      firstMsP50: firstMs.length ? median(firstMs) : NaN, firstMsMax: firstMs.length ? Math.max(...firstMs) : NaN,
+    };
+  });
+}
+
 async function main(): Promise<number> {
   if (process.getuid?.() !== 0) {
     process.stderr.write('bench: needs root (network namespaces, raw netlink)\n');
@@ -347,6 +402,9 @@ async function main(): Promise<number> {
     log(`hook throughput: ${JSON.stringify(tp)}`);
     log('idle daemon (10 s)');
     const id = await idle();
+    log(`${CONTAINERS} podman containers`);
+    const ct = await containerRun();
+    log(`containers: ${JSON.stringify(ct)}`);
 
     const cpuModel = os.cpus()[0]?.model ?? 'unknown CPU';
     const f = (v: number, d = 1) => v.toFixed(d);
@@ -359,6 +417,10 @@ async function main(): Promise<number> {
       `| intake, nlmon monitor --json: CPU µs per event received | ${f(ir.nlmon.cpuUsPerEvent, 2)} | ${f(ir.ip.cpuUsPerEvent, 2)} (ip -o monitor link) | ${f(ir.nlmon.cpuUsPerEvent / ir.ip.cpuUsPerEvent, 2)} |`,
       `| intake, nlmon monitor --json: peak RSS MB | ${f(ir.nlmon.peakRssMb)} | ${f(ir.ip.peakRssMb)} (ip -o monitor link) | ${f(ir.nlmon.peakRssMb / ir.ip.peakRssMb)} |`,
       `| intake, nlmon run (one hook that never matches): events received; CPU µs per event received; peak RSS MB | ${ir.daemon.received}; ${f(ir.daemon.cpuUsPerEvent, 2)}; ${f(ir.daemon.peakRssMb)} | ${f(ir.ip.cpuUsPerEvent, 2)} µs (ip -o monitor link) | ${f(ir.daemon.cpuUsPerEvent / ir.ip.cpuUsPerEvent, 2)} |`,
+      `| intake, nlmon run as above with containers.enabled: false: CPU µs per event received | ${f(ir['daemon-nocontainers'].cpuUsPerEvent, 2)} | ${f(ir.daemon.cpuUsPerEvent, 2)} (enabled, the row above) | ${f(ir['daemon-nocontainers'].cpuUsPerEvent / ir.daemon.cpuUsPerEvent, 2)} |`,
+      typeof ct === 'string'
+        ? `| ${CONTAINERS} podman containers started and removed | not run: ${ct} | | |`
+        : `| ${ct.containers} podman containers started and removed (engine API, wait_ms 1000): their events naming the container; host veths' link_added naming it; that event received → its hook running, p50 / max ms (the wait for the container) | ${ct.attributed} of ${ct.events}; ${ct.firstAttributed} of ${ct.containers}; ${f(ct.firstMsP50, 0)} / ${f(ct.firstMsMax, 0)} | | |`,
       `| overrun (200 ms stall, ${Math.round(ov.rcvbuf / 1024)} KiB buffer): overruns / resyncs / table equals kernel | ${ov.overruns} / ${ov.resyncs} / ${ov.tableOk ? 'yes' : 'NO'} | | |`,
       `| hook start, inside the daemon: batch reaching the core → posix_spawn returned, at 100 events/s: p50 / p99 ms (${lat.n} runs) | ${f(lat.p50, 2)} / ${f(lat.p99, 2)} | | |`,
       `| hook end to end, from outside (nlmon run, hook log and metrics on), to the hook's first instruction: from \`ip link set\` started, p50 / p99 ms; from it returned to its caller, p50 / p99 ms (${e2e.n} runs) | ${f(e2e.startP50, 2)} / ${f(e2e.startP99, 2)}; ${f(e2e.p50, 2)} / ${f(e2e.p99, 2)} | | |`,
@@ -367,7 +429,8 @@ async function main(): Promise<number> {
       `| idle daemon watching all namespaces: RSS MB / CPU % over 10 s / main-thread wake-ups per s | ${f(id.rssMb)} / ${f(id.cpuPct, 2)} / ${f(id.wakeups, 1)} | | |`,
     ];
     process.stdout.write(rows.join('\n') + '\n');
-    const ok = ir.nlmon.received === BURST && ir.daemon.received === BURST && ov.tableOk && tp.stormReceived === tp.stormGenerated;
+    const ok = ir.nlmon.received === BURST && ir.daemon.received === BURST && ov.tableOk && tp.stormReceived === tp.stormGenerated
+      && (typeof ct === 'string' || (ct.attributed === ct.events && ct.firstAttributed === ct.containers));
     if (!ok) log('a correctness row failed (events lost or table wrong)');
     return ok ? 0 : 1;
   } finally {

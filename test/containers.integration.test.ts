@@ -1,6 +1,7 @@
 // Real Podman containers (runc, a local busybox image): the daemon names the container of the
 // host-side veth and of the container's own eth0, through Podman's engine API and, without it,
-// from the container process's cgroup; hooks filter on the container.
+// from the container process's cgroup; hooks filter on the container. And a real containerd's
+// pod sandboxes, through CRI over gRPC.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -8,6 +9,7 @@ import path from 'node:path';
 import type { NlEvent } from '../src/event/event.js';
 import { cliJson, script, startDaemon, until, withTempDir } from './helpers/index.js';
 import { needsPodman, withPodman } from './helpers/podman.js';
+import { needsContainerd, withContainerd } from './helpers/containerd.js';
 
 const opts = { skip: needsPodman, timeout: 120_000 };
 
@@ -91,3 +93,30 @@ test('podman without the engine API: the container id and runtime come from the 
     await d.stop();
   }
 }, { api: false })));
+
+test('containerd over CRI: a pod sandbox\'s veth on the host carries the pod\'s name, namespace and uid, added and removed', { skip: needsContainerd, timeout: 180_000 }, () => withTempDir(async (dir) => withContainerd(dir, async (ctd) => {
+  const uid = '7d2f4c1a-0b3e-4a5d-9c8b-1e2f3a4b5c6d';
+  const d = await startDaemon(dir, daemonConfig(dir, `    docker_socket: []\n    cri_socket: [${ctd.socket}]`));
+  try {
+    await until(() => d.stderr().includes(`reading CRI (containerd`), 'the daemon to reach containerd');
+    const id = await ctd.runPod('web-1', 'prod', uid);
+    const file = path.join(dir, 'events');
+    // CNI's bridge plugin makes the pair from the pod's side: the kernel announces the host end
+    // before this namespace has an id for the pod's, so its link_added has link_netnsid -1 and
+    // no peer; every event after it has both.
+    const hostAdded = await until(() => events(file).find((e) => e.namespace === 'default' && e.kind === 'veth' && e.link_netnsid >= 0), 'the pod\'s host veth', 20000);
+    assert.deepEqual([hostAdded.pod_name, hostAdded.pod_namespace, hostAdded.pod_uid], ['web-1', 'prod', uid]);
+    assert.equal(hostAdded.container_id, id, 'the sandbox');
+    assert.equal(hostAdded.container_runtime, 'containerd');
+    assert.match(hostAdded.peer_namespace, /^cni-/);
+    const inside = await until(() => events(file).find((e) => e.namespace === hostAdded.peer_namespace && e.event === 'link_added' && e.interface === 'eth0'), 'the pod\'s eth0');
+    assert.equal(inside.pod_name, 'web-1');
+    const status = cliJson<{ namespaces: Array<{ name: string; container: string }> }>(dir, 'status');
+    assert.equal(status.namespaces.find((n) => n.name === hostAdded.peer_namespace)?.container, 'prod/web-1', 'nlmon status names the pod');
+    await ctd.removePod(id);
+    const removed = await until(() => events(file).find((e) => e.namespace === 'default' && e.event === 'link_removed' && e.ifindex === hostAdded.ifindex), 'the host veth removed', 20000);
+    assert.deepEqual([removed.pod_name, removed.pod_namespace, removed.pod_uid], ['web-1', 'prod', uid]);
+  } finally {
+    await d.stop();
+  }
+})));

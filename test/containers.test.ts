@@ -29,6 +29,7 @@ test('every runtime\'s cgroup path names its container (systemd and cgroupfs dri
     [`0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${UID.replace(/-/g, '_')}.slice/crio-${ID}.scope\n`, ID, 'cri-o', UID],
     [`4:memory:/kubepods/burstable/pod${UID}/${ID}\n`, ID, '', UID],
     [`0::/kubepods/pod${UID}/${ID}\n`, ID, '', UID],
+    [`0::/k8s.io/${ID}\n`, ID, 'containerd', ''],
   ];
   for (const [text, id, runtime, uid] of cases) {
     assert.deepEqual(parseCgroup(text), { container_id: id, container_runtime: runtime, pod_uid: uid }, text);

@@ -4,7 +4,7 @@ import { containerAttribution } from '../containers/resolver.js';
 import { formatEventHuman, formatEventJson } from '../event/format.js';
 import type { NlEvent } from '../event/event.js';
 import { onStopSignal } from '../signals.js';
-import { DEFAULT_CONTAINER_WAIT_MS, DEFAULT_DOCKER_SOCKETS, DEFAULT_NETNS_DIRS, DEFAULT_RECEIVE_BUFFER } from '../config/defaults.js';
+import { DEFAULT_CONTAINER_WAIT_MS, DEFAULT_CRI_SOCKETS, DEFAULT_DOCKER_SOCKETS, DEFAULT_NETNS_DIRS, DEFAULT_RECEIVE_BUFFER } from '../config/defaults.js';
 
 export interface MonitorCommandOptions {
   netns?: string[];
@@ -31,7 +31,7 @@ export async function runMonitorCommand(opts: MonitorCommandOptions): Promise<nu
   let waiting = false;
   process.stdout.on('error', () => { stdoutBroken = true; stop(); });
   const containers = containerAttribution({
-    dockerSockets: DEFAULT_DOCKER_SOCKETS, waitMs: DEFAULT_CONTAINER_WAIT_MS,
+    dockerSockets: DEFAULT_DOCKER_SOCKETS, criSockets: DEFAULT_CRI_SOCKETS, waitMs: DEFAULT_CONTAINER_WAIT_MS,
     log: (level, message) => process.stderr.write(`nlmon: ${level}: ${message}\n`),
   });
   const monitor = new Monitor(

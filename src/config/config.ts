@@ -8,7 +8,7 @@ import { compileCondition, FilterError, type Condition } from '../event/filter.j
 import { splitWords, WordsError } from './words.js';
 import {
   DEFAULT_HOOK_LOG, DEFAULT_MAX_CONCURRENT, DEFAULT_NETNS_DIRS, DEFAULT_QUEUE_LIMIT, DEFAULT_RECEIVE_BUFFER, DEFAULT_SOCKET,
-  DEFAULT_TIMEOUT_MS, DEFAULT_DOCKER_SOCKETS, DEFAULT_CONTAINER_WAIT_MS,
+  DEFAULT_TIMEOUT_MS, DEFAULT_DOCKER_SOCKETS, DEFAULT_CRI_SOCKETS, DEFAULT_CONTAINER_WAIT_MS,
 } from './defaults.js';
 import { checkScript, type CheckedFile } from '../hooks/script-check.js';
 import type { HookConfig } from '../hooks/hook.js';
@@ -20,7 +20,7 @@ export interface NlmonConfig {
   integration: { max_concurrent: number; queue_limit: number; hook_log: string; hooks: HookConfig[] };
   control: { socket: string };
   metrics: { listen: string };
-  containers: { enabled: boolean; docker_socket: string[]; wait_ms: number };
+  containers: { enabled: boolean; docker_socket: string[]; cri_socket: string[]; wait_ms: number };
 }
 
 /** Every key the file may hold, by the mapping it belongs in (docs/config.md has each). */
@@ -30,7 +30,7 @@ export const CONFIG_KEYS = {
   monitoring: ['namespaces', 'netns_dirs', 'receive_buffer', 'list_existing'],
   integration: ['max_concurrent', 'queue_limit', 'hook_log', 'hooks'],
   hook: ['name', 'script', 'condition', 'timeout_ms', 'enabled', 'async', 'args', 'env', 'capture_output', 'keep_children'],
-  containers: ['enabled', 'docker_socket', 'wait_ms'],
+  containers: ['enabled', 'docker_socket', 'cri_socket', 'wait_ms'],
   control: ['socket'],
   metrics: ['listen'],
 } as const satisfies Record<string, readonly string[]>;
@@ -234,7 +234,7 @@ function checkConfig(text: string, file: string, opts: LoadOptions): NlmonConfig
     integration: { max_concurrent: DEFAULT_MAX_CONCURRENT, queue_limit: DEFAULT_QUEUE_LIMIT, hook_log: DEFAULT_HOOK_LOG, hooks: [] },
     control: { socket: DEFAULT_SOCKET },
     metrics: { listen: '' },
-    containers: { enabled: true, docker_socket: [...DEFAULT_DOCKER_SOCKETS], wait_ms: DEFAULT_CONTAINER_WAIT_MS },
+    containers: { enabled: true, docker_socket: [...DEFAULT_DOCKER_SOCKETS], cri_socket: [...DEFAULT_CRI_SOCKETS], wait_ms: DEFAULT_CONTAINER_WAIT_MS },
   };
   const root = doc.contents as YamlNode | null;
   if (!isMap(root)) {
@@ -324,14 +324,15 @@ function readContainers(c: Checker, cont: YAMLMap, cfg: NlmonConfig): void {
   const e = c.entries(cont, 'nlmon.containers', CONFIG_KEYS.containers);
   const en = c.scalar(e.get('enabled'), 'bool', 'enabled');
   if (en !== undefined) cfg.containers.enabled = en;
-  // One path, or a list asked in order; [] turns the engine APIs off (the host alone is read).
-  const ds = e.get('docker_socket');
-  const one = ds && isScalar(ds.value) && typeof ds.value.value === 'string' ? [ds.value.value] : undefined;
-  const socks = one ?? c.stringList(ds, 'docker_socket');
-  if (socks) {
+  // One path, or a list asked in order; [] turns that kind of API off.
+  for (const key of ['docker_socket', 'cri_socket'] as const) {
+    const pair = e.get(key);
+    const one = pair && isScalar(pair.value) && typeof pair.value.value === 'string' ? [pair.value.value] : undefined;
+    const socks = one ?? c.stringList(pair, key);
+    if (!socks) continue;
     const bad = socks.find((p) => !path.isAbsolute(p) || Buffer.byteLength(p) > 107);
-    if (bad !== undefined) c.at(ds!.value, `docker_socket: '${bad}' is not an absolute Unix socket path (at most 107 bytes)`);
-    else cfg.containers.docker_socket = socks;
+    if (bad !== undefined) c.at(pair!.value, `${key}: '${bad}' is not an absolute Unix socket path (at most 107 bytes)`);
+    else cfg.containers[key] = socks;
   }
   const w = c.positive(e.get('wait_ms'), 'wait_ms', 0, 60_000);
   if (w !== undefined) cfg.containers.wait_ms = w;

@@ -10,4 +10,6 @@ export const DEFAULT_TIMEOUT_MS = 30000;
 export const DEFAULT_SOCKET = '/run/nlmon/nlmon.sock';
 /** Engine API sockets asked for containers, in order: Docker's, then Podman's (same API). */
 export const DEFAULT_DOCKER_SOCKETS: readonly string[] = ['/var/run/docker.sock', '/run/podman/podman.sock'];
+/** CRI sockets asked for pod sandboxes, in order: containerd's, then CRI-O's. */
+export const DEFAULT_CRI_SOCKETS: readonly string[] = ['/run/containerd/containerd.sock', '/var/run/crio/crio.sock'];
 export const DEFAULT_CONTAINER_WAIT_MS = 1000;

@@ -19,6 +19,8 @@ const PATTERNS: ReadonlyArray<readonly [RegExp, Runtime]> = [
   [new RegExp(`libpod-${ID}(?:\\.scope|/|$)`), 'podman'],
   [new RegExp(`cri-containerd-${ID}\\.scope`), 'containerd'],
   [new RegExp(`crio-${ID}(?:\\.scope|/|$)`), 'cri-o'],
+  // containerd's CRI with no cgroup parent given: its namespace, then the id.
+  [new RegExp(`^/k8s\\.io/${ID}(?:/|$)`), 'containerd'],
   // cgroupfs driver under Kubernetes: /kubepods/<qos>/pod<uid>/<id>; the runtime is not in the path.
   [new RegExp(`/kubepods/(?:[a-z]+/)?pod[0-9a-f-]{36}/${ID}(?:/|$)`), ''],
 ];

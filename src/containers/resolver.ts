@@ -7,6 +7,7 @@
 // before it starts the container.
 import type { ContainerFields } from '../event/event.js';
 import { EngineSource } from './engine-api.js';
+import { CriSource } from './cri.js';
 import { HostAttribution } from './host-attribution.js';
 
 /** A namespace nothing was found for is looked up again at most this often. */
@@ -14,11 +15,23 @@ const RETRY_MS = 5000;
 /** How often a young namespace is looked at again while it is waited for. */
 const STEP_MS = 50;
 
+/** A runtime's API as the resolver asks it (engine-api.ts, cri.ts). */
+export interface ContainerSource {
+  readonly connected: boolean;
+  /** It knows of a container that has no namespace yet (starting). */
+  readonly pending: boolean;
+  get(ino: number): ContainerFields | undefined;
+  getById(id: string): ContainerFields | undefined;
+  refresh(): Promise<void>;
+  start(): Promise<void>;
+  stop(): void;
+}
+
 export interface ResolverOptions {
   /** How long a young namespace's events may wait for its container (`containers.wait_ms`). */
   waitMs: number;
   host?: HostAttribution;
-  engines?: EngineSource[];
+  engines?: ContainerSource[];
   now?: () => number;
 }
 
@@ -35,7 +48,7 @@ export class ContainerResolver {
   readonly waitMs: number;
   private readonly entries = new Map<number, Entry>();
   private readonly host: HostAttribution | undefined;
-  private readonly engines: EngineSource[];
+  private readonly engines: ContainerSource[];
   private readonly now: () => number;
   private generation = 0;
 
@@ -61,14 +74,15 @@ export class ContainerResolver {
     if (e?.pending) return wait ? e.pending : undefined;
     if (e && e.generation === this.generation && this.now() - e.missedAt < RETRY_MS) return undefined;
     const r = this.known(ino);
-    if (r.info) {
-      this.entries.set(ino, { info: r.info, missedAt: 0, generation: this.generation });
-      return r.info;
-    }
     const deadline = since > 0 ? since + this.waitMs : 0;
     const young = this.now() < deadline;
     const connected = this.engines.some((x) => x.connected);
-    if (!connected && !(young && !r.occupied)) {
+    // An id from the host alone, while an API that may name it is there: ask the API first.
+    if (r.info && (r.named || !connected)) {
+      this.entries.set(ino, { info: r.info, missedAt: 0, generation: this.generation });
+      return r.info;
+    }
+    if (!r.info && !connected && !(young && !r.occupied)) {
       this.entries.set(ino, { missedAt: this.now(), generation: this.generation });
       return undefined;
     }
@@ -99,12 +113,13 @@ export class ContainerResolver {
       await Promise.all(engines.map((x) => x.refresh().catch(() => {})));
       if (this.entries.get(ino) !== entry) return; // forgotten meanwhile
       const r = this.known(ino);
-      if (r.info) {
+      // A container the host found but no API names yet: wait for a name while it is young.
+      if (r.info && (r.named || engines.length === 0 || this.now() >= deadline)) {
         entry.info = r.info;
         break;
       }
       // A process in the namespace that is not a container's, and no engine starting one: done.
-      if (this.now() >= deadline || (r.occupied && !engines.some((x) => x.pending))) {
+      if (!r.info && (this.now() >= deadline || (r.occupied && !engines.some((x) => x.pending)))) {
         entry.missedAt = this.now();
         break;
       }
@@ -115,26 +130,28 @@ export class ContainerResolver {
 
   /** What is known now: the engines' maps, then the host's cgroups (named by an engine that
    * knows the container's id). */
-  private known(ino: number): { info: ContainerFields | undefined; occupied: boolean } {
+  private known(ino: number): { info: ContainerFields | undefined; occupied: boolean; named: boolean } {
     for (const x of this.engines) {
       const c = x.get(ino);
-      if (c) return { info: c, occupied: true };
+      if (c) return { info: c, occupied: true, named: true };
     }
-    if (!this.host) return { info: undefined, occupied: false };
+    if (!this.host) return { info: undefined, occupied: false, named: false };
     const p = this.host.probe(ino);
     if (p.found) {
       for (const x of this.engines) {
         const c = x.getById(p.found.container_id);
-        if (c) return { info: { ...c, pod_name: c.pod_name || p.found.pod_name, pod_namespace: c.pod_namespace || p.found.pod_namespace, pod_uid: c.pod_uid || p.found.pod_uid }, occupied: true };
+        if (c) return { info: { ...c, pod_name: c.pod_name || p.found.pod_name, pod_namespace: c.pod_namespace || p.found.pod_namespace, pod_uid: c.pod_uid || p.found.pod_uid }, occupied: true, named: true };
       }
     }
-    return { info: p.found, occupied: p.occupied };
+    return { info: p.found, occupied: p.occupied, named: false };
   }
 }
 
 export interface AttributionOptions {
   /** Engine API sockets (Docker's API), asked in this order. */
   dockerSockets: readonly string[];
+  /** CRI sockets (containerd, CRI-O), asked after the engines. */
+  criSockets: readonly string[];
   waitMs: number;
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
@@ -143,7 +160,11 @@ export interface AttributionOptions {
  * to those there, and each other one when its socket appears; stop() closes them). */
 export function containerAttribution(opts: AttributionOptions): ContainerResolver {
   let resolver: ContainerResolver | undefined;
-  const engines = opts.dockerSockets.map((p) => new EngineSource(p, opts.log, () => resolver?.changed()));
+  const changed = () => resolver?.changed();
+  const engines: ContainerSource[] = [
+    ...opts.dockerSockets.map((p) => new EngineSource(p, opts.log, changed)),
+    ...opts.criSockets.map((p) => new CriSource(p, opts.log, changed)),
+  ];
   resolver = new ContainerResolver({ waitMs: opts.waitMs, host: new HostAttribution(), engines });
   return resolver;
 }

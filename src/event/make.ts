@@ -26,7 +26,8 @@ export interface LinkState {
   alias: string;
 }
 
-/** Builds an event; sequence and timestamp are filled in by the monitor. */
+/** Builds an event; the namespace's watcher sets timestamp when it is received, the monitor
+ * numbers it. */
 export function makeEvent(
   namespace: string, messageType: number, event: EventName, s: LinkState,
   changed: ChangedField[], oldInterface: string, resync: boolean,

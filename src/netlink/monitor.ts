@@ -351,11 +351,7 @@ export class Monitor {
   }
 
   private emit(events: NlEvent[]): void {
-    const now = Date.now();
-    for (const e of events) {
-      e.sequence = ++this.sequence;
-      e.timestamp = now;
-    }
+    for (const e of events) e.sequence = ++this.sequence;
     this.listener.events(events);
   }
 

@@ -208,7 +208,12 @@ export class NamespaceWatcher {
         if (extra.length) (out ??= []).push(...extra);
       }
     }
-    if (out) this.deliver(out);
+    if (out) {
+      // The time of receipt: events may then wait for a peer's name or a container.
+      const now = Date.now();
+      for (const e of out) e.timestamp = now;
+      this.deliver(out);
+    }
   }
 
   /** Names the peer namespace of each event, then hands the events on, in order. An event whose

@@ -1,0 +1,259 @@
+// CRI, the Kubernetes container runtime interface (docs/events.md, "Containers"), as containerd
+// and CRI-O serve it over gRPC on a Unix socket: the pod sandboxes and the network namespace each
+// one holds, for the pod's name, namespace and uid. Only a namespace nobody knows yet starts a
+// refresh; an event reads the map.
+import fs from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import { fromJSON } from '@grpc/proto-loader';
+import type { ContainerFields } from '../event/event.js';
+import type { Runtime } from './cgroup.js';
+import type { EngineLog } from './engine-api.js';
+
+/** One request's longest wait. */
+const REQUEST_TIMEOUT_MS = 2000;
+/** Least time between two attempts to reach a runtime that is not there (or went away). */
+const RECONNECT_MS = 5000;
+
+const str = (id: number) => ({ type: 'string', id });
+const map = (id: number) => ({ keyType: 'string', type: 'string', id });
+const metadata = { fields: { name: str(1), uid: str(2), namespace: str(3), attempt: { type: 'uint32', id: 4 } } };
+
+/** The part of CRI's runtime.v1 RuntimeService nlmon uses (field numbers as in k8s.io/cri-api),
+ * as a protobuf.js descriptor: no .proto file to ship or find at run time. The tests also run
+ * pods with it. */
+const CRI_DESCRIPTOR = {
+  nested: {
+    runtime: {
+      nested: {
+        v1: {
+          nested: {
+            RuntimeService: {
+              methods: {
+                Version: { requestType: 'VersionRequest', responseType: 'VersionResponse' },
+                RunPodSandbox: { requestType: 'RunPodSandboxRequest', responseType: 'RunPodSandboxResponse' },
+                StopPodSandbox: { requestType: 'StopPodSandboxRequest', responseType: 'StopPodSandboxResponse' },
+                RemovePodSandbox: { requestType: 'RemovePodSandboxRequest', responseType: 'RemovePodSandboxResponse' },
+                PodSandboxStatus: { requestType: 'PodSandboxStatusRequest', responseType: 'PodSandboxStatusResponse' },
+                ListPodSandbox: { requestType: 'ListPodSandboxRequest', responseType: 'ListPodSandboxResponse' },
+              },
+            },
+            VersionRequest: { fields: { version: str(1) } },
+            VersionResponse: { fields: { version: str(1), runtime_name: str(2), runtime_version: str(3), runtime_api_version: str(4) } },
+            PodSandboxMetadata: metadata,
+            PodSandboxConfig: {
+              fields: {
+                metadata: { type: 'PodSandboxMetadata', id: 1 }, hostname: str(2), log_directory: str(3),
+                labels: map(6), annotations: map(7),
+              },
+            },
+            RunPodSandboxRequest: { fields: { config: { type: 'PodSandboxConfig', id: 1 }, runtime_handler: str(2) } },
+            RunPodSandboxResponse: { fields: { pod_sandbox_id: str(1) } },
+            StopPodSandboxRequest: { fields: { pod_sandbox_id: str(1) } },
+            StopPodSandboxResponse: { fields: {} },
+            RemovePodSandboxRequest: { fields: { pod_sandbox_id: str(1) } },
+            RemovePodSandboxResponse: { fields: {} },
+            PodSandboxStatusRequest: { fields: { pod_sandbox_id: str(1), verbose: { type: 'bool', id: 2 } } },
+            PodSandboxStatus: { fields: { id: str(1), metadata: { type: 'PodSandboxMetadata', id: 2 }, state: { type: 'int32', id: 3 } } },
+            PodSandboxStatusResponse: { fields: { status: { type: 'PodSandboxStatus', id: 1 }, info: map(2) } },
+            ListPodSandboxRequest: { fields: {} },
+            PodSandbox: { fields: { id: str(1), metadata: { type: 'PodSandboxMetadata', id: 2 }, state: { type: 'int32', id: 3 }, labels: map(5) } },
+            ListPodSandboxResponse: { fields: { items: { rule: 'repeated', type: 'PodSandbox', id: 1 } } },
+          },
+        },
+      },
+    },
+  },
+};
+
+type Callback<T> = (err: grpc.ServiceError | null, res: T) => void;
+type Unary<Req, Res> = (req: Req, options: grpc.CallOptions, cb: Callback<Res>) => void;
+
+interface Metadata { name?: string; uid?: string; namespace?: string }
+
+/** A CRI runtime service client (the methods nlmon and its tests use). */
+export interface CriClient extends grpc.Client {
+  Version: Unary<{ version: string }, { runtime_name: string; runtime_version: string }>;
+  RunPodSandbox: Unary<{ config: { metadata: Metadata & { attempt?: number }; hostname?: string; log_directory?: string; labels?: Record<string, string> } }, { pod_sandbox_id: string }>;
+  StopPodSandbox: Unary<{ pod_sandbox_id: string }, object>;
+  RemovePodSandbox: Unary<{ pod_sandbox_id: string }, object>;
+  PodSandboxStatus: Unary<{ pod_sandbox_id: string; verbose: boolean }, { status?: { id: string; metadata?: Metadata; state: number }; info?: Record<string, string> }>;
+  ListPodSandbox: Unary<object, { items?: Array<{ id: string; metadata?: Metadata; state: number }> }>;
+}
+
+let clientClass: (new (address: string, creds: grpc.ChannelCredentials) => CriClient) | undefined;
+
+/** A client of the CRI runtime service at a Unix socket path. */
+export function criClient(socketPath: string): CriClient {
+  if (!clientClass) {
+    const def = fromJSON(CRI_DESCRIPTOR as unknown as Parameters<typeof fromJSON>[0], { keepCase: true, longs: String, enums: Number, defaults: true });
+    const pkg = grpc.loadPackageDefinition(def) as unknown as { runtime: { v1: { RuntimeService: typeof clientClass } } };
+    clientClass = pkg.runtime.v1.RuntimeService;
+  }
+  return new clientClass!(`unix://${socketPath}`, grpc.credentials.createInsecure());
+}
+
+/** Calls one unary method with a deadline. */
+export function call<Req, Res>(client: CriClient, method: Unary<Req, Res>, req: Req, timeoutMs = REQUEST_TIMEOUT_MS): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    method.call(client, req, { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(err) : resolve(res)));
+  });
+}
+
+/** The namespace a sandbox is in, from PodSandboxStatus's verbose info (containerd and CRI-O
+ * give the OCI spec's namespace path and the sandbox's pid). */
+export function sandboxNetns(info: Record<string, string> | undefined, inoOf: (path: string) => number): number {
+  const raw = info?.info;
+  if (!raw) return -1;
+  let j: { pid?: number; runtimeSpec?: { linux?: { namespaces?: Array<{ type?: string; path?: string }> } } };
+  try {
+    j = JSON.parse(raw);
+  } catch {
+    return -1;
+  }
+  const net = j.runtimeSpec?.linux?.namespaces?.find((n) => n.type === 'network');
+  if (net && !net.path) return -1; // a sandbox on the node's network (hostNetwork)
+  let ino = net?.path ? inoOf(net.path) : -1;
+  if (ino < 0 && Number.isInteger(j.pid) && j.pid! > 0) ino = inoOf(`/proc/${j.pid}/ns/net`);
+  return ino;
+}
+
+function statIno(p: string): number {
+  try {
+    return fs.statSync(p).ino;
+  } catch {
+    return -1;
+  }
+}
+
+interface Sandbox { id: string; ino: number; fields: ContainerFields }
+
+/** One CRI runtime's pod sandboxes by namespace inode. CRI (containerd 1.6) has no sandbox event
+ * stream: the list is read when a namespace is not known, and at most once per lookup step. */
+export class CriSource {
+  private client: CriClient | undefined;
+  private readonly byIno = new Map<number, Sandbox>();
+  private readonly byId = new Map<string, Sandbox>();
+  private runtime: Runtime = 'containerd';
+  private up = false;
+  private stopped = false;
+  private refreshing: Promise<void> | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private reported = '';
+
+  constructor(
+    readonly socketPath: string,
+    private readonly log: EngineLog = () => {},
+    private readonly onChange: () => void = () => {},
+    private readonly inoOf: (path: string) => number = statIno,
+  ) {}
+
+  get connected(): boolean {
+    return this.up;
+  }
+
+  /** CRI says nothing of sandboxes being made: a lookup waits on the namespace's age alone. */
+  get pending(): boolean {
+    return false;
+  }
+
+  get(ino: number): ContainerFields | undefined {
+    return this.byIno.get(ino)?.fields;
+  }
+
+  getById(id: string): ContainerFields | undefined {
+    return this.byId.get(id)?.fields;
+  }
+
+  start(): Promise<void> {
+    this.stopped = false;
+    return this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.up = false;
+    clearTimeout(this.reconnectTimer);
+    this.client?.close();
+    this.client = undefined;
+  }
+
+  refresh(): Promise<void> {
+    if (!this.refreshing) {
+      this.refreshing = this.readList().catch((e: Error) => this.lost(e)).finally(() => { this.refreshing = undefined; });
+    }
+    return this.refreshing;
+  }
+
+  private async connect(): Promise<void> {
+    if (this.stopped || this.up) return;
+    try {
+      if (!fs.existsSync(this.socketPath)) throw Object.assign(new Error('no such socket'), { code: 'ENOENT' });
+      this.client ??= criClient(this.socketPath);
+      const v = await call(this.client, this.client.Version, { version: 'v1' });
+      this.runtime = /cri-o/i.test(v.runtime_name) ? 'cri-o' : 'containerd';
+      await this.readList();
+      this.up = true;
+      this.reported = '';
+      this.log('info', `containers: reading CRI (${v.runtime_name} ${v.runtime_version}) at ${this.socketPath} (${this.byId.size} pod sandboxes)`);
+      this.onChange();
+    } catch (e) {
+      this.client?.close();
+      this.client = undefined;
+      this.retryLater(e as NodeJS.ErrnoException);
+    }
+  }
+
+  private lost(err: Error): void {
+    if (this.stopped || !this.up) return;
+    this.up = false;
+    this.log('warn', `containers: lost CRI at ${this.socketPath} (${err.message}); reconnecting`);
+    this.client?.close();
+    this.client = undefined;
+    this.retryLater(err as NodeJS.ErrnoException);
+  }
+
+  private retryLater(err: NodeJS.ErrnoException): void {
+    if (this.stopped) return;
+    const why = err.code === 'ENOENT' ? 'not there' : err.message;
+    if (why !== this.reported) {
+      this.reported = why;
+      if (err.code !== 'ENOENT') this.log('warn', `containers: CRI at ${this.socketPath} failed (${why}); trying again every ${RECONNECT_MS / 1000} s`);
+    }
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = setTimeout(() => void this.connect(), RECONNECT_MS);
+    this.reconnectTimer.unref();
+  }
+
+  private async readList(): Promise<void> {
+    const client = this.client;
+    if (!client) return;
+    const list = await call(client, client.ListPodSandbox, {});
+    const listed = new Set<string>();
+    for (const item of list.items ?? []) {
+      listed.add(item.id);
+      const known = this.byId.get(item.id);
+      if (known && known.ino >= 0) continue;
+      try {
+        const st = await call(client, client.PodSandboxStatus, { pod_sandbox_id: item.id, verbose: true });
+        const md = st.status?.metadata ?? item.metadata ?? {};
+        const s: Sandbox = {
+          id: item.id,
+          ino: sandboxNetns(st.info, this.inoOf),
+          fields: {
+            container_id: item.id, container_name: '', container_image: '', container_runtime: this.runtime,
+            pod_name: md.name ?? '', pod_namespace: md.namespace ?? '', pod_uid: md.uid ?? '',
+          },
+        };
+        this.byId.set(s.id, s);
+        if (s.ino >= 0) this.byIno.set(s.ino, s);
+      } catch {
+        // removed since it was listed
+      }
+    }
+    for (const [id, s] of this.byId) {
+      if (listed.has(id)) continue;
+      this.byId.delete(id);
+      if (this.byIno.get(s.ino) === s) this.byIno.delete(s.ino);
+    }
+  }
+}
