@@ -21,7 +21,8 @@ export type EngineLog = (level: 'info' | 'warn' | 'error', message: string) => v
 export interface EngineContainer {
   id: string;
   fields: ContainerFields;
-  /** nsfs inode of its network namespace; -1 if it has none yet (created, not started). */
+  /** nsfs inode of its network namespace; -1 if it has none (created and not started yet, or
+   * stopped). */
   ino: number;
   /** It joined another container's namespace (`container:<id>`): that one owns the namespace. */
   joined: boolean;
@@ -233,9 +234,20 @@ export class EngineSource {
     if (!id) return;
     if (action === 'destroy' || action === 'remove') {
       this.drop(id);
+    } else if (action === 'die' || action === 'stop') {
+      this.leftNamespace(id);
     } else if (action === 'start' || action === 'init' || action === 'restart' || action === 'create') {
       void this.inspect(id).then(() => this.onChange(), () => {});
     }
+  }
+
+  /** A container that stopped is no longer in its namespace; the namespace goes, and its inode
+   * may be given to another. (Links keep the container they had: see namespace-watcher.ts.) */
+  private leftNamespace(id: string): void {
+    const c = this.byId.get(id);
+    if (!c || c.ino < 0) return;
+    if (this.byIno.get(c.ino) === c) this.byIno.delete(c.ino);
+    c.ino = -1;
   }
 
   private drop(id: string): void {
@@ -254,11 +266,17 @@ export class EngineSource {
       if (typeof item.Id !== 'string') continue;
       listed.add(item.Id);
       const known = this.byId.get(item.Id);
+      const down = item.State === 'exited' || item.State === 'stopped' || item.State === 'dead' || item.State === 'removing';
+      if (down) {
+        // Stopped: inspected once for its name, never again until it starts (an event says so).
+        if (known) this.leftNamespace(item.Id);
+        else await this.inspect(item.Id).then((c) => c && this.leftNamespace(c.id), () => {});
+        continue;
+      }
       if (known && known.ino >= 0) continue;
-      const running = item.State === 'running' || item.State === 'paused';
       try {
         const c = await this.inspect(item.Id);
-        if (c && c.ino < 0 && !running && item.State !== 'exited' && item.State !== 'stopped' && item.State !== 'dead') starting++;
+        if (c && c.ino < 0 && item.State !== 'running' && item.State !== 'paused') starting++;
       } catch {
         // removed since it was listed
       }

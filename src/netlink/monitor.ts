@@ -246,7 +246,12 @@ export class Monitor {
       present.add(f.ino);
       if (!this.seenAt.has(f.ino)) this.seenAt.set(f.ino, now);
     }
-    for (const ino of this.seenAt.keys()) if (!present.has(ino)) this.seenAt.delete(ino);
+    for (const ino of this.seenAt.keys()) {
+      if (present.has(ino)) continue;
+      // The namespace is gone: its inode may be given to a new one.
+      this.seenAt.delete(ino);
+      this.options.containers?.forget(ino);
+    }
     const sig = [...files.values()].map((f) => `${f.name}:${f.ino}`).sort().join('\n');
     if (sig === this.lastSignature) return;
     this.lastSignature = sig;
