@@ -1,6 +1,9 @@
-// link_decoder: validates and decodes rtnetlink link messages (nlmsghdr, ifinfomsg, IFLA_*).
+// link_decoder: validates and decodes rtnetlink link and address messages (nlmsghdr,
+// ifinfomsg and IFLA_*, ifaddrmsg and IFA_*).
 // Every length is checked before it is used; a bad message is counted and skipped.
 #include "link_decoder.hh"
+
+#include <arpa/inet.h>
 
 #include <climits>
 #include <cstring>
@@ -13,7 +16,12 @@ constexpr size_t kNlmsgHdrLen = 16;   // sizeof(struct nlmsghdr)
 constexpr size_t kIfinfoLen = 16;     // sizeof(struct ifinfomsg)
 constexpr size_t kRtaHdrLen = 4;      // sizeof(struct rtattr)
 constexpr uint16_t kNlmsgNoop = 1, kNlmsgError = 2, kNlmsgDone = 3, kNlmsgOverrun = 4;
-constexpr uint16_t kRtmNewlink = 16, kRtmDellink = 17, kRtmNewnsid = 88;
+constexpr uint16_t kRtmNewlink = 16, kRtmDellink = 17, kRtmNewaddr = 20, kRtmDeladdr = 21,
+                   kRtmNewnsid = 88;
+constexpr size_t kIfaddrLen = 8;      // sizeof(struct ifaddrmsg)
+constexpr uint16_t kIfaAddress = 1, kIfaLocal = 2, kIfaLabel = 3, kIfaCacheinfo = 6, kIfaFlags = 8;
+constexpr size_t kIfaCacheinfoLen = 16;  // sizeof(struct ifa_cacheinfo)
+constexpr uint8_t kAfInet = 2, kAfInet6 = 10;
 constexpr size_t kRtgenLen = 4;       // NLMSG_ALIGN(sizeof(struct rtgenmsg))
 constexpr uint16_t kNetnsaNsid = 1;
 constexpr uint16_t kFlagMulti = 0x2, kFlagDumpIntr = 0x10;
@@ -129,10 +137,60 @@ bool DecodeLink(const uint8_t* body, size_t len, LinkRecord* rec, bool* ours) {
   return ok && have_name && rec->ifindex > 0;
 }
 
+// Decodes the body of RTM_NEWADDR / RTM_DELADDR. Returns false if malformed; *ours is false for
+// families other than IPv4 and IPv6.
+bool DecodeAddr(const uint8_t* body, size_t len, LinkRecord* rec, bool* ours) {
+  if (len < kIfaddrLen) return false;
+  const uint8_t family = body[0];
+  *ours = family == kAfInet || family == kAfInet6;
+  if (!*ours) return true;
+  const size_t addr_len = family == kAfInet ? 4 : 16;
+  rec->kind = RecordKind::kAddr;
+  rec->family = family;
+  rec->prefixlen = body[1];
+  rec->flags = body[2];
+  rec->scope = body[3];
+  rec->ifindex = Load<int32_t>(body + 4);
+  if (rec->prefixlen > addr_len * 8) return false;
+  const uint8_t* address = nullptr;
+  const uint8_t* local = nullptr;
+  const bool ok = ForEachAttr(body + kIfaddrLen, len - kIfaddrLen, [&](const Attr& a) {
+    switch (a.type) {
+      case kIfaAddress:
+        if (a.len != addr_len) return false;
+        address = a.data;
+        return true;
+      case kIfaLocal:
+        if (a.len != addr_len) return false;
+        local = a.data;
+        return true;
+      case kIfaLabel:
+        rec->ifname = AttrString(a);
+        return true;
+      case kIfaCacheinfo:
+        return a.len >= kIfaCacheinfoLen;
+      case kIfaFlags:
+        return ReadU32(a, &rec->flags);
+      default:
+        return true;
+    }
+  });
+  if (!ok || rec->ifindex <= 0 || (!address && !local)) return false;
+  rec->address = FormatIp(family, local ? local : address);
+  if (local && address && std::memcmp(local, address, addr_len) != 0) rec->peer = FormatIp(family, address);
+  return true;
+}
+
 // The kernel sends errors as negative errno values; -INT32_MIN does not fit: clamp it.
 int32_t PositiveErrno(int32_t err) { return err == INT32_MIN ? INT32_MAX : (err < 0 ? -err : err); }
 
 }  // namespace
+
+std::string FormatIp(uint8_t family, const uint8_t* bytes) {
+  char text[INET6_ADDRSTRLEN];
+  if (!inet_ntop(family == kAfInet ? AF_INET : AF_INET6, bytes, text, sizeof text)) return std::string();
+  return std::string(text);
+}
 
 std::string FormatAddress(const uint8_t* bytes, size_t len) {
   static const char kHex[] = "0123456789abcdef";
@@ -174,6 +232,18 @@ size_t DecodeDatagram(const uint8_t* buf, size_t len, std::vector<LinkRecord>* o
       case kRtmDellink: {
         bool ours = false;
         if (!DecodeLink(body, body_len, &rec, &ours)) {
+          stats->malformed++;
+        } else if (!ours) {
+          stats->ignored++;
+        } else {
+          out->push_back(std::move(rec));
+        }
+        break;
+      }
+      case kRtmNewaddr:
+      case kRtmDeladdr: {
+        bool ours = false;
+        if (!DecodeAddr(body, body_len, &rec, &ours)) {
           stats->malformed++;
         } else if (!ours) {
           stats->ignored++;

@@ -14,6 +14,7 @@ enum class RecordKind : uint8_t {
   kDumpDone = 1,  // NLMSG_DONE closing a dump
   kError = 2,     // NLMSG_ERROR with a non-zero errno (answer to our request)
   kNsid = 3,      // RTM_NEWNSID answering RTM_GETNSID: link_netnsid holds the id (-1 if none)
+  kAddr = 4,      // RTM_NEWADDR / RTM_DELADDR for AF_INET or AF_INET6
 };
 
 struct LinkRecord {
@@ -35,6 +36,13 @@ struct LinkRecord {
   std::string address;        // "aa:bb:.." lower case, "" if none
   std::string kind_name;      // IFLA_INFO_KIND
   std::string alias;
+  // kAddr only: flags holds IFA_FLAGS (or ifa_flags), ifname the label (IFA_LABEL), address the
+  // address in canonical text (IFA_LOCAL, or IFA_ADDRESS without it), peer IFA_ADDRESS when it
+  // differs from IFA_LOCAL (point-to-point).
+  uint8_t family = 0;         // 2 AF_INET, 10 AF_INET6
+  uint8_t prefixlen = 0;
+  uint8_t scope = 0;          // RT_SCOPE_*: 0 global, 200 site, 253 link, 254 host, 255 nowhere
+  std::string peer;
 };
 
 struct DecodeStats {
@@ -47,6 +55,9 @@ struct DecodeStats {
 // dump end or error; never reads outside buf. Returns the number of records appended.
 size_t DecodeDatagram(const uint8_t* buf, size_t len, std::vector<LinkRecord>* out,
                       DecodeStats* stats);
+
+// Formats an IPv4 (4 bytes) or IPv6 (16 bytes) address as canonical text (inet_ntop).
+std::string FormatIp(uint8_t family, const uint8_t* bytes);
 
 // Formats a link-layer address as lower-case hex pairs joined by ':'.
 std::string FormatAddress(const uint8_t* bytes, size_t len);

@@ -23,13 +23,16 @@ bool PackRecords(napi_env env, const std::vector<LinkRecord>& recs, napi_value* 
     *p++ = r.error;
     *p++ = r.ifindex;
     *p++ = static_cast<int32_t>(r.flags);
-    *p++ = static_cast<int32_t>(r.mtu);
-    *p++ = static_cast<int32_t>(r.txqlen);
-    *p++ = r.master;
+    // An address record has no MTU, queue length or master: those slots hold its prefix length,
+    // family and scope (native.ts reads them so).
+    const bool addr = r.kind == RecordKind::kAddr;
+    *p++ = addr ? r.prefixlen : static_cast<int32_t>(r.mtu);
+    *p++ = addr ? r.family : static_cast<int32_t>(r.txqlen);
+    *p++ = addr ? r.scope : r.master;
     *p++ = r.link;
     *p++ = r.link_netnsid;
     *p++ = r.operstate;
-    for (const std::string* f : {&r.ifname, &r.address, &r.kind_name, &r.alias}) {
+    for (const std::string* f : {&r.ifname, &r.address, addr ? &r.peer : &r.kind_name, &r.alias}) {
       strs += *f;
       strs.push_back('\0');
     }

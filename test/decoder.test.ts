@@ -1,8 +1,8 @@
 // The C++ decoder on hand-built datagrams: every attribute, dump markers, and bad input.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { nativeBinding, type LinkMessage } from '../src/netlink/native.js';
-import { attr, doneMsg, errorMsg, linkMsg, nlmsg, nsidMsg, veth } from './helpers/nlmsg.js';
+import { nativeBinding, type AddrMessage, type LinkMessage } from '../src/netlink/native.js';
+import { addrMsg, attr, doneMsg, errorMsg, linkMsg, nlmsg, nsidMsg, veth } from './helpers/nlmsg.js';
 
 const decode = (b: Buffer) => nativeBinding().decode(b);
 
@@ -115,4 +115,45 @@ test('RTM_NEWNSID answering RTM_GETNSID gives its id; a short or bad one is malf
   const badAttr = decode(nlmsg(88, 0, 5, Buffer.concat([Buffer.alloc(4), attr(1, Buffer.alloc(2))])));
   assert.equal(badAttr.records.length, 0);
   assert.equal(badAttr.malformed, 1);
+});
+
+test('RTM_NEWADDR / RTM_DELADDR: IPv4 with its label, IPv6 canonical, a point-to-point peer, IFA_FLAGS over ifa_flags', () => {
+  const v4 = decode(addrMsg({ ifindex: 3, prefixlen: 24, address: [10, 9, 8, 7], local: [10, 9, 8, 7], label: 'd0', cacheinfo: true, extFlags: 0x80 }));
+  assert.equal(v4.malformed, 0);
+  assert.deepEqual(v4.records, [{
+    kind: 'addr', message_type: 20, seq: 0, dump: false, dump_interrupted: false, ifindex: 3, flags: 0x80, prefixlen: 24, family: 'inet', scope: 0, ip: '10.9.8.7', peer: '', label: 'd0',
+  }]);
+  const fd00 = [0xfd, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7];
+  const v6 = decode(addrMsg({ type: 21, family: 10, prefixlen: 64, flags: 0x40, scope: 253, ifindex: 4, address: fd00, extFlags: 0x240, nlFlags: 2, seq: 9 })).records[0] as AddrMessage;
+  assert.deepEqual([v6.message_type, v6.family, v6.ip, v6.prefixlen, v6.scope, v6.flags, v6.dump, v6.seq], [21, 'inet6', 'fd00:9::7', 64, 253, 0x240, true, 9]);
+  const ptp = decode(addrMsg({ ifindex: 5, prefixlen: 32, local: [10, 0, 0, 1], address: [10, 0, 0, 2] })).records[0] as AddrMessage;
+  assert.deepEqual([ptp.ip, ptp.peer], ['10.0.0.1', '10.0.0.2']);
+  const noExt = decode(addrMsg({ ifindex: 5, flags: 0x01, local: [1, 2, 3, 4] })).records[0] as AddrMessage;
+  assert.equal(noExt.flags, 0x01, 'ifa_flags when there is no IFA_FLAGS');
+  const other = decode(addrMsg({ family: 7, ifindex: 5, local: [1, 2, 3, 4] }));
+  assert.deepEqual([other.records.length, other.ignored, other.malformed], [0, 1, 0], 'another family is ignored');
+});
+
+test('malformed address messages are counted and skipped', () => {
+  const cases: Array<[string, Buffer]> = [
+    ['body shorter than ifaddrmsg', nlmsg(20, 0, 0, Buffer.alloc(6))],
+    ['IPv4 address of 16 bytes', addrMsg({ ifindex: 1, local: new Array(16).fill(1) })],
+    ['IPv6 address of 4 bytes', addrMsg({ family: 10, ifindex: 1, address: [1, 2, 3, 4] })],
+    ['prefix longer than the address', addrMsg({ ifindex: 1, prefixlen: 33, local: [1, 2, 3, 4] })],
+    ['no address at all', addrMsg({ ifindex: 1, label: 'x' })],
+    ['ifindex 0', addrMsg({ ifindex: 0, local: [1, 2, 3, 4] })],
+    ['short IFA_CACHEINFO', Buffer.concat([nlmsg(20, 0, 0, Buffer.concat([addrMsg({ ifindex: 1, local: [1, 2, 3, 4] }).subarray(16), attr(6, Buffer.alloc(8))]))])],
+    ['short IFA_FLAGS', nlmsg(20, 0, 0, Buffer.concat([addrMsg({ ifindex: 1, local: [1, 2, 3, 4] }).subarray(16), attr(8, Buffer.alloc(2))]))],
+  ];
+  for (const [what, bytes] of cases) {
+    const r = decode(bytes);
+    assert.equal(r.records.length, 0, what);
+    assert.equal(r.malformed, 1, what);
+  }
+  const dg = Buffer.concat([addrMsg({ family: 10, ifindex: 2, address: new Array(16).fill(0xfe), label: 'abc', cacheinfo: true, extFlags: 0x80 }), addrMsg({ ifindex: 3, local: [1, 2, 3, 4] })]);
+  for (let n = 0; n < dg.length; n++) {
+    const r = decode(dg.subarray(0, n));
+    assert.ok(r.records.length <= 2);
+    for (const rec of r.records) assert.ok(rec.kind === 'addr' && (rec.ifindex === 2 || rec.ifindex === 3), 'truncated copies invent nothing');
+  }
 });

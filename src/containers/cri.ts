@@ -3,8 +3,7 @@
 // one holds, for the pod's name, namespace and uid. Only a namespace nobody knows yet starts a
 // refresh; an event reads the map.
 import fs from 'node:fs';
-import * as grpc from '@grpc/grpc-js';
-import { fromJSON } from '@grpc/proto-loader';
+import type * as grpc from '@grpc/grpc-js';
 import type { ContainerFields } from '../event/event.js';
 import type { Runtime } from './cgroup.js';
 import type { EngineLog } from './engine-api.js';
@@ -80,16 +79,20 @@ export interface CriClient extends grpc.Client {
   ListPodSandbox: Unary<object, { items?: Array<{ id: string; metadata?: Metadata; state: number }> }>;
 }
 
-let clientClass: (new (address: string, creds: grpc.ChannelCredentials) => CriClient) | undefined;
+type ClientClass = new (address: string, creds: grpc.ChannelCredentials) => CriClient;
+let loading: Promise<{ Client: ClientClass; insecure: () => grpc.ChannelCredentials }> | undefined;
 
-/** A client of the CRI runtime service at a Unix socket path. */
-export function criClient(socketPath: string): CriClient {
-  if (!clientClass) {
-    const def = fromJSON(CRI_DESCRIPTOR as unknown as Parameters<typeof fromJSON>[0], { keepCase: true, longs: String, enums: Number, defaults: true });
-    const pkg = grpc.loadPackageDefinition(def) as unknown as { runtime: { v1: { RuntimeService: typeof clientClass } } };
-    clientClass = pkg.runtime.v1.RuntimeService;
-  }
-  return new clientClass!(`unix://${socketPath}`, grpc.credentials.createInsecure());
+/** A client of the CRI runtime service at a Unix socket path. gRPC is loaded on first use only:
+ * a host without a CRI socket never pays for it (memory, start-up, the garbage collector). */
+export async function criClient(socketPath: string): Promise<CriClient> {
+  loading ??= (async () => {
+    const [grpcJs, loader] = await Promise.all([import('@grpc/grpc-js'), import('@grpc/proto-loader')]);
+    const def = loader.fromJSON(CRI_DESCRIPTOR as unknown as Parameters<typeof loader.fromJSON>[0], { keepCase: true, longs: String, enums: Number, defaults: true });
+    const pkg = grpcJs.loadPackageDefinition(def) as unknown as { runtime: { v1: { RuntimeService: ClientClass } } };
+    return { Client: pkg.runtime.v1.RuntimeService, insecure: () => grpcJs.credentials.createInsecure() };
+  })();
+  const { Client, insecure } = await loading;
+  return new Client(`unix://${socketPath}`, insecure());
 }
 
 /** Calls one unary method with a deadline. */
@@ -188,7 +191,7 @@ export class CriSource {
     if (this.stopped || this.up) return;
     try {
       if (!fs.existsSync(this.socketPath)) throw Object.assign(new Error('no such socket'), { code: 'ENOENT' });
-      this.client ??= criClient(this.socketPath);
+      this.client ??= await criClient(this.socketPath);
       const v = await call(this.client, this.client.Version, { version: 'v1' });
       this.runtime = /cri-o/i.test(v.runtime_name) ? 'cri-o' : 'containerd';
       await this.readList();

@@ -195,6 +195,8 @@ export class NamespaceWatcher {
         }
         const ev = this.table.apply(r, mode);
         if (ev) (out ??= []).push(ev);
+      } else if (r.kind === 'addr') {
+        continue; // the socket does not join the address groups
       } else if (r.kind === 'nsid') {
         this.peerAnswer(r.seq, r.nsid);
       } else {
@@ -261,10 +263,15 @@ export class NamespaceWatcher {
     const containerOf = this.sink.containerOf;
     if (containerOf) {
       const wait = (this.sink.containerWaitMs ?? 0) > 0 && (this.waitUntil === 0 || Date.now() < this.waitUntil);
+      // The namespace's own container, once per batch; a peer's only for a veth that has one.
+      const own = containerOf(this.ref.name, wait);
+      if (own instanceof Promise) {
+        this.hold(events, own);
+        return;
+      }
       for (let i = 0; i < events.length; i++) {
         const e = events[i]!;
-        let c = containerOf(this.ref.name, wait);
-        if (!c && e.peer_namespace) c = containerOf(e.peer_namespace, wait);
+        const c = own ?? (e.peer_namespace ? containerOf(e.peer_namespace, wait) : undefined);
         if (c instanceof Promise) {
           if (i > 0) this.pass(events.slice(0, i));
           this.hold(events.slice(i), c);
@@ -281,9 +288,11 @@ export class NamespaceWatcher {
     if (c) {
       Object.assign(e, c);
       if (e.ifindex > 0) this.linkContainers.set(e.ifindex, c);
-    } else {
+    } else if (this.linkContainers.size) {
       const last = this.linkContainers.get(e.ifindex);
       if (last) Object.assign(e, last);
+    } else {
+      return; // no link here was ever named: nothing to carry or forget
     }
     if (e.event === 'link_removed') this.linkContainers.delete(e.ifindex);
   }

@@ -41,7 +41,30 @@ export interface NsidReply {
   nsid: number;
 }
 
-export type NativeRecord = LinkMessage | DumpDone | RequestError | NsidReply;
+/** A decoded RTM_NEWADDR / RTM_DELADDR message for IPv4 or IPv6, as the kernel sent it. */
+export interface AddrMessage {
+  kind: 'addr';
+  /** 20 RTM_NEWADDR, 21 RTM_DELADDR. */
+  message_type: number;
+  seq: number;
+  dump: boolean;
+  dump_interrupted: boolean;
+  ifindex: number;
+  family: 'inet' | 'inet6';
+  prefixlen: number;
+  /** RT_SCOPE_*: 0 global, 200 site, 253 link, 254 host, 255 nowhere. */
+  scope: number;
+  /** IFA_FLAGS (IFA_F_*). */
+  flags: number;
+  /** The address (IFA_LOCAL, or IFA_ADDRESS without it), canonical text. */
+  ip: string;
+  /** IFA_ADDRESS when it differs from IFA_LOCAL (the peer of a point-to-point link); ''. */
+  peer: string;
+  /** IFA_LABEL; '' if none. */
+  label: string;
+}
+
+export type NativeRecord = LinkMessage | AddrMessage | DumpDone | RequestError | NsidReply;
 
 export interface WatcherCallbacks {
   /** One call per drained batch, records in kernel order. */
@@ -164,6 +187,23 @@ export function unpackRecords(ints: Int32Array, strings: string, count: number):
         address: strs[s + 1]!,
         link_kind: strs[s + 2]!,
         alias: strs[s + 3]!,
+      };
+    } else if (kind === 4) {
+      // Address records carry prefixlen, family and scope where links carry mtu, txqlen, master.
+      out[i] = {
+        kind: 'addr',
+        message_type: ints[b + 1]!,
+        seq: ints[b + 4]! >>> 0,
+        dump: ints[b + 2] === 1,
+        dump_interrupted: ints[b + 3] === 1,
+        ifindex: ints[b + 6]!,
+        flags: ints[b + 7]! >>> 0,
+        prefixlen: ints[b + 8]!,
+        family: ints[b + 9] === 2 ? 'inet' : 'inet6',
+        scope: ints[b + 10]!,
+        ip: strs[s + 1]!,
+        peer: strs[s + 2]!,
+        label: strs[s]!,
       };
     } else if (kind === 3) {
       out[i] = { kind: 'nsid', seq: ints[b + 4]! >>> 0, nsid: ints[b + 12]! };

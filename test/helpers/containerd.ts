@@ -81,7 +81,7 @@ export async function withContainerd<T>(dir: string, fn: (c: Containerd) => Prom
   const server: ResultPromise = execa('containerd', ['--config', await config(dir, bridge)], { reject: false, stdio: ['ignore', 'ignore', 'pipe'], buffer: false });
   let log = '';
   server.stderr!.setEncoding('utf8').on('data', (d: string) => { log = (log + d).slice(-20000); });
-  const client = criClient(socket);
+  const client = await criClient(socket);
   const pods: string[] = [];
   try {
     await until(() => fs.existsSync(socket), 'containerd\'s socket', 20000);

@@ -87,3 +87,36 @@ export function veth(ifindex: number, name: string, extra: Partial<LinkSpec> = {
 export function nsidMsg(seq: number, nsid: number): Buffer {
   return nlmsg(88, 0, seq, Buffer.concat([Buffer.alloc(4), attr(1, i32(nsid))]));
 }
+
+export interface AddrSpec {
+  type?: number;          // 20 RTM_NEWADDR (default), 21 RTM_DELADDR
+  family?: number;        // 2 AF_INET (default), 10 AF_INET6
+  prefixlen?: number;
+  flags?: number;         // ifa_flags (8 bits)
+  scope?: number;
+  ifindex: number;
+  nlFlags?: number;
+  seq?: number;
+  address?: number[];     // IFA_ADDRESS
+  local?: number[];       // IFA_LOCAL
+  label?: string;
+  cacheinfo?: boolean;
+  extFlags?: number;      // IFA_FLAGS (32 bits)
+}
+
+/** RTM_NEWADDR / RTM_DELADDR as the kernel sends it (an IPv4 address has IFA_LOCAL too). */
+export function addrMsg(s: AddrSpec): Buffer {
+  const ifa = Buffer.alloc(8);
+  ifa.writeUInt8(s.family ?? 2, 0);
+  ifa.writeUInt8(s.prefixlen ?? 24, 1);
+  ifa.writeUInt8(s.flags ?? 0x80, 2); // IFA_F_PERMANENT
+  ifa.writeUInt8(s.scope ?? 0, 3);
+  ifa.writeUInt32LE(s.ifindex, 4);
+  const attrs: Buffer[] = [];
+  if (s.address) attrs.push(attr(1, Buffer.from(s.address)));
+  if (s.local) attrs.push(attr(2, Buffer.from(s.local)));
+  if (s.label !== undefined) attrs.push(attr(3, cstr(s.label)));
+  if (s.cacheinfo) attrs.push(attr(6, Buffer.from(new Uint32Array([0xffffffff, 0xffffffff, 100, 100]).buffer)));
+  if (s.extFlags !== undefined) attrs.push(attr(8, u32(s.extFlags)));
+  return nlmsg(s.type ?? 20, s.nlFlags ?? 0, s.seq ?? 0, Buffer.concat([ifa, ...attrs]));
+}
