@@ -40,7 +40,8 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
                         InstanceAccessor<&LinkWatcher::PortId>("portId")});
   }
 
-  // new LinkWatcher({ netns, receiveBuffer, onBatch(ints, strings, count), onOverrun(), onError(err) })
+  // new LinkWatcher({ netns, receiveBuffer, addresses, onBatch(ints, strings, count), onOverrun(),
+  //                   onError(err) })
   explicit LinkWatcher(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LinkWatcher>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsObject()) {
@@ -60,7 +61,9 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
       return;
     }
     const std::string path = netns.As<Napi::String>().Utf8Value();
-    OpenResult r = OpenLinkSocket(path, rcvbuf.As<Napi::Number>().Int32Value());
+    const Napi::Value addresses = opts.Get("addresses");
+    OpenResult r = OpenLinkSocket(path, rcvbuf.As<Napi::Number>().Int32Value(),
+                                  addresses.IsBoolean() && addresses.As<Napi::Boolean>().Value());
     if (r.fd < 0) {
       ThrowSystemError(env, r.error, path);
       return;
@@ -165,8 +168,10 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
       Napi::Error::New(env, "requestDump on a closed watcher").ThrowAsJavaScriptException();
       return env.Undefined();
     }
+    // requestDump(seq, what): what 'addr' dumps the addresses; anything else the links.
     const uint32_t seq = info.Length() > 0 ? info[0].ToNumber().Uint32Value() : 1;
-    const int err = SendLinkDump(poll_->fd, seq);
+    const bool addrs = info.Length() > 1 && info[1].IsString() && info[1].As<Napi::String>().Utf8Value() == "addr";
+    const int err = addrs ? SendAddrDump(poll_->fd, seq) : SendLinkDump(poll_->fd, seq);
     if (err != 0) ThrowSystemError(env, SysError{err, "sendto"}, "");
     return env.Undefined();
   }

@@ -26,7 +26,7 @@ constexpr size_t kBatch = 64;            // datagrams per recvmmsg call
 SysError Fail(const char* syscall) { return SysError{errno, syscall}; }
 
 // Creates and configures the socket in the calling thread's network namespace.
-void CreateSocket(int receive_buffer, OpenResult* r) {
+void CreateSocket(int receive_buffer, uint32_t groups, OpenResult* r) {
   const int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
   if (fd < 0) {
     r->error = Fail("socket");
@@ -43,7 +43,7 @@ void CreateSocket(int receive_buffer, OpenResult* r) {
   setsockopt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &one, sizeof one);
   sockaddr_nl addr{};
   addr.nl_family = AF_NETLINK;
-  addr.nl_groups = RTMGRP_LINK;
+  addr.nl_groups = groups;
   if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
     r->error = Fail("bind");
     close(fd);
@@ -82,17 +82,19 @@ RecvBuffers& Buffers() {
 // NSFS_MAGIC (linux/magic.h): the filesystem of namespace files.
 constexpr unsigned long kNsfsMagic = 0x6e736673;
 
-OpenResult OpenLinkSocket(const std::string& netns_path, int receive_buffer) {
+OpenResult OpenLinkSocket(const std::string& netns_path, int receive_buffer, bool addresses) {
   OpenResult r;
+  const uint32_t groups = RTMGRP_LINK | (addresses ? RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR : 0);
   if (netns_path.empty()) {
-    CreateSocket(receive_buffer, &r);
+    CreateSocket(receive_buffer, groups, &r);
     return r;
   }
   struct Job {
     const std::string* path;
     int receive_buffer;
+    uint32_t groups;
     OpenResult* result;
-  } job{&netns_path, receive_buffer, &r};
+  } job{&netns_path, receive_buffer, groups, &r};
   auto enter_and_create = [](void* arg) -> void* {
     Job* j = static_cast<Job*>(arg);
     // O_NONBLOCK: a FIFO (or any other file) dropped into a netns directory must not block
@@ -114,7 +116,7 @@ OpenResult OpenLinkSocket(const std::string& netns_path, int receive_buffer) {
       return nullptr;
     }
     close(nsfd);
-    CreateSocket(j->receive_buffer, j->result);
+    CreateSocket(j->receive_buffer, j->groups, j->result);
     return nullptr;
   };
   pthread_t helper;
@@ -148,6 +150,19 @@ int SendLinkDump(int fd, uint32_t seq) {
   req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
   req.nh.nlmsg_seq = seq;
   req.ifi.ifi_family = AF_UNSPEC;
+  return SendRequest(fd, &req, sizeof req);
+}
+
+int SendAddrDump(int fd, uint32_t seq) {
+  struct {
+    nlmsghdr nh;
+    ifaddrmsg ifa;
+  } req{};
+  req.nh.nlmsg_len = sizeof req;
+  req.nh.nlmsg_type = RTM_GETADDR;
+  req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  req.nh.nlmsg_seq = seq;
+  req.ifa.ifa_family = AF_UNSPEC;  // IPv4 and IPv6 in one dump
   return SendRequest(fd, &req, sizeof req);
 }
 

@@ -19,13 +19,17 @@ struct OpenResult {
   SysError error;
 };
 
-// Opens a non-blocking, close-on-exec rtnetlink socket joined to RTMGRP_LINK. With a
+// Opens a non-blocking, close-on-exec rtnetlink socket joined to RTMGRP_LINK (and, with
+// addresses, RTMGRP_IPV4_IFADDR and RTMGRP_IPV6_IFADDR). With a
 // non-empty netns_path the socket is created inside that namespace by a short-lived helper
 // thread (setns never runs on the caller's thread).
-OpenResult OpenLinkSocket(const std::string& netns_path, int receive_buffer);
+OpenResult OpenLinkSocket(const std::string& netns_path, int receive_buffer, bool addresses);
 
 // Sends RTM_GETLINK with NLM_F_DUMP and the given sequence number. Returns 0 or errno.
 int SendLinkDump(int fd, uint32_t seq);
+
+// Sends RTM_GETADDR (AF_UNSPEC: both families) with NLM_F_DUMP. Returns 0 or errno.
+int SendAddrDump(int fd, uint32_t seq);
 
 // Sends RTM_GETNSID for the namespace open as nsfd: the reply (RTM_NEWNSID, a kNsid record with
 // this seq) gives the id the socket's namespace knows it by, -1 if none. Returns 0 or errno.

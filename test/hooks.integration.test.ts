@@ -31,9 +31,10 @@ test('a veth hook runs once per new veth end with every NLMON_ variable and the 
       const json = JSON.parse(fs.readFileSync(path.join(dir, f.replace('.env', '.json')), 'utf8'));
       const names = Object.keys(env).filter((k) => k !== 'PWD' && k !== 'SHLVL' && k !== '_').sort();
       assert.deepEqual(names, ['NLMON_CONTAINER_ID', 'NLMON_CONTAINER_IMAGE', 'NLMON_CONTAINER_NAME', 'NLMON_CONTAINER_RUNTIME',
-        'NLMON_EVENT', 'NLMON_EVENT_JSON', 'NLMON_EVENT_TYPE', 'NLMON_HOOK', 'NLMON_HOST', 'NLMON_IFINDEX', 'NLMON_INTERFACE',
-        'NLMON_KIND', 'NLMON_MESSAGE_TYPE', 'NLMON_NAMESPACE', 'NLMON_OPERSTATE', 'NLMON_PEER_NAMESPACE', 'NLMON_POD_NAME', 'NLMON_POD_NAMESPACE',
-        'NLMON_POD_UID', 'NLMON_SEQUENCE', 'NLMON_TIMESTAMP', 'PATH', 'SITE']);
+        'NLMON_EVENT', 'NLMON_EVENT_JSON', 'NLMON_EVENT_TYPE', 'NLMON_FAMILY', 'NLMON_HOOK', 'NLMON_HOST', 'NLMON_IFINDEX', 'NLMON_INTERFACE',
+        'NLMON_IP', 'NLMON_KIND', 'NLMON_MESSAGE_TYPE', 'NLMON_NAMESPACE', 'NLMON_OPERSTATE', 'NLMON_PEER_NAMESPACE', 'NLMON_POD_NAME', 'NLMON_POD_NAMESPACE',
+        'NLMON_POD_UID', 'NLMON_PREFIXLEN', 'NLMON_SCOPE', 'NLMON_SEQUENCE', 'NLMON_TIMESTAMP', 'PATH', 'SITE']);
+      assert.deepEqual([env.NLMON_FAMILY, env.NLMON_IP, env.NLMON_PREFIXLEN, env.NLMON_SCOPE], ['', '', '0', ''], 'a link event has no address');
       assert.equal(env.PATH, '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
       assert.equal(env.NLMON_HOST, os.hostname());
       assert.equal(json.host, os.hostname());

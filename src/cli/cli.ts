@@ -23,6 +23,14 @@ function integerIn(name: string, min: number, max: number): (v: string) => numbe
   };
 }
 
+/** `--events link,addr`: the families of events to print. */
+function eventFamilies(v: string): Array<'link' | 'addr'> {
+  const out = v.split(',').map((f) => f.trim());
+  const bad = out.find((f) => f !== 'link' && f !== 'addr');
+  if (bad !== undefined || out.length === 0) throw new InvalidArgumentError(`must be link, addr or link,addr, not '${bad ?? v}'.`);
+  return out as Array<'link' | 'addr'>;
+}
+
 function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
@@ -37,12 +45,13 @@ export function buildProgram(run: (job: Promise<number>) => void): Command {
 
   program
     .command('monitor')
-    .description('stream link events to stdout, one line each (no daemon needed)')
+    .description('stream link and address events to stdout, one line each (no daemon needed)')
     .option('--netns <name>', 'watch this network namespace (repeatable; `default` is the one nlmon runs in)', collect)
     .option('--all-netns', 'watch the default namespace and every namespace in the netns directories, as they come and go')
     .option('--netns-dir <dir>', 'directory of namespace files for --netns/--all-netns (repeatable)', collect)
     .option('--json', 'one JSON event object per line')
-    .option('--list-existing', 'first report the links present at start as link_added')
+    .option('--list-existing', 'first report the links and addresses present at start as link_added and addr_added')
+    .addOption(new Option('--events <families>', 'the families of events to print: link, addr, or link,addr (the default)').argParser(eventFamilies))
     .addOption(new Option('--receive-buffer <bytes>', 'netlink receive buffer to ask for (4096 to 1073741824)').argParser(integerIn('--receive-buffer', 4096, 2 ** 30)))
     .option('--filter <expr>', 'print only events matching this condition (see docs/filter.md)')
     .action((opts) => {

@@ -13,6 +13,8 @@ export interface MonitorCommandOptions {
   json?: boolean;
   listExisting?: boolean;
   receiveBuffer?: number;
+  /** The families of events to print (default both). */
+  events?: Array<'link' | 'addr'>;
   /** Set by later verbs (--filter): events that do not match are not printed. */
   match?: (e: NlEvent) => boolean;
 }
@@ -26,7 +28,11 @@ export async function runMonitorCommand(opts: MonitorCommandOptions): Promise<nu
     return 2;
   }
   const format = opts.json ? formatEventJson : formatEventHuman;
-  const match = opts.match;
+  const families = opts.events ?? ['link', 'addr'];
+  const links = families.includes('link');
+  const filter = opts.match;
+  // Without link events the link table is still kept (address events take their link's fields).
+  const match = links ? filter : (e: NlEvent) => (e.family !== '' || e.event === 'resync') && (!filter || filter(e));
   let stdoutBroken = false;
   let waiting = false;
   process.stdout.on('error', () => { stdoutBroken = true; stop(); });
@@ -40,6 +46,7 @@ export async function runMonitorCommand(opts: MonitorCommandOptions): Promise<nu
       netnsDirs: opts.netnsDir?.length ? opts.netnsDir : DEFAULT_NETNS_DIRS,
       receiveBuffer: opts.receiveBuffer ?? DEFAULT_RECEIVE_BUFFER,
       listExisting: opts.listExisting ?? false,
+      addresses: families.includes('addr'),
       containers,
     },
     {

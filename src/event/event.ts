@@ -1,7 +1,9 @@
-// The event (docs/events.md): one flat object per link change, whatever its source.
+// The event (docs/events.md): one flat object per link or address change, whatever its source.
 
 export const RTM_NEWLINK = 16;
 export const RTM_DELLINK = 17;
+export const RTM_NEWADDR = 20;
+export const RTM_DELADDR = 21;
 
 export const EventType = {
   link_added: 1,
@@ -11,11 +13,16 @@ export const EventType = {
   link_changed: 5,
   link_renamed: 6,
   resync: 7,
+  addr_added: 8,
+  addr_removed: 9,
+  addr_changed: 10,
 } as const;
 
 export type EventName = keyof typeof EventType;
 
-export const EVENT_NAMES: readonly EventName[] = ['link_added', 'link_removed', 'link_up', 'link_down', 'link_changed', 'link_renamed', 'resync'];
+export const EVENT_NAMES: readonly EventName[] = [
+  'link_added', 'link_removed', 'link_up', 'link_down', 'link_changed', 'link_renamed', 'resync', 'addr_added', 'addr_removed', 'addr_changed',
+];
 
 /** Names of IFLA_OPERSTATE values (IF_OPER_*), indexed by number. */
 export const OPERSTATES = ['unknown', 'notpresent', 'down', 'lowerlayerdown', 'testing', 'dormant', 'up'] as const;
@@ -25,7 +32,7 @@ export function operstateName(n: number): string {
 }
 
 /** Fields whose change is reported in `changed`. */
-export type ChangedField = 'operstate' | 'up' | 'mtu' | 'address' | 'interface' | 'master' | 'kind' | 'alias';
+export type ChangedField = 'operstate' | 'up' | 'mtu' | 'address' | 'interface' | 'master' | 'kind' | 'alias' | 'addr_flags' | 'scope';
 
 export interface NlEvent {
   sequence: number;
@@ -51,6 +58,16 @@ export interface NlEvent {
   /** nlmon's name for the namespace link_netnsid refers to; '' if none or not known. */
   peer_namespace: string;
   alias: string;
+  /** Address events: `inet` or `inet6`; '' on link events. */
+  family: string;
+  /** Address events: the address, canonical text; ''. */
+  ip: string;
+  /** Address events: the prefix length; 0. */
+  prefixlen: number;
+  /** Address events: `global`, `site`, `link`, `host`, `nowhere` or the number; ''. */
+  scope: string;
+  /** Address events: the address's flags by name, space-separated (`permanent`, `tentative`…). */
+  addr_flags: string;
   changed: ChangedField[];
   old_interface: string;
   resync: boolean;

@@ -1,7 +1,7 @@
 // The filter language (docs/filter.md): lexer, parser, type checks, and compilation of a condition
 // to a closure over the event, once; evaluating it allocates nothing.
 import v8 from 'node:v8';
-import { EVENT_NAMES, EventType, RTM_DELLINK, RTM_NEWLINK, type NlEvent } from './event.js';
+import { EVENT_NAMES, EventType, RTM_DELADDR, RTM_DELLINK, RTM_NEWADDR, RTM_NEWLINK, type NlEvent } from './event.js';
 
 // `=~` runs on V8's linear-time regular expression engine (the 'l' flag): a pattern such as
 // `^(a+)+$` against a long alias a container sets would otherwise backtrack for seconds and
@@ -15,13 +15,14 @@ export const FIELDS: Readonly<Record<string, FieldType>> = {
   sequence: 'int', timestamp: 'int', namespace: 'string', message_type: 'int', event_type: 'int',
   event: 'string', interface: 'string', ifindex: 'int', flags: 'int', up: 'bool', running: 'bool',
   lower_up: 'bool', operstate: 'string', mtu: 'int', txqlen: 'int', address: 'string', kind: 'string',
-  master: 'int', link: 'int', link_netnsid: 'int', peer_namespace: 'string', alias: 'string', changed: 'list', old_interface: 'string',
+  master: 'int', link: 'int', link_netnsid: 'int', peer_namespace: 'string', alias: 'string',
+  family: 'string', ip: 'string', prefixlen: 'int', scope: 'string', addr_flags: 'string', changed: 'list', old_interface: 'string',
   resync: 'bool', container_id: 'string', container_name: 'string', container_image: 'string', container_runtime: 'string',
   pod_name: 'string', pod_namespace: 'string', pod_uid: 'string', host: 'string',
 };
 
 const CONSTANTS: Readonly<Record<string, number>> = {
-  rtm_newlink: RTM_NEWLINK, rtm_dellink: RTM_DELLINK,
+  rtm_newlink: RTM_NEWLINK, rtm_dellink: RTM_DELLINK, rtm_newaddr: RTM_NEWADDR, rtm_deladdr: RTM_DELADDR,
   ...Object.fromEntries(EVENT_NAMES.map((n) => [n, EventType[n]])),
 };
 

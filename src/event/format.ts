@@ -32,7 +32,8 @@ export function formatEventJson(e: NlEvent): string {
     `"up":${e.up},"running":${e.running},"lower_up":${e.lower_up},"operstate":${str(e.operstate)},"mtu":${e.mtu},"txqlen":${e.txqlen},` +
     `"address":${str(e.address)},"kind":${str(e.kind)},"master":${e.master},"link":${e.link},"link_netnsid":${e.link_netnsid},` +
     `"peer_namespace":${str(e.peer_namespace)},` +
-    `"alias":${str(e.alias)},"changed":${changedJson(e.changed)},"old_interface":${str(e.old_interface)},"resync":${e.resync},` +
+    `"alias":${str(e.alias)},"family":${str(e.family)},"ip":${str(e.ip)},"prefixlen":${e.prefixlen},"scope":${str(e.scope)},` +
+    `"addr_flags":${str(e.addr_flags)},"changed":${changedJson(e.changed)},"old_interface":${str(e.old_interface)},"resync":${e.resync},` +
     `"container_id":${str(e.container_id)},"container_name":${str(e.container_name)},"container_image":${str(e.container_image)},` +
     `"container_runtime":${str(e.container_runtime)},"pod_name":${str(e.pod_name)},"pod_namespace":${str(e.pod_namespace)},` +
     `"pod_uid":${str(e.pod_uid)},"host":${str(e.host)}}`;
@@ -47,9 +48,22 @@ export function printable(s: string): string {
   return s.replace(UNPRINTABLE, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
+/** `[ns] #seq addr_added 3: d0 inet 10.9.8.7/24 scope global`, as `ip monitor address` says it. */
+function formatAddrHuman(e: NlEvent): string {
+  let s = `[${printable(e.namespace)}] #${e.sequence} ${e.event} ${e.ifindex}: ${printable(e.interface)} ${e.family} ${e.ip}/${e.prefixlen} scope ${e.scope}`;
+  const flags = e.addr_flags.split(' ').filter((f) => f && f !== 'permanent');
+  if (flags.length) s += ` ${flags.join(' ')}`;
+  if (e.container_id) s += ` container ${printable(e.container_name || e.container_id.slice(0, 12))}`;
+  if (e.pod_name) s += ` pod ${printable(e.pod_namespace)}/${printable(e.pod_name)}`;
+  if (e.changed.length) s += ` (changed: ${e.changed.join(',')})`;
+  if (e.resync) s += ' [resync]';
+  return s;
+}
+
 /** `[ns] #seq event ifindex: name <FLAGS> mtu N state S kind K master M link L ether A (changed: …)` */
 export function formatEventHuman(e: NlEvent): string {
   if (e.event === 'resync') return `[${printable(e.namespace)}] #${e.sequence} resync: link table matches the kernel again`;
+  if (e.family) return formatAddrHuman(e);
   let s = `[${printable(e.namespace)}] #${e.sequence} ${e.event} ${e.ifindex}: ${printable(e.interface)}`;
   if (e.old_interface) s += ` (was ${printable(e.old_interface)})`;
   s += ` <${flagNames(e.flags)}> mtu ${e.mtu} state ${e.operstate}`;

@@ -8,6 +8,7 @@ import type { ContainerFields, NlEvent } from '../event/event.js';
 import type { LinkState } from '../event/make.js';
 import { printable } from '../event/format.js';
 import { NamespaceWatcher, type NamespaceRef, type NamespaceStats } from './namespace-watcher.js';
+import type { AddrState } from './addr-table.js';
 import { NetnsDiscovery, ScanError, type NetnsFile } from './netns-discovery.js';
 
 export interface MonitorOptions {
@@ -18,6 +19,8 @@ export interface MonitorOptions {
   /** Bytes of receive buffer to ask for, per socket (`receive_buffer`). */
   receiveBuffer: number;
   listExisting?: boolean;
+  /** Watch IPv4 and IPv6 addresses too (addr_* events, the address tables); default true. */
+  addresses?: boolean;
   binding?: NativeBinding;
   /** Finds the container that owns a namespace (by its nsfs inode); none if absent. */
   containers?: ContainerLookup;
@@ -208,6 +211,11 @@ export class Monitor {
     return this.watchers.get(name)?.ns.table.snapshot();
   }
 
+  /** The known addresses of one namespace, or undefined if it is not watched. */
+  addresses(name: string): AddrState[] | undefined {
+    return this.watchers.get(name)?.ns.addrs.snapshot();
+  }
+
   /** Resolves when the named namespace is watched and loaded (for callers that wait on one). */
   async loaded(name: string): Promise<boolean> {
     const w = this.watchers.get(name);
@@ -307,12 +315,12 @@ export class Monitor {
   private open(ref: NamespaceRef, ino: number, fatal: boolean): boolean {
     let ns: NamespaceWatcher;
     try {
-      // A namespace that appears after start (a container's) reports the links it already holds
-      // as link_added: they appeared after nlmon started, and its eth0 is an event.
+      // A namespace that appears after start (a container's) reports the links and addresses it
+      // already holds as added: they appeared after nlmon started, and its eth0 is an event.
       ns = new NamespaceWatcher(ref, this.binding, this.receiveBuffer, this.listExisting || !this.configuring, {
         events: (events) => this.emit(events),
-        overrun: (name) => this.log('warn', `namespace ${name}: netlink receive buffer overrun; resyncing the link table`),
-        resynced: (name) => this.log('info', `namespace ${name}: link table resynced`),
+        overrun: (name) => this.log('warn', `namespace ${name}: netlink receive buffer overrun; resyncing the tables`),
+        resynced: (name) => this.log('info', `namespace ${name}: tables resynced`),
         error: (name, err) => this.log('error', `namespace ${name}: ${err.message}`),
         namespaceFiles: () => this.namespaceFiles(),
         ...(this.options.containers ? { containerOf: (name: string, wait: boolean) => this.containerOf(name, wait), containerWaitMs: this.options.containers.waitMs } : {}),
@@ -320,7 +328,7 @@ export class Monitor {
           this.drop(name);
           this.log('error', `namespace ${name}: the socket failed and cannot be opened again (${err.message}); no longer watched`);
         },
-      });
+      }, this.options.addresses ?? true);
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       // An `ip netns add` in progress: the file exists but is not bound to a namespace yet. Try

@@ -1,11 +1,13 @@
-// NamespaceWatcher: one namespace's socket and LinkTable. Loads the table with a dump at start,
-// and on every overrun dumps again and emits the differences, then a resync event. The dump's
-// state and its ordering rule live in DumpSync. A socket that fails (any error but an overrun)
-// is reopened and the table resynced.
+// NamespaceWatcher: one namespace's socket, its LinkTable and (with addresses) its AddrTable.
+// Loads the tables with dumps at start (links, then addresses: one dump at a time per socket),
+// and on every overrun dumps both again and emits the differences, then a resync event. Each
+// dump's state and its ordering rule live in a DumpSync. A socket that fails (any error but an
+// overrun) is reopened and the tables resynced.
 import fs from 'node:fs';
 import type { NativeBinding, NativeRecord, NativeWatcher, WatcherOptions } from './native.js';
-import type { ContainerFields, NlEvent } from '../event/event.js';
+import { RTM_DELLINK, type ContainerFields, type NlEvent } from '../event/event.js';
 import { LinkTable } from './link-table.js';
+import { AddrTable, addrKey } from './addr-table.js';
 import { DumpSync, type DumpEnd, type SyncMode } from './dump-sync.js';
 import { resyncEvent } from '../event/make.js';
 
@@ -36,6 +38,8 @@ export interface NamespaceStats {
   name: string;
   path: string;
   links: number;
+  /** IPv4 and IPv6 addresses known (0 when addresses are not watched). */
+  addresses: number;
   events: number;
   overruns: number;
   resyncs: number;
@@ -56,14 +60,19 @@ const PEER_WAIT_MS = 200;
 /** Least time between two reopens of a failing socket. */
 const REOPEN_MIN_MS = 1000;
 
+type DumpWhat = 'link' | 'addr';
+
 export class NamespaceWatcher {
   readonly table: LinkTable;
+  readonly addrs: AddrTable;
   private socket: NativeWatcher;
   private readonly sync = new DumpSync<number>();
+  private readonly addrSync = new DumpSync<string>();
   private dumpSeq = 0;
   private retryTimer: NodeJS.Timeout | undefined;
-  /** The mode of the dump the retry timer will ask for. */
+  /** The mode and the table of the dump the retry timer will ask for. */
   private retryMode: SyncMode = 'resync';
+  private retryWhat: DumpWhat = 'link';
   private reopenTimer: NodeJS.Timeout | undefined;
   private lastReopen = 0;
   private closed = false;
@@ -83,8 +92,11 @@ export class NamespaceWatcher {
     private readonly receiveBuffer: number,
     listExisting: boolean,
     private readonly sink: NamespaceSink,
+    /** Watch the namespace's IPv4 and IPv6 addresses too. */
+    private readonly addresses = false,
   ) {
     this.table = new LinkTable(ref.name);
+    this.addrs = new AddrTable(ref.name, (ifindex) => this.table.get(ifindex));
     this.loaded = new Promise((resolve) => { this.loadedResolve = resolve; });
     this.socket = binding.openWatcher(this.socketOptions());
     this.startDump(listExisting ? 'list' : 'silent');
@@ -99,6 +111,7 @@ export class NamespaceWatcher {
       name: this.ref.name,
       path: this.ref.path,
       links: this.table.size,
+      addresses: this.addrs.size,
       events: this.eventCount,
       overruns: this.overrunCount,
       resyncs: this.resyncCount,
@@ -153,32 +166,44 @@ export class NamespaceWatcher {
     return {
       netns: this.ref.path,
       receiveBuffer: this.receiveBuffer,
+      addresses: this.addresses,
       onBatch: (records) => this.onBatch(records),
       onOverrun: () => this.onOverrun(),
       onError: (err) => this.onSocketError(err),
     };
   }
 
-  private startDump(mode: SyncMode): void {
+  /** Asks for a dump of the links (a load or resync always starts there) or the addresses. */
+  private startDump(mode: SyncMode, what: DumpWhat = 'link'): void {
     if (this.closed) return;
+    const sync = what === 'link' ? this.sync : this.addrSync;
     this.dumpSeq = (this.dumpSeq + 1) >>> 0 || 1;
-    this.sync.begin(this.dumpSeq, mode);
+    sync.begin(this.dumpSeq, mode);
     try {
-      this.socket.requestDump(this.dumpSeq);
+      this.socket.requestDump(this.dumpSeq, what);
     } catch (err) {
-      this.sync.abandon();
-      this.retryDump(mode, `link dump failed (${(err as Error).message})`);
+      sync.abandon();
+      this.retryDump(mode, `${what === 'link' ? 'link' : 'address'} dump failed (${(err as Error).message})`, what);
     }
   }
 
+  /** An overrun during a dump of either table owes a resync of both. */
+  private takeOwed(): boolean {
+    const links = this.sync.takeOwed();
+    const addrs = this.addrSync.takeOwed();
+    return links || addrs;
+  }
+
   /** Asks for the dump again after a short delay (the kernel refused it, or it failed). */
-  private retryDump(mode: SyncMode, why: string): void {
+  private retryDump(mode: SyncMode, why: string, what: DumpWhat = 'link'): void {
     this.sink.error(this.ref.name, new Error(`${why}; retrying`));
-    this.retryMode = this.sync.takeOwed() ? 'resync' : mode;
+    const owed = this.takeOwed();
+    this.retryMode = owed ? 'resync' : mode;
+    this.retryWhat = owed ? 'link' : what;
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      this.startDump(this.retryMode);
+      this.startDump(this.retryMode, this.retryWhat);
     }, DUMP_RETRY_MS);
   }
 
@@ -195,8 +220,19 @@ export class NamespaceWatcher {
         }
         const ev = this.table.apply(r, mode);
         if (ev) (out ??= []).push(ev);
+        if (r.message_type === RTM_DELLINK) this.addrs.dropLink(r.ifindex);
       } else if (r.kind === 'addr') {
-        continue; // the socket does not join the address groups
+        if (!this.addresses) continue;
+        const key = addrKey(r);
+        let mode: SyncMode | undefined;
+        if (r.dump) {
+          if (!this.addrSync.reply(r.seq, key, r.dump_interrupted)) continue;
+          mode = this.addrSync.mode;
+        } else {
+          this.addrSync.notification(key);
+        }
+        const ev = this.addrs.apply(r, mode);
+        if (ev) (out ??= []).push(ev);
       } else if (r.kind === 'nsid') {
         this.peerAnswer(r.seq, r.nsid);
       } else {
@@ -205,8 +241,14 @@ export class NamespaceWatcher {
           continue;
         }
         const end = r.kind === 'done' ? this.sync.done(r.seq, r.dump_interrupted, r.errno) : this.sync.error(r.seq, r.errno);
-        if (!end) continue;
-        const extra = this.endDump(end);
+        let extra: NlEvent[];
+        if (end) {
+          extra = this.endDump(end);
+        } else {
+          const addrEnd = r.kind === 'done' ? this.addrSync.done(r.seq, r.dump_interrupted, r.errno) : this.addrSync.error(r.seq, r.errno);
+          if (!addrEnd) continue;
+          extra = this.endAddrDump(addrEnd);
+        }
         if (extra.length) (out ??= []).push(...extra);
       }
     }
@@ -380,9 +422,10 @@ export class NamespaceWatcher {
     this.unknownIds.clear();
   }
 
-  /** Acts on the end of a dump; returns the events it ends with. */
+  /** Acts on the end of a link dump; returns the events it ends with. A complete one goes on to
+   * the address dump when addresses are watched. */
   private endDump(end: DumpEnd<number>): NlEvent[] {
-    const owed = this.sync.takeOwed();
+    const owed = this.takeOwed();
     if (end.outcome === 'redo') {
       // The dump may miss links: remove nothing and ask again. An interruption only means that
       // links changed while it was read: ask again at once.
@@ -392,24 +435,52 @@ export class NamespaceWatcher {
       return [];
     }
     const out = this.table.removeMissing(end.kept, end.mode);
-    if (end.mode === 'resync') {
+    for (const e of out) this.addrs.dropLink(e.ifindex);
+    if (!this.addresses) {
+      this.finishLoad(end.mode, out);
+      if (owed) this.startDump('resync');
+    } else {
+      // The addresses are dumped next; after an overrun meanwhile, both tables again first.
+      this.startDump(owed ? 'resync' : end.mode, owed ? 'link' : 'addr');
+    }
+    return out;
+  }
+
+  /** Acts on the end of an address dump; returns the events it ends with. */
+  private endAddrDump(end: DumpEnd<string>): NlEvent[] {
+    const owed = this.takeOwed();
+    if (end.outcome === 'redo') {
+      if (owed) this.startDump('resync');
+      else if (end.when === 'now') this.startDump(end.mode, 'addr');
+      else this.retryDump(end.mode, `address ${end.reason}`, 'addr');
+      return [];
+    }
+    const out = this.addrs.removeMissing(end.kept, end.mode);
+    this.finishLoad(end.mode, out);
+    if (owed) this.startDump('resync');
+    return out;
+  }
+
+  /** Every table is loaded (or resynced): a resync ends with its marker event. */
+  private finishLoad(mode: SyncMode, out: NlEvent[]): void {
+    if (mode === 'resync') {
       out.push(resyncEvent(this.ref.name));
       this.resyncCount++;
       this.sink.resynced(this.ref.name);
     }
     this.loadedResolve();
-    if (owed) this.startDump('resync');
-    return out;
   }
 
   private onOverrun(): void {
     this.overrunCount++;
     this.sink.overrun(this.ref.name);
     if (this.retryTimer) {
-      this.retryMode = 'resync'; // the dump about to be retried becomes a resync
+      this.retryMode = 'resync'; // the dump about to be retried becomes a resync of both tables
+      this.retryWhat = 'link';
       return;
     }
-    if (this.sync.overrun()) this.startDump('resync');
+    if (this.addrSync.active) this.addrSync.overrun(); // owes a resync once it ends
+    else if (this.sync.overrun()) this.startDump('resync');
   }
 
   /** libuv stops polling a socket on any error but the overrun; the socket would stay open and
@@ -432,7 +503,8 @@ export class NamespaceWatcher {
     this.malformedBefore += this.socket.stats().malformed;
     this.socket.close();
     this.sync.abandon();
-    this.sync.takeOwed();
+    this.addrSync.abandon();
+    this.takeOwed();
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     try {

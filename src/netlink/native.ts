@@ -78,6 +78,8 @@ export interface WatcherOptions extends WatcherCallbacks {
   /** Path of a network namespace file; '' for the namespace nlmon runs in. */
   netns: string;
   receiveBuffer: number;
+  /** Join the IPv4 and IPv6 address groups too. */
+  addresses?: boolean;
 }
 
 export interface NativeWatcherStats {
@@ -91,8 +93,9 @@ export interface NativeWatcher {
   readonly receiveBuffer: number;
   readonly receiveBufferForced: boolean;
   readonly portId: number;
-  /** Sends RTM_GETLINK NLM_F_DUMP; the reply arrives through onBatch, then a DumpDone. */
-  requestDump(seq: number): void;
+  /** Sends RTM_GETLINK (or, with what 'addr', RTM_GETADDR for IPv4 and IPv6) NLM_F_DUMP; the
+   * reply arrives through onBatch, then a DumpDone. */
+  requestDump(seq: number, what?: 'link' | 'addr'): void;
   /** Sends RTM_GETNSID for the namespace open as fd; the NsidReply (or a RequestError) arrives
    * through onBatch. The fd may be closed once this returns. */
   requestNsid(seq: number, fd: number): void;
@@ -146,6 +149,7 @@ interface RawAddon {
   LinkWatcher: new (opts: {
     netns: string;
     receiveBuffer: number;
+    addresses: boolean;
     onBatch(ints: Int32Array, strings: string, count: number): void;
     onOverrun(): void;
     onError(err: NodeJS.ErrnoException): void;
@@ -233,6 +237,7 @@ export function nativeBinding(): NativeBinding {
       return new addon.LinkWatcher({
         netns: o.netns,
         receiveBuffer: o.receiveBuffer,
+        addresses: o.addresses ?? false,
         onBatch: (ints, strings, count) => o.onBatch(unpackRecords(ints, strings, count)),
         onOverrun: () => o.onOverrun(),
         onError: (err) => o.onError(err),

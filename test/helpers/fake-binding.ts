@@ -7,12 +7,15 @@ export class FakeWatcher implements NativeWatcher {
   readonly receiveBufferForced = false;
   readonly portId = 4242;
   dumpRequests: number[] = [];
+  /** What each dump request asked for, in order. */
+  dumpWhat: Array<'link' | 'addr'> = [];
   nsidRequests: Array<{ seq: number; fd: number }> = [];
   closed = false;
   constructor(readonly options: WatcherOptions) {}
-  requestDump(seq: number): void {
+  requestDump(seq: number, what: 'link' | 'addr' = 'link'): void {
     if (this.closed) throw new Error('closed');
     this.dumpRequests.push(seq);
+    this.dumpWhat.push(what);
   }
   requestNsid(seq: number, fd: number): void {
     this.nsidRequests.push({ seq, fd });
