@@ -61,7 +61,7 @@ async function waitQuiet(file: string, want: number, timeoutMs: number): Promise
 
 interface IntakeRun { received: number; cpuUsPerEvent: number; peakRssMb: number }
 
-type IntakeTool = 'nlmon' | 'ip' | 'daemon' | 'daemon-nocontainers';
+type IntakeTool = 'nlmon' | 'ip' | 'daemon' | 'daemon-nocontainers' | 'nlmon-addr' | 'ip-addr';
 
 /** `nlmon run` on this namespace with one hook that never matches: the daemon's intake path
  * (monitor, metrics counting, scheduler dispatch) without any hook run. */
@@ -101,20 +101,22 @@ async function intakeRun(tool: IntakeTool): Promise<IntakeRun> {
   // only list 3 to 9.
   const fd = fs.openSync(out, 'w');
   const io = { stdin: 'ignore', stdout: fd as 3, buffer: false, reject: false } as const;
-  const child: ResultPromise = tool === 'nlmon'
+  const addr = tool === 'nlmon-addr' || tool === 'ip-addr';
+  const child: ResultPromise = tool === 'nlmon' || tool === 'nlmon-addr'
     ? execa(process.execPath, [NLMON, 'monitor', '--netns', ns, '--json'], io)
-    : execa('ip', ['-n', ns, '-o', 'monitor', 'link'], io);
+    : execa('ip', ['-n', ns, '-o', 'monitor', addr ? 'address' : 'link'], io);
   fs.closeSync(fd);
   let err = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
   const pid = child.pid!;
-  if (tool === 'nlmon') {
+  if (tool === 'nlmon' || tool === 'nlmon-addr') {
     for (let i = 0; i < 100 && !err.includes('monitoring'); i++) await sleep(50);
   } else {
     await sleep(500);
   }
   const cpu0 = cpuSeconds(pid);
-  linkburst(nsPath, BURST, 0, 'b0');
+  if (addr) execaSync(LINKBURST, ['--addr', nsPath, String(BURST), '0', 'b0']);
+  else linkburst(nsPath, BURST, 0, 'b0');
   const received = await waitQuiet(out, BURST, 120000);
   const cpu = cpuSeconds(pid) - cpu0;
   const peak = statusKb(pid, 'VmHWM') / 1024;
@@ -125,9 +127,9 @@ async function intakeRun(tool: IntakeTool): Promise<IntakeRun> {
 }
 
 async function intake(): Promise<Record<IntakeTool, IntakeRun>> {
-  const runs: Record<IntakeTool, IntakeRun[]> = { nlmon: [], ip: [], daemon: [], 'daemon-nocontainers': [] };
+  const runs: Record<IntakeTool, IntakeRun[]> = { nlmon: [], ip: [], daemon: [], 'daemon-nocontainers': [], 'nlmon-addr': [], 'ip-addr': [] };
   for (let i = 0; i < RUNS; i++) {
-    for (const tool of ['ip', 'nlmon', 'daemon', 'daemon-nocontainers'] as const) {
+    for (const tool of ['ip', 'nlmon', 'daemon', 'daemon-nocontainers', 'ip-addr', 'nlmon-addr'] as const) {
       const r = await intakeRun(tool);
       log(`intake ${tool} run ${i + 1}: ${r.received}/${BURST} events, ${r.cpuUsPerEvent.toFixed(2)} µs CPU/event, peak RSS ${r.peakRssMb.toFixed(1)} MB`);
       runs[tool].push(r);
@@ -138,7 +140,7 @@ async function intake(): Promise<Record<IntakeTool, IntakeRun>> {
     cpuUsPerEvent: median(rs.map((r) => r.cpuUsPerEvent)),
     peakRssMb: median(rs.map((r) => r.peakRssMb)),
   });
-  return { nlmon: med(runs.nlmon), ip: med(runs.ip), daemon: med(runs.daemon), 'daemon-nocontainers': med(runs['daemon-nocontainers']) };
+  return Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, med(v)])) as Record<IntakeTool, IntakeRun>;
 }
 
 /** The same burst with the event loop stalled 200 ms mid-way, on a 1 MiB receive buffer. */
@@ -417,6 +419,7 @@ async function main(): Promise<number> {
       `| intake, nlmon monitor --json: CPU µs per event received | ${f(ir.nlmon.cpuUsPerEvent, 2)} | ${f(ir.ip.cpuUsPerEvent, 2)} (ip -o monitor link) | ${f(ir.nlmon.cpuUsPerEvent / ir.ip.cpuUsPerEvent, 2)} |`,
       `| intake, nlmon monitor --json: peak RSS MB | ${f(ir.nlmon.peakRssMb)} | ${f(ir.ip.peakRssMb)} (ip -o monitor link) | ${f(ir.nlmon.peakRssMb / ir.ip.peakRssMb)} |`,
       `| intake, nlmon run (one hook that never matches): events received; CPU µs per event received; peak RSS MB | ${ir.daemon.received}; ${f(ir.daemon.cpuUsPerEvent, 2)}; ${f(ir.daemon.peakRssMb)} | ${f(ir.ip.cpuUsPerEvent, 2)} µs (ip -o monitor link) | ${f(ir.daemon.cpuUsPerEvent / ir.ip.cpuUsPerEvent, 2)} |`,
+      `| address burst (${BURST} IPv4 adds and deletes), nlmon monitor --json: events received; CPU µs per event received | ${ir['nlmon-addr'].received}; ${f(ir['nlmon-addr'].cpuUsPerEvent, 2)} | ${ir['ip-addr'].received}; ${f(ir['ip-addr'].cpuUsPerEvent, 2)} (ip -o monitor address) | ${f(ir['nlmon-addr'].cpuUsPerEvent / ir['ip-addr'].cpuUsPerEvent, 2)} |`,
       `| intake, nlmon run as above with containers.enabled: false: CPU µs per event received | ${f(ir['daemon-nocontainers'].cpuUsPerEvent, 2)} | ${f(ir.daemon.cpuUsPerEvent, 2)} (enabled, the row above) | ${f(ir['daemon-nocontainers'].cpuUsPerEvent / ir.daemon.cpuUsPerEvent, 2)} |`,
       typeof ct === 'string'
         ? `| ${CONTAINERS} podman containers started and removed | not run: ${ct} | | |`
@@ -429,7 +432,7 @@ async function main(): Promise<number> {
       `| idle daemon watching all namespaces: RSS MB / CPU % over 10 s / main-thread wake-ups per s | ${f(id.rssMb)} / ${f(id.cpuPct, 2)} / ${f(id.wakeups, 1)} | | |`,
     ];
     process.stdout.write(rows.join('\n') + '\n');
-    const ok = ir.nlmon.received === BURST && ir.daemon.received === BURST && ov.tableOk && tp.stormReceived === tp.stormGenerated
+    const ok = ir.nlmon.received === BURST && ir.daemon.received === BURST && ir['nlmon-addr'].received === BURST && ov.tableOk && tp.stormReceived === tp.stormGenerated
       && (typeof ct === 'string' || (ct.attributed === ct.events && ct.firstAttributed === ct.containers));
     if (!ok) log('a correctness row failed (events lost or table wrong)');
     return ok ? 0 : 1;

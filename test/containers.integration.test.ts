@@ -55,6 +55,10 @@ test('podman: the host veth and the container\'s eth0 carry the container from t
     const inside = await until(() => events(file).find((e) => e.namespace === hostAdded.peer_namespace && e.event === 'link_added' && e.interface === 'eth0'), 'the container\'s eth0 as link_added');
     assert.equal(inside.container_name, name);
     assert.equal(inside.container_id, id);
+    // Its IPv4 address, set by Podman's network before the namespace was found, as addr_added.
+    const addr = await until(() => events(file).find((e) => e.namespace === hostAdded.peer_namespace && e.event === 'addr_added' && e.family === 'inet' && e.interface === 'eth0'), 'the container\'s address');
+    assert.match(addr.ip, /^10\.88\./);
+    assert.equal(addr.container_name, name);
     const status = cliJson<{ namespaces: Array<{ name: string; container: string }> }>(dir, 'status');
     assert.equal(status.namespaces.find((n) => n.name === hostAdded.peer_namespace)?.container, name, 'nlmon status names the container');
 
