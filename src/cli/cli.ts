@@ -1,5 +1,6 @@
 // The `nlmon` command line: parses verbs with commander and hands each to its module.
 // Exit codes: 0 ok, 1 failure, 2 usage or configuration error.
+import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { runMonitorCommand } from './monitor-command.js';
 import { configCheckCommand, filterCheckCommand, hooksRunCommand, runCommand } from './commands.js';
@@ -120,14 +121,29 @@ export function buildProgram(run: (job: Promise<number>) => void): Command {
     .action((name, opts) => run(clientCommand(opts, (s) => api.resetStats(s, name), () => `statistics reset${name ? ` for ${name}` : ''}\n`)));
   socketOptions(hooks.command('add').description('add a hook to the running daemon and to its config file (comments kept)'))
     .requiredOption('--name <name>', 'hook name')
-    .requiredOption('--script <path>', 'program to run (a path, or a command line split like a shell would, never run by one)')
+    .option('--script <path>', 'program to run (a path, or a command line split like a shell would, never run by one)')
+    .option('--url <url>', 'send each matching event to this URL (an HTTP POST of the event JSON)')
+    .option('--secret <whsec>', 'with --url: sign each request the Standard Webhooks way with this secret (whsec_…)')
+    .option('--module <path>', 'call this JavaScript module\'s handler for each matching event, in a worker thread')
     .option('--condition <expr>', 'filter expression (default: every event)')
     .addOption(new Option('--timeout-ms <n>', 'kill the run after this long (1 to 86400000)').argParser(integerIn('--timeout-ms', 1, 86_400_000)))
     .option('--async', 'run in the background; later events do not wait for it')
-    .action((opts) => run(clientCommand(opts, (s) => api.add(s, {
-      name: opts.name, script: opts.script, ...(opts.condition !== undefined ? { condition: opts.condition } : {}),
+    .action((opts) => {
+      const actions = ['script', 'url', 'module'].filter((k) => opts[k] !== undefined);
+      if (actions.length !== 1 || (opts.secret !== undefined && opts.url === undefined)) {
+        process.stderr.write(`nlmon hooks add: give exactly one of --script, --url and --module${opts.secret !== undefined && opts.url === undefined ? ' (--secret goes with --url)' : ''}\n`);
+        run(Promise.resolve(EXIT_USAGE));
+        return;
+      }
+      // A relative module path is the caller's, not the daemon's working directory.
+      const mod = opts.module !== undefined ? path.resolve(opts.module as string) : undefined;
+      run(clientCommand(opts, (s) => api.add(s, {
+      name: opts.name, ...(opts.script !== undefined ? { script: opts.script } : {}), ...(opts.url !== undefined ? { url: opts.url } : {}),
+      ...(opts.secret !== undefined ? { secret: opts.secret } : {}), ...(mod !== undefined ? { module: mod } : {}),
+      ...(opts.condition !== undefined ? { condition: opts.condition } : {}),
       ...(opts.timeoutMs !== undefined ? { timeout_ms: opts.timeoutMs } : {}), ...(opts.async ? { async: true } : {}),
-    }), (a) => `hook ${a.hook.name}: added\n`)));
+    }), (a) => `hook ${a.hook.name}: added\n`));
+    });
   socketOptions(hooks.command('delete').description('remove a hook from the running daemon and from its config file').argument('<name>'))
     .action((name, opts) => run(clientCommand(opts, (s) => api.delete(s, name), () => `hook ${name}: deleted\n`)));
   hooks

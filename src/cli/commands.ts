@@ -2,7 +2,7 @@
 import { ConfigError, defaultConfig, loadConfigFile, type NlmonConfig } from '../config/config.js';
 import { compileCondition, FilterError } from '../event/filter.js';
 import { runDaemon, type LogFormat } from '../daemon/daemon.js';
-import { NativeHookRunner } from '../hooks/runner.js';
+import { ActionRunner } from '../hooks/actions.js';
 import { syntheticEvent } from '../event/make.js';
 import { EventError, parseEventJson } from '../event/schema.js';
 import type { NlEvent } from '../event/event.js';
@@ -88,7 +88,9 @@ export async function hooksRunCommand(name: string, opts: ConfigOptions & { even
   } else {
     event = syntheticEvent(opts.interface ?? '', opts.namespace ?? 'default');
   }
-  const r = await new NativeHookRunner().run({ ...hook, capture_output: true }, event);
+  const runner = new ActionRunner({ log: (_hook, line) => process.stderr.write(`${line}\n`) });
+  const r = await runner.run({ ...hook, capture_output: true }, event);
+  runner.close();
   if (opts.json) {
     process.stdout.write(`${JSON.stringify({ hook: name, ...r })}\n`);
   } else {

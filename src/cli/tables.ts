@@ -12,16 +12,16 @@ const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
 
 export function statsTable(hooks: HookStatus[]): string {
   return table([
-    ['NAME', 'ENABLED', 'ASYNC', 'RUNS', 'OK', 'FAIL', 'TIMEOUT', 'DROPPED', 'RUNNING', 'QUEUED', 'AVG_MS', 'P95_MS', 'LAST_EXIT'],
+    ['NAME', 'ENABLED', 'ASYNC', 'RUNS', 'OK', 'FAIL', 'TIMEOUT', 'DROPPED', 'RETRIES', 'RUNNING', 'QUEUED', 'AVG_MS', 'P95_MS', 'LAST_EXIT'],
     ...hooks.map((h) => [h.name, h.enabled ? 'yes' : 'no', h.async ? 'yes' : 'no', String(h.executions), String(h.successes), String(h.failures),
-      String(h.timeouts), String(h.dropped), String(h.running), String(h.queued), ms(h.avg_ms), ms(h.p95_ms), h.last_exit_code === null ? '-' : String(h.last_exit_code)]),
+      String(h.timeouts), String(h.dropped), String(h.retries), String(h.running), String(h.queued), ms(h.avg_ms), ms(h.p95_ms), h.last_exit_code === null ? '-' : String(h.last_exit_code)]),
   ]);
 }
 
 export function listTable(hooks: HookStatus[]): string {
   return table([
-    ['NAME', 'ENABLED', 'ASYNC', 'CONDITION', 'SCRIPT'],
-    ...hooks.map((h) => [h.name, h.enabled ? 'yes' : 'no', h.async ? 'yes' : 'no', h.condition || '(every event)', h.script]),
+    ['NAME', 'ENABLED', 'ASYNC', 'ACTION', 'CONDITION', 'TARGET'],
+    ...hooks.map((h) => [h.name, h.enabled ? 'yes' : 'no', h.async ? 'yes' : 'no', h.action, h.condition || '(every event)', h.script]),
   ]);
 }
 

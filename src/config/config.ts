@@ -8,9 +8,10 @@ import { compileCondition, FilterError, type Condition } from '../event/filter.j
 import { splitWords, WordsError } from './words.js';
 import {
   DEFAULT_HOOK_LOG, DEFAULT_MAX_CONCURRENT, DEFAULT_NETNS_DIRS, DEFAULT_QUEUE_LIMIT, DEFAULT_RECEIVE_BUFFER, DEFAULT_SOCKET,
-  DEFAULT_TIMEOUT_MS, DEFAULT_DOCKER_SOCKETS, DEFAULT_CRI_SOCKETS, DEFAULT_CONTAINER_WAIT_MS,
+  DEFAULT_TIMEOUT_MS, DEFAULT_RETRIES, DEFAULT_DOCKER_SOCKETS, DEFAULT_CRI_SOCKETS, DEFAULT_CONTAINER_WAIT_MS,
 } from './defaults.js';
-import { checkScript, type CheckedFile } from '../hooks/script-check.js';
+import { checkModule, checkScript, type CheckedFile } from '../hooks/script-check.js';
+import { webhookKey } from '../hooks/webhook.js';
 import type { HookConfig } from '../hooks/hook.js';
 
 export interface NlmonConfig {
@@ -29,7 +30,10 @@ export const CONFIG_KEYS = {
   nlmon: ['monitoring', 'containers', 'integration', 'control', 'metrics'],
   monitoring: ['namespaces', 'netns_dirs', 'receive_buffer', 'list_existing'],
   integration: ['max_concurrent', 'queue_limit', 'hook_log', 'hooks'],
-  hook: ['name', 'script', 'condition', 'timeout_ms', 'enabled', 'async', 'args', 'env', 'capture_output', 'keep_children'],
+  hook: [
+    'name', 'script', 'url', 'module', 'condition', 'timeout_ms', 'enabled', 'async', 'args', 'env', 'capture_output', 'keep_children',
+    'method', 'headers', 'format', 'secret', 'secret_file', 'retries',
+  ],
   containers: ['enabled', 'docker_socket', 'cri_socket', 'wait_ms'],
   control: ['socket'],
   metrics: ['listen'],
@@ -379,8 +383,19 @@ function readHook(c: Checker, item: YAMLMap, opts: LoadOptions): HookConfig | un
   if (!e.has('name')) c.at(item, `a hook needs a name`);
   else if (name !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(name)) c.at(e.get('name')!.value, `hook name '${name}' must be 1-64 of A-Z a-z 0-9 _ . -`);
   const label = name ? `hook '${name}'` : 'hook';
-  const script = c.scalar(e.get('script'), 'string', 'script');
-  if (!e.has('script')) c.at(item, `${label} needs a script`);
+  const actions = (['script', 'url', 'module'] as const).filter((k) => e.has(k));
+  if (actions.length === 0) c.at(item, `${label} needs one action: script, url or module`);
+  else if (actions.length > 1) c.at(e.get(actions[1]!)!.key as YamlNode, `${label} has ${actions.join(' and ')}: a hook has exactly one action`);
+  const action = actions.length === 1 ? actions[0]! : undefined;
+  // Keys that belong to one action only are errors on the others.
+  const only: Record<string, 'script' | 'url'> = {
+    args: 'script', env: 'script', capture_output: 'script', keep_children: 'script',
+    method: 'url', headers: 'url', format: 'url', secret: 'url', secret_file: 'url', retries: 'url',
+  };
+  for (const [k, a] of Object.entries(only)) {
+    if (e.has(k) && action && action !== a) c.at(e.get(k)!.key as YamlNode, `${label}: ${k} is for ${a} hooks, not ${action} hooks`);
+  }
+  const script = action === 'script' ? c.scalar(e.get('script'), 'string', 'script') : undefined;
   let argv: string[] = [];
   if (script !== undefined) {
     try {
@@ -430,10 +445,90 @@ function readHook(c: Checker, item: YAMLMap, opts: LoadOptions): HookConfig | un
     if ('problem' in checked) c.at(e.get('script')!.value, `${label}: ${checked.problem}`);
     else if (!opts.allowUnsafeScripts) files = checked.files;
   }
+  const common = {
+    condition, timeout_ms: timeout ?? DEFAULT_TIMEOUT_MS, enabled: enabled ?? true, async: isAsync ?? false,
+  };
+  if (action === 'url') {
+    const web = readWebhook(c, e, label);
+    if (c.issues.length !== before || name === undefined || !match || !web) return undefined;
+    return { name, action, script: '', argv: [], match, ...common, args: [], env: {}, capture_output: false, keep_children: false, files: [], ...web };
+  }
+  if (action === 'module') {
+    const mod = readModule(c, e, label, opts);
+    if (c.issues.length !== before || name === undefined || !match || !mod) return undefined;
+    return { name, action, script: '', argv: [], match, ...common, args: [], env: {}, capture_output: false, keep_children: false, files: mod.files, module: mod.module };
+  }
   if (c.issues.length !== before || name === undefined || script === undefined || !match) return undefined;
   return {
-    name, script, argv: [...argv, ...args], condition, match,
-    timeout_ms: timeout ?? DEFAULT_TIMEOUT_MS, enabled: enabled ?? true, async: isAsync ?? false,
+    name, action: 'script', script, argv: [...argv, ...args], match, ...common,
     args, env, capture_output: capture ?? false, keep_children: keepChildren ?? false, files,
   };
+}
+
+type Entries = Map<string, Pair<YamlNode, YamlNode | null>>;
+
+/** The keys of a `url` hook (docs/hooks.md, "Webhooks"). */
+function readWebhook(c: Checker, e: Entries, label: string): Pick<HookConfig, 'url' | 'method' | 'headers' | 'format' | 'secret' | 'retries'> | undefined {
+  const before = c.issues.length;
+  const url = c.scalar(e.get('url'), 'string', 'url');
+  if (url !== undefined) {
+    let u: URL | undefined;
+    try {
+      u = new URL(url);
+    } catch {
+      c.at(e.get('url')!.value, `${label}: url '${url}' is not a URL`);
+    }
+    if (u && u.protocol !== 'http:' && u.protocol !== 'https:') c.at(e.get('url')!.value, `${label}: url must be http:// or https://, not ${u.protocol}//`);
+    if (u && (u.username || u.password)) c.at(e.get('url')!.value, `${label}: put credentials in headers, not in the url (it is written to the hook log)`);
+  }
+  const method = c.scalar(e.get('method'), 'string', 'method')?.toUpperCase() ?? 'POST';
+  if (!/^(POST|PUT|PATCH)$/.test(method)) c.at(e.get('method')!.value, `${label}: method must be POST, PUT or PATCH (the event is the body)`);
+  const headers: Record<string, string> = {};
+  const hmap = c.map(e.get('headers'), 'headers');
+  if (hmap) {
+    for (const p of hmap.items as Pair<YamlNode, YamlNode | null>[]) {
+      const k = isScalar(p.key) ? String(p.key.value) : '';
+      const kind = c.kindOf(p.value);
+      const v = kind === 'string' || kind === 'int' ? String((p.value as unknown as { value: unknown }).value) : undefined;
+      if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(k)) c.at(p.key, `headers: '${k}' is not a header name`);
+      else if (/^(content-type|content-length|host|webhook-id|webhook-timestamp|webhook-signature)$/i.test(k)) c.at(p.key, `headers: ${k} is set by nlmon`);
+      else if (v === undefined || /[\r\n\0]/.test(v)) c.at(p.value ?? p, `headers: ${k} must be a one-line string`);
+      else headers[k.toLowerCase()] = v;
+    }
+  }
+  const format = c.scalar(e.get('format'), 'string', 'format') ?? 'json';
+  if (format !== 'json' && format !== 'cloudevents') c.at(e.get('format')!.value, `${label}: format must be json or cloudevents, not '${format}'`);
+  if (e.has('secret') && e.has('secret_file')) c.at(e.get('secret_file')!.key as YamlNode, `${label}: secret and secret_file do not go together`);
+  let secretText = c.scalar(e.get('secret'), 'string', 'secret');
+  const secretFile = c.scalar(e.get('secret_file'), 'string', 'secret_file');
+  if (secretFile !== undefined) {
+    const f = path.isAbsolute(secretFile) || !c.file ? secretFile : path.resolve(path.dirname(c.file), secretFile);
+    try {
+      secretText = fs.readFileSync(f, 'utf8').trim();
+    } catch (err) {
+      c.at(e.get('secret_file')!.value, `${label}: secret_file ${f}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    }
+  }
+  let secret: Buffer = Buffer.alloc(0);
+  if (secretText !== undefined) {
+    const key = webhookKey(secretText);
+    if (!key) c.at(e.get('secret_file')?.value ?? e.get('secret')!.value, `${label}: the secret must be whsec_ followed by base64 (as the Standard Webhooks libraries make them)`);
+    else secret = key;
+  }
+  const retries = c.positive(e.get('retries'), 'retries', 0, 20) ?? DEFAULT_RETRIES;
+  if (c.issues.length !== before || url === undefined) return undefined;
+  return { url, method, headers, format: format as 'json' | 'cloudevents', secret, retries };
+}
+
+/** The key of a `module` hook: a safe file the loader accepts (docs/hooks.md, "Module handlers"). */
+function readModule(c: Checker, e: Entries, label: string, opts: LoadOptions): { module: string; files: CheckedFile[] } | undefined {
+  const given = c.scalar(e.get('module'), 'string', 'module');
+  if (given === undefined) return undefined;
+  const file = path.isAbsolute(given) || !c.file ? path.resolve(given) : path.resolve(path.dirname(c.file), given);
+  const checked = checkModule(file, opts.allowUnsafeScripts ?? false);
+  if ('problem' in checked) {
+    c.at(e.get('module')!.value, `${label}: ${checked.problem}`);
+    return undefined;
+  }
+  return { module: file, files: opts.allowUnsafeScripts ? [] : checked.files };
 }

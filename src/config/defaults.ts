@@ -13,3 +13,5 @@ export const DEFAULT_DOCKER_SOCKETS: readonly string[] = ['/var/run/docker.sock'
 /** CRI sockets asked for pod sandboxes, in order: containerd's, then CRI-O's. */
 export const DEFAULT_CRI_SOCKETS: readonly string[] = ['/run/containerd/containerd.sock', '/var/run/crio/crio.sock'];
 export const DEFAULT_CONTAINER_WAIT_MS = 1000;
+/** How often a webhook is tried again after a failed attempt. */
+export const DEFAULT_RETRIES = 3;

@@ -8,7 +8,12 @@ import { parseConfig, type LoadOptions, type NlmonConfig } from './config.js';
 
 export interface NewHook {
   name: string;
-  script: string;
+  /** Exactly one of script, url and module. */
+  script?: string;
+  url?: string;
+  /** A url hook's secret (`whsec_…`). */
+  secret?: string;
+  module?: string;
   condition?: string;
   timeout_ms?: number;
   async?: boolean;
@@ -95,7 +100,11 @@ export function addHookToFile(file: string, hook: NewHook, opts: LoadOptions): N
   return editFile(file, opts, (doc) => {
     const seq = hooksSeq(doc);
     if (seq.items.some((i) => hookName(i) === hook.name)) throw new ConfigEditError(`a hook named '${hook.name}' exists already`);
-    const fields: Record<string, unknown> = { name: hook.name, script: hook.script };
+    const fields: Record<string, unknown> = { name: hook.name };
+    if (hook.script !== undefined) fields.script = hook.script;
+    if (hook.url !== undefined) fields.url = hook.url;
+    if (hook.secret !== undefined) fields.secret = hook.secret;
+    if (hook.module !== undefined) fields.module = hook.module;
     if (hook.condition !== undefined && hook.condition !== '') fields.condition = hook.condition;
     if (hook.timeout_ms !== undefined) fields.timeout_ms = hook.timeout_ms;
     if (hook.async !== undefined) fields.async = hook.async;

@@ -5,7 +5,7 @@ import { Monitor, MonitorError, type LogLevel } from '../netlink/monitor.js';
 import { nativeBinding } from '../netlink/native.js';
 import { containerAttribution, type ContainerResolver } from '../containers/resolver.js';
 import { HookScheduler, type HookStatus } from '../hooks/scheduler.js';
-import { NativeHookRunner } from '../hooks/runner.js';
+import { ActionRunner } from '../hooks/actions.js';
 import { HookLog } from '../hooks/log.js';
 import { ConfigError, loadConfigFile, type LoadOptions, type NlmonConfig } from '../config/config.js';
 import { addHookToFile, ConfigEditError, deleteHookFromFile, type NewHook } from '../config/edit.js';
@@ -33,6 +33,8 @@ export class Daemon implements ControlApi {
   /** Lines the hook logs of this run (before reloads too) could not write. */
   private hookLogLostBefore = 0;
   private stopping = false;
+  /** Runs each hook's action: scripts, webhooks, module handlers. */
+  private readonly runner = new ActionRunner({ log: (hook, line) => this.limited.log(`module ${hook}`, 'info', `hook ${hook}: ${line}`) });
   private readonly containers: ContainerResolver | undefined;
 
   constructor(private config: NlmonConfig, private readonly log: Logger, private readonly loadOptions: LoadOptions = {}) {
@@ -40,12 +42,12 @@ export class Daemon implements ControlApi {
     this.hookLog = this.openHookLog(config.integration.hook_log);
     this.scheduler = new HookScheduler(
       { maxConcurrent: config.integration.max_concurrent, queueLimit: config.integration.queue_limit },
-      new NativeHookRunner(),
+      this.runner,
       {
         started: (hook, e) => this.hookLog.started(hook, e),
         finished: (hook, e, r) => {
           this.hookLog.done(hook, e, r);
-          this.metrics.hookFinished(hook.name, r.outcome, r.duration_ms);
+          this.metrics.hookFinished(hook.name, r.outcome, r.duration_ms, (r.attempts ?? 1) - 1);
           if (r.outcome !== 'success') this.limited.log(`${hook.name} ${r.outcome}`, 'warn', `hook ${hook.name}: ${r.outcome} on ${e.event} ${e.interface || ''} #${e.sequence}: ${r.error}`);
         },
         dropped: (hook, e) => {
@@ -80,6 +82,8 @@ export class Daemon implements ControlApi {
       backlog: () => this.scheduler.backlog,
       discarded: () => this.scheduler.discarded,
       hookLogLost: () => this.hookLogLost(),
+      hooksJson: () => this.hooks(),
+      statusJson: () => this.status(),
     });
   }
 
@@ -115,6 +119,7 @@ export class Daemon implements ControlApi {
     const backlog = this.scheduler.backlog;
     if (running) this.log('info', `stopping: waiting for ${running} running hook(s)`);
     const stopped = this.scheduler.stop();
+    this.runner.close(); // no more webhook retries; idle module workers go
     if (backlog) this.log('warn', `stopping: ${backlog} event(s) waiting behind a sync hook were discarded without being matched`);
     await stopped;
     await this.hookLog.close();
@@ -228,6 +233,7 @@ export class Daemon implements ControlApi {
     const prev = this.config;
     this.config = next;
     const i = next.integration;
+    this.runner.reload();
     this.scheduler.setHooks(i.hooks, { maxConcurrent: i.max_concurrent, queueLimit: i.queue_limit });
     this.monitor.setNamespaces(next.monitoring.namespaces, next.monitoring.netns_dirs);
     if (i.hook_log !== prev.integration.hook_log) {

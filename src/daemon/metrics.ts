@@ -1,4 +1,6 @@
-// Prometheus metrics (docs/config.md, "nlmon.metrics"; prom-client), and the HTTP listener that serves GET /metrics.
+// Prometheus metrics (docs/config.md, "nlmon.metrics"; prom-client), and the HTTP listener that
+// serves GET /metrics, and the read-only JSON views GET /api/hooks and GET /api/status (the
+// control socket stays the only way to change anything).
 import http from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { NlEvent } from '../event/event.js';
@@ -16,6 +18,9 @@ export interface MetricsSource {
   discarded(): number;
   /** Lines the hook log could not write. */
   hookLogLost(): number;
+  /** `nlmon hooks stats --json` and `nlmon status --json`, for GET /api/hooks and /api/status. */
+  hooksJson?(): unknown;
+  statusJson?(): unknown;
 }
 
 /** The event-loop delay sampler of prom-client's default metrics wakes the loop this often (ms);
@@ -28,13 +33,14 @@ export class Metrics {
   readonly registry = new Registry();
   private readonly events: Counter<'namespace' | 'event'>;
   private readonly hookRuns: Counter<'hook' | 'result'>;
+  private readonly hookRetries: Counter<'hook'>;
   private readonly hookDuration: Histogram<'hook'>;
   private readonly batchCounts = new Map<string, { namespace: string; event: string; n: number }>();
   /** The event names counted per namespace, so that a namespace's series can be removed. */
   private readonly eventsSeen = new Map<string, Set<string>>();
   private processMetrics = false;
 
-  constructor(source: MetricsSource) {
+  constructor(private readonly source: MetricsSource) {
     const registers = [this.registry];
     this.events = new Counter({ name: 'nlmon_events_total', help: 'Link events emitted, by namespace and event', labelNames: ['namespace', 'event'], registers });
     new Counter({
@@ -51,6 +57,7 @@ export class Metrics {
         for (const ns of source.monitorStats().namespaces) this.inc({ namespace: ns.name }, ns.resyncs);
       },
     });
+    this.hookRetries = new Counter({ name: 'nlmon_hook_retries_total', help: 'Webhook requests made again after a failed attempt', labelNames: ['hook'], registers });
     this.hookRuns = new Counter({ name: 'nlmon_hook_runs_total', help: 'Hook runs by result (success, failure, timeout, dropped)', labelNames: ['hook', 'result'], registers });
     this.hookDuration = new Histogram({
       name: 'nlmon_hook_duration_seconds', help: 'Hook run duration', labelNames: ['hook'], registers,
@@ -94,8 +101,9 @@ export class Metrics {
     counts.clear();
   }
 
-  hookFinished(hook: string, outcome: RunOutcome, durationMs: number): void {
+  hookFinished(hook: string, outcome: RunOutcome, durationMs: number, retries = 0): void {
     this.hookRuns.inc({ hook, result: outcome });
+    if (retries > 0) this.hookRetries.inc({ hook }, retries);
     this.hookDuration.observe({ hook }, durationMs / 1000);
   }
 
@@ -120,8 +128,14 @@ export class Metrics {
     // The listener has no authentication, so any local user can connect: bound the connections
     // and their time, so that idle or half-sent requests cannot take the daemon's descriptors.
     const server = http.createServer({ headersTimeout: 5000, requestTimeout: 10000, keepAliveTimeout: 2000, connectionsCheckingInterval: 1000 }, (req, res) => {
-      if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try GET /metrics\n');
+      const url = (req.url ?? '').split('?')[0];
+      const view = url === '/api/hooks' ? this.source.hooksJson : url === '/api/status' ? this.source.statusJson : undefined;
+      if (req.method === 'GET' && view) {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(view())}\n`);
+        return;
+      }
+      if (req.method !== 'GET' || url !== '/metrics') {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try GET /metrics, /api/hooks or /api/status\n');
         return;
       }
       this.registry.metrics().then(

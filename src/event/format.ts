@@ -13,6 +13,8 @@ const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 
 /** A string as JSON: JSON.stringify's bytes, without calling it for the common plain string. */
 function str(s: string): string {
+  // Most of an event's strings are empty (no container, no alias, no address on a link event).
+  if (s.length === 0) return '""';
   return NEEDS_ESCAPE.test(s) ? stringify(s) : `"${s}"`;
 }
 

@@ -3,7 +3,7 @@
 // opened again after a pause or on reopen(), which SIGUSR1 and SIGHUP call for logrotate.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { HookConfig } from './hook.js';
+import { hookTarget, type HookConfig } from './hook.js';
 import type { NlEvent } from '../event/event.js';
 import { printable } from '../event/format.js';
 
@@ -24,13 +24,14 @@ export class HookLog {
   }
 
   started(hook: HookConfig, e: NlEvent): void {
-    this.write(`${new Date().toISOString()} ${e.event} : ${e.sequence} : started ${hook.name} : ${printable(e.interface)} : ${printable(hook.script)}\n`);
+    this.write(`${new Date().toISOString()} ${e.event} : ${e.sequence} : started ${hook.name} : ${printable(e.interface)} : ${printable(hookTarget(hook))}\n`);
   }
 
   done(hook: HookConfig, e: NlEvent, r: LogOutcome): void {
     const what = r.outcome === 'success' ? 'OK' : r.outcome === 'timeout' ? 'TIMEOUT' : r.outcome === 'dropped' ? 'DROPPED'
-      : r.error?.startsWith('refused:') ? 'REFUSED' : r.exit_code !== null ? `ERROR:${r.exit_code}` : r.signal ? 'ERROR:signal' : 'ERROR:start';
-    this.write(`${new Date().toISOString()} ${e.event} : ${e.sequence} : done ${printable(hook.script)} ${what}\n`);
+      : r.error?.startsWith('refused:') ? 'REFUSED' : r.exit_code !== null ? `ERROR:${r.exit_code}` : r.signal ? 'ERROR:signal'
+        : hook.action === 'module' ? 'ERROR:threw' : hook.action === 'url' ? 'ERROR:connect' : 'ERROR:start';
+    this.write(`${new Date().toISOString()} ${e.event} : ${e.sequence} : done ${printable(hookTarget(hook))} ${what}\n`);
   }
 
   /** Closes the file and opens it again by name (after logrotate moved it). */

@@ -23,14 +23,23 @@ export interface RunResult {
   error: string;
   stdout: string;
   stderr: string;
+  /** Requests made, for a webhook (1 + its retries); absent for other actions. */
+  attempts?: number;
 }
 
 /** What a run needs of its hook. */
 export type RunSpec = Pick<HookConfig, 'name' | 'argv' | 'env' | 'timeout_ms' | 'capture_output'> & Partial<Pick<HookConfig, 'keep_children' | 'files'>>;
 
+/** A run's hold on a max_concurrent slot, for a run that waits between attempts (a webhook's
+ * retry): it gives the slot back while it waits and takes one again before the next attempt. */
+export interface RunSlot {
+  release(): void;
+  acquire(): Promise<void>;
+}
+
 /** What the scheduler needs of a runner (a fake in unit tests). */
 export interface HookRunner {
-  run(hook: RunSpec, event: NlEvent): Promise<RunResult>;
+  run(hook: HookConfig, event: NlEvent, slot?: RunSlot): Promise<RunResult>;
 }
 
 export const CAPTURE_LIMIT = 64 * 1024;
@@ -116,7 +125,7 @@ function startError(program: string, err: NodeJS.ErrnoException): string {
 
 /** Runs hooks with the addon's posix_spawn on its own spawn threads: nothing about starting a
  * process blocks the loop that reads netlink, and there is no fork of the daemon's memory. */
-export class NativeHookRunner implements HookRunner {
+export class NativeHookRunner {
   constructor(private readonly binding: NativeBinding = nativeBinding()) {}
 
   async run(hook: RunSpec, event: NlEvent): Promise<RunResult> {

@@ -1,9 +1,9 @@
 // HookScheduler: matches events against hooks and runs them: at most max_concurrent at once,
 // a FIFO of at most queue_limit waiting (the oldest dropped past it), and sync hooks holding
 // back the dispatch of later events until they end. Intake never waits: events queue here.
-import type { HookConfig } from './hook.js';
+import { hookTarget, type HookAction, type HookConfig } from './hook.js';
 import type { NlEvent } from '../event/event.js';
-import type { HookRunner, RunResult } from './runner.js';
+import type { HookRunner, RunResult, RunSlot } from './runner.js';
 import { HookStats, type HookStatsSnapshot } from './stats.js';
 import { Fifo } from './fifo.js';
 
@@ -29,6 +29,8 @@ export interface HookStatus extends HookStatsSnapshot {
   name: string;
   enabled: boolean;
   async: boolean;
+  action: HookAction;
+  /** What it runs: the script's command line, the URL or the module's path. */
   script: string;
   condition: string;
 }
@@ -37,7 +39,12 @@ export class HookScheduler {
   private hooks: HookConfig[] = [];
   private readonly stats = new Map<string, HookStats>();
   private readonly waiting = new Fifo<Job>();
+  /** Slots held: runs in progress, less those waiting to retry. */
   private running = 0;
+  /** Runs started and not finished (waiting to retry included). */
+  private active = 0;
+  /** Runs that gave their slot back to wait and want one again: served before new jobs. */
+  private readonly slotWaiters = new Fifo<() => void>();
   private readonly pending = new Fifo<NlEvent>();
   private syncOutstanding = 0;
   private stopping = false;
@@ -87,7 +94,7 @@ export class HookScheduler {
 
   status(): HookStatus[] {
     return this.hooks.map((h) => ({
-      name: h.name, enabled: h.enabled, async: h.async, script: h.script, condition: h.condition,
+      name: h.name, enabled: h.enabled, async: h.async, action: h.action ?? 'script', script: hookTarget(h), condition: h.condition,
       ...this.stats.get(h.name)!.snapshot(),
     }));
   }
@@ -96,8 +103,9 @@ export class HookScheduler {
     return this.waiting.length;
   }
 
+  /** Runs in progress (those waiting to retry included). */
   get runningCount(): number {
-    return this.running;
+    return this.active;
   }
 
   /** Events waiting for a sync run to end before they are matched. */
@@ -131,7 +139,7 @@ export class HookScheduler {
     this.discarded += this.pending.length;
     this.pending.clear();
     for (let job = this.waiting.shift(); job; job = this.waiting.shift()) this.drop(job);
-    if (this.running > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
+    if (this.active > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
   }
 
   private dispatch(e: NlEvent): void {
@@ -184,14 +192,31 @@ export class HookScheduler {
     job.release?.();
   }
 
+  /** The slot of a run that may wait between attempts (see RunSlot). */
+  private readonly slot: RunSlot = {
+    release: () => {
+      this.running--;
+      this.startMore();
+    },
+    acquire: () => new Promise<void>((resolve) => {
+      this.slotWaiters.push(() => {
+        this.running++;
+        resolve();
+      });
+      this.startMore();
+    }),
+  };
+
   private startMore(): void {
+    while (this.running < this.limits.maxConcurrent && this.slotWaiters.length > 0) this.slotWaiters.shift()!();
     while (this.running < this.limits.maxConcurrent && this.waiting.length > 0) {
       const job = this.waiting.shift()!;
       this.statsOf(job).queued--;
       this.statsOf(job).running++;
       this.running++;
+      this.active++;
       this.observer.started?.(job.hook, job.event);
-      this.runner.run(job.hook, job.event).then((r) => this.finish(job, r), (err: Error) => this.finish(job, {
+      this.runner.run(job.hook, job.event, this.slot).then((r) => this.finish(job, r), (err: Error) => this.finish(job, {
         outcome: 'failure', exit_code: null, signal: null, duration_ms: 0, spawned_at: NaN, error: `runner: ${err.message}`, stdout: '', stderr: '',
       }));
     }
@@ -199,12 +224,13 @@ export class HookScheduler {
 
   private finish(job: Job, r: RunResult): void {
     this.running--;
+    this.active--;
     this.statsOf(job).running--;
     this.statsOf(job).record(r, new Date());
     this.observer.finished?.(job.hook, job.event, r);
     job.release?.();
     this.startMore();
-    if (this.running === 0) {
+    if (this.active === 0) {
       const w = this.idleWaiters;
       this.idleWaiters = [];
       for (const f of w) f();

@@ -4,6 +4,7 @@
 // nlmon's user) and not writable by group or others (a sticky directory such as /tmp excepted),
 // and each file must still be the one that was loaded (same device and inode).
 import fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 
 export const HOOK_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -138,4 +139,60 @@ export async function recheckFiles(files: readonly CheckedFile[]): Promise<strin
     }
   }
   return undefined;
+}
+
+/** The loader's check of a module hook, run in a child Node: the module imported once, and its
+ * handler looked for. It prints the loader's own message and exits non-zero on failure. */
+const LOAD_CHECK = `
+import { pathToFileURL } from 'node:url';
+const file = process.argv.at(-1);
+let m;
+try {
+  m = await import(pathToFileURL(file).href);
+} catch (e) {
+  const where = String(e?.stack ?? '').split('\\n').find((l) => l.includes(file)) ?? '';
+  console.error((e?.name ? e.name + ': ' : '') + (e?.message ?? String(e)) + (where && !String(e?.message).includes(file) ? ' (' + where.trim().replace(/^at /, '') + ')' : ''));
+  process.exit(2);
+}
+if (typeof m.default !== 'function' && typeof m.handle !== 'function') {
+  console.error('it has no default export or handle export that is a function');
+  process.exit(2);
+}
+`;
+
+/** At load: why a module hook must not be run (a file like a script's, which must also load), or
+ * the file to check again at each run. */
+export function checkModule(file: string, allowUnsafe: boolean): { problem: string } | { files: CheckedFile[] } {
+  let real: string;
+  let st: fs.Stats;
+  try {
+    real = fs.realpathSync(file);
+    st = fs.statSync(real);
+  } catch {
+    return { problem: `module ${file} does not exist` };
+  }
+  if (!st.isFile()) return { problem: `module ${file} is not a regular file` };
+  if (!allowUnsafe) {
+    const problem = ownerProblem('module', file, st, false);
+    if (problem) return { problem };
+    for (const d of parents(real)) {
+      const dp = ownerProblem('directory', `${d} (above ${file})`, fs.statSync(d), true);
+      if (dp) return { problem: dp };
+    }
+  }
+  // A syntax error first, with its line (the loader's own message does not say where).
+  const syntax = spawnSync(process.execPath, ['--check', real], { encoding: 'utf8', timeout: 20_000 });
+  if (syntax.status !== 0 && !syntax.error) {
+    const lines = syntax.stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+    const where = lines[0]?.replace(/^file:\/\//, '') ?? real;
+    const what = lines.find((l) => /^\w*Error\b/.test(l)) ?? lines.at(-1) ?? 'syntax error';
+    return { problem: `module ${file} does not load: ${what} (${where})` };
+  }
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', LOAD_CHECK, real], { encoding: 'utf8', timeout: 20_000 });
+  if (r.error) return { problem: `module ${file} could not be checked: ${r.error.message}` };
+  if (r.status !== 0) {
+    const why = r.stderr.trim().split('\n').filter(Boolean).slice(-3).join(' ') || `the check exited with ${r.status ?? r.signal}`;
+    return { problem: `module ${file} does not load: ${why}` };
+  }
+  return { files: [{ path: file, real, dev: st.dev, ino: st.ino }] };
 }

@@ -8,6 +8,8 @@ export interface HookStatsSnapshot {
   failures: number;
   timeouts: number;
   dropped: number;
+  /** Requests made again after a failed attempt (webhooks); 0 for the other actions. */
+  retries: number;
   running: number;
   queued: number;
   min_ms: number;
@@ -29,6 +31,7 @@ export class HookStats {
   failures = 0;
   timeouts = 0;
   dropped = 0;
+  retries = 0;
   running = 0;
   queued = 0;
   private min = Infinity;
@@ -41,6 +44,7 @@ export class HookStats {
 
   record(r: RunResult, at: Date): void {
     this.executions++;
+    if (r.attempts && r.attempts > 1) this.retries += r.attempts - 1;
     if (r.outcome === 'success') this.successes++;
     else if (r.outcome === 'timeout') this.timeouts++;
     else this.failures++;
@@ -64,7 +68,7 @@ export class HookStats {
     const round = (v: number) => Math.round(v * 1000) / 1000;
     return {
       executions: this.executions, successes: this.successes, failures: this.failures, timeouts: this.timeouts,
-      dropped: this.dropped, running: this.running, queued: this.queued,
+      dropped: this.dropped, retries: this.retries, running: this.running, queued: this.queued,
       min_ms: this.executions ? round(this.min) : 0, max_ms: round(this.max),
       avg_ms: this.executions ? round(this.total / this.executions) : 0, total_ms: round(this.total),
       p50_ms: round(this.percentile(50)), p95_ms: round(this.percentile(95)),

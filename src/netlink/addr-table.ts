@@ -36,8 +36,16 @@ const ADDR_FLAGS: ReadonlyArray<readonly [number, string]> = [
   [0x400, 'autojoin'], [0x800, 'stable-privacy'],
 ];
 
+const flagNamesSeen = new Map<number, string>();
+
+/** The names of IFA_F_* flags, space-separated (kept per value: an address burst has few). */
 export function addrFlagNames(flags: number): string {
-  return ADDR_FLAGS.filter(([bit]) => (flags & bit) !== 0).map(([, name]) => name).join(' ');
+  let names = flagNamesSeen.get(flags);
+  if (names === undefined) {
+    names = ADDR_FLAGS.filter(([bit]) => (flags & bit) !== 0).map(([, name]) => name).join(' ');
+    if (flagNamesSeen.size < 4096) flagNamesSeen.set(flags, names);
+  }
+  return names;
 }
 
 function toState(m: AddrMessage): AddrState {

@@ -1,0 +1,203 @@
+// The `url` action (docs/hooks.md, "Webhooks"): one HTTP(S) request per matching event, made by
+// the daemon with Node's own client over kept-alive connections. The body is the event (or a
+// CloudEvents 1.0 structured event), signed the Standard Webhooks way when the hook has a
+// secret; connection errors, timeouts, 408, 429 and 5xx are retried with exponential backoff and
+// jitter (Retry-After honoured), other answers are final. One event is one run, with its final
+// result; attempts are counted.
+import crypto from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
+import type { NlEvent } from '../event/event.js';
+import { formatEventJson } from '../event/format.js';
+import type { RunResult, RunSlot } from './runner.js';
+
+/** What a webhook run needs of its hook. */
+export interface WebhookSpec {
+  name: string;
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  format: 'json' | 'cloudevents';
+  /** The HMAC key (the bytes of `whsec_<base64>`); empty: requests are not signed. */
+  secret: Buffer;
+  retries: number;
+  timeout_ms: number;
+}
+
+/** First backoff; each retry doubles it, up to MAX_BACKOFF_MS, with full jitter. */
+const BASE_BACKOFF_MS = 250;
+const MAX_BACKOFF_MS = 30_000;
+/** A Retry-After longer than this is cut to it: the event must not wait for hours. */
+const MAX_RETRY_AFTER_MS = 60_000;
+/** The most of a response body kept for the run's stderr (the receiver's error message). */
+const BODY_KEEP = 4096;
+
+/** `whsec_<base64>` (or bare base64) as the HMAC key; undefined if it is not base64. */
+export function webhookKey(secret: string): Buffer | undefined {
+  const b64 = secret.startsWith('whsec_') ? secret.slice(6) : secret;
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) return undefined;
+  const key = Buffer.from(b64, 'base64');
+  return key.length ? key : undefined;
+}
+
+/** The Standard Webhooks signature header value: `v1,<base64 HMAC-SHA256 of id.timestamp.body>`. */
+export function webhookSignature(key: Buffer, id: string, timestamp: number, body: string): string {
+  return `v1,${crypto.createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64')}`;
+}
+
+/** An id stable for one event across the retries of a run, and unique on this host. */
+export function eventId(e: NlEvent): string {
+  return `msg_${e.host}_${e.timestamp}_${e.sequence}`;
+}
+
+/** The request body of an event for this hook. */
+export function webhookBody(hook: Pick<WebhookSpec, 'format'>, e: NlEvent, id: string): string {
+  const json = formatEventJson(e);
+  if (hook.format !== 'cloudevents') return json;
+  // CloudEvents 1.0, structured mode: the event is `data`, written once by the fixed writer.
+  const envelope = JSON.stringify({
+    specversion: '1.0', type: `io.nlmon.${e.event}`, source: `nlmon://${e.host}/${e.namespace}`, id,
+    time: new Date(e.timestamp || Date.now()).toISOString(), datacontenttype: 'application/json',
+  });
+  return `${envelope.slice(0, -1)},"data":${json}}`;
+}
+
+/** Milliseconds a Retry-After header asks for (seconds or an HTTP date); undefined if none. */
+export function retryAfterMs(value: string | undefined, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/** The wait before retry number n (1-based): exponential with full jitter. */
+export function backoffMs(n: number, random = Math.random): number {
+  const cap = Math.min(MAX_BACKOFF_MS, BASE_BACKOFF_MS * 2 ** (n - 1));
+  return Math.round(cap / 2 + random() * (cap / 2));
+}
+
+interface Attempt {
+  status?: number;
+  /** 'timeout' | 'connection' when there was no answer. */
+  failed?: 'timeout' | 'connection';
+  error?: string;
+  retryAfter?: number;
+  body: string;
+}
+
+const retryable = (a: Attempt) => a.failed !== undefined || a.status === 408 || a.status === 429 || (a.status !== undefined && a.status >= 500);
+
+export class WebhookRunner {
+  private readonly agents = new Map<string, http.Agent>();
+  /** Runs waiting to retry: woken at close(), which ends them with their last answer. */
+  private readonly sleepers = new Set<() => void>();
+  private closed = false;
+
+  /** Runs one event: attempts until an answer is final or the retries are spent. The run holds
+   * its concurrency slot only while a request is in flight: it gives the slot back while it waits
+   * to retry, and takes one again before the next attempt. */
+  async run(hook: WebhookSpec, event: NlEvent, slot?: RunSlot): Promise<RunResult & { attempts: number }> {
+    const t0 = performance.now();
+    const id = eventId(event);
+    const body = webhookBody(hook, event, id);
+    let attempts = 0;
+    let last: Attempt;
+    for (;;) {
+      attempts++;
+      last = await this.attempt(hook, id, body);
+      if (!retryable(last) || attempts > hook.retries || this.closed) break;
+      const wait = Math.min(MAX_RETRY_AFTER_MS, last.retryAfter ?? backoffMs(attempts));
+      slot?.release();
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(t);
+          this.sleepers.delete(wake);
+          resolve();
+        };
+        const t = setTimeout(wake, wait);
+        this.sleepers.add(wake);
+      });
+      await slot?.acquire();
+      if (this.closed) break;
+    }
+    const duration_ms = performance.now() - t0;
+    const base = { duration_ms, spawned_at: NaN, stdout: '', attempts, signal: null };
+    const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
+    if (last.status !== undefined && last.status >= 200 && last.status < 300) {
+      return { ...base, outcome: 'success', exit_code: last.status, error: '', stderr: '' };
+    }
+    if (last.failed === 'timeout') {
+      return { ...base, outcome: 'timeout', exit_code: null, error: `no answer within timeout_ms ${hook.timeout_ms}${tries}`, stderr: '' };
+    }
+    if (last.status !== undefined) {
+      return { ...base, outcome: 'failure', exit_code: last.status, error: `HTTP ${last.status}${tries}`, stderr: last.body };
+    }
+    return { ...base, outcome: 'failure', exit_code: null, error: `${last.error ?? 'request failed'}${tries}`, stderr: '' };
+  }
+
+  /** Closes the kept-alive connections (a reload or a stop). */
+  close(): void {
+    this.closed = true;
+    for (const wake of [...this.sleepers]) wake();
+    for (const a of this.agents.values()) a.destroy();
+    this.agents.clear();
+  }
+
+  private agent(url: URL): http.Agent {
+    const key = url.origin;
+    let a = this.agents.get(key);
+    if (!a) {
+      const opts = { keepAlive: true, maxSockets: 64, maxFreeSockets: 16 };
+      a = url.protocol === 'https:' ? new https.Agent(opts) : new http.Agent(opts);
+      this.agents.set(key, a);
+    }
+    return a;
+  }
+
+  private attempt(hook: WebhookSpec, id: string, body: string): Promise<Attempt> {
+    const url = new URL(hook.url);
+    const headers: Record<string, string> = {
+      'user-agent': 'nlmon',
+      ...hook.headers,
+      'content-type': hook.format === 'cloudevents' ? 'application/cloudevents+json' : 'application/json',
+      'content-length': String(Buffer.byteLength(body)),
+    };
+    if (hook.secret.length) {
+      const ts = Math.floor(Date.now() / 1000);
+      headers['webhook-id'] = id;
+      headers['webhook-timestamp'] = String(ts);
+      headers['webhook-signature'] = webhookSignature(hook.secret, id, ts, body);
+    }
+    const client = url.protocol === 'https:' ? https : http;
+    return new Promise((resolve) => {
+      let settled = false;
+      const done = (a: Attempt) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(a);
+      };
+      const req = client.request(url, { method: hook.method, headers, agent: this.agent(url) }, (res) => {
+        const chunks: Buffer[] = [];
+        let kept = 0;
+        res.on('data', (c: Buffer) => {
+          if (kept < BODY_KEEP) chunks.push(c.subarray(0, BODY_KEEP - kept));
+          kept += c.length;
+        });
+        res.on('end', () => done({
+          status: res.statusCode ?? 0,
+          retryAfter: retryAfterMs(res.headers['retry-after'] as string | undefined),
+          body: Buffer.concat(chunks).toString('utf8'),
+        }));
+        res.on('error', (e) => done({ failed: 'connection', error: e.message, body: '' }));
+      });
+      // timeout_ms bounds the whole attempt: connecting, sending and the answer.
+      const timer = setTimeout(() => {
+        done({ failed: 'timeout', body: '' });
+        req.destroy();
+      }, hook.timeout_ms);
+      req.on('error', (e: NodeJS.ErrnoException) => done({ failed: 'connection', error: `${e.code ?? 'error'}: ${e.message}`, body: '' }));
+      req.end(body);
+    });
+  }
+}
