@@ -9,6 +9,7 @@ import { execa, type ResultPromise } from 'execa';
 import { Monitor } from '../src/netlink/monitor.js';
 import { DEFAULT_RECEIVE_BUFFER } from '../src/config/defaults.js';
 import { HookScheduler } from '../src/hooks/scheduler.js';
+import { ActionRunner } from '../src/hooks/actions.js';
 import { NativeHookRunner } from '../src/hooks/runner.js';
 import { checkScript } from '../src/hooks/script-check.js';
 import { compileCondition } from '../src/event/filter.js';
@@ -210,16 +211,27 @@ async function hookLatency(): Promise<{ p50: number; p99: number; n: number }> {
 /** /bin/true runs per second through the scheduler and the daemon's runner, 10 at a time;
  * with `storm`, a link burst runs meanwhile and the events it made are counted. */
 async function nlmonSpawnRate(runs: number, storm: number): Promise<{ rate: number; stormReceived: number }> {
+  return actionRate(hook('true'), runs, storm);
+}
+
+/** Runs of one hook through the scheduler and the daemon's runner, 10 at a time, with a burst of
+ * `storm` link changes received meanwhile: runs per second, and the burst's events received. */
+async function actionRate(h: HookConfig, runs: number, storm: number): Promise<{ rate: number; stormReceived: number }> {
   let stormReceived = 0;
   const m = new Monitor({ namespaces: [nsPath], netnsDirs: [], receiveBuffer: DEFAULT_RECEIVE_BUFFER }, { events: (events) => { stormReceived += events.length; } });
   await m.start();
   let done = 0;
   let allDone!: () => void;
   const finished = new Promise<void>((r) => { allDone = r; });
-  const scheduler = new HookScheduler({ maxConcurrent: 10, queueLimit: runs + 1 }, new NativeHookRunner(), {
-    finished: () => { if (++done === runs) allDone(); },
+  const runner = new ActionRunner();
+  let failed = 0;
+  const scheduler = new HookScheduler({ maxConcurrent: 10, queueLimit: runs + 1 }, runner, {
+    finished: (_h, _e, r) => {
+      if (r.outcome !== 'success') failed++;
+      if (++done === runs) allDone();
+    },
   });
-  scheduler.setHooks([hook('true')]);
+  scheduler.setHooks([h]);
   const events = Array.from({ length: runs }, (_, i) => ({ ...syntheticEvent('x', 'bench'), sequence: i + 1 }));
   const t0 = performance.now();
   scheduler.submit(events);
@@ -233,7 +245,39 @@ async function nlmonSpawnRate(runs: number, storm: number): Promise<{ rate: numb
   }
   m.stop();
   await scheduler.stop();
+  runner.close();
+  if (failed) throw new Error(`${h.name}: ${failed} of ${runs} runs failed`);
   return { rate, stormReceived };
+}
+
+/** A receiver fast enough not to be the limit: Node's http server in a process of its own. */
+async function startReceiver(): Promise<{ url: string; stop: () => Promise<void> }> {
+  const child = execa(process.execPath, ['-e', `
+    const http = require('node:http');
+    const s = http.createServer({ keepAliveTimeout: 60000 }, (req, res) => { req.resume(); req.on('end', () => res.writeHead(204).end()); });
+    s.listen(0, '127.0.0.1', () => console.log(s.address().port));
+  `], { reject: false, buffer: false });
+  const port = await new Promise<string>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim())));
+  return { url: `http://127.0.0.1:${port}/hook`, stop: async () => { child.kill('SIGTERM'); await child; } };
+}
+
+interface ActionRates { web: number; curl: number; module: number; webStorm: number; moduleStorm: number; storm: number }
+
+/** Webhooks next to a curl script hook doing the same, and a module handler next to a script
+ * hook (the hook throughput row), each with a link burst received meanwhile. */
+async function actionRates(storm: number): Promise<ActionRates> {
+  const rx = await startReceiver();
+  const modFile = path.join(tmp, 'noop.mjs');
+  fs.writeFileSync(modFile, 'export default function handle() {}\n');
+  try {
+    const web = await actionRate(hook('web', { action: 'url', script: '', argv: [], files: [], url: rx.url, retries: 0 }), 5000, storm);
+    const curlArgv = ['/usr/bin/curl', '-s', '-o', '/dev/null', '-X', 'POST', '-H', 'content-type: application/json', '--data-binary', '@-', rx.url];
+    const curl = await actionRate(hook('curl', { script: curlArgv.join(' '), argv: curlArgv, files: [] }), 1000, 0);
+    const mod = await actionRate(hook('module', { action: 'module', script: '', argv: [], files: [], module: modFile }), 20000, storm);
+    return { web: web.rate, curl: curl.rate, module: mod.rate, webStorm: web.stormReceived, moduleStorm: mod.stormReceived, storm };
+  } finally {
+    await rx.stop();
+  }
 }
 
 /** The reference: spawn('/bin/true') from the main thread, 10 in flight. */
@@ -402,6 +446,9 @@ async function main(): Promise<number> {
     const storm = await nlmonSpawnRate(2000, stormGenerated);
     const tp = { nlmon: quiet.rate, plain, stormRate: storm.rate, stormGenerated, stormReceived: storm.stormReceived };
     log(`hook throughput: ${JSON.stringify(tp)}`);
+    log('webhooks and module handlers');
+    const ar = await actionRates(20000);
+    log(`actions: ${JSON.stringify(ar)}`);
     log('idle daemon (10 s)');
     const id = await idle();
     log(`${CONTAINERS} podman containers`);
@@ -429,10 +476,13 @@ async function main(): Promise<number> {
       `| hook end to end, from outside (nlmon run, hook log and metrics on), to the hook's first instruction: from \`ip link set\` started, p50 / p99 ms; from it returned to its caller, p50 / p99 ms (${e2e.n} runs) | ${f(e2e.startP50, 2)} / ${f(e2e.startP99, 2)}; ${f(e2e.p50, 2)} / ${f(e2e.p99, 2)} | | |`,
       `| hook throughput: /bin/true runs/s, 10 at a time | ${f(tp.nlmon, 0)} | ${f(tp.plain, 0)} (child_process.spawn loop) | ${f(tp.nlmon / tp.plain, 2)} |`,
       `| spawn storm (2000 runs) with a ${tp.stormGenerated}-change burst meanwhile: events received; runs/s | ${tp.stormReceived} of ${tp.stormGenerated}; ${f(tp.stormRate, 0)} | | |`,
+      `| webhooks: deliveries/s to a local receiver, 10 at a time, with a ${ar.storm}-change burst meanwhile (events received) | ${f(ar.web, 0)} (${ar.webStorm} of ${ar.storm}) | ${f(ar.curl, 0)} (a curl script hook) | ${f(ar.web / ar.curl, 1)} |`,
+      `| module handler: calls/s, 10 at a time, with a ${ar.storm}-change burst meanwhile (events received) | ${f(ar.module, 0)} (${ar.moduleStorm} of ${ar.storm}) | ${f(tp.nlmon, 0)} (a script hook, /bin/true) | ${f(ar.module / tp.nlmon, 1)} |`,
       `| idle daemon watching all namespaces: RSS MB / CPU % over 10 s / main-thread wake-ups per s | ${f(id.rssMb)} / ${f(id.cpuPct, 2)} / ${f(id.wakeups, 1)} | | |`,
     ];
     process.stdout.write(rows.join('\n') + '\n');
     const ok = ir.nlmon.received === BURST && ir.daemon.received === BURST && ir['nlmon-addr'].received === BURST && ov.tableOk && tp.stormReceived === tp.stormGenerated
+      && ar.webStorm === ar.storm && ar.moduleStorm === ar.storm
       && (typeof ct === 'string' || (ct.attributed === ct.events && ct.firstAttributed === ct.containers));
     if (!ok) log('a correctness row failed (events lost or table wrong)');
     return ok ? 0 : 1;

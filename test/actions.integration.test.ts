@@ -268,3 +268,23 @@ test('config check refuses a module with a syntax error, naming its path and lin
   assert.equal(r.exitCode, 2);
   assert.match(r.stderr, new RegExp(`nlmon\\.yaml:5:17: hook 'broken': module ${dir.replace(/[.]/g, '\\.')}/broken\\.mjs does not load: SyntaxError: .* \\(${dir.replace(/[.]/g, '\\.')}/broken\\.mjs:2\\)`));
 }));
+
+test('module runs behind one that spins on the same worker are moved to a fresh worker at its timeout, not lost', () => withTempDir(async (dir) => {
+  const file = path.join(dir, 'm.mjs');
+  fs.writeFileSync(file, 'export default function (e) {\n  if (e.interface === \'spin\') for (;;) {}\n  if (e.interface === \'boom\') throw new Error(\'boom\');\n}\n');
+  const { ModuleRunner } = await import('../src/hooks/module-runner.js');
+  const runner = new ModuleRunner();
+  try {
+    const hook = { name: 'm', module: file, timeout_ms: 800 };
+    const ev = (iface: string) => syntheticEvent(iface, 'blue');
+    const runs = [runner.run(hook, ev('spin')), ...Array.from({ length: 6 }, (_, i) => runner.run(hook, ev(i === 3 ? 'boom' : `ok${i}`)))];
+    const results = await Promise.all(runs);
+    assert.equal(results[0]!.outcome, 'timeout');
+    assert.deepEqual(results.slice(1).map((r) => r.outcome), ['success', 'success', 'success', 'failure', 'success', 'success']);
+    assert.equal(results[4]!.error, 'boom');
+    const after = await runner.run(hook, ev('ok'));
+    assert.equal(after.outcome, 'success', 'a fresh worker serves the next run');
+  } finally {
+    runner.reset();
+  }
+}));

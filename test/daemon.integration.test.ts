@@ -57,7 +57,7 @@ test('hooks stats counts runs, successes, failures and timeouts; metrics agree',
     const table = cli(dir, 'hooks', 'stats');
     assert.equal(table.exitCode, 0);
     assert.match(table.stdout, /^NAME\s+ENABLED\s+ASYNC\s+RUNS\s+OK\s+FAIL\s+TIMEOUT\s+DROPPED\s+RETRIES\s+RUNNING\s+QUEUED\s+AVG_MS\s+P95_MS\s+LAST_EXIT\n/);
-    assert.match(table.stdout, /\nbad\s+yes\s+yes\s+4\s+0\s+4\s+0\s+0\s+0\s+0\s+[\d.]+\s+[\d.]+\s+3\n/);
+    assert.match(table.stdout, /\nbad\s+yes\s+yes\s+4\s+0\s+4\s+0\s+0\s+0\s+0\s+0\s+[\d.]+\s+[\d.]+\s+3\n/);
 
     const status = cliJson<StatusReport>(dir, 'status');
     assert.equal(status.namespaces[0]!.name, ns);

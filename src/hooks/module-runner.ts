@@ -1,10 +1,15 @@
 // The `module` action (docs/hooks.md, "Module handlers"): a JavaScript module's handler called in
-// a worker thread, never on the loop that reads netlink. Each hook keeps a pool of workers, one
-// per run in progress, reused run after run; at timeout_ms a run's worker is terminated (a
-// handler that spins cannot be stopped any other way) and the next run gets a fresh one.
+// worker threads, never on the loop that reads netlink. Each module hook has up to one worker per
+// CPU ("lanes"), each serving many runs: the runs dispatched in one turn of the loop go to a
+// worker as one message, and their outcomes come back the same way, so a call costs a share of a
+// message rather than two thread wake-ups. A run that passes its timeout_ms terminates its worker
+// (a handler that spins cannot be stopped any other way): the runs that worker had not started
+// go to a fresh one, with their full timeout again; those it had started end with it, as failures.
+import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { NlEvent } from '../event/event.js';
 import type { RunResult } from './runner.js';
+import { formatEventJson } from '../event/format.js';
 
 /** What a module run needs of its hook. */
 export interface ModuleSpec {
@@ -17,107 +22,192 @@ export interface ModuleSpec {
 const WORKER = new URL('./module-worker.js', import.meta.url);
 /** The most a handler's log lines keep per run (they go to the run's stdout). */
 const LOG_KEEP = 64 * 1024;
+const LANES = Math.max(1, Math.min(4, os.availableParallelism()));
 
-interface Pooled {
-  worker: Worker;
-  ready: Promise<void>;
-  /** Set when the worker failed to load the module or died: not reused. */
-  broken?: string;
+interface Run {
+  id: number;
+  json: string;
+  /** Its place in the order its lane received runs (1-based). */
+  ordinal: number;
+  out: string;
+  timer: NodeJS.Timeout;
+  /** The lane it was last given to. */
+  lane?: Lane;
+  settle(outcome: RunResult['outcome'], error: string): void;
 }
 
-interface Done { type: 'done'; id: number; ok: boolean; error?: string }
-interface Log { type: 'log'; id: number; line: string }
+interface Lane {
+  key: string;
+  worker: Worker;
+  ready: boolean;
+  /** Runs the worker has started, written by the worker (Atomics): who was running at a timeout. */
+  started: Int32Array;
+  posted: number;
+  inflight: Map<number, Run>;
+  outbox: Array<[number, string]>;
+  flushing: boolean;
+  /** Set once it is being replaced (a timeout, a crash, a reload): no new runs. */
+  retired: boolean;
+  generation: number;
+}
+
+type FromWorker =
+  | { type: 'ready' }
+  | { type: 'done'; results: Array<[number, boolean, string]> }
+  | { type: 'log'; id: number; line: string };
 
 export class ModuleRunner {
-  /** Idle workers by hook name and module path. */
-  private readonly idle = new Map<string, Pooled[]>();
+  private readonly lanes = new Map<string, Lane[]>();
   private generation = 0;
   private nextId = 1;
 
   constructor(private readonly log: (hook: string, line: string) => void = () => {}) {}
 
-  async run(hook: ModuleSpec, event: NlEvent): Promise<RunResult> {
+  run(hook: ModuleSpec, event: NlEvent): Promise<RunResult> {
     const t0 = performance.now();
-    const key = `${hook.name}\0${hook.module}`;
-    const generation = this.generation;
-    const w = this.idle.get(key)?.pop() ?? this.spawn(hook);
-    const fail = (error: string, outcome: 'failure' | 'timeout' = 'failure', stdout = ''): RunResult => ({
-      outcome, exit_code: null, signal: null, duration_ms: performance.now() - t0, spawned_at: NaN, error, stdout, stderr: '',
+    return new Promise<RunResult>((resolve) => {
+      const run: Run = {
+        id: this.nextId++,
+        // The event goes as its JSON text: a string is copied, not cloned field by field.
+        json: formatEventJson(event),
+        ordinal: 0,
+        out: '',
+        timer: setTimeout(() => this.timedOut(hook, run), hook.timeout_ms),
+        settle: (outcome, error) => {
+          clearTimeout(run.timer);
+          resolve({
+            outcome, exit_code: outcome === 'success' ? 0 : null, signal: null, duration_ms: performance.now() - t0, spawned_at: NaN, error,
+            stdout: run.out, stderr: '',
+          });
+        },
+      };
+      this.dispatch(hook, run);
     });
-    const id = this.nextId++;
-    let out = '';
-    const result = await new Promise<RunResult>((resolve) => {
-      let settled = false;
-      const finish = (r: RunResult, keep: boolean) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        w.worker.off('message', onMessage);
-        w.worker.off('error', onError);
-        w.worker.off('exit', onExit);
-        if (keep && !w.broken && generation === this.generation) {
-          const list = this.idle.get(key) ?? [];
-          list.push(w);
-          this.idle.set(key, list);
-        } else {
-          void w.worker.terminate();
-        }
-        resolve(r);
-      };
-      const onMessage = (m: Done | Log | { type: 'ready' }) => {
-        if (m.type === 'log' && m.id === id) {
-          this.log(hook.name, m.line);
-          if (out.length < LOG_KEEP) out += `${m.line}\n`;
-        } else if (m.type === 'done' && m.id === id) {
-          const r = m.ok
-            ? { outcome: 'success' as const, exit_code: 0, signal: null, duration_ms: performance.now() - t0, spawned_at: NaN, error: '', stdout: out, stderr: '' }
-            : fail(m.error || 'the handler threw', 'failure', out);
-          finish(r, true);
-        }
-      };
-      const onError = (e: Error) => {
-        w.broken = e.message;
-        finish(fail(`module ${hook.module}: ${e.message}`, 'failure', out), false);
-      };
-      const onExit = (code: number) => {
-        w.broken = `exited with code ${code}`;
-        finish(fail(`module ${hook.module}: its worker exited (code ${code})`, 'failure', out), false);
-      };
-      // The deadline runs from dispatch: loading a fresh worker counts too.
-      const timer = setTimeout(() => {
-        w.worker.postMessage({ type: 'abort' });
-        finish(fail(`stopped after timeout_ms ${hook.timeout_ms} (its worker was terminated)`, 'timeout', out), false);
-      }, hook.timeout_ms);
-      w.worker.on('message', onMessage);
-      w.worker.on('error', onError);
-      w.worker.on('exit', onExit);
-      w.ready.then(() => {
-        if (!settled) w.worker.postMessage({ type: 'run', id, event });
-      }, () => { /* onError reports it */ });
-    });
-    return result;
   }
 
-  /** The modules are to be loaded again (a reload): idle workers go; busy ones end after their run. */
+  /** The modules are to be loaded again (a reload): new runs go to fresh workers; the old ones
+   * end once their runs have. */
   reset(): void {
     this.generation++;
-    for (const list of this.idle.values()) for (const w of list) void w.worker.terminate();
-    this.idle.clear();
+    for (const list of this.lanes.values()) for (const lane of list) this.retire(lane);
+    this.lanes.clear();
   }
 
-  private spawn(hook: ModuleSpec): Pooled {
-    const worker = new Worker(WORKER, { workerData: { file: hook.module, hook: hook.name } });
-    // An idle worker must not keep the daemon alive at stop.
-    worker.unref();
-    const ready = new Promise<void>((resolve, reject) => {
-      const onReady = (m: { type: string }) => {
-        if (m.type !== 'ready') return;
-        worker.off('message', onReady);
-        resolve();
-      };
-      worker.on('message', onReady);
-      worker.once('error', reject);
+  private dispatch(hook: ModuleSpec, run: Run): void {
+    const lane = this.lane(hook);
+    run.ordinal = ++lane.posted;
+    run.lane = lane;
+    lane.inflight.set(run.id, run);
+    lane.outbox.push([run.id, run.json]);
+    if (!lane.flushing && lane.ready) {
+      lane.flushing = true;
+      queueMicrotask(() => this.flush(lane));
+    }
+  }
+
+  private flush(lane: Lane): void {
+    lane.flushing = false;
+    if (!lane.outbox.length || !lane.ready) return;
+    lane.worker.postMessage({ type: 'runs', runs: lane.outbox });
+    lane.outbox = [];
+  }
+
+  /** The least busy lane of the hook; a new one while all are busy and there are fewer than CPUs. */
+  private lane(hook: ModuleSpec): Lane {
+    const key = `${hook.name}\0${hook.module}`;
+    let list = this.lanes.get(key);
+    if (!list) {
+      list = [];
+      this.lanes.set(key, list);
+    }
+    let best: Lane | undefined;
+    for (const l of list) if (!best || l.inflight.size < best.inflight.size) best = l;
+    if (best && (best.inflight.size === 0 || list.length >= LANES)) return best;
+    const lane = this.spawn(hook, key);
+    list.push(lane);
+    return lane;
+  }
+
+  private timedOut(hook: ModuleSpec, run: Run): void {
+    const lane = this.laneOf(run);
+    if (!lane) return;
+    lane.inflight.delete(run.id);
+    run.settle('timeout', `stopped after timeout_ms ${hook.timeout_ms} (its worker was terminated)`);
+    lane.worker.postMessage({ type: 'abort' });
+    this.fail(hook, lane, `run ${run.id} timed out`);
+  }
+
+  /** The lane's worker goes: runs it had not started go to a fresh one, the others fail. */
+  private fail(hook: ModuleSpec, lane: Lane, why: string): void {
+    this.retire(lane);
+    const started = Atomics.load(lane.started, 0);
+    const left = [...lane.inflight.values()];
+    lane.inflight.clear();
+    void lane.worker.terminate();
+    for (const r of left) {
+      if (r.ordinal > started && lane.generation === this.generation) {
+        // It never ran: the time it spent queued behind the spinning run is not held against it.
+        clearTimeout(r.timer);
+        r.timer = setTimeout(() => this.timedOut(hook, r), hook.timeout_ms);
+        this.dispatch(hook, r);
+      } else r.settle('failure', `module ${hook.module}: its worker was terminated while this run was in it (${why})`);
+    }
+  }
+
+  private retire(lane: Lane): void {
+    if (lane.retired) return;
+    lane.retired = true;
+    const list = this.lanes.get(lane.key);
+    const i = list?.indexOf(lane) ?? -1;
+    if (i >= 0) list!.splice(i, 1);
+    if (lane.inflight.size === 0) void lane.worker.terminate();
+  }
+
+  private laneOf(run: Run): Lane | undefined {
+    return run.lane?.inflight.has(run.id) ? run.lane : undefined;
+  }
+
+  private spawn(hook: ModuleSpec, key: string): Lane {
+    const started = new Int32Array(new SharedArrayBuffer(4));
+    const worker = new Worker(WORKER, { workerData: { file: hook.module, hook: hook.name, started } });
+    const lane: Lane = {
+      key, worker, ready: false, started, posted: 0, inflight: new Map(), outbox: [], flushing: false, retired: false, generation: this.generation,
+    };
+    worker.on('message', (m: FromWorker) => {
+      if (m.type === 'ready') {
+        lane.ready = true;
+        this.flush(lane);
+      } else if (m.type === 'done') {
+        for (const [id, ok, error] of m.results) {
+          const run = lane.inflight.get(id);
+          if (!run) continue;
+          lane.inflight.delete(id);
+          run.settle(ok ? 'success' : 'failure', ok ? '' : error || 'the handler threw');
+        }
+        if (lane.retired && lane.inflight.size === 0) void worker.terminate();
+      } else if (m.type === 'log') {
+        const run = lane.inflight.get(m.id);
+        this.log(hook.name, m.line);
+        if (run && run.out.length < LOG_KEEP) run.out += `${m.line}\n`;
+      }
     });
-    return { worker, ready };
+    const gone = (why: string) => {
+      if (lane.inflight.size === 0) {
+        this.retire(lane);
+        return;
+      }
+      // A worker that failed to load the module, or died: its runs fail with the reason; the
+      // next run gets a fresh worker.
+      this.retire(lane);
+      const left = [...lane.inflight.values()];
+      lane.inflight.clear();
+      for (const r of left) r.settle('failure', `module ${hook.module}: ${why}`);
+    };
+    worker.on('error', (e: Error) => gone(e.message));
+    worker.on('exit', (code: number) => gone(`its worker exited (code ${code})`));
+    // An idle worker must not keep the daemon alive at stop (after the listeners: adding one
+    // would take a reference again).
+    worker.unref();
+    return lane;
   }
 }

@@ -1,41 +1,63 @@
 // A module hook's worker thread (docs/hooks.md, "Module handlers"): loads the module once, then
-// calls its handler for each event the daemon posts, one at a time, and posts back the outcome.
-// A handler that spins is the daemon's to stop: it terminates this thread at timeout_ms.
+// calls its handler for the runs the daemon posts, in the order they come, and posts their
+// outcomes back together. It counts the runs it has started in a shared word, so that when the
+// daemon terminates it (a run past its timeout), the runs it never started can go elsewhere.
 import { parentPort, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 
 type Handler = (event: unknown, ctx: { hook: string; log: (...args: unknown[]) => void; signal: AbortSignal }) => unknown;
 
-interface RunMessage { type: 'run'; id: number; event: unknown }
-interface AbortMessage { type: 'abort' }
+type FromDaemon = { type: 'runs'; runs: Array<[number, string]> } | { type: 'abort' };
 
-const { file, hook } = workerData as { file: string; hook: string };
+const { file, hook, started } = workerData as { file: string; hook: string; started: Int32Array };
 const port = parentPort!;
 
 const mod = await import(pathToFileURL(file).href) as { default?: unknown; handle?: unknown };
 const handler = (typeof mod.default === 'function' ? mod.default : mod.handle) as Handler | undefined;
 if (typeof handler !== 'function') throw new Error(`${file} has no default export or 'handle' export that is a function`);
 
-let controller: AbortController | undefined;
+/** Aborted when the daemon gives up on the runs in progress (a timeout). */
+let controller = new AbortController();
+let results: Array<[number, boolean, string]> = [];
+let flushing = false;
 
-port.on('message', (msg: RunMessage | AbortMessage) => {
+function settled(id: number, ok: boolean, error: string): void {
+  results.push([id, ok, error]);
+  if (flushing) return;
+  flushing = true;
+  // After the microtasks of this turn: the outcomes of a batch of sync handlers go as one message.
+  setImmediate(() => {
+    flushing = false;
+    const out = results;
+    results = [];
+    port.postMessage({ type: 'done', results: out });
+  });
+}
+
+const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+port.on('message', (msg: FromDaemon) => {
   if (msg.type === 'abort') {
-    controller?.abort();
+    controller.abort();
+    controller = new AbortController();
     return;
   }
-  controller = new AbortController();
-  const log = (...args: unknown[]) => port.postMessage({ type: 'log', id: msg.id, line: args.map((a) => (typeof a === 'string' ? a : String(a))).join(' ') });
-  let result: unknown;
-  try {
-    result = handler(msg.event, { hook, log, signal: controller.signal });
-  } catch (e) {
-    port.postMessage({ type: 'done', id: msg.id, ok: false, error: e instanceof Error ? e.message : String(e) });
-    return;
+  for (const [id, json] of msg.runs) {
+    const log = (...args: unknown[]) => port.postMessage({ type: 'log', id, line: args.map((a) => (typeof a === 'string' ? a : String(a))).join(' ') });
+    Atomics.add(started, 0, 1);
+    let result: unknown;
+    try {
+      result = handler(JSON.parse(json), { hook, log, signal: controller.signal });
+    } catch (e) {
+      settled(id, false, message(e));
+      continue;
+    }
+    if (result instanceof Promise || (typeof result === 'object' && result !== null && typeof (result as { then?: unknown }).then === 'function')) {
+      Promise.resolve(result).then(() => settled(id, true, ''), (e: unknown) => settled(id, false, message(e)));
+    } else {
+      settled(id, true, '');
+    }
   }
-  Promise.resolve(result).then(
-    () => port.postMessage({ type: 'done', id: msg.id, ok: true }),
-    (e: unknown) => port.postMessage({ type: 'done', id: msg.id, ok: false, error: e instanceof Error ? e.message : String(e) }),
-  );
 });
 
 port.postMessage({ type: 'ready' });
