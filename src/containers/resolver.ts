@@ -118,8 +118,11 @@ export class ContainerResolver {
         entry.info = r.info;
         break;
       }
-      // A process in the namespace that is not a container's, and no engine starting one: done.
-      if (!r.info && (this.now() >= deadline || (r.occupied && !engines.some((x) => x.pending)))) {
+      // Not found by the deadline; or, with no API to ask, a process in the namespace that is not
+      // a container's (`ip netns exec`). With an API, a young namespace is waited for until the
+      // deadline even so: a runtime's helpers (netavark, CNI plugins) pass through it while
+      // they set it up.
+      if (!r.info && (this.now() >= deadline || (r.occupied && engines.length === 0))) {
         entry.missedAt = this.now();
         break;
       }

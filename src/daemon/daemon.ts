@@ -58,6 +58,7 @@ export class Daemon implements ControlApi {
       },
     );
     this.scheduler.setHooks(config.integration.hooks);
+    this.runner.load(config.integration.hooks);
     const m = config.monitoring;
     const cc = config.containers;
     this.containers = cc.enabled ? containerAttribution({ dockerSockets: cc.docker_socket, criSockets: cc.cri_socket, waitMs: cc.wait_ms, log: (level, msg) => this.log(level, msg) }) : undefined;
@@ -233,7 +234,7 @@ export class Daemon implements ControlApi {
     const prev = this.config;
     this.config = next;
     const i = next.integration;
-    this.runner.reload();
+    this.runner.load(i.hooks);
     this.scheduler.setHooks(i.hooks, { maxConcurrent: i.max_concurrent, queueLimit: i.queue_limit });
     this.monitor.setNamespaces(next.monitoring.namespaces, next.monitoring.netns_dirs);
     if (i.hook_log !== prev.integration.hook_log) {

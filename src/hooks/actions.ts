@@ -47,9 +47,13 @@ export class ActionRunner implements HookRunner {
     return this.modules.run({ name: hook.name, module: hook.module ?? '', timeout_ms: hook.timeout_ms }, event);
   }
 
-  /** The config was reloaded: modules are loaded again by fresh workers. */
-  reload(): void {
+  /** The hooks in force (at start, and after a reload): their modules are loaded by fresh
+   * workers now. */
+  load(hooks: readonly HookConfig[]): void {
     this.modules.reset();
+    for (const h of hooks) {
+      if (h.action === 'module' && h.enabled && h.module) this.modules.preload({ name: h.name, module: h.module, timeout_ms: h.timeout_ms });
+    }
   }
 
   /** The daemon stops: no more retries; kept-alive connections and idle workers close. */

@@ -85,6 +85,14 @@ export class ModuleRunner {
     });
   }
 
+  /** Loads a hook's module in a worker now (at start and on reload), so that its first event
+   * does not wait for the load. */
+  preload(hook: ModuleSpec): void {
+    const key = `${hook.name}\0${hook.module}`;
+    if (this.lanes.get(key)?.length) return;
+    this.lanes.set(key, [this.spawn(hook, key)]);
+  }
+
   /** The modules are to be loaded again (a reload): new runs go to fresh workers; the old ones
    * end once their runs have. */
   reset(): void {
