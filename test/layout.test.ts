@@ -13,9 +13,10 @@ export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   netlink: ['event'],
   containers: ['event'],
   hooks: ['event', 'netlink'],
-  config: ['event', 'hooks'],
-  daemon: ['event', 'netlink', 'containers', 'hooks', 'config'],
-  cli: ['event', 'netlink', 'containers', 'hooks', 'config', 'daemon'],
+  outputs: ['event'],
+  config: ['event', 'hooks', 'outputs'],
+  daemon: ['event', 'netlink', 'containers', 'hooks', 'outputs', 'config'],
+  cli: ['event', 'netlink', 'containers', 'hooks', 'outputs', 'config', 'daemon'],
 };
 
 const IMPORT = /(?:^|[^\w.])(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|(?:^|[^\w.])import\s*\(\s*['"]([^'"]+)['"]\s*\)|^\s*import\s*['"]([^'"]+)['"]/gm;

@@ -7,7 +7,7 @@ import { configCheckCommand, filterCheckCommand, hooksRunCommand, runCommand } f
 import { compileCondition, FilterError } from '../event/filter.js';
 import { VERSION } from '../version.js';
 import { api, clientCommand, watchStats } from './control-client.js';
-import { listTable, statsTable, statusText } from './tables.js';
+import { listTable, outputsTable, statsTable, statusText } from './tables.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -88,6 +88,10 @@ export function buildProgram(run: (job: Promise<number>) => void): Command {
 
   socketOptions(program.command('status').description('daemon uptime, namespaces watched, events seen, overruns, hooks summary'))
     .action((opts) => run(clientCommand(opts, (s) => api.status(s), statusText)));
+
+  const outputs = program.command('outputs').description('the daemon\'s outputs (streams of events off the daemon)');
+  socketOptions(outputs.command('stats').description('per output: events matched, lines written and failed, bytes waiting'))
+    .action((opts) => run(clientCommand(opts, (s) => api.outputs(s), outputsTable)));
 
   const config = program.command('config').description('configuration');
   config

@@ -5,6 +5,7 @@ import { loadConfigFile } from '../config/config.js';
 import type { HookStatus } from '../hooks/scheduler.js';
 import type { StatusReport } from '../daemon/control-api.js';
 import type { NewHook } from '../config/edit.js';
+import type { OutputStatus } from '../outputs/outputs.js';
 import { onStopSignal } from '../signals.js';
 import { DEFAULT_SOCKET } from '../config/defaults.js';
 import { statsTable } from './tables.js';
@@ -113,4 +114,5 @@ export const api = {
   add: (s: string, hook: NewHook) => request<{ hook: HookStatus }>(s, 'POST', '/v1/hooks', hook),
   delete: (s: string, name: string) => request<{ deleted: string }>(s, 'DELETE', `/v1/hooks/${encodeURIComponent(name)}`),
   reload: (s: string) => request<{ ok: boolean; errors: string[] }>(s, 'POST', '/v1/reload'),
+  outputs: (s: string) => request<{ outputs: OutputStatus[] }>(s, 'GET', '/v1/outputs').then((a) => a.outputs),
 };

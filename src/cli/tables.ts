@@ -1,6 +1,7 @@
 // What the daemon verbs print: aligned tables like ps or kubectl (docs/cli.md shows each).
 import type { HookStatus } from '../hooks/scheduler.js';
 import type { StatusReport } from '../daemon/control-api.js';
+import type { OutputStatus } from '../outputs/outputs.js';
 
 /** Pads columns to their widest cell; the first row is the header. */
 export function table(rows: string[][]): string {
@@ -25,6 +26,13 @@ export function listTable(hooks: HookStatus[]): string {
   ]);
 }
 
+export function outputsTable(outputs: OutputStatus[]): string {
+  return table([
+    ['OUTPUT', 'TYPE', 'EVENTS', 'WRITTEN', 'FAILED', 'QUEUED_BYTES', 'TARGET'],
+    ...outputs.map((o) => [o.name, o.type, String(o.events), String(o.written), String(o.failed), String(o.queued_bytes), o.target]),
+  ]);
+}
+
 export function statusText(s: StatusReport): string {
   const lines = [
     `nlmon ${s.version}, pid ${s.pid}, up ${s.uptime_s} s (since ${s.started_at}), config ${s.config || '<embedded default>'}`,
@@ -35,6 +43,7 @@ export function statusText(s: StatusReport): string {
     '',
     table([['NAMESPACE', 'LINKS', 'ADDRS', 'EVENTS', 'OVERRUNS', 'RESYNCS', 'REOPENS', 'MALFORMED', 'RCVBUF', 'CONTAINER'],
       ...s.namespaces.map((n) => [n.name, String(n.links), String(n.addresses), String(n.events), String(n.overruns), String(n.resyncs), String(n.reopens), String(n.malformed), String(n.receive_buffer), n.container || '-'])]).trimEnd(),
+    ...(s.outputs.length ? ['', outputsTable(s.outputs).trimEnd()] : []),
   ];
   return lines.join('\n') + '\n';
 }

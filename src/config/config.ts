@@ -13,6 +13,7 @@ import {
 import { checkModule, checkScript, type CheckedFile } from '../hooks/script-check.js';
 import { webhookKey } from '../hooks/webhook.js';
 import type { HookConfig } from '../hooks/hook.js';
+import type { OutputConfig } from '../outputs/outputs.js';
 
 export interface NlmonConfig {
   /** The file it was read from; '' for the embedded default. */
@@ -22,12 +23,13 @@ export interface NlmonConfig {
   control: { socket: string };
   metrics: { listen: string };
   containers: { enabled: boolean; docker_socket: string[]; cri_socket: string[]; wait_ms: number };
+  outputs: OutputConfig[];
 }
 
 /** Every key the file may hold, by the mapping it belongs in (docs/config.md has each). */
 export const CONFIG_KEYS = {
   top: ['nlmon'],
-  nlmon: ['monitoring', 'containers', 'integration', 'control', 'metrics'],
+  nlmon: ['monitoring', 'containers', 'integration', 'outputs', 'control', 'metrics'],
   monitoring: ['namespaces', 'netns_dirs', 'receive_buffer', 'list_existing'],
   integration: ['max_concurrent', 'queue_limit', 'hook_log', 'hooks'],
   hook: [
@@ -35,6 +37,7 @@ export const CONFIG_KEYS = {
     'method', 'headers', 'format', 'secret', 'secret_file', 'retries',
   ],
   containers: ['enabled', 'docker_socket', 'cri_socket', 'wait_ms'],
+  output: ['name', 'type', 'condition', 'path'],
   control: ['socket'],
   metrics: ['listen'],
 } as const satisfies Record<string, readonly string[]>;
@@ -239,6 +242,7 @@ function checkConfig(text: string, file: string, opts: LoadOptions): NlmonConfig
     control: { socket: DEFAULT_SOCKET },
     metrics: { listen: '' },
     containers: { enabled: true, docker_socket: [...DEFAULT_DOCKER_SOCKETS], cri_socket: [...DEFAULT_CRI_SOCKETS], wait_ms: DEFAULT_CONTAINER_WAIT_MS },
+    outputs: [],
   };
   const root = doc.contents as YamlNode | null;
   if (!isMap(root)) {
@@ -256,6 +260,8 @@ function checkConfig(text: string, file: string, opts: LoadOptions): NlmonConfig
     if (integ) readIntegration(c, integ, cfg, opts);
     const cont = c.map(sec.get('containers'), 'nlmon.containers');
     if (cont) readContainers(c, cont, cfg);
+    const outs = sec.get('outputs');
+    if (outs && c.kindOf(outs.value) !== 'null') readOutputs(c, outs, cfg);
     const ctl = c.map(sec.get('control'), 'nlmon.control');
     if (ctl) {
       const e = c.entries(ctl, 'nlmon.control', CONFIG_KEYS.control);
@@ -322,6 +328,49 @@ function readMonitoring(c: Checker, mon: YAMLMap, cfg: NlmonConfig): void {
   }
   const le = c.scalar(e.get('list_existing'), 'bool', 'list_existing');
   if (le !== undefined) cfg.monitoring.list_existing = le;
+}
+
+/** `nlmon.outputs`: a list of outputs (docs/config.md, "nlmon.outputs"). */
+function readOutputs(c: Checker, pair: Pair<YamlNode, YamlNode | null>, cfg: NlmonConfig): void {
+  if (!isSeq(pair.value)) {
+    c.at(pair.value, `outputs must be a list of outputs, not ${describe(c.kindOf(pair.value))}`);
+    return;
+  }
+  const seen = new Set<string>();
+  for (const item of pair.value.items as YamlNode[]) {
+    if (!isMap(item)) {
+      c.at(item, 'each output must be a mapping with at least name, type and path');
+      continue;
+    }
+    const before = c.issues.length;
+    const e = c.entries(item, 'an output', CONFIG_KEYS.output);
+    const name = c.scalar(e.get('name'), 'string', 'name');
+    if (!e.has('name')) c.at(item, 'an output needs a name');
+    else if (name !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(name)) c.at(e.get('name')!.value, `output name '${name}' must be 1-64 of A-Z a-z 0-9 _ . -`);
+    else if (name !== undefined && seen.has(name)) c.at(e.get('name')!.value, `duplicate output name '${name}'`);
+    if (name !== undefined) seen.add(name);
+    const label = name ? `output '${name}'` : 'output';
+    const type = c.scalar(e.get('type'), 'string', 'type');
+    if (!e.has('type')) c.at(item, `${label} needs a type (file)`);
+    else if (type !== undefined && type !== 'file') c.at(e.get('type')!.value, `${label}: type must be file, not '${type}' (the nats output is not built yet; see the README)`);
+    const condition = c.scalar(e.get('condition'), 'string', 'condition') ?? '';
+    let match: Condition | undefined;
+    try {
+      match = compileCondition(condition);
+    } catch (err) {
+      if (!(err instanceof FilterError)) throw err;
+      c.at(e.get('condition')!.value, `${label}: ${err.format('condition')}`);
+    }
+    const file = c.scalar(e.get('path'), 'string', 'path');
+    if (!e.has('path') && type === 'file') c.at(item, `${label} needs a path`);
+    let abs: string | undefined;
+    if (file !== undefined) {
+      abs = path.isAbsolute(file) || !c.file ? file : path.resolve(path.dirname(c.file), file);
+      if (!c.filePath(e.get('path')!, 'path', abs)) abs = undefined;
+    }
+    if (c.issues.length !== before || !name || type !== 'file' || !match || !abs) continue;
+    cfg.outputs.push({ name, type, condition, match, path: abs });
+  }
 }
 
 function readContainers(c: Checker, cont: YAMLMap, cfg: NlmonConfig): void {

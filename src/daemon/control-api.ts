@@ -2,6 +2,7 @@
 // CLI's side reads these shapes. Neither imports the other.
 import type { HookStatus } from '../hooks/scheduler.js';
 import type { NewHook } from '../config/edit.js';
+import type { OutputStatus } from '../outputs/outputs.js';
 
 export interface StatusReport {
   pid: number;
@@ -17,12 +18,14 @@ export interface StatusReport {
   hooks: { total: number; enabled: number; running: number; queued: number; backlog: number; discarded: number };
   /** Lines the hook log could not write (a full disk, an I/O error). */
   hook_log_lost: number;
+  outputs: OutputStatus[];
 }
 
 /** What the daemon offers through the socket. */
 export interface ControlApi {
   status(): StatusReport;
   hooks(): HookStatus[];
+  outputStats(): OutputStatus[];
   setEnabled(name: string, enabled: boolean): boolean;
   resetStats(name?: string): boolean;
   addHook(hook: NewHook): HookStatus;

@@ -59,6 +59,7 @@ async function route(api: ControlApi, method: string, url: string, req: http.Inc
   };
   if (what === 'status' && method === 'GET' && !name) return api.status();
   if (what === 'reload' && method === 'POST' && !name) return api.reload();
+  if (what === 'outputs' && method === 'GET' && !name) return { outputs: api.outputStats() };
   if (what !== 'hooks') throw new HttpError(404, `no such endpoint: ${url}`);
   if (!name) {
     if (method === 'GET') return { hooks: api.hooks() };

@@ -6,6 +6,7 @@ import { nativeBinding } from '../netlink/native.js';
 import { containerAttribution, type ContainerResolver } from '../containers/resolver.js';
 import { HookScheduler, type HookStatus } from '../hooks/scheduler.js';
 import { ActionRunner } from '../hooks/actions.js';
+import { Outputs, type OutputStatus } from '../outputs/outputs.js';
 import { HookLog } from '../hooks/log.js';
 import { ConfigError, loadConfigFile, type LoadOptions, type NlmonConfig } from '../config/config.js';
 import { addHookToFile, ConfigEditError, deleteHookFromFile, type NewHook } from '../config/edit.js';
@@ -26,6 +27,8 @@ export class Daemon implements ControlApi {
   readonly scheduler: HookScheduler;
   readonly metrics: Metrics;
   private hookLog: HookLog;
+  /** Streams of events off the daemon (docs/config.md, "nlmon.outputs"). */
+  private readonly outputs = new Outputs((name, msg) => this.limited.log(`output ${name}`, 'error', `output ${name}: ${msg}`));
   private control: ControlServer | undefined;
   private metricsServer: http.Server | undefined;
   private readonly startedAt = new Date();
@@ -59,6 +62,7 @@ export class Daemon implements ControlApi {
     );
     this.scheduler.setHooks(config.integration.hooks);
     this.runner.load(config.integration.hooks);
+    this.outputs.set(config.outputs);
     const m = config.monitoring;
     const cc = config.containers;
     this.containers = cc.enabled ? containerAttribution({ dockerSockets: cc.docker_socket, criSockets: cc.cri_socket, waitMs: cc.wait_ms, log: (level, msg) => this.log(level, msg) }) : undefined;
@@ -70,6 +74,7 @@ export class Daemon implements ControlApi {
       {
         events: (events) => {
           this.metrics.countEvents(events);
+          this.outputs.submit(events);
           this.scheduler.submit(events);
         },
         log: (level, msg) => this.log(level, msg),
@@ -83,6 +88,7 @@ export class Daemon implements ControlApi {
       backlog: () => this.scheduler.backlog,
       discarded: () => this.scheduler.discarded,
       hookLogLost: () => this.hookLogLost(),
+      outputCounts: () => this.outputs.counts(),
       hooksJson: () => this.hooks(),
       statusJson: () => this.status(),
     });
@@ -123,6 +129,7 @@ export class Daemon implements ControlApi {
     this.runner.close(); // no more webhook retries; idle module workers go
     if (backlog) this.log('warn', `stopping: ${backlog} event(s) waiting behind a sync hook were discarded without being matched`);
     await stopped;
+    await this.outputs.close();
     await this.hookLog.close();
     await this.control?.close();
     this.control = undefined;
@@ -152,7 +159,12 @@ export class Daemon implements ControlApi {
         discarded: this.scheduler.discarded,
       },
       hook_log_lost: this.hookLogLost(),
+      outputs: this.outputs.status(),
     };
+  }
+
+  outputStats(): OutputStatus[] {
+    return this.outputs.status();
   }
 
   /** Lines the hook log could not write, since start. */
@@ -163,6 +175,7 @@ export class Daemon implements ControlApi {
   /** Opens the hook log again by name (SIGUSR1, and SIGHUP: logrotate's postrotate). */
   reopenLogs(): void {
     this.hookLog.reopen();
+    this.outputs.reopen();
   }
 
   private openHookLog(file: string): HookLog {
@@ -235,6 +248,8 @@ export class Daemon implements ControlApi {
     this.config = next;
     const i = next.integration;
     this.runner.load(i.hooks);
+    this.outputs.set(next.outputs);
+    this.outputs.reopen(); // SIGHUP reopens files too (logrotate)
     this.scheduler.setHooks(i.hooks, { maxConcurrent: i.max_concurrent, queueLimit: i.queue_limit });
     this.monitor.setNamespaces(next.monitoring.namespaces, next.monitoring.netns_dirs);
     if (i.hook_log !== prev.integration.hook_log) {

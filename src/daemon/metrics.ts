@@ -20,6 +20,8 @@ export interface MetricsSource {
   hookLogLost(): number;
   /** `nlmon hooks stats --json` and `nlmon status --json`, for GET /api/hooks and /api/status. */
   hooksJson?(): unknown;
+  /** Lines of each output, written and failed. */
+  outputCounts?(): Array<{ output: string; written: number; failed: number }>;
   statusJson?(): unknown;
 }
 
@@ -55,6 +57,16 @@ export class Metrics {
       collect() {
         this.reset();
         for (const ns of source.monitorStats().namespaces) this.inc({ namespace: ns.name }, ns.resyncs);
+      },
+    });
+    new Counter({
+      name: 'nlmon_output_events_total', help: 'Events sent to each output, by result (written, failed)', labelNames: ['output', 'result'], registers,
+      collect() {
+        this.reset();
+        for (const o of source.outputCounts?.() ?? []) {
+          this.inc({ output: o.output, result: 'written' }, o.written);
+          this.inc({ output: o.output, result: 'failed' }, o.failed);
+        }
       },
     });
     this.hookRetries = new Counter({ name: 'nlmon_hook_retries_total', help: 'Webhook requests made again after a failed attempt', labelNames: ['hook'], registers });
