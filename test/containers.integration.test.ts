@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { NlEvent } from '../src/event/event.js';
 import { cliJson, script, startDaemon, until, withTempDir } from './helpers/index.js';
-import { needsPodman, withPodman } from './helpers/podman.js';
+import { IMAGE, needsPodman, withPodman } from './helpers/podman.js';
 import { needsContainerd, withContainerd } from './helpers/containerd.js';
 
 const opts = { skip: needsPodman, timeout: 120_000 };
@@ -50,7 +50,7 @@ test('podman: the host veth and the container\'s eth0 carry the container from t
     assert.equal(hostAdded.container_id, id);
     assert.equal(hostAdded.container_name, name);
     assert.equal(hostAdded.container_runtime, 'podman');
-    assert.equal(hostAdded.container_image, 'localhost/nlmon-test:latest');
+    assert.equal(hostAdded.container_image, IMAGE);
     assert.match(hostAdded.peer_namespace, /^netns-/);
     const inside = await until(() => events(file).find((e) => e.namespace === hostAdded.peer_namespace && e.event === 'link_added' && e.interface === 'eth0'), 'the container\'s eth0 as link_added');
     assert.equal(inside.container_name, name);

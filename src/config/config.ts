@@ -330,6 +330,23 @@ function readMonitoring(c: Checker, mon: YAMLMap, cfg: NlmonConfig): void {
   if (le !== undefined) cfg.monitoring.list_existing = le;
 }
 
+/** A hook's or an output's `condition`, compiled; a mistake is reported at its column. */
+function readCondition(c: Checker, e: Map<string, Pair<YamlNode, YamlNode | null>>, label: string): { condition: string; match: Condition | undefined } {
+  const condition = c.scalar(e.get('condition'), 'string', 'condition') ?? '';
+  try {
+    return { condition, match: compileCondition(condition) };
+  } catch (err) {
+    if (!(err instanceof FilterError)) throw err;
+    const node = e.get('condition')!.value!;
+    const pos = c.lines.linePos(node.range![0]);
+    // Point at the column inside the condition when it is a plain or quoted one-line scalar.
+    const quoted = isScalar(node) && (node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE') ? 1 : 0;
+    const plain = isScalar(node) && (node.type === 'PLAIN' || quoted) && !condition.includes('\n');
+    c.issues.push({ file: c.file || '<embedded default>', line: pos.line, col: plain ? pos.col + quoted + err.column - 1 : pos.col, message: `${label}: ${err.format('condition')}` });
+    return { condition, match: undefined };
+  }
+}
+
 /** `nlmon.outputs`: a list of outputs (docs/config.md, "nlmon.outputs"). */
 function readOutputs(c: Checker, pair: Pair<YamlNode, YamlNode | null>, cfg: NlmonConfig): void {
   if (!isSeq(pair.value)) {
@@ -353,14 +370,7 @@ function readOutputs(c: Checker, pair: Pair<YamlNode, YamlNode | null>, cfg: Nlm
     const type = c.scalar(e.get('type'), 'string', 'type');
     if (!e.has('type')) c.at(item, `${label} needs a type (file)`);
     else if (type !== undefined && type !== 'file') c.at(e.get('type')!.value, `${label}: type must be file, not '${type}' (the nats output is not built yet; see the README)`);
-    const condition = c.scalar(e.get('condition'), 'string', 'condition') ?? '';
-    let match: Condition | undefined;
-    try {
-      match = compileCondition(condition);
-    } catch (err) {
-      if (!(err instanceof FilterError)) throw err;
-      c.at(e.get('condition')!.value, `${label}: ${err.format('condition')}`);
-    }
+    const { condition, match } = readCondition(c, e, label);
     const file = c.scalar(e.get('path'), 'string', 'path');
     if (!e.has('path') && type === 'file') c.at(item, `${label} needs a path`);
     let abs: string | undefined;
@@ -457,19 +467,7 @@ function readHook(c: Checker, item: YAMLMap, opts: LoadOptions): HookConfig | un
       c.at(e.get('script')!.value, `${label}: script: ${err.message}`);
     }
   }
-  const condition = c.scalar(e.get('condition'), 'string', 'condition') ?? '';
-  let match: Condition | undefined;
-  try {
-    match = compileCondition(condition);
-  } catch (err) {
-    if (!(err instanceof FilterError)) throw err;
-    const node = e.get('condition')!.value!;
-    const pos = c.lines.linePos(node.range![0]);
-    // Point at the column inside the condition when it is a plain or quoted one-line scalar.
-    const quoted = isScalar(node) && (node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE') ? 1 : 0;
-    const plain = isScalar(node) && (node.type === 'PLAIN' || quoted) && !condition.includes('\n');
-    c.issues.push({ file: c.file || '<embedded default>', line: pos.line, col: plain ? pos.col + quoted + err.column - 1 : pos.col, message: `${label}: ${err.format('condition')}` });
-  }
+  const { condition, match } = readCondition(c, e, label);
   const timeout = c.positive(e.get('timeout_ms'), 'timeout_ms', 1, MAX_TIMEOUT_MS, ' (24 hours)');
   const enabled = c.scalar(e.get('enabled'), 'bool', 'enabled');
   const isAsync = c.scalar(e.get('async'), 'bool', 'async');

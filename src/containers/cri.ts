@@ -6,12 +6,10 @@ import fs from 'node:fs';
 import type * as grpc from '@grpc/grpc-js';
 import type { ContainerFields } from '../event/event.js';
 import type { Runtime } from './cgroup.js';
-import type { EngineLog } from './engine-api.js';
+import { Reconnect, type EngineLog } from './reconnect.js';
 
 /** One request's longest wait. */
 const REQUEST_TIMEOUT_MS = 2000;
-/** Least time between two attempts to reach a runtime that is not there (or went away). */
-const RECONNECT_MS = 5000;
 
 const str = (id: number) => ({ type: 'string', id });
 const map = (id: number) => ({ keyType: 'string', type: 'string', id });
@@ -140,15 +138,16 @@ export class CriSource {
   private up = false;
   private stopped = false;
   private refreshing: Promise<void> | undefined;
-  private reconnectTimer: NodeJS.Timeout | undefined;
-  private reported = '';
+  private readonly reconnect: Reconnect;
 
   constructor(
     readonly socketPath: string,
     private readonly log: EngineLog = () => {},
     private readonly onChange: () => void = () => {},
     private readonly inoOf: (path: string) => number = statIno,
-  ) {}
+  ) {
+    this.reconnect = new Reconnect(`CRI at ${socketPath}`, log, () => void this.connect());
+  }
 
   get connected(): boolean {
     return this.up;
@@ -175,7 +174,7 @@ export class CriSource {
   stop(): void {
     this.stopped = true;
     this.up = false;
-    clearTimeout(this.reconnectTimer);
+    this.reconnect.stop();
     this.client?.close();
     this.client = undefined;
   }
@@ -196,13 +195,13 @@ export class CriSource {
       this.runtime = /cri-o/i.test(v.runtime_name) ? 'cri-o' : 'containerd';
       await this.readList();
       this.up = true;
-      this.reported = '';
+      this.reconnect.succeeded();
       this.log('info', `containers: reading CRI (${v.runtime_name} ${v.runtime_version}) at ${this.socketPath} (${this.byId.size} pod sandboxes)`);
       this.onChange();
     } catch (e) {
       this.client?.close();
       this.client = undefined;
-      this.retryLater(e as NodeJS.ErrnoException);
+      if (!this.stopped) this.reconnect.failed(e as NodeJS.ErrnoException);
     }
   }
 
@@ -212,19 +211,7 @@ export class CriSource {
     this.log('warn', `containers: lost CRI at ${this.socketPath} (${err.message}); reconnecting`);
     this.client?.close();
     this.client = undefined;
-    this.retryLater(err as NodeJS.ErrnoException);
-  }
-
-  private retryLater(err: NodeJS.ErrnoException): void {
-    if (this.stopped) return;
-    const why = err.code === 'ENOENT' ? 'not there' : err.message;
-    if (why !== this.reported) {
-      this.reported = why;
-      if (err.code !== 'ENOENT') this.log('warn', `containers: CRI at ${this.socketPath} failed (${why}); trying again every ${RECONNECT_MS / 1000} s`);
-    }
-    clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = setTimeout(() => void this.connect(), RECONNECT_MS);
-    this.reconnectTimer.unref();
+    this.reconnect.failed(err as NodeJS.ErrnoException);
   }
 
   private async readList(): Promise<void> {

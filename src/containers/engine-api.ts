@@ -7,15 +7,14 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { ContainerFields } from '../event/event.js';
 import type { Runtime } from './cgroup.js';
+import { Reconnect, type EngineLog } from './reconnect.js';
 
 /** One request's longest wait: an engine that hangs must not hold events for long. */
 const REQUEST_TIMEOUT_MS = 2000;
-/** Least time between two attempts to reach an engine that is not there (or went away). */
-const RECONNECT_MS = 5000;
 /** The largest answer read from an engine (a host with thousands of containers lists in MBs). */
 const MAX_BODY = 64 * 1024 * 1024;
 
-export type EngineLog = (level: 'info' | 'warn' | 'error', message: string) => void;
+export type { EngineLog };
 
 /** What the engine says of one container, with the namespace it is in. */
 export interface EngineContainer {
@@ -84,11 +83,9 @@ export class EngineSource {
   private up = false;
   private stopped = false;
   private stream: http.ClientRequest | undefined;
-  private reconnectTimer: NodeJS.Timeout | undefined;
-  private lastAttempt = 0;
+  private readonly reconnect: Reconnect;
   private refreshing: Promise<void> | undefined;
   private again = false;
-  private reported = '';
   /** Ids listed but not in a namespace yet (created, starting): a lookup may wait for them. */
   private starting = 0;
 
@@ -97,7 +94,9 @@ export class EngineSource {
     private readonly log: EngineLog = () => {},
     private readonly onChange: () => void = () => {},
     private readonly inoOf: (path: string) => number = statIno,
-  ) {}
+  ) {
+    this.reconnect = new Reconnect(`the engine API at ${socketPath}`, log, () => void this.connect());
+  }
 
   /** Connected: its list has been read and its event stream is open. */
   get connected(): boolean {
@@ -130,7 +129,7 @@ export class EngineSource {
   stop(): void {
     this.stopped = true;
     this.up = false;
-    clearTimeout(this.reconnectTimer);
+    this.reconnect.stop();
     this.stream?.destroy();
     this.stream = undefined;
   }
@@ -153,7 +152,6 @@ export class EngineSource {
 
   private async connect(): Promise<void> {
     if (this.stopped || this.up) return;
-    this.lastAttempt = Date.now();
     try {
       if (!fs.existsSync(this.socketPath)) throw Object.assign(new Error('no such socket'), { code: 'ENOENT' });
       const version = await this.request('/version') as { Components?: Array<{ Name?: string }> };
@@ -161,27 +159,14 @@ export class EngineSource {
       this.follow();
       await this.readList();
       this.up = true;
-      this.reported = '';
+      this.reconnect.succeeded();
       this.log('info', `containers: reading ${this.runtime === 'podman' ? 'Podman' : 'Docker'} at ${this.socketPath} (${this.byId.size} containers)`);
       this.onChange();
     } catch (e) {
       this.stream?.destroy();
       this.stream = undefined;
-      this.retryLater(e as NodeJS.ErrnoException);
+      if (!this.stopped) this.reconnect.failed(e as NodeJS.ErrnoException);
     }
-  }
-
-  private retryLater(err: NodeJS.ErrnoException): void {
-    if (this.stopped) return;
-    const why = err.code === 'ENOENT' ? 'not there' : err.message;
-    // Say once that an engine is absent or failing, not every few seconds.
-    if (why !== this.reported) {
-      this.reported = why;
-      if (err.code !== 'ENOENT') this.log('warn', `containers: the engine API at ${this.socketPath} failed (${why}); trying again every ${RECONNECT_MS / 1000} s`);
-    }
-    clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = setTimeout(() => void this.connect(), Math.max(0, this.lastAttempt + RECONNECT_MS - Date.now()));
-    this.reconnectTimer.unref();
   }
 
   /** The event stream: a container that starts is inspected; one that is removed is dropped. */
@@ -219,7 +204,7 @@ export class EngineSource {
     const was = this.up;
     this.up = false;
     if (was) this.log('warn', `containers: lost the engine at ${this.socketPath} (${err.message}); reconnecting`);
-    this.retryLater(err as NodeJS.ErrnoException);
+    this.reconnect.failed(err as NodeJS.ErrnoException);
   }
 
   private onEngineEvent(line: string): void {

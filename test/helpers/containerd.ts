@@ -67,7 +67,7 @@ async function config(dir: string, bridge: string): Promise<string> {
   fs.mkdirSync(path.join(dir, 'net.d'));
   fs.writeFileSync(path.join(dir, 'net.d', '10-nlmon.conflist'), JSON.stringify({
     cniVersion: '0.4.0', name: 'nlmon-test',
-    plugins: [{ type: 'bridge', bridge, ipam: { type: 'host-local', subnet: '10.213.0.0/24', dataDir: `${dir}/ipam` } }],
+    plugins: [{ type: 'bridge', bridge, ipam: { type: 'host-local', subnet: `10.213.${process.pid % 250}.0/24`, dataDir: `${dir}/ipam` } }],
   }));
   const file = path.join(dir, 'containerd.toml');
   fs.writeFileSync(file, s);

@@ -8,7 +8,9 @@ import { execa, execaSync, type ResultPromise } from 'execa';
 import { until } from './common.js';
 import { needsRoot } from './netns.js';
 
-const IMAGE = 'localhost/nlmon-test:latest';
+/** The test image, named per process: two runs on one host (a developer's and CI's) share
+ * Podman's storage, and each removes its image at the end. */
+export const IMAGE = `localhost/nlmon-test-${process.pid}:latest`;
 
 function onPath(cmd: string): boolean {
   return (process.env.PATH ?? '/usr/bin:/bin').split(':').some((d) => {
