@@ -88,7 +88,8 @@ export async function hooksRunCommand(name: string, opts: ConfigOptions & { even
   } else {
     event = syntheticEvent(opts.interface ?? '', opts.namespace ?? 'default');
   }
-  const runner = new ActionRunner({ log: (_hook, line) => process.stderr.write(`${line}\n`) });
+  // A module's log lines are the run's output here (printed below), not the daemon's log.
+  const runner = new ActionRunner();
   const r = await runner.run({ ...hook, capture_output: true }, event);
   runner.close();
   if (opts.json) {
