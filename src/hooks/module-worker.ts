@@ -7,7 +7,8 @@ import { pathToFileURL } from 'node:url';
 
 type Handler = (event: unknown, ctx: { hook: string; log: (...args: unknown[]) => void; signal: AbortSignal }) => unknown;
 
-type FromDaemon = { type: 'runs'; runs: Array<[number, string]> } | { type: 'abort' };
+/** A batch of runs: their ids, and their events as JSON lines in the same order. */
+type FromDaemon = { type: 'runs'; ids: Float64Array; events: string } | { type: 'abort' };
 
 const { file, hook, started } = workerData as { file: string; hook: string; started: Int32Array };
 const port = parentPort!;
@@ -42,7 +43,10 @@ port.on('message', (msg: FromDaemon) => {
     controller = new AbortController();
     return;
   }
-  for (const [id, json] of msg.runs) {
+  const lines = msg.events.split('\n');
+  for (let i = 0; i < msg.ids.length; i++) {
+    const id = msg.ids[i]!;
+    const json = lines[i]!;
     const log = (...args: unknown[]) => port.postMessage({ type: 'log', id, line: args.map((a) => (typeof a === 'string' ? a : String(a))).join(' ') });
     Atomics.add(started, 0, 1);
     let result: unknown;
