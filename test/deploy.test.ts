@@ -1,0 +1,78 @@
+// The fleet deployment (deploy/, docs/fleet.md): every manifest parses, the DaemonSet asks for
+// what nlmon needs and nothing more, its config passes nlmon's own checker with the paths it
+// mounts, and the image is built from the npm package in two stages.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { parseConfig } from '../src/config/config.js';
+import { ROOT } from './helpers/index.js';
+
+// Manifests are free-form YAML: read them as plain objects.
+type Obj = Record<string, any>;
+
+function manifests(): Obj[] {
+  const dir = path.join(ROOT, 'deploy', 'kubernetes');
+  return fs.readdirSync(dir).filter((f) => f.endsWith('.yaml')).flatMap((f) => parseAllDocuments(fs.readFileSync(path.join(dir, f), 'utf8')).map((d) => {
+    assert.deepEqual(d.errors, [], `${f} parses`);
+    return d.toJS() as Obj;
+  }));
+}
+
+test('the DaemonSet: host network and PID, NET_ADMIN and SYS_ADMIN only, a read-only root, the mounts and probes nlmon needs', () => {
+  const all = manifests();
+  assert.deepEqual(all.map((m) => m.kind).sort(), ['ConfigMap', 'DaemonSet', 'Namespace']);
+  for (const m of all) if (m.kind !== 'Namespace') assert.equal(m.metadata.namespace, 'nlmon', `${m.kind} in the nlmon namespace`);
+  const ds = all.find((m) => m.kind === 'DaemonSet')!;
+  const pod = ds.spec.template.spec;
+  assert.deepEqual(ds.spec.selector.matchLabels, ds.spec.template.metadata.labels);
+  assert.equal(pod.hostNetwork, true, 'the node\'s own namespace is the default one');
+  assert.equal(pod.hostPID, true, 'pods are named from their processes');
+  assert.deepEqual(pod.tolerations, [{ operator: 'Exists' }], 'every node');
+  const c = pod.containers[0];
+  assert.equal(pod.containers.length, 1);
+  assert.deepEqual(c.securityContext.capabilities, { drop: ['ALL'], add: ['NET_ADMIN', 'SYS_ADMIN'] });
+  assert.equal(c.securityContext.privileged, undefined, 'not privileged');
+  assert.equal(c.securityContext.readOnlyRootFilesystem, true);
+  assert.equal(c.securityContext.allowPrivilegeEscalation, false);
+  const mounts = new Map<string, Obj>(c.volumeMounts.map((m: Obj) => [m.mountPath, m]));
+  const volumes = new Map<string, Obj>(pod.volumes.map((v: Obj) => [v.name, v]));
+  const hostPathOf = (mountPath: string) => volumes.get(mounts.get(mountPath)!.name)!.hostPath?.path;
+  assert.equal(hostPathOf('/host/run'), '/run');
+  assert.equal(mounts.get('/host/run')!.readOnly, true);
+  assert.equal(mounts.get('/host/run')!.mountPropagation, 'HostToContainer', 'namespace files made after start reach nlmon');
+  assert.equal(hostPathOf('/var/log/pods'), '/var/log/pods');
+  assert.equal(mounts.get('/var/log/pods')!.readOnly, true);
+  assert.equal(volumes.get(mounts.get('/etc/nlmon')!.name)!.configMap.name, 'nlmon-config');
+  for (const [p, m] of mounts) {
+    if (!m.readOnly) assert.ok(['/run/nlmon', '/var/log/nlmon'].includes(p), `${p}: only the control socket and the logs are writable`);
+  }
+  for (const probe of [c.livenessProbe, c.readinessProbe]) assert.deepEqual(probe.exec.command, ['nlmon', 'status', '--socket', '/run/nlmon/nlmon.sock']);
+  assert.ok(c.resources.requests.cpu && c.resources.requests.memory && c.resources.limits.memory, 'requests and a memory limit');
+  assert.equal(ds.spec.template.metadata.annotations['prometheus.io/port'], String(c.ports[0].containerPort));
+});
+
+test('the ConfigMap\'s config passes nlmon\'s checker, and names the paths the DaemonSet mounts', () => {
+  const all = manifests();
+  const text = all.find((m) => m.kind === 'ConfigMap')!.data['nlmon.yaml'] as string;
+  const cfg = parseConfig(text, 'deploy/kubernetes/configmap.yaml');
+  assert.equal(cfg.monitoring.namespaces, 'all');
+  const c = all.find((m) => m.kind === 'DaemonSet')!.spec.template.spec.containers[0];
+  const mounted = (p: string) => c.volumeMounts.some((m: Obj) => p === m.mountPath || p.startsWith(`${m.mountPath}/`));
+  for (const p of [...cfg.monitoring.netns_dirs, ...cfg.containers.docker_socket, ...cfg.containers.cri_socket, cfg.control.socket, cfg.integration.hook_log, ...cfg.outputs.map((o) => o.path)]) {
+    assert.ok(mounted(p), `${p} is on a mount`);
+  }
+  assert.equal(cfg.metrics.listen.split(':').at(-1), String(c.ports[0].containerPort));
+  assert.deepEqual(c.args.slice(0, 3), ['run', '--config', '/etc/nlmon/nlmon.yaml']);
+});
+
+test('the Containerfile builds from the npm package in two stages; the second has no compiler', () => {
+  const text = fs.readFileSync(path.join(ROOT, 'deploy', 'Containerfile'), 'utf8');
+  const stages = text.split(/^FROM /m).slice(1);
+  assert.equal(stages.length, 2);
+  assert.match(stages[0]!, /COPY nlmon-\*\.tgz/);
+  assert.match(stages[0]!, /npm install --global --prefix \/opt\/nlmon/);
+  assert.doesNotMatch(stages[1]!, /g\+\+|python3|apt-get/);
+  assert.match(stages[1]!, /COPY --from=build \/opt\/nlmon \/opt\/nlmon/);
+});
