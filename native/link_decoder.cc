@@ -229,21 +229,12 @@ size_t DecodeDatagram(const uint8_t* buf, size_t len, std::vector<LinkRecord>* o
     rec.dump_interrupted = (nl_flags & kFlagDumpIntr) != 0;
     switch (type) {
       case kRtmNewlink:
-      case kRtmDellink: {
-        bool ours = false;
-        if (!DecodeLink(body, body_len, &rec, &ours)) {
-          stats->malformed++;
-        } else if (!ours) {
-          stats->ignored++;
-        } else {
-          out->push_back(std::move(rec));
-        }
-        break;
-      }
+      case kRtmDellink:
       case kRtmNewaddr:
       case kRtmDeladdr: {
         bool ours = false;
-        if (!DecodeAddr(body, body_len, &rec, &ours)) {
+        const bool link = type == kRtmNewlink || type == kRtmDellink;
+        if (!(link ? DecodeLink : DecodeAddr)(body, body_len, &rec, &ours)) {
           stats->malformed++;
         } else if (!ours) {
           stats->ignored++;

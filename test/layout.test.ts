@@ -13,7 +13,7 @@ export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   netlink: ['event'],
   containers: ['event'],
   hooks: ['event', 'netlink'],
-  outputs: ['event'],
+  outputs: ['event', 'hooks'],
   config: ['event', 'hooks', 'outputs'],
   daemon: ['event', 'netlink', 'containers', 'hooks', 'outputs', 'config'],
   cli: ['event', 'netlink', 'containers', 'hooks', 'outputs', 'config', 'daemon'],

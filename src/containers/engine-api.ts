@@ -14,7 +14,6 @@ const REQUEST_TIMEOUT_MS = 2000;
 /** The largest answer read from an engine (a host with thousands of containers lists in MBs). */
 const MAX_BODY = 64 * 1024 * 1024;
 
-export type { EngineLog };
 
 /** What the engine says of one container, with the namespace it is in. */
 export interface EngineContainer {
@@ -114,10 +113,6 @@ export class EngineSource {
 
   getById(id: string): ContainerFields | undefined {
     return this.byId.get(id)?.fields;
-  }
-
-  get size(): number {
-    return this.byId.size;
   }
 
   /** Connects (now, or again later if the socket is not there) and follows the event stream. */

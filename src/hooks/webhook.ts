@@ -100,11 +100,12 @@ export class WebhookRunner {
     const t0 = performance.now();
     const id = eventId(event);
     const body = webhookBody(hook, event, id);
+    const url = new URL(hook.url);
     let attempts = 0;
     let last: Attempt;
     for (;;) {
       attempts++;
-      last = await this.attempt(hook, id, body);
+      last = await this.attempt(hook, url, id, body);
       if (!retryable(last) || attempts > hook.retries || this.closed) break;
       const wait = Math.min(MAX_RETRY_AFTER_MS, last.retryAfter ?? backoffMs(attempts));
       slot?.release();
@@ -154,8 +155,7 @@ export class WebhookRunner {
     return a;
   }
 
-  private attempt(hook: WebhookSpec, id: string, body: string): Promise<Attempt> {
-    const url = new URL(hook.url);
+  private attempt(hook: WebhookSpec, url: URL, id: string, body: string): Promise<Attempt> {
     const headers: Record<string, string> = {
       'user-agent': 'nlmon',
       ...hook.headers,

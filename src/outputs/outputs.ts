@@ -4,11 +4,10 @@
 // stream at once; a file that cannot keep up (more than MAX_QUEUED bytes waiting) or cannot be
 // written has its lines counted and dropped, and is opened again by name on SIGUSR1 and SIGHUP
 // (logrotate) and after a failure.
-import fs from 'node:fs';
-import path from 'node:path';
 import type { NlEvent } from '../event/event.js';
 import type { Condition } from '../event/filter.js';
 import { formatEventJson } from '../event/format.js';
+import { AppendFile } from '../hooks/append-file.js';
 
 export interface OutputConfig {
   name: string;
@@ -39,24 +38,24 @@ export interface OutputStatus {
 
 /** Bytes that may wait for a slow file before lines are dropped (and counted). */
 const MAX_QUEUED = 64 * 1024 * 1024;
-/** After a write error, how long lines are dropped before the file is tried again. */
-const RETRY_MS = 5000;
 
 export type OutputLog = (output: string, message: string) => void;
 
 class FileOutput {
-  private stream: fs.WriteStream | undefined;
-  private failedAt = 0;
+  private readonly file: AppendFile;
   events = 0;
   written = 0;
   failed = 0;
   lastError = '';
+  private lastNote = 0;
 
   constructor(readonly cfg: OutputConfig, private readonly log: OutputLog) {
+    // What a stream error loses is not known line by line: it is reported, not counted.
+    this.file = new AppendFile(cfg.path, (err) => this.note(`${cfg.path}: ${err.message}; lines are dropped (and counted) and the file is tried again in 5 s`));
     try {
-      this.open();
+      this.file.open();
     } catch (e) {
-      this.fail(e as Error, 0);
+      this.note(`${cfg.path}: ${(e as Error).message}; lines are dropped (and counted) and the file is tried again in 5 s`);
     }
   }
 
@@ -70,64 +69,30 @@ class FileOutput {
     }
     if (n === 0) return;
     this.events += n;
-    if (!this.stream) {
-      if (Date.now() - this.failedAt < RETRY_MS) {
-        this.failed += n;
-        return;
-      }
-      try {
-        this.open();
-      } catch (e) {
-        this.fail(e as Error, n);
-        return;
-      }
-    }
-    if (this.stream!.writableLength > MAX_QUEUED) {
-      this.failed += n;
-      this.note(`${this.cfg.path}: more than ${MAX_QUEUED} bytes wait to be written; lines are dropped (and counted) until it catches up`);
+    const r = this.file.write(text, MAX_QUEUED);
+    if (r === 'written') {
+      this.written += n;
       return;
     }
-    this.stream!.write(text);
-    this.written += n;
+    this.failed += n;
+    if (r === 'full') this.note(`${this.cfg.path}: more than ${MAX_QUEUED} bytes wait to be written; lines are dropped (and counted) until it catches up`);
   }
 
   /** Closes the file and opens it again by name (after logrotate moved it). */
   reopen(): void {
-    const old = this.stream;
-    this.stream = undefined;
-    old?.end();
-    try {
-      this.open();
-    } catch (e) {
-      this.fail(e as Error, 0);
-    }
+    this.file.reopen();
   }
 
   close(): Promise<void> {
-    const s = this.stream;
-    this.stream = undefined;
-    return new Promise((resolve) => (s ? s.end(resolve) : resolve()));
+    return this.file.close();
   }
 
   status(): OutputStatus {
     return {
       name: this.cfg.name, type: this.cfg.type, target: this.cfg.path, condition: this.cfg.condition,
-      events: this.events, written: this.written, failed: this.failed, queued_bytes: this.stream?.writableLength ?? 0, last_error: this.lastError,
+      events: this.events, written: this.written, failed: this.failed, queued_bytes: this.file.waiting, last_error: this.lastError,
     };
   }
-
-  private open(): void {
-    fs.mkdirSync(path.dirname(this.cfg.path), { recursive: true, mode: 0o750 });
-    const fd = fs.openSync(this.cfg.path, 'a', 0o640);
-    const stream = fs.createWriteStream('', { fd, highWaterMark: 1 << 20 });
-    stream.on('error', (err) => {
-      // The lines of the writes that failed are not known one by one: what was waiting is lost.
-      if (this.stream === stream) this.fail(err, 0);
-    });
-    this.stream = stream;
-  }
-
-  private lastNote = 0;
 
   /** At most one line a minute per output in the daemon's log. */
   private note(message: string): void {
@@ -135,14 +100,6 @@ class FileOutput {
     if (Date.now() - this.lastNote < 60_000) return;
     this.lastNote = Date.now();
     this.log(this.cfg.name, message);
-  }
-
-  private fail(err: Error, lines: number): void {
-    this.failed += lines;
-    this.stream?.destroy();
-    this.stream = undefined;
-    this.failedAt = Date.now();
-    this.note(`${this.cfg.path}: ${err.message}; lines are dropped (and counted) and the file is tried again in ${RETRY_MS / 1000} s`);
   }
 }
 
