@@ -83,6 +83,19 @@ const CASES: Array<[string, string, number, number, RegExp]> = [
   ['timeout_ms 1e300', hooks(`      - name: a\n        script: ${safe}\n        timeout_ms: 1e300\n`), 6, 21, /timeout_ms must be an integer/],
   ['socket path too long', `nlmon:\n  control:\n    socket: /run/${'x'.repeat(110)}.sock\n`, 3, 13, /holds at most 107/],
   ['hook_log under /proc', 'nlmon:\n  integration:\n    hook_log: /proc/self/x/hook.log\n', 3, 15, /must not be under \/proc, \/sys or \/dev/],
+  // nats outputs
+  ['nats without url', 'nlmon:\n  outputs:\n    - name: f\n      type: nats\n      stream: S\n      subject: a.b\n', 3, 7, /needs a url/],
+  ['nats bad url', 'nlmon:\n  outputs:\n    - name: f\n      type: nats\n      url: http://x:4222\n      stream: S\n      subject: a.b\n', 5, 12, /'http:\/\/x:4222' is not a server URL/],
+  ['nats stream with a dot', 'nlmon:\n  outputs:\n    - name: f\n      type: nats\n      url: nats://127.0.0.1:4222\n      stream: a.b\n      subject: a.b\n', 6, 15, /stream 'a.b' must be a name without/],
+  ['nats subject wildcard', 'nlmon:\n  outputs:\n    - name: f\n      type: nats\n      url: nats://127.0.0.1:4222\n      stream: S\n      subject: a.>\n', 7, 16, /must not contain white space, \* or >/],
+  ['nats subject unknown placeholder', 'nlmon:\n  outputs:\n    - name: f\n      type: nats\n      url: nats://127.0.0.1:4222\n      stream: S\n      subject: a.{pod}\n', 7, 16, /only the placeholders \{host\}, \{namespace\} and \{event\}/],
+  ['nats subject empty token', 'nlmon:\n  outputs:\n    - name: f\n      type: nats\n      url: nats://127.0.0.1:4222\n      stream: S\n      subject: a..b\n', 7, 16, /empty token/],
+  ['nats token and credentials', `nlmon:\n  outputs:\n    - name: f\n      type: nats\n      url: nats://127.0.0.1:4222\n      token: t\n      credentials_file: ${safe}\n      stream: S\n      subject: a\n`, 6, 7, /give one/],
+  ['nats missing credentials file', 'nlmon:\n  outputs:\n    - name: f\n      type: nats\n      url: nats://127.0.0.1:4222\n      credentials_file: /nonexistent/x.creds\n      stream: S\n      subject: a\n', 6, 25, /no such file/],
+  ['nats spool_limit too small', 'nlmon:\n  outputs:\n    - name: f\n      type: nats\n      url: nats://127.0.0.1:4222\n      stream: S\n      subject: a\n      spool_limit: 1000\n', 8, 20, /spool_limit must be at least 65536/],
+  ['path on a nats output', 'nlmon:\n  outputs:\n    - name: f\n      type: nats\n      url: nats://127.0.0.1:4222\n      stream: S\n      subject: a\n      path: /tmp/x\n', 8, 7, /path is not a key of a nats output/],
+  ['two outputs one spool', 'nlmon:\n  outputs:\n    - name: f\n      type: nats\n      url: nats://127.0.0.1:4222\n      stream: S\n      subject: a\n      spool_dir: /tmp/sp\n    - name: g\n      type: nats\n      url: nats://127.0.0.1:4222\n      stream: S\n      subject: b\n      spool_dir: /tmp/sp\n', 14, 18, /is also another output's/],
+  ['tls unknown key', 'nlmon:\n  outputs:\n    - name: f\n      type: nats\n      url: tls://127.0.0.1:4222\n      tls: {ca2: x}\n      stream: S\n      subject: a\n', 6, 13, /unknown key 'ca2'/],
   ['socket under /sys', 'nlmon:\n  control:\n    socket: /sys/kernel/nlmon.sock\n', 3, 13, /must not be under/],
 ];
 

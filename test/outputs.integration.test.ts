@@ -55,7 +55,7 @@ test('file output: a 6 000-change burst is in the NDJSON files exactly once whil
     const st = out();
     // Whatever else happened in the namespace, for the message of a failure.
     const others = fs.readFileSync(path.join(dir, 'all.ndjson'), 'utf8').split('\n').filter((l) => l && !/"event":"link_(up|down)","interface":"b0"/.test(l));
-    assert.deepEqual([st.name, st.type, st.target, st.events, st.written, st.failed], ['ndjson', 'file', file, n, n, 0], `${JSON.stringify(st)}\nother events:\n${others.join('\n')}`);
+    assert.deepEqual([st.name, st.type, st.target, st.events, st.delivered, st.dropped], ['ndjson', 'file', file, n, n, 0], `${JSON.stringify(st)}\nother events:\n${others.join('\n')}`);
     assert.ok(rotations >= 3, `rotated ${rotations} times during the burst`);
     const files = fs.readdirSync(path.dirname(file)).map((f) => path.join(path.dirname(file), f));
     const events = files.flatMap((f) => fs.readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { sequence: number; interface: string }));
@@ -65,7 +65,7 @@ test('file output: a 6 000-change burst is in the NDJSON files exactly once whil
     // (The kernel's link watcher may add an operstate change of b0 between two toggles: a
     // link_changed, which the condition leaves to the `all` output.)
     const status = cliJson<{ outputs: OutputStatus[] }>(dir, 'status');
-    assert.equal(status.outputs[0]!.written, n, 'nlmon status shows it too');
+    assert.equal(status.outputs[0]!.delivered, n, 'nlmon status shows it too');
   } finally {
     await d.stop();
   }
@@ -78,10 +78,10 @@ test('file output: a path that cannot be opened is counted and reported, and the
       path: ${dir}/notadir/events.ndjson`));
   try {
     ip('-n', ns, 'link', 'add', 'c0', 'type', 'veth', 'peer', 'name', 'c1');
-    await until(() => cliJson<OutputStatus[]>(dir, 'outputs', 'stats')[0]!.failed >= 2, 'the failed lines counted');
+    await until(() => cliJson<OutputStatus[]>(dir, 'outputs', 'stats')[0]!.dropped >= 2, 'the failed lines counted');
     const st = cliJson<OutputStatus[]>(dir, 'outputs', 'stats')[0]!;
     assert.match(st.last_error, /notadir\/events\.ndjson: (EEXIST|ENOTDIR)/);
-    assert.equal(st.written, 0);
+    assert.equal(st.delivered, 0);
     assert.match(d.stderr(), /output broken: .*notadir/);
     assert.equal(cliJson<{ events: number }>(dir, 'status').events >= 2, true, 'intake went on');
   } finally {

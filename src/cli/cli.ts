@@ -90,7 +90,7 @@ export function buildProgram(run: (job: Promise<number>) => void): Command {
     .action((opts) => run(clientCommand(opts, (s) => api.status(s), statusText)));
 
   const outputs = program.command('outputs').description('the daemon\'s outputs (streams of events off the daemon)');
-  socketOptions(outputs.command('stats').description('per output: events matched, lines written and failed, bytes waiting'))
+  socketOptions(outputs.command('stats').description('per output: state, events matched, delivered, dropped, spooled, lag, last error'))
     .action((opts) => run(clientCommand(opts, (s) => api.outputs(s), outputsTable)));
 
   const config = program.command('config').description('configuration');

@@ -9,11 +9,13 @@ import { splitWords, WordsError } from './words.js';
 import {
   DEFAULT_HOOK_LOG, DEFAULT_MAX_CONCURRENT, DEFAULT_NETNS_DIRS, DEFAULT_QUEUE_LIMIT, DEFAULT_RECEIVE_BUFFER, DEFAULT_SOCKET,
   DEFAULT_TIMEOUT_MS, DEFAULT_RETRIES, DEFAULT_DOCKER_SOCKETS, DEFAULT_CRI_SOCKETS, DEFAULT_CONTAINER_WAIT_MS,
+  DEFAULT_SPOOL_DIR, DEFAULT_SPOOL_LIMIT, MIN_SPOOL_LIMIT,
 } from './defaults.js';
 import { checkModule, checkScript, type CheckedFile } from '../hooks/script-check.js';
 import { webhookKey } from '../hooks/webhook.js';
 import type { HookConfig } from '../hooks/hook.js';
 import type { OutputConfig } from '../outputs/outputs.js';
+import { subjectProblem } from '../outputs/subject.js';
 
 export interface NlmonConfig {
   /** The file it was read from; '' for the embedded default. */
@@ -37,7 +39,8 @@ export const CONFIG_KEYS = {
     'method', 'headers', 'format', 'secret', 'secret_file', 'retries',
   ],
   containers: ['enabled', 'docker_socket', 'cri_socket', 'wait_ms'],
-  output: ['name', 'type', 'condition', 'path'],
+  output: ['name', 'type', 'condition', 'path', 'url', 'token', 'credentials_file', 'tls', 'stream', 'subject', 'spool_dir', 'spool_limit'],
+  tls: ['ca', 'cert', 'key'],
   control: ['socket'],
   metrics: ['listen'],
 } as const satisfies Record<string, readonly string[]>;
@@ -354,9 +357,10 @@ function readOutputs(c: Checker, pair: Pair<YamlNode, YamlNode | null>, cfg: Nlm
     return;
   }
   const seen = new Set<string>();
+  const spools = new Set<string>();
   for (const item of pair.value.items as YamlNode[]) {
     if (!isMap(item)) {
-      c.at(item, 'each output must be a mapping with at least name, type and path');
+      c.at(item, 'each output must be a mapping with at least a name and a type');
       continue;
     }
     const before = c.issues.length;
@@ -368,19 +372,89 @@ function readOutputs(c: Checker, pair: Pair<YamlNode, YamlNode | null>, cfg: Nlm
     if (name !== undefined) seen.add(name);
     const label = name ? `output '${name}'` : 'output';
     const type = c.scalar(e.get('type'), 'string', 'type');
-    if (!e.has('type')) c.at(item, `${label} needs a type (file)`);
-    else if (type !== undefined && type !== 'file') c.at(e.get('type')!.value, `${label}: type must be file, not '${type}' (the nats output is not built yet; see the README)`);
+    if (!e.has('type')) c.at(item, `${label} needs a type (nats or file)`);
+    else if (type !== undefined && type !== 'file' && type !== 'nats') c.at(e.get('type')!.value, `${label}: type must be nats or file, not '${type}'`);
     const { condition, match } = readCondition(c, e, label);
-    const file = c.scalar(e.get('path'), 'string', 'path');
-    if (!e.has('path') && type === 'file') c.at(item, `${label} needs a path`);
-    let abs: string | undefined;
-    if (file !== undefined) {
-      abs = path.isAbsolute(file) || !c.file ? file : path.resolve(path.dirname(c.file), file);
-      if (!c.filePath(e.get('path')!, 'path', abs)) abs = undefined;
+    // Keys that belong to the other type are refused, not ignored.
+    const own = type === 'file' ? ['path'] : ['url', 'token', 'credentials_file', 'tls', 'stream', 'subject', 'spool_dir', 'spool_limit'];
+    for (const [k, p] of e) {
+      if (!['name', 'type', 'condition', ...own].includes(k) && (type === 'file' || type === 'nats')) c.at(p.key, `${label}: ${k} is not a key of a ${type} output`);
     }
-    if (c.issues.length !== before || !name || type !== 'file' || !match || !abs) continue;
-    cfg.outputs.push({ name, type, condition, match, path: abs });
+    const resolve = (key: string): string | undefined => {
+      const v = c.scalar(e.get(key), 'string', key);
+      if (v === undefined) return undefined;
+      const abs = path.isAbsolute(v) || !c.file ? v : path.resolve(path.dirname(c.file), v);
+      return c.filePath(e.get(key)!, key, abs) ? abs : undefined;
+    };
+    const base: Omit<OutputConfig, 'name' | 'type' | 'condition' | 'match'> = {
+      path: '', url: [], token: '', credentials_file: '', tls: undefined, stream: '', subject: '', spool_dir: '', spool_limit: DEFAULT_SPOOL_LIMIT,
+    };
+    if (type === 'file') {
+      if (!e.has('path')) c.at(item, `${label} needs a path`);
+      base.path = resolve('path') ?? '';
+    } else if (type === 'nats') {
+      readNats(c, item, e, label, base, name ?? '');
+      base.credentials_file &&= resolve('credentials_file') ?? '';
+      if (base.credentials_file && !fs.existsSync(base.credentials_file)) c.at(e.get('credentials_file')!.value, `${label}: credentials_file ${base.credentials_file}: no such file`);
+      if (e.has('spool_dir')) base.spool_dir = resolve('spool_dir') ?? '';
+      if (base.spool_dir && spools.has(base.spool_dir)) c.at(e.get('spool_dir')?.value ?? item, `${label}: spool_dir ${base.spool_dir} is also another output's`);
+      spools.add(base.spool_dir);
+    }
+    if (c.issues.length !== before || !name || (type !== 'file' && type !== 'nats') || !match) continue;
+    cfg.outputs.push({ name, type, condition, match, ...base });
   }
+}
+
+/** The keys of a `nats` output (docs/config.md, "nlmon.outputs"). */
+function readNats(c: Checker, item: YAMLMap, e: Map<string, Pair<YamlNode, YamlNode | null>>, label: string, out: Omit<OutputConfig, 'name' | 'type' | 'condition' | 'match'>, name: string): void {
+  const urlPair = e.get('url');
+  const one = urlPair && isScalar(urlPair.value) && typeof urlPair.value.value === 'string' ? [urlPair.value.value] : undefined;
+  const urls = one ?? c.stringList(urlPair, 'url');
+  if (!urlPair) c.at(item, `${label} needs a url (nats://host:port, or a list of them)`);
+  else if (urls) {
+    if (urls.length === 0) c.at(urlPair.value, `${label}: url must name at least one server`);
+    for (const u of urls) {
+      let ok = false;
+      try {
+        const p = new URL(u.includes('://') ? u : `nats://${u}`);
+        ok = ['nats:', 'tls:'].includes(p.protocol) && p.hostname !== '';
+      } catch {
+        ok = false;
+      }
+      if (!ok) c.at(urlPair.value, `${label}: '${u}' is not a server URL (nats://host:port or tls://host:port)`);
+    }
+    out.url = urls;
+  }
+  out.token = c.scalar(e.get('token'), 'string', 'token') ?? '';
+  out.credentials_file = c.scalar(e.get('credentials_file'), 'string', 'credentials_file') ?? '';
+  if (out.token && out.credentials_file) c.at(e.get('token')!.key, `${label}: token and credentials_file are two ways to log in: give one`);
+  const tls = c.map(e.get('tls'), 'tls');
+  if (tls) {
+    const t = c.entries(tls, `${label}'s tls`, CONFIG_KEYS.tls);
+    const read = (k: 'ca' | 'cert' | 'key'): string => {
+      const v = c.scalar(t.get(k), 'string', k);
+      if (v === undefined) return '';
+      const abs = path.isAbsolute(v) || !c.file ? v : path.resolve(path.dirname(c.file), v);
+      if (!fs.existsSync(abs)) c.at(t.get(k)!.value, `${label}: tls ${k} ${abs}: no such file`);
+      return abs;
+    };
+    out.tls = { ca: read('ca'), cert: read('cert'), key: read('key') };
+    if (!out.tls.cert !== !out.tls.key) c.at(tls, `${label}: tls cert and key go together`);
+  }
+  const stream = c.scalar(e.get('stream'), 'string', 'stream');
+  if (!e.has('stream')) c.at(item, `${label} needs a stream (the JetStream stream to publish to)`);
+  else if (stream !== undefined && !/^[^\s.*>/\\]{1,255}$/.test(stream)) c.at(e.get('stream')!.value, `${label}: stream '${stream}' must be a name without white space, '.', '*', '>', '/' or '\\'`);
+  out.stream = stream ?? '';
+  const subject = c.scalar(e.get('subject'), 'string', 'subject');
+  if (!e.has('subject')) c.at(item, `${label} needs a subject (for example nlmon.{host}.{event})`);
+  else if (subject !== undefined) {
+    const bad = subjectProblem(subject);
+    if (bad) c.at(e.get('subject')!.value, `${label}: subject '${subject}' ${bad}`);
+  }
+  out.subject = subject ?? '';
+  out.spool_dir = path.join(DEFAULT_SPOOL_DIR, name);
+  const limit = c.positive(e.get('spool_limit'), 'spool_limit', MIN_SPOOL_LIMIT, Number.MAX_SAFE_INTEGER, ' bytes');
+  if (limit !== undefined) out.spool_limit = limit;
 }
 
 function readContainers(c: Checker, cont: YAMLMap, cfg: NlmonConfig): void {

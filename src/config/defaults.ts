@@ -15,3 +15,8 @@ export const DEFAULT_CRI_SOCKETS: readonly string[] = ['/run/containerd/containe
 export const DEFAULT_CONTAINER_WAIT_MS = 1000;
 /** How often a webhook is tried again after a failed attempt. */
 export const DEFAULT_RETRIES = 3;
+/** Where a nats output keeps its spool when spool_dir is not given: DIR/<output name>. */
+export const DEFAULT_SPOOL_DIR = '/var/lib/nlmon/spool';
+/** A nats output's spool: at most this many bytes on disk (1 GiB), at least MIN_SPOOL_LIMIT. */
+export const DEFAULT_SPOOL_LIMIT = 1024 * 1024 * 1024;
+export const MIN_SPOOL_LIMIT = 64 * 1024;

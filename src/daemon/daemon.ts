@@ -28,7 +28,7 @@ export class Daemon implements ControlApi {
   readonly metrics: Metrics;
   private hookLog: HookLog;
   /** Streams of events off the daemon (docs/config.md, "nlmon.outputs"). */
-  private readonly outputs = new Outputs((name, msg) => this.limited.log(`output ${name}`, 'error', `output ${name}: ${msg}`));
+  private readonly outputs = new Outputs((name, level, msg) => this.limited.log(`output ${name} ${msg.replace(/\d+/g, '#').slice(0, 60)}`, level, `output ${name}: ${msg}`));
   private control: ControlServer | undefined;
   private metricsServer: http.Server | undefined;
   private readonly startedAt = new Date();
@@ -62,7 +62,6 @@ export class Daemon implements ControlApi {
     );
     this.scheduler.setHooks(config.integration.hooks);
     this.runner.load(config.integration.hooks);
-    this.outputs.set(config.outputs);
     const m = config.monitoring;
     const cc = config.containers;
     this.containers = cc.enabled ? containerAttribution({ dockerSockets: cc.docker_socket, criSockets: cc.cri_socket, waitMs: cc.wait_ms, log: (level, msg) => this.log(level, msg) }) : undefined;
@@ -88,7 +87,7 @@ export class Daemon implements ControlApi {
       backlog: () => this.scheduler.backlog,
       discarded: () => this.scheduler.discarded,
       hookLogLost: () => this.hookLogLost(),
-      outputCounts: () => this.outputs.counts(),
+      outputs: () => this.outputs.status(),
       hooksJson: () => this.hooks(),
       statusJson: () => this.status(),
     });
@@ -98,6 +97,12 @@ export class Daemon implements ControlApi {
    * then the namespaces, then the metrics listener. */
   async start(): Promise<void> {
     this.control = await ControlServer.listen(this.config.control.socket, this);
+    const outputErrors = await this.outputs.set(this.config.outputs);
+    if (outputErrors.length) {
+      await this.outputs.close();
+      await this.control.close();
+      throw new StartError(outputErrors.join('; '));
+    }
     await this.containers?.start();
     await this.monitor.start();
     if (this.config.metrics.listen) {
@@ -248,8 +253,10 @@ export class Daemon implements ControlApi {
     this.config = next;
     const i = next.integration;
     this.runner.load(i.hooks);
-    this.outputs.set(next.outputs);
     this.outputs.reopen(); // SIGHUP reopens files too (logrotate)
+    void this.outputs.set(next.outputs).then((errors) => {
+      for (const e of errors) this.log('error', `${e}; it is left out until the next reload`);
+    });
     this.scheduler.setHooks(i.hooks, { maxConcurrent: i.max_concurrent, queueLimit: i.queue_limit });
     this.monitor.setNamespaces(next.monitoring.namespaces, next.monitoring.netns_dirs);
     if (i.hook_log !== prev.integration.hook_log) {

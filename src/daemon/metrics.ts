@@ -6,6 +6,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { NlEvent } from '../event/event.js';
 import type { MonitorStats } from '../netlink/monitor.js';
 import type { RunOutcome } from '../hooks/runner.js';
+import type { OutputStatus } from '../outputs/outputs.js';
 
 /** What the metrics read from the running daemon when scraped. */
 export interface MetricsSource {
@@ -20,8 +21,8 @@ export interface MetricsSource {
   hookLogLost(): number;
   /** `nlmon hooks stats --json` and `nlmon status --json`, for GET /api/hooks and /api/status. */
   hooksJson?(): unknown;
-  /** Lines of each output, written and failed. */
-  outputCounts?(): Array<{ output: string; written: number; failed: number }>;
+  /** Each output's counts (`nlmon outputs stats`). */
+  outputs?(): OutputStatus[];
   statusJson?(): unknown;
 }
 
@@ -60,13 +61,27 @@ export class Metrics {
       },
     });
     new Counter({
-      name: 'nlmon_output_events_total', help: 'Events sent to each output, by result (written, failed)', labelNames: ['output', 'result'], registers,
+      name: 'nlmon_output_events_total', help: 'Events of each output by result: delivered (written or acknowledged), dropped', labelNames: ['output', 'result'], registers,
       collect() {
         this.reset();
-        for (const o of source.outputCounts?.() ?? []) {
-          this.inc({ output: o.output, result: 'written' }, o.written);
-          this.inc({ output: o.output, result: 'failed' }, o.failed);
+        for (const o of source.outputs?.() ?? []) {
+          this.inc({ output: o.name, result: 'delivered' }, o.delivered);
+          this.inc({ output: o.name, result: 'dropped' }, o.dropped);
         }
+      },
+    });
+    new Gauge({
+      name: 'nlmon_output_spool_bytes', help: 'Bytes in each output\'s on-disk spool', labelNames: ['output'], registers,
+      collect() {
+        this.reset();
+        for (const o of source.outputs?.() ?? []) this.set({ output: o.name }, o.spool_bytes);
+      },
+    });
+    new Gauge({
+      name: 'nlmon_output_lag_seconds', help: 'Seconds since the oldest event not yet delivered by each output was received (0: none waits)', labelNames: ['output'], registers,
+      collect() {
+        this.reset();
+        for (const o of source.outputs?.() ?? []) this.set({ output: o.name }, o.lag_seconds);
       },
     });
     this.hookRetries = new Counter({ name: 'nlmon_hook_retries_total', help: 'Webhook requests made again after a failed attempt', labelNames: ['hook'], registers });

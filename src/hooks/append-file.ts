@@ -46,6 +46,11 @@ export class AppendFile {
     return 'written';
   }
 
+  /** Whether the file is open (not waiting to be tried again after a failure). */
+  get isOpen(): boolean {
+    return this.stream !== undefined;
+  }
+
   /** Bytes handed to the file and not yet written. */
   get waiting(): number {
     return this.stream?.writableLength ?? 0;

@@ -15,11 +15,11 @@ export const HOOKSTAMP = path.join(ROOT, 'build', 'tools', 'nlmon-hookstamp');
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Polls until fn() is truthy; fails with `what` after timeoutMs. */
-export async function until<T>(fn: () => T | undefined | false, what: string, timeoutMs = 10000): Promise<T> {
+/** Polls until fn() is truthy (or resolves to a truthy value); fails with `what` after timeoutMs. */
+export async function until<T>(fn: () => T | undefined | false | Promise<T | undefined | false>, what: string, timeoutMs = 10000): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
-    const v = fn();
+    const v = await fn();
     if (v) return v;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await sleep(20);

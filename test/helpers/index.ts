@@ -2,3 +2,4 @@
 export * from './common.js';
 export * from './netns.js';
 export * from './daemon.js';
+export * from './nats.js';

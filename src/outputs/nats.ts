@@ -1,0 +1,387 @@
+// The `nats` output (docs/config.md, "nlmon.outputs"; docs/fleet.md): events published to a
+// NATS JetStream stream with at-least-once delivery.
+//
+// Every matching event is appended to the output's spool (spool.ts) first; a sender reads the
+// spool in order and publishes with JetStream's publish protocol: a core publish whose reply
+// subject is one of ours, answered by the stream with a PubAck ({"stream":…,"seq":…}) or an
+// error. Up to WINDOW publishes are in flight at once (pipelined, not one round trip each); the
+// acknowledged prefix is forgotten by the spool. On a failure (a disconnect, an error answer, no
+// answer within ACK_WAIT_MS) sending pauses and, when it resumes, the unacknowledged records are
+// sent again in their order. Each message carries `Nats-Msg-Id: host/boot id/run/sequence`,
+// unique per event across restarts, so the stream stores a record sent twice once (within its
+// duplicate window, two minutes unless the stream says otherwise).
+import fs from 'node:fs';
+import os from 'node:os';
+import { connect, type NodeConnectionOptions } from '@nats-io/transport-node';
+import { createInbox, credsAuthenticator, headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/nats-core';
+import { jetstreamManager, StorageType, type JetStreamManager } from '@nats-io/jetstream';
+import type { NlEvent } from '../event/event.js';
+import { formatEventJson } from '../event/format.js';
+import { encodeRecord, Spool, type SpoolPos, type SpoolRecord } from './spool.js';
+import { subjectCovers, subjectFilter, subjectFor } from './subject.js';
+import type { OutputConfig, OutputLog, OutputStatus } from './outputs.js';
+
+/** Publishes in flight at most. */
+const WINDOW = 2048;
+/** A publish not acknowledged in this time counts as failed; the unacknowledged are sent again. */
+const ACK_WAIT_MS = 10_000;
+/** Pauses before trying again after a failure: growing, at most the last. */
+const BACKOFF_MS = [500, 1000, 2000, 5000];
+
+/** What names this daemon's run in every message id: the host, the kernel's boot id (a reboot
+ * restarts nothing else) and the run's start (restarts within one boot). */
+function runIdentity(): string {
+  let boot = 'noboot';
+  try {
+    boot = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim().replaceAll('-', '').slice(0, 16);
+  } catch {
+    // not Linux' procfs: the run's start alone
+  }
+  return `${os.hostname()}/${boot}/${Date.now().toString(36)}`;
+}
+
+const RUN = runIdentity();
+
+type State = 'connecting' | 'connected' | 'disconnected' | 'error' | 'closed';
+
+interface Flight {
+  rec: SpoolRecord;
+  acked: boolean;
+  sentAt: number;
+}
+
+export class NatsOutput {
+  private readonly spool: Spool;
+  private readonly subject: (e: NlEvent) => string;
+  private readonly filter: string;
+  private nc: NatsConnection | undefined;
+  private sub: Subscription | undefined;
+  private inbox = '';
+  private state: State = 'connecting';
+  /** Publishes in flight, oldest first (from `first`), and reply token → flight. */
+  private flights: Flight[] = [];
+  private first = 0;
+  private readonly byToken = new Map<number, Flight>();
+  private token = 0;
+  /** Records read from the spool and not yet sent, and where reading goes on. */
+  private ahead: SpoolRecord[] = [];
+  private cursor: SpoolPos;
+  private reading = false;
+  private retryAt = 0;
+  private failures = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly tick: NodeJS.Timeout;
+  private closing = false;
+  /** When the oldest event waiting in the spool, not yet read from it, was received. */
+  private waitingSince = 0;
+  events = 0;
+  delivered = 0;
+  lastError = '';
+
+  constructor(readonly cfg: OutputConfig, private readonly log: OutputLog) {
+    this.subject = subjectFor(cfg.subject);
+    this.filter = subjectFilter(cfg.subject);
+    this.spool = new Spool(cfg.spool_dir, cfg.spool_limit, {
+      written: () => this.pump(),
+      error: (m) => this.note(m),
+    });
+    const r = this.spool.recovery;
+    if (r.torn) this.note(`the spool ${cfg.spool_dir} had ${r.torn} torn tail(s) (${r.tornBytes} bytes, from a crash in the middle of a write): cut`);
+    if (r.records) {
+      this.log(cfg.name, 'info', `${r.records} event(s) from the spool ${cfg.spool_dir} not yet acknowledged: sending them first`);
+      this.waitingSince = Date.now();
+    }
+    this.cursor = this.spool.head;
+    this.tick = setInterval(() => this.onTick(), 200);
+    this.tick.unref();
+    void this.connect();
+  }
+
+  submit(events: readonly NlEvent[]): void {
+    const recs: Buffer[] = [];
+    let first = 0;
+    for (const e of events) {
+      if (!this.cfg.match(e)) continue;
+      first ||= e.timestamp;
+      recs.push(encodeRecord(e.timestamp, this.subject(e), `${RUN}/${e.sequence}`, formatEventJson(e)));
+    }
+    if (recs.length === 0) return;
+    this.events += recs.length;
+    if (this.spool.spooled <= 0) this.waitingSince = first;
+    this.spool.append(recs);
+  }
+
+  private options(): NodeConnectionOptions {
+    const c = this.cfg;
+    const o: NodeConnectionOptions = {
+      servers: c.url, name: `nlmon ${os.hostname()}`, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 1000,
+      timeout: 5000, pingInterval: 10_000, maxPingOut: 3, ignoreAuthErrorAbort: true,
+    };
+    if (c.token) o.token = c.token;
+    if (c.credentials_file) o.authenticator = credsAuthenticator(fs.readFileSync(c.credentials_file));
+    if (c.tls) o.tls = { ...(c.tls.ca ? { caFile: c.tls.ca } : {}), ...(c.tls.cert ? { certFile: c.tls.cert } : {}), ...(c.tls.key ? { keyFile: c.tls.key } : {}) };
+    return o;
+  }
+
+  /** Connects (again and again until it works), checks the stream, then sends. */
+  private async connect(): Promise<void> {
+    while (!this.closing) {
+      this.state = 'connecting';
+      try {
+        const nc = await connect(this.options());
+        if (this.closing) {
+          await nc.close();
+          return;
+        }
+        this.nc = nc;
+        this.inbox = createInbox();
+        this.sub = nc.subscribe(`${this.inbox}.*`, { callback: (_err, m) => this.onReply(m) });
+        void this.watch(nc);
+        this.failures = 0;
+        await this.ready();
+        return;
+      } catch (e) {
+        this.fail(`cannot connect to ${this.cfg.url.join(', ')}: ${describeError(e)}`);
+        await new Promise<void>((resolve) => {
+          this.retryTimer = setTimeout(resolve, this.backoff());
+        });
+      }
+    }
+  }
+
+  /** Follows the connection: pauses on a disconnect, resumes on a reconnect, starts over if
+   * the client gives up. */
+  private async watch(nc: NatsConnection): Promise<void> {
+    void nc.closed().then((err) => {
+      if (this.nc !== nc || this.closing) return;
+      this.nc = undefined;
+      this.fail(`the connection closed${err ? `: ${describeError(err)}` : ''}`);
+      void this.connect();
+    });
+    for await (const s of nc.status()) {
+      if (this.nc !== nc) return;
+      if (s.type === 'disconnect') {
+        this.state = 'disconnected';
+        this.note(`disconnected from ${s.server}; events are kept in the spool`);
+      } else if (s.type === 'reconnect') {
+        this.log(this.cfg.name, 'info', `reconnected to ${s.server}`);
+        void this.ready();
+      } else if (s.type === 'error') {
+        this.note(describeError(s.error));
+      }
+    }
+  }
+
+  /** Checks (or creates) the stream and resends what is unacknowledged. */
+  private async ready(): Promise<void> {
+    const nc = this.nc;
+    if (!nc || this.closing) return;
+    try {
+      const jsm = await jetstreamManager(nc, { timeout: 5000 });
+      await this.ensureStream(jsm);
+    } catch (e) {
+      this.fail(describeError(e));
+      this.retryLater();
+      return;
+    }
+    if (this.nc !== nc || nc.isClosed()) return;
+    this.state = 'connected';
+    this.resend();
+    this.pump();
+  }
+
+  /** The stream named in the config, created with the output's subjects if it is missing; one
+   * that exists is used as it is, if it takes every subject the output publishes to. */
+  private async ensureStream(jsm: JetStreamManager): Promise<void> {
+    const { stream } = this.cfg;
+    let subjects: string[];
+    try {
+      subjects = (await jsm.streams.info(stream)).config.subjects ?? [];
+    } catch (e) {
+      if ((e as { name?: string }).name !== 'StreamNotFoundError') throw e;
+      await jsm.streams.add({ name: stream, subjects: [this.filter], storage: StorageType.File });
+      this.log(this.cfg.name, 'info', `created stream ${stream} with subjects ${this.filter}`);
+      return;
+    }
+    if (!subjects.some((f) => subjectCovers(f, this.filter))) {
+      throw new Error(`stream ${stream} takes subjects ${subjects.join(', ') || '(none)'}, not ${this.cfg.subject}${this.filter !== this.cfg.subject ? ` (${this.filter})` : ''}: change the output's subject or the stream's subjects`);
+    }
+  }
+
+  private backoff(): number {
+    return BACKOFF_MS[Math.min(this.failures++, BACKOFF_MS.length - 1)]!;
+  }
+
+  /** Pauses sending; ready() runs again after a backoff. */
+  private retryLater(): void {
+    clearTimeout(this.retryTimer);
+    this.retryAt = Date.now() + this.backoff();
+    this.retryTimer = setTimeout(() => {
+      this.retryAt = 0;
+      void this.ready();
+    }, this.retryAt - Date.now());
+  }
+
+  private fail(message: string): void {
+    if (this.state !== 'closed') this.state = 'error';
+    this.note(message);
+  }
+
+  /** Sends again, in order, every record in flight not yet acknowledged. */
+  private resend(): void {
+    for (let i = this.first; i < this.flights.length; i++) {
+      const f = this.flights[i]!;
+      if (!f.acked) this.publish(f);
+    }
+  }
+
+  private publish(f: Flight): void {
+    const t = ++this.token;
+    this.byToken.set(t, f);
+    f.sentAt = Date.now();
+    const h = headers();
+    h.set('Nats-Msg-Id', f.rec.id);
+    try {
+      this.nc!.publish(f.rec.subject, f.rec.body, { reply: `${this.inbox}.${t}`, headers: h });
+    } catch (e) {
+      this.fail(`cannot publish: ${describeError(e)}`);
+      this.retryLater();
+    }
+  }
+
+  /** Sends records from the spool while the window has room. */
+  private pump(): void {
+    while (this.state === 'connected' && this.flights.length - this.first < WINDOW) {
+      const rec = this.ahead.shift();
+      if (!rec) {
+        this.readAhead();
+        return;
+      }
+      if (this.spool.isDropped(rec.seg)) continue;
+      const f: Flight = { rec, acked: false, sentAt: 0 };
+      this.flights.push(f);
+      this.publish(f);
+    }
+  }
+
+  private readAhead(): void {
+    if (this.reading || this.closing) return;
+    this.reading = true;
+    this.spool.read(this.cursor).then(({ records, next }) => {
+      this.reading = false;
+      this.cursor = next;
+      if (records.length === 0) return;
+      this.ahead = records;
+      this.pump();
+    }, (e: Error) => {
+      this.reading = false;
+      this.note(`cannot read the spool: ${e.message}`);
+    });
+  }
+
+  private onReply(m: Msg): void {
+    const dot = m.subject.lastIndexOf('.');
+    const t = Number(m.subject.slice(dot + 1));
+    const f = this.byToken.get(t);
+    if (!f) return;
+    this.byToken.delete(t);
+    if (f.acked) return;
+    let error = '';
+    if (m.headers?.code === 503) {
+      error = `no JetStream stream takes subject ${f.rec.subject}`;
+    } else {
+      try {
+        const a = m.json<{ error?: { description?: string; code?: number } }>();
+        if (a.error) error = `stream ${this.cfg.stream}: ${a.error.description ?? 'error'} (${a.error.code ?? '?'})`;
+      } catch {
+        error = `a reply that is not a publish acknowledgement: ${m.string().slice(0, 200)}`;
+      }
+    }
+    if (error) {
+      if (this.state === 'connected') {
+        this.fail(`${error}; events are kept in the spool and sent again`);
+        this.retryLater();
+      }
+      return;
+    }
+    f.acked = true;
+    this.advance();
+  }
+
+  /** Forgets the acknowledged records at the front. */
+  private advance(): void {
+    let n = 0;
+    while (this.first < this.flights.length && this.flights[this.first]!.acked) {
+      const f = this.flights[this.first++]!;
+      if (!this.spool.isDropped(f.rec.seg)) this.spool.ack(f.rec);
+      n++;
+    }
+    this.delivered += n;
+    if (this.first > 4096 && this.first * 2 > this.flights.length) {
+      this.flights = this.flights.slice(this.first);
+      this.first = 0;
+    }
+    if (n) this.pump();
+  }
+
+  private onTick(): void {
+    this.spool.saveAck();
+    const head = this.flights[this.first];
+    if (this.state === 'connected' && head && Date.now() - head.sentAt > ACK_WAIT_MS) {
+      this.fail(`no acknowledgement from the server in ${ACK_WAIT_MS / 1000} s; events are kept in the spool and sent again`);
+      this.retryLater();
+    }
+    // Replies of sends given up on are not waited for forever.
+    if (this.byToken.size > WINDOW * 8) {
+      for (const [t, f] of this.byToken) if (f.acked || Date.now() - f.sentAt > ACK_WAIT_MS) this.byToken.delete(t);
+    }
+  }
+
+  /** Seconds since the oldest event not yet acknowledged was received; 0 when none waits. */
+  lagSeconds(): number {
+    if (this.spool.spooled <= 0) return 0;
+    const t = this.flights[this.first]?.rec.time ?? this.ahead[0]?.time ?? this.waitingSince;
+    return t ? Math.max(0, (Date.now() - t) / 1000) : 0;
+  }
+
+  /** Writes the spool, waits a little for acknowledgements in flight, and disconnects. What is
+   * not acknowledged stays in the spool for the next start. */
+  async close(): Promise<void> {
+    const deadline = Date.now() + 2000;
+    await this.spool.whenWritten();
+    while (this.state === 'connected' && this.spool.spooled > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    this.closing = true;
+    this.state = 'closed';
+    clearInterval(this.tick);
+    clearTimeout(this.retryTimer);
+    const nc = this.nc;
+    this.nc = undefined;
+    this.sub?.unsubscribe();
+    await nc?.close().catch(() => {});
+    await this.spool.close();
+  }
+
+  status(): OutputStatus {
+    const c = this.cfg;
+    return {
+      name: c.name, type: 'nats', target: `${c.url.join(',')} ${c.stream} ${c.subject}`, condition: c.condition,
+      state: this.state, events: this.events, delivered: this.delivered, dropped: this.spool.dropped,
+      spooled: this.spool.spooled, spool_bytes: this.spool.bytes, queued_bytes: this.spool.queuedBytes, torn: this.spool.recovery.torn,
+      lag_seconds: Math.round(this.lagSeconds() * 1000) / 1000, last_error: this.lastError,
+    };
+  }
+
+  private note(message: string): void {
+    this.lastError = message;
+    this.log(this.cfg.name, 'error', message);
+  }
+}
+
+function describeError(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  const code = (e as { code?: string }).code;
+  const msg = e.message || code || e.name;
+  // The client's causes (ECONNREFUSED, a TLS failure) say more than its wrapper.
+  const cause = (e as { cause?: unknown }).cause;
+  return cause instanceof Error && cause.message && !msg.includes(cause.message) ? `${msg}: ${cause.message}` : msg;
+}

@@ -1,0 +1,425 @@
+// An output's on-disk spool (docs/config.md, "nlmon.outputs"; docs/fleet.md, "The spool"):
+// every event bound for the output is appended here before it is sent, and forgotten once the
+// server has acknowledged it, so an outage of the server or a restart of the daemon (kill -9
+// included) loses nothing.
+//
+// Layout of spool_dir:
+//   000000000001.seg …  append-only segments of records:
+//                        [u32 LE payload length][u32 LE CRC-32 of payload][payload]
+//                        payload = [f64 LE receipt time, ms][u16 subject length][subject]
+//                                  [u16 id length][message id][body]
+//   acked               [u32 segment][u32 offset][u32 CRC-32 of the 8 bytes before]: every
+//                        record before that point has been acknowledged (written a few times
+//                        a second; after a crash the records since are sent again, and the
+//                        server's de-duplication by message id stores them once).
+// At open, each segment is read through and checked: a torn record (a crash in the middle of a
+// write) ends it, the rest of that segment is cut and counted. Writing always starts a new
+// segment. Past `limit` bytes on disk the oldest segment is deleted: its records not yet
+// acknowledged are counted as dropped.
+//
+// Writes go through libuv's thread pool one at a time, so the daemon's intake never waits on
+// the disk; records the disk has not taken yet wait in memory, up to MAX_PENDING bytes.
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+
+const HEADER = 8;
+const ACKED_FILE = 'acked';
+/** Bytes waiting for the disk before new records are dropped (and counted). */
+const MAX_PENDING = 64 * 1024 * 1024;
+/** What one read of the spool asks for. */
+const READ_CHUNK = 1024 * 1024;
+
+export interface SpoolPos {
+  seg: number;
+  off: number;
+}
+
+/** One record read back: where it is, and what to send. */
+export interface SpoolRecord {
+  seg: number;
+  off: number;
+  end: number;
+  /** When the event was received (ms since the epoch), for the lag. */
+  time: number;
+  subject: string;
+  id: string;
+  body: Buffer;
+}
+
+interface Segment {
+  n: number;
+  /** Bytes on disk (written and complete). */
+  size: number;
+  /** Records in it, and of those, acknowledged (from its start). */
+  records: number;
+  acked: number;
+}
+
+export interface SpoolRecovery {
+  /** Records found not yet acknowledged. */
+  records: number;
+  /** Torn or damaged tails cut, and their bytes. */
+  torn: number;
+  tornBytes: number;
+}
+
+/** Encodes one record (header included). */
+export function encodeRecord(time: number, subject: string, id: string, body: string): Buffer {
+  const s = Buffer.byteLength(subject);
+  const i = Buffer.byteLength(id);
+  const b = Buffer.byteLength(body);
+  const len = 8 + 2 + s + 2 + i + b;
+  const buf = Buffer.allocUnsafe(HEADER + len);
+  buf.writeUInt32LE(len, 0);
+  let o = HEADER;
+  buf.writeDoubleLE(time, o);
+  o += 8;
+  buf.writeUInt16LE(s, o);
+  o += 2 + buf.write(subject, o + 2);
+  buf.writeUInt16LE(i, o);
+  o += 2 + buf.write(id, o + 2);
+  buf.write(body, o);
+  buf.writeUInt32LE(zlib.crc32(buf.subarray(HEADER)), 4);
+  return buf;
+}
+
+/** The size of a segment for a spool limit: small enough that dropping one loses a small part. */
+export function segmentSize(limit: number): number {
+  return Math.max(16 * 1024, Math.min(64 * 1024 * 1024, Math.floor(limit / 8)));
+}
+
+export class Spool {
+  private readonly segs: Segment[] = [];
+  private readonly segSize: number;
+  private writeFd = -1;
+  private ackFd = -1;
+  /** Encoded records waiting for the disk, and how many. */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private pendingRecords = 0;
+  private writing = false;
+  private closed = false;
+  private readonly drained: Array<() => void> = [];
+  private ackPos: SpoolPos;
+  private ackSaved = '';
+  private readFd = -1;
+  private readSeg = -1;
+  /** Bytes in all segments. */
+  bytes = 0;
+  /** Records appended and not acknowledged nor dropped. */
+  spooled = 0;
+  /** Records dropped: the spool was full (oldest), or the disk could not take them. */
+  dropped = 0;
+  readonly recovery: SpoolRecovery;
+  lastError = '';
+
+  /** Opens (creating) the spool and checks what a previous run left there. onWritten hears each
+   * write that reached the disk; onError each failure (a full disk, an I/O error). */
+  constructor(
+    readonly dir: string,
+    readonly limit: number,
+    private readonly hooks: { written: () => void; error: (message: string) => void },
+  ) {
+    this.segSize = segmentSize(limit);
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    this.ackFd = fs.openSync(path.join(dir, ACKED_FILE), fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
+    this.ackPos = this.readAcked();
+    this.recovery = this.recover();
+    this.spooled = this.recovery.records;
+    this.startSegment((this.segs.at(-1)?.n ?? this.ackPos.seg) + 1);
+    if (this.ackPos.seg < this.segs[0]!.n) this.ackPos = { seg: this.segs[0]!.n, off: 0 };
+    this.saveAck();
+  }
+
+  /** The first record not yet acknowledged. */
+  get head(): SpoolPos {
+    return { ...this.ackPos };
+  }
+
+  /** Where the records on disk end. */
+  get end(): SpoolPos {
+    const last = this.segs.at(-1)!;
+    return { seg: last.n, off: last.size };
+  }
+
+  /** Bytes and records waiting for the disk. */
+  get queuedBytes(): number {
+    return this.pendingBytes;
+  }
+
+  /** Appends encoded records (see encodeRecord); they are readable once written. */
+  append(records: readonly Buffer[]): void {
+    if (this.closed) return;
+    let bytes = 0;
+    for (const r of records) bytes += r.length;
+    if (this.pendingBytes + bytes > MAX_PENDING) {
+      this.dropped += records.length;
+      this.hooks.error(`the spool's disk cannot keep up: more than ${MAX_PENDING} bytes wait to be written; events are dropped (and counted)`);
+      return;
+    }
+    this.pending.push(...records);
+    this.pendingBytes += bytes;
+    this.pendingRecords += records.length;
+    this.spooled += records.length;
+    if (!this.writing) this.flush();
+  }
+
+  private flush(): void {
+    if (this.pending.length === 0) {
+      this.writing = false;
+      for (const f of this.drained.splice(0)) f();
+      return;
+    }
+    this.writing = true;
+    const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    const count = this.pendingRecords;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.pendingRecords = 0;
+    this.writeAll(this.writeFd, buf, 0, (err) => {
+      const seg = this.segs.at(-1)!;
+      if (err) {
+        // What part reached the file is cut off again, so the segment ends on a whole record.
+        try {
+          fs.ftruncateSync(this.writeFd, seg.size);
+        } catch {
+          // the next start cuts it as a torn tail
+        }
+        this.dropped += count;
+        this.spooled -= count;
+        this.lastError = `${this.dir}: ${err.message}`;
+        this.hooks.error(`cannot write the spool: ${err.message}; ${count} event(s) dropped (and counted)`);
+      } else {
+        seg.size += buf.length;
+        seg.records += count;
+        this.bytes += buf.length;
+        if (seg.size >= this.segSize) this.roll();
+        this.trimAcked();
+        this.enforceLimit();
+        this.hooks.written();
+      }
+      this.flush();
+    });
+  }
+
+  private writeAll(fd: number, buf: Buffer, done: number, cb: (err: Error | null) => void): void {
+    fs.write(fd, buf, done, buf.length - done, null, (err, n) => {
+      if (err) cb(err);
+      else if (done + n < buf.length) this.writeAll(fd, buf, done + n, cb);
+      else cb(null);
+    });
+  }
+
+  private startSegment(n: number): void {
+    this.writeFd = fs.openSync(this.segPath(n), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_APPEND, 0o600);
+    this.segs.push({ n, size: 0, records: 0, acked: 0 });
+  }
+
+  private roll(): void {
+    fs.close(this.writeFd, () => {});
+    try {
+      this.startSegment(this.segs.at(-1)!.n + 1);
+    } catch (e) {
+      // Keep appending to the full one: a limit a little over is better than losing events.
+      this.writeFd = fs.openSync(this.segPath(this.segs.at(-1)!.n), 'a');
+      this.hooks.error(`cannot start a new spool segment: ${(e as Error).message}`);
+    }
+  }
+
+  /** Deletes the oldest segments while the spool holds more than its limit. */
+  private enforceLimit(): void {
+    while (this.bytes > this.limit && this.segs.length > 1) {
+      const old = this.segs.shift()!;
+      const lost = old.records - old.acked;
+      this.dropped += lost;
+      this.spooled -= lost;
+      this.bytes -= old.size;
+      fs.rm(this.segPath(old.n), { force: true }, () => {});
+      if (this.ackPos.seg <= old.n) this.ackPos = { seg: this.segs[0]!.n, off: 0 };
+      if (lost) this.hooks.error(`the spool reached spool_limit (${this.limit} bytes): the oldest ${lost} event(s) were dropped (and counted)`);
+    }
+  }
+
+  /** True when the record at pos was dropped (its segment deleted) since it was read. */
+  isDropped(seg: number): boolean {
+    return seg < this.segs[0]!.n;
+  }
+
+  /** Marks the record (the first not yet acknowledged) acknowledged. */
+  ack(rec: SpoolRecord): void {
+    this.trimAcked();
+    const seg = this.segs[0]!;
+    if (rec.seg !== seg.n) return; // dropped meanwhile
+    seg.acked++;
+    this.spooled--;
+    this.ackPos = { seg: rec.seg, off: rec.end };
+    this.trimAcked();
+  }
+
+  /** Deletes leading segments whose every record is acknowledged and that are no longer written. */
+  private trimAcked(): void {
+    while (this.segs.length > 1 && this.segs[0]!.acked === this.segs[0]!.records) {
+      const seg = this.segs.shift()!;
+      this.bytes -= seg.size;
+      fs.rm(this.segPath(seg.n), { force: true }, () => {});
+      this.ackPos = { seg: this.segs[0]!.n, off: 0 };
+    }
+  }
+
+  /** Writes the acknowledged position to disk (a few times a second, and at close). */
+  saveAck(): void {
+    const key = `${this.ackPos.seg}:${this.ackPos.off}`;
+    if (key === this.ackSaved || this.ackFd < 0) return;
+    const b = Buffer.alloc(12);
+    b.writeUInt32LE(this.ackPos.seg, 0);
+    b.writeUInt32LE(this.ackPos.off, 4);
+    b.writeUInt32LE(zlib.crc32(b.subarray(0, 8)), 8);
+    try {
+      fs.writeSync(this.ackFd, b, 0, 12, 0);
+      this.ackSaved = key;
+    } catch (e) {
+      this.hooks.error(`cannot write ${path.join(this.dir, ACKED_FILE)}: ${(e as Error).message}`);
+    }
+  }
+
+  /** The position after pos where the next record starts, past the end of a finished segment;
+   * undefined when nothing more is on disk yet. */
+  private nextReadable(pos: SpoolPos): SpoolPos | undefined {
+    let p = pos;
+    if (p.seg < this.segs[0]!.n) p = { seg: this.segs[0]!.n, off: 0 };
+    for (let i = 0; i < this.segs.length; i++) {
+      const s = this.segs[i]!;
+      if (s.n < p.seg) continue;
+      const off = s.n === p.seg ? p.off : 0;
+      if (off < s.size) return { seg: s.n, off };
+      if (i === this.segs.length - 1) return undefined;
+    }
+    return undefined;
+  }
+
+  /** Reads the records from pos on (up to about READ_CHUNK bytes) that are on disk. */
+  async read(pos: SpoolPos): Promise<{ records: SpoolRecord[]; next: SpoolPos }> {
+    const from = this.nextReadable(pos);
+    if (!from) return { records: [], next: pos };
+    const seg = this.segs.find((s) => s.n === from.seg)!;
+    if (this.readSeg !== seg.n) {
+      if (this.readFd >= 0) fs.close(this.readFd, () => {});
+      this.readFd = fs.openSync(this.segPath(seg.n), 'r');
+      this.readSeg = seg.n;
+    }
+    const want = Math.min(seg.size - from.off, READ_CHUNK);
+    let buf = Buffer.allocUnsafe(want);
+    const fd = this.readFd;
+    let got = await new Promise<number>((resolve, reject) => fs.read(fd, buf, 0, want, from.off, (err, n) => (err ? reject(err) : resolve(n))));
+    // A record bigger than a chunk: read it whole.
+    if (got >= HEADER && buf.readUInt32LE(0) + HEADER > got) {
+      const len = buf.readUInt32LE(0) + HEADER;
+      buf = Buffer.allocUnsafe(len);
+      got = await new Promise<number>((resolve, reject) => fs.read(fd, buf, 0, len, from.off, (err, n) => (err ? reject(err) : resolve(n))));
+    }
+    const records: SpoolRecord[] = [];
+    let o = 0;
+    while (o + HEADER <= got) {
+      const len = buf.readUInt32LE(o);
+      if (o + HEADER + len > got) break;
+      records.push(decodePayload(buf, o + HEADER, len, from.seg, from.off + o));
+      o += HEADER + len;
+    }
+    return { records, next: { seg: from.seg, off: from.off + o } };
+  }
+
+  /** Resolves when every record handed to append() has been written (or dropped). */
+  whenWritten(): Promise<void> {
+    return this.writing ? new Promise((resolve) => this.drained.push(resolve)) : Promise.resolve();
+  }
+
+  async close(): Promise<void> {
+    await this.whenWritten();
+    this.closed = true;
+    this.saveAck();
+    for (const fd of [this.writeFd, this.ackFd, this.readFd]) if (fd >= 0) fs.closeSync(fd);
+    this.writeFd = this.ackFd = this.readFd = -1;
+  }
+
+  private segPath(n: number): string {
+    return path.join(this.dir, `${String(n).padStart(12, '0')}.seg`);
+  }
+
+  private readAcked(): SpoolPos {
+    const b = Buffer.alloc(12);
+    const n = fs.readSync(this.ackFd, b, 0, 12, 0);
+    if (n === 12 && b.readUInt32LE(8) === zlib.crc32(b.subarray(0, 8))) return { seg: b.readUInt32LE(0), off: b.readUInt32LE(4) };
+    return { seg: 0, off: 0 };
+  }
+
+  /** Reads every segment a previous run left, cutting torn tails; removes acknowledged ones. */
+  private recover(): SpoolRecovery {
+    const out: SpoolRecovery = { records: 0, torn: 0, tornBytes: 0 };
+    const names = fs.readdirSync(this.dir).filter((f) => /^\d{12}\.seg$/.test(f)).sort();
+    for (const name of names) {
+      const n = Number(name.slice(0, 12));
+      const file = path.join(this.dir, name);
+      if (n < this.ackPos.seg) {
+        fs.rmSync(file, { force: true });
+        continue;
+      }
+      const { size, records, before } = scanSegment(file, n === this.ackPos.seg ? this.ackPos.off : 0);
+      const total = fs.statSync(file).size;
+      if (size < total) {
+        fs.truncateSync(file, size);
+        out.torn++;
+        out.tornBytes += total - size;
+      }
+      if (records === before) {
+        // Nothing left to send in it.
+        fs.rmSync(file, { force: true });
+        continue;
+      }
+      this.segs.push({ n, size, records, acked: before });
+      this.bytes += size;
+      out.records += records - before;
+    }
+    if (this.segs.length === 0) this.ackPos = { seg: Math.max(this.ackPos.seg, Number(names.at(-1)?.slice(0, 12) ?? 0)), off: 0 };
+    return out;
+  }
+}
+
+function decodePayload(buf: Buffer, p: number, len: number, seg: number, off: number): SpoolRecord {
+  const end = p + len;
+  const time = buf.readDoubleLE(p);
+  const sl = buf.readUInt16LE(p + 8);
+  const subject = buf.toString('utf8', p + 10, p + 10 + sl);
+  const ip = p + 10 + sl;
+  const il = buf.readUInt16LE(ip);
+  const id = buf.toString('utf8', ip + 2, ip + 2 + il);
+  return { seg, off, end: off + HEADER + len, time, subject, id, body: buf.subarray(ip + 2 + il, end) };
+}
+
+/** Reads a segment through: the length of its whole, checked records, their count, and how many
+ * of them lie before `ackedOff`. */
+function scanSegment(file: string, ackedOff: number): { size: number; records: number; before: number } {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const total = fs.fstatSync(fd).size;
+    let off = 0;
+    let records = 0;
+    let before = 0;
+    const head = Buffer.alloc(HEADER);
+    let body = Buffer.alloc(64 * 1024);
+    while (off + HEADER <= total) {
+      fs.readSync(fd, head, 0, HEADER, off);
+      const len = head.readUInt32LE(0);
+      if (len < 12 || off + HEADER + len > total) break;
+      if (body.length < len) body = Buffer.alloc(len);
+      fs.readSync(fd, body, 0, len, off + HEADER);
+      if (zlib.crc32(body.subarray(0, len)) !== head.readUInt32LE(4)) break;
+      off += HEADER + len;
+      records++;
+      if (off <= ackedOff) before++;
+    }
+    return { size: off, records, before };
+  } finally {
+    fs.closeSync(fd);
+  }
+}

@@ -1,0 +1,210 @@
+// The nats output against a real nats-server with JetStream on 127.0.0.1: every event of a burst
+// in the stream exactly once; the server killed with SIGKILL mid-burst and restarted; the daemon
+// killed with SIGKILL with events spooled (and a torn tail) and started again; a full spool
+// dropping the oldest; a stream that does not take the subject, and a wrong token.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import type { OutputStatus } from '../src/outputs/outputs.js';
+import { LINKBURST, cli, cliJson, ip, needsNats, readStream, sleep, startDaemon, until, withNats, withNetns, withTempDir, type NatsServer } from './helpers/index.js';
+
+const opts = { skip: needsNats, timeout: 180000 };
+const port = 19470 + (process.pid % 500);
+
+function config(ns: string, dir: string, output: string, metrics = ''): string {
+  return `nlmon:
+  monitoring:
+    namespaces: [${ns}]
+  containers:
+    enabled: false
+  outputs:
+${output}
+  integration:
+    hook_log: ""
+    hooks: []
+  control:
+    socket: ${dir}/nlmon.sock
+${metrics ? `  metrics:\n    listen: ${metrics}\n` : ''}`;
+}
+
+function natsOutput(s: NatsServer, dir: string, extra = ''): string {
+  return `    - name: fleet
+      type: nats
+      url: ${s.url}
+      stream: NLMON
+      subject: nlmon.{host}.{namespace}.{event}
+      spool_dir: ${dir}/spool
+      condition: "interface == 'b0' AND event IN [link_up, link_down]"
+${extra}`;
+}
+
+const stats = (dir: string) => cliJson<OutputStatus[]>(dir, 'outputs', 'stats')[0]!;
+
+/** A burst of n up/down toggles of b0 in ns. */
+function burst(ns: string, n: number, rate: number) {
+  return execa(LINKBURST, [`/var/run/netns/${ns}`, String(n), String(rate), 'b0']);
+}
+
+/** The stream holds exactly the toggles 1..n of one run of the daemon, each once, in order. */
+function assertExactlyOnce(msgs: Awaited<ReturnType<typeof readStream>>, n: number, ns: string): void {
+  assert.equal(msgs.length, n, 'messages in the stream');
+  const ids = new Set(msgs.map((m) => m.id));
+  assert.equal(ids.size, n, 'every Nats-Msg-Id once');
+  const seqs = msgs.map((m) => m.event.sequence);
+  assert.equal(new Set(seqs).size, n, 'every event once');
+  assert.ok(seqs.every((s, i) => i === 0 || s > seqs[i - 1]!), 'in the order they were received');
+  const host = os.hostname().replace(/[.*>\s]/g, '_');
+  assert.ok(msgs.every((m) => m.subject === `nlmon.${host}.${ns}.${m.event.event}`), `subjects from the template: ${msgs[0]!.subject}`);
+  assert.ok(msgs.every((m) => m.event.host === os.hostname() && m.event.interface === 'b0'));
+}
+
+test('nats output: a 6 000-change burst is in the stream exactly once', opts, () => withNetns(1, (ns) => withTempDir((dir) => withNats(async (s) => {
+  ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
+  const d = await startDaemon(dir, config(ns, dir, natsOutput(s, dir)));
+  try {
+    const n = 6000;
+    await burst(ns, n, 0);
+    await until(() => stats(dir).delivered >= n, `every event acknowledged (${JSON.stringify(stats(dir))})`, 60000);
+    const st = stats(dir);
+    assert.deepEqual([st.type, st.state, st.events, st.delivered, st.dropped, st.spooled], ['nats', 'connected', n, n, 0, 0], JSON.stringify(st));
+    assert.match(d.stderr(), /created stream NLMON with subjects nlmon\.\*\.\*\.\*/);
+    assert.equal(await s.streamMessages('NLMON'), n, 'the server\'s own count (/jsz)');
+    assertExactlyOnce(await readStream(s.url, 'NLMON'), n, ns);
+    const metrics = cliJson<{ outputs: OutputStatus[] }>(dir, 'status').outputs[0]!;
+    assert.equal(metrics.delivered, n, 'nlmon status shows it too');
+  } finally {
+    await d.stop();
+  }
+}))));
+
+test('nats output: the server killed with SIGKILL mid-burst and restarted: the stream ends with every event once', opts, () => withNetns(1, (ns) => withTempDir((dir) => withNats(async (s) => {
+  ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
+  const d = await startDaemon(dir, config(ns, dir, natsOutput(s, dir)));
+  try {
+    const n = 6000;
+    const b = burst(ns, n, 2000); // three seconds
+    await until(() => stats(dir).delivered > 500, 'the first events delivered', 30000);
+    await s.kill('SIGKILL');
+    const atKill = stats(dir);
+    await sleep(2500);
+    assert.notEqual(stats(dir).state, 'connected', 'the output saw the server go');
+    await s.start();
+    await b;
+    await until(() => stats(dir).events >= n && stats(dir).spooled === 0, `the spool emptied (${JSON.stringify(stats(dir))})`, 60000);
+    const st = stats(dir);
+    assert.equal(st.events, n);
+    assert.equal(st.dropped, 0);
+    assert.ok(atKill.delivered < n, `killed mid-burst (${atKill.delivered} of ${n} delivered then)`);
+    assert.equal(await s.streamMessages('NLMON'), n, 'the stream holds exactly the daemon\'s event count');
+    assertExactlyOnce(await readStream(s.url, 'NLMON'), n, ns);
+  } finally {
+    await d.stop();
+  }
+}))));
+
+test('nats output: the daemon killed with SIGKILL with events spooled delivers them once when started again; a torn tail is cut and counted', opts, () => withNetns(1, (ns) => withTempDir((dir) => withNats(async (s) => {
+  ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
+  const yaml = config(ns, dir, natsOutput(s, dir));
+  const n = 3000;
+  // The server is down: everything goes to the spool.
+  const d1 = await startDaemon(dir, yaml);
+  try {
+    await burst(ns, n, 0);
+    await until(() => stats(dir).spooled >= n, 'the burst spooled', 30000);
+    const st = stats(dir);
+    assert.deepEqual([st.delivered, st.dropped, st.spooled], [0, 0, n]);
+    assert.ok(st.spool_bytes > n * 100, `spool_bytes ${st.spool_bytes}`);
+    assert.ok(st.lag_seconds > 0, 'the lag grows while nothing is delivered');
+    assert.match(st.last_error, /cannot connect to nats:\/\/127\.0\.0\.1:\d+: .*(ECONNREFUSED|CONNECTION_REFUSED|refused)/i);
+  } finally {
+    d1.child.kill('SIGKILL');
+    await d1.exit;
+  }
+  // A write the crash cut in half.
+  const segs = fs.readdirSync(path.join(dir, 'spool')).filter((f) => f.endsWith('.seg')).sort();
+  fs.appendFileSync(path.join(dir, 'spool', segs.at(-1)!), Buffer.from([200, 3, 0, 0, 1, 2, 3, 4, 5]));
+  await s.start();
+  const d2 = await startDaemon(dir, yaml);
+  try {
+    await until(() => stats(dir).delivered >= n, `the spool delivered (${JSON.stringify(stats(dir))})`, 60000);
+    const st = stats(dir);
+    assert.deepEqual([st.events, st.delivered, st.spooled, st.torn], [0, n, 0, 1], JSON.stringify(st));
+    assert.match(d2.stderr(), /torn tail/);
+    assert.match(d2.stderr(), new RegExp(`${n} event\\(s\\) from the spool`));
+    await sleep(500);
+    assert.equal(await s.streamMessages('NLMON'), n);
+    assertExactlyOnce(await readStream(s.url, 'NLMON'), n, ns);
+  } finally {
+    await d2.stop();
+  }
+  // Acknowledged segments are gone.
+  assert.ok(fs.readdirSync(path.join(dir, 'spool')).filter((f) => f.endsWith('.seg')).length <= 1);
+}, { start: false }))));
+
+test('nats output: a full spool drops the oldest events and counts them', opts, () => withNetns(1, (ns) => withTempDir((dir) => withNats(async (s) => {
+  ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
+  const limit = 256 * 1024;
+  const d = await startDaemon(dir, config(ns, dir, natsOutput(s, dir, `      spool_limit: ${limit}\n`), `127.0.0.1:${port}`));
+  try {
+    const n = 2000; // about 1.6 MB of events
+    await burst(ns, n, 0);
+    await until(() => stats(dir).events >= n, 'the burst matched', 30000);
+    await sleep(300);
+    const st = stats(dir);
+    assert.ok(st.dropped > 0 && st.spooled > 0 && st.dropped + st.spooled === n, JSON.stringify(st));
+    assert.ok(st.spool_bytes <= limit, `the spool stays within its limit (${st.spool_bytes} bytes)`);
+    assert.match(d.stderr(), /output fleet: the spool reached spool_limit \(262144 bytes\): the oldest \d+ event\(s\) were dropped/);
+    await s.start();
+    await until(() => stats(dir).spooled === 0, 'the rest delivered', 60000);
+    const msgs = await readStream(s.url, 'NLMON');
+    assert.equal(msgs.length, n - st.dropped, 'what was not dropped is delivered');
+    const seqs = msgs.map((m) => m.event.sequence);
+    const all = msgs.length ? seqs.at(-1)! - seqs[0]! + 1 : 0;
+    assert.equal(all, msgs.length, 'the newest kept, without a gap');
+    assert.equal(stats(dir).delivered, msgs.length);
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    assert.match(metrics, new RegExp(`nlmon_output_events_total\\{output="fleet",result="dropped"\\} ${st.dropped}\\b`));
+    assert.match(metrics, /nlmon_output_spool_bytes\{output="fleet"\} \d+/);
+    assert.match(metrics, /nlmon_output_lag_seconds\{output="fleet"\} 0\b/);
+  } finally {
+    await d.stop();
+  }
+}, { start: false }))));
+
+test('nats output: a stream that does not take the subject, and a wrong token, are clear errors, never a crash', opts, () => withNetns(1, (ns) => withTempDir((dir) => withNats(async (s) => {
+  ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
+  // An existing stream, made by someone else for other subjects.
+  const { connect } = await import('@nats-io/transport-node');
+  const { jetstreamManager } = await import('@nats-io/jetstream');
+  const nc = await connect({ servers: s.url, token: 's3cret' });
+  await (await jetstreamManager(nc)).streams.add({ name: 'NLMON', subjects: ['other.>'] });
+  await nc.close();
+  const yaml = config(ns, dir, `${natsOutput(s, dir, '      token: s3cret\n')}    - name: badtoken
+      type: nats
+      url: ${s.url}
+      token: wrong
+      stream: NLMON2
+      subject: nlmon.events
+      spool_dir: ${dir}/spool2
+`);
+  const d = await startDaemon(dir, yaml);
+  try {
+    await burst(ns, 100, 0);
+    const out = () => Object.fromEntries(cliJson<OutputStatus[]>(dir, 'outputs', 'stats').map((o) => [o.name, o]));
+    await until(() => out().fleet!.spooled >= 100 && out().badtoken!.last_error, 'both outputs tried', 30000);
+    assert.match(out().fleet!.last_error, /stream NLMON takes subjects other\.>, not nlmon\.\{host\}\.\{namespace\}\.\{event\} \(nlmon\.\*\.\*\.\*\)/);
+    assert.equal(out().fleet!.state, 'error');
+    assert.match(out().badtoken!.last_error, /authorization/i);
+    await until(() => /output fleet: stream NLMON takes subjects other\.>/.test(d.stderr()), 'the stream error in the log');
+    await until(() => /output badtoken: cannot connect .*authorization/i.test(d.stderr()), 'the login error in the log');
+    const table = cli(dir, 'outputs', 'stats').stdout;
+    assert.match(table, /fleet: stream NLMON takes subjects/);
+    assert.equal(d.child.exitCode, null, 'the daemon runs on');
+    assert.equal(out().fleet!.delivered, 0);
+  } finally {
+    await d.stop();
+  }
+}, { token: 's3cret' }))));
