@@ -16,14 +16,20 @@ import { compileCondition } from '../src/event/filter.js';
 import { syntheticEvent } from '../src/event/make.js';
 import type { HookConfig } from '../src/hooks/hook.js';
 import type { NlEvent } from '../src/event/event.js';
-import { HOOKSTAMP, LINKBURST, NLMON, cpuSeconds, ip, kernelLinks, linkburst, nlmonSync, sleep, statusKb, tableLinks } from '../test/helpers/index.js';
+import { HOOKSTAMP, LINKBURST, NLMON, cpuSeconds, ip, kernelLinks, linkburst, nlmonSync, sleep, statusKb, tableLinks, until } from '../test/helpers/index.js';
 import type { StatusReport } from '../src/daemon/control-api.js';
 import { execaSync } from 'execa';
 import { needsPodman, withPodman } from '../test/helpers/podman.js';
+import { needsNats, readStream, withNats, type StreamMessage } from '../test/helpers/nats.js';
+import { api } from '../src/cli/control-client.js';
 
 const BURST = Number(process.env.NLMON_BENCH_BURST ?? 100000);
 const RUNS = Number(process.env.NLMON_BENCH_RUNS ?? 3);
 const CONTAINERS = Number(process.env.NLMON_BENCH_CONTAINERS ?? 50);
+/** `nats`: only the nats output rows (a quick look while working on it). */
+const ONLY = process.env.NLMON_BENCH_ONLY ?? '';
+/** Events/s offered to the nats output in its paced run. */
+const NATS_PACED = 30000;
 
 const ns = `nlmon-bench-${process.pid}`;
 const nsPath = `/var/run/netns/${ns}`;
@@ -280,6 +286,104 @@ async function actionRates(storm: number): Promise<ActionRates> {
   }
 }
 
+interface NatsRun {
+  burst: number;
+  /** Full speed: toggles in the stream of those made; events/s from the first received to the
+   * last stored; lag (received → stored) p50 / p99 ms; the daemon's CPU µs per event. */
+  fullStored: number; fullRate: number; fullP50: number; fullP99: number; cpuUsPerEvent: number;
+  /** At a set rate: toggles in the stream; events/s offered; lag p50 / p99 ms. */
+  paced: number; pacedRate: number; pacedP50: number; pacedP99: number;
+  /** Outage: events spooled; their arrival rate; the catch-up rate once the server is back;
+   * RSS MB after one and after two bursts spooled; stream count equals the daemon's. */
+  spooled: number; arrivalRate: number; catchUpRate: number; rss1: number; rss2: number; exact: boolean;
+}
+
+/** `nlmon run` with a nats output (every event) to a local nats-server: a burst at full speed,
+ * one at a set rate, then an outage (the server stopped) with two bursts spooled and the
+ * catch-up once it is back. Lag is the server's store time minus the event's receipt time, read
+ * from the stream. */
+async function natsOutputRun(pacedRate: number): Promise<NatsRun | string> {
+  if (needsNats) return needsNats;
+  return withNats(async (srv) => {
+    const cfg = path.join(tmp, 'nats.yaml');
+    const sock = path.join(tmp, 'nats.sock');
+    fs.writeFileSync(cfg, `nlmon:\n  monitoring:\n    namespaces: [${ns}]\n  containers:\n    enabled: false\n  outputs:\n    - name: fleet\n      type: nats\n      url: ${srv.url}\n      stream: BENCH\n      subject: nlmon.{host}.{event}\n      spool_dir: ${tmp}/spool\n  integration:\n    hook_log: ""\n    hooks: []\n  control:\n    socket: ${sock}\n`);
+    const child = execa(process.execPath, [NLMON, 'run', '--config', cfg], { stdin: 'ignore', stdout: 'ignore', buffer: false, reject: false });
+    let err = '';
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
+    try {
+      for (let i = 0; i < 100 && !err.includes('hook(s)'); i++) await sleep(50);
+      const pid = child.pid!;
+      // Asked over the control socket from this process: a CLI process per poll would take a
+      // core of this machine from what is measured.
+      const out = async () => (await api.outputs(sock))[0]!;
+      const settle = async (events: number) => {
+        for (let end = Date.now() + 180000; Date.now() < end;) {
+          const o = await out();
+          if (o.events >= events && o.spooled === 0) return;
+          await sleep(100);
+        }
+      };
+      const toggles = (ms: StreamMessage[]) => ms.filter((m) => m.event.interface === 'b0' && (m.event.event === 'link_up' || m.event.event === 'link_down'));
+      const lags = (ms: StreamMessage[]) => ms.map((m) => m.storedMs - m.event.timestamp);
+      await until(async () => (await out()).state === 'connected', 'the output to connect', 20000);
+      // Full speed.
+      const cpu0 = cpuSeconds(pid);
+      linkburst(nsPath, BURST, 0, 'b0');
+      await settle(BURST);
+      const cpu = cpuSeconds(pid) - cpu0;
+      let msgs = await readStream(srv.url, 'BENCH');
+      const full = toggles(msgs);
+      const fullSpan = msgs.reduce((a, m) => Math.max(a, m.storedMs), 0) - msgs.reduce((a, m) => Math.min(a, m.event.timestamp), Infinity);
+      const fullLags = lags(full);
+      const seen = msgs.length;
+      // At a set rate.
+      const before = (await out()).events;
+      linkburst(nsPath, BURST, pacedRate, 'b0');
+      await settle(before + BURST);
+      msgs = (await readStream(srv.url, 'BENCH')).slice(seen);
+      const paced = toggles(msgs);
+      const pacedLags = lags(paced);
+      // Outage: two bursts spooled, then the server back.
+      await srv.kill('SIGTERM');
+      await until(async () => (await out()).state !== 'connected', 'the output to see the server go', 20000);
+      const e0 = (await out()).events;
+      const t0 = Date.now();
+      linkburst(nsPath, BURST, 0, 'b0');
+      let tArrived = 0;
+      for (let end = Date.now() + 120000; Date.now() < end; await sleep(50)) {
+        if ((await out()).events >= e0 + BURST) { tArrived = Date.now(); break; }
+      }
+      await sleep(1000);
+      const rss1 = statusKb(pid, 'VmRSS') / 1024;
+      linkburst(nsPath, BURST, 0, 'b0');
+      await until(async () => (await out()).events >= e0 + 2 * BURST, 'the second burst received', 120000);
+      await sleep(1000);
+      const rss2 = statusKb(pid, 'VmRSS') / 1024;
+      const spooled = (await out()).spooled;
+      await srv.start();
+      let tFirst = 0;
+      const d0 = (await out()).delivered;
+      for (let end = Date.now() + 300000; Date.now() < end; await sleep(20)) {
+        const o = await out();
+        if (!tFirst && o.delivered > d0) tFirst = Date.now();
+        if (o.spooled === 0) break;
+      }
+      const catchUp = ((await out()).delivered - d0) / ((Date.now() - tFirst) / 1000);
+      await sleep(500);
+      const exact = (await srv.streamMessages('BENCH')) === (await out()).events;
+      return {
+        burst: BURST, fullStored: full.length, fullRate: seen / (fullSpan / 1000), fullP50: pct(fullLags, 50), fullP99: pct(fullLags, 99), cpuUsPerEvent: (cpu * 1e6) / seen,
+        paced: paced.length, pacedRate, pacedP50: pct(pacedLags, 50), pacedP99: pct(pacedLags, 99),
+        spooled, arrivalRate: BURST / ((tArrived - t0) / 1000), catchUpRate: catchUp, rss1, rss2, exact,
+      };
+    } finally {
+      child.kill('SIGTERM');
+      await child;
+    }
+  });
+}
+
 /** The reference: spawn('/bin/true') from the main thread, 10 in flight. */
 async function plainSpawnRate(runs: number): Promise<number> {
   const t1 = performance.now();
@@ -429,6 +533,21 @@ async function main(): Promise<number> {
   try {
     ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
     log(`${BURST} link changes per burst, ${RUNS} runs per tool`);
+    log('nats output');
+    const nr = await natsOutputRun(NATS_PACED);
+    log(`nats output: ${JSON.stringify(nr)}`);
+    const f = (v: number, d = 1) => v.toFixed(d);
+    const natsRows = typeof nr === 'string' ? [`| nats output | not run: ${nr} | | |`] : [
+      `| nats output (every event, one local nats-server on the same 2 cores): a ${nr.burst}-change burst at full speed: toggles in the stream; events/s from first received to last stored; lag received → stored p50 / p99 ms | ${nr.fullStored} of ${nr.burst}; ${f(nr.fullRate, 0)}; ${f(nr.fullP50, 0)} / ${f(nr.fullP99, 0)} | | |`,
+      `| nats output, the same burst offered at ${nr.pacedRate} changes/s: toggles in the stream; lag p50 / p99 ms | ${nr.paced} of ${nr.burst}; ${f(nr.pacedP50, 0)} / ${f(nr.pacedP99, 0)} | | |`,
+      `| nats output: daemon CPU µs per event (full-speed burst) | ${f(nr.cpuUsPerEvent, 2)} | CPU_NO_OUTPUT (nlmon run, no output, containers off) | RATIO_NO_OUTPUT |`,
+      `| nats output, server stopped: events spooled (two bursts); RSS MB after one burst / after two; once the server is back, catch-up events/s vs the burst's arrival rate; stream count equals the daemon's | ${nr.spooled}; ${f(nr.rss1)} / ${f(nr.rss2)}; ${f(nr.catchUpRate, 0)} | ${f(nr.arrivalRate, 0)} events/s arrived | ${f(nr.catchUpRate / nr.arrivalRate, 1)}; ${nr.exact ? 'yes' : 'NO'} |`,
+    ];
+    const natsOk = typeof nr === 'string' || (nr.fullStored === BURST && nr.paced === BURST && nr.exact);
+    if (ONLY === 'nats') {
+      process.stdout.write(natsRows.join('\n').replace(/CPU_NO_OUTPUT[^|]*\| RATIO_NO_OUTPUT/, '(not measured in this run) |') + '\n');
+      return natsOk ? 0 : 1;
+    }
     const ir = await intake();
     log('overrun');
     const ov = await overrun();
@@ -456,7 +575,6 @@ async function main(): Promise<number> {
     log(`containers: ${JSON.stringify(ct)}`);
 
     const cpuModel = os.cpus()[0]?.model ?? 'unknown CPU';
-    const f = (v: number, d = 1) => v.toFixed(d);
     const rows = [
       `nlmon bench, ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} × ${cpuModel}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, Node ${process.versions.node}`,
       '',
@@ -479,11 +597,12 @@ async function main(): Promise<number> {
       `| webhooks: deliveries/s to a local receiver, 10 at a time, with a ${ar.storm}-change burst meanwhile (events received) | ${f(ar.web, 0)} (${ar.webStorm} of ${ar.storm}) | ${f(ar.curl, 0)} (a curl script hook) | ${f(ar.web / ar.curl, 1)} |`,
       `| module handler: calls/s, 10 at a time, with a ${ar.storm}-change burst meanwhile (events received) | ${f(ar.module, 0)} (${ar.moduleStorm} of ${ar.storm}) | ${f(tp.nlmon, 0)} (a script hook, /bin/true) | ${f(ar.module / tp.nlmon, 1)} |`,
       `| idle daemon watching all namespaces: RSS MB / CPU % over 10 s / main-thread wake-ups per s | ${f(id.rssMb)} / ${f(id.cpuPct, 2)} / ${f(id.wakeups, 1)} | | |`,
+      ...natsRows.map((r) => r.replace('CPU_NO_OUTPUT', f(ir['daemon-nocontainers'].cpuUsPerEvent, 2)).replace('RATIO_NO_OUTPUT', typeof nr === 'string' ? '' : f(nr.cpuUsPerEvent / ir['daemon-nocontainers'].cpuUsPerEvent, 2))),
     ];
     process.stdout.write(rows.join('\n') + '\n');
     const ok = ir.nlmon.received === BURST && ir.daemon.received === BURST && ir['nlmon-addr'].received === BURST && ov.tableOk && tp.stormReceived === tp.stormGenerated
       && ar.webStorm === ar.storm && ar.moduleStorm === ar.storm
-      && (typeof ct === 'string' || (ct.attributed === ct.events && ct.firstAttributed === ct.containers));
+      && (typeof ct === 'string' || (ct.attributed === ct.events && ct.firstAttributed === ct.containers)) && natsOk;
     if (!ok) log('a correctness row failed (events lost or table wrong)');
     return ok ? 0 : 1;
   } finally {

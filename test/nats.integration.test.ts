@@ -208,3 +208,27 @@ test('nats output: a stream that does not take the subject, and a wrong token, a
     await d.stop();
   }
 }, { token: 's3cret' }))));
+
+test('nats output over TLS: the server\'s certificate checked against tls.ca', opts, () => withNetns(1, (ns) => withTempDir((dir) => withNats(async (s) => {
+  ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
+  const yaml = config(ns, dir, `${natsOutput(s, dir, `      tls:\n        ca: ${s.ca}\n`)}    - name: untrusted
+      type: nats
+      url: ${s.url}
+      stream: OTHER
+      subject: nlmon.other
+      spool_dir: ${dir}/spool2
+`);
+  const d = await startDaemon(dir, yaml);
+  try {
+    await burst(ns, 200, 0);
+    const out = () => Object.fromEntries(cliJson<OutputStatus[]>(dir, 'outputs', 'stats').map((o) => [o.name, o]));
+    await until(() => out().fleet!.delivered >= 200 && out().untrusted!.last_error, `delivered over TLS (${JSON.stringify(out())})`, 30000);
+    assert.equal(out().fleet!.state, 'connected');
+    assertExactlyOnce(await readStream(s.url, 'NLMON', s.ca), 200, ns);
+    // The system's CAs do not know the test's: refused, and said so.
+    assert.match(out().untrusted!.last_error, /cannot connect .*(certificate|self.signed|issuer)/i);
+    assert.equal(out().untrusted!.delivered, 0);
+  } finally {
+    await d.stop();
+  }
+}, { tls: true }))));

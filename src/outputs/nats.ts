@@ -22,7 +22,11 @@ import { subjectCovers, subjectFilter, subjectFor } from './subject.js';
 import type { OutputConfig, OutputLog, OutputStatus } from './outputs.js';
 
 /** Publishes in flight at most. */
-const WINDOW = 2048;
+const WINDOW = Number(process.env.NLMON_NATS_WINDOW ?? 2048);
+/** How long sending waits for more to send with it (see schedulePump). */
+const PUMP_DELAY_MS = Number(process.env.NLMON_PUMP_DELAY ?? 1);
+/** Records read from the spool and not yet sent below which the next read starts. */
+const PREFETCH = 1024;
 /** A publish not acknowledged in this time counts as failed; the unacknowledged are sent again. */
 const ACK_WAIT_MS = 10_000;
 /** Pauses before trying again after a failure: growing, at most the last. */
@@ -44,12 +48,6 @@ const RUN = runIdentity();
 
 type State = 'connecting' | 'connected' | 'disconnected' | 'error' | 'closed';
 
-interface Flight {
-  rec: SpoolRecord;
-  acked: boolean;
-  sentAt: number;
-}
-
 export class NatsOutput {
   private readonly spool: Spool;
   private readonly subject: (e: NlEvent) => string;
@@ -59,12 +57,14 @@ export class NatsOutput {
   private inbox = '';
   private state: State = 'connecting';
   /** Publishes in flight, oldest first (from `first`), and reply token → flight. */
-  private flights: Flight[] = [];
+  private flights: SpoolRecord[] = [];
   private first = 0;
-  private readonly byToken = new Map<number, Flight>();
+  private readonly byToken = new Map<number, SpoolRecord>();
   private token = 0;
   /** Records read from the spool and not yet sent, and where reading goes on. */
   private ahead: SpoolRecord[] = [];
+  private aheadPos = 0;
+  private pumpTimer: NodeJS.Timeout | undefined;
   private cursor: SpoolPos;
   private reading = false;
   private retryAt = 0;
@@ -82,7 +82,7 @@ export class NatsOutput {
     this.subject = subjectFor(cfg.subject);
     this.filter = subjectFilter(cfg.subject);
     this.spool = new Spool(cfg.spool_dir, cfg.spool_limit, {
-      written: () => this.pump(),
+      written: () => this.schedulePump(),
       error: (m) => this.note(m),
     });
     const r = this.spool.recovery;
@@ -135,7 +135,16 @@ export class NatsOutput {
         }
         this.nc = nc;
         this.inbox = createInbox();
-        this.sub = nc.subscribe(`${this.inbox}.*`, { callback: (_err, m) => this.onReply(m) });
+        this.sub = nc.subscribe(`${this.inbox}.*`, {
+          callback: (_err, m) => {
+            // A throw here would close the client's reader, and with it the connection.
+            try {
+              this.onReply(m);
+            } catch (e) {
+              this.note(`internal error on a reply: ${(e as Error).stack ?? String(e)}`);
+            }
+          },
+        });
         void this.watch(nc);
         this.failures = 0;
         await this.ready();
@@ -235,33 +244,41 @@ export class NatsOutput {
     }
   }
 
-  private publish(f: Flight): void {
+  private publish(f: SpoolRecord): void {
     const t = ++this.token;
     this.byToken.set(t, f);
     f.sentAt = Date.now();
     const h = headers();
-    h.set('Nats-Msg-Id', f.rec.id);
+    h.set('Nats-Msg-Id', f.id);
     try {
-      this.nc!.publish(f.rec.subject, f.rec.body, { reply: `${this.inbox}.${t}`, headers: h });
+      this.nc!.publish(f.subject, f.body, { reply: `${this.inbox}.${t}`, headers: h });
     } catch (e) {
       this.fail(`cannot publish: ${describeError(e)}`);
       this.retryLater();
     }
   }
 
-  /** Sends records from the spool while the window has room. */
+  /** Sends from the spool once what this turn of the event loop brought (spool writes, batches
+   * of acknowledgements) is in: one write to the server for many events, not one each. */
+  private schedulePump(): void {
+    if (this.pumpTimer) return;
+    this.pumpTimer = setTimeout(() => {
+      this.pumpTimer = undefined;
+      this.pump();
+    }, PUMP_DELAY_MS);
+  }
+
+  /** Sends records from the spool while the window has room; reads on before what was read
+   * runs out, so sending does not wait for the disk. */
   private pump(): void {
     while (this.state === 'connected' && this.flights.length - this.first < WINDOW) {
-      const rec = this.ahead.shift();
-      if (!rec) {
-        this.readAhead();
-        return;
-      }
+      if (this.aheadPos === this.ahead.length) break;
+      const rec = this.ahead[this.aheadPos++]!;
       if (this.spool.isDropped(rec.seg)) continue;
-      const f: Flight = { rec, acked: false, sentAt: 0 };
-      this.flights.push(f);
-      this.publish(f);
+      this.flights.push(rec);
+      this.publish(rec);
     }
+    if (this.ahead.length - this.aheadPos < PREFETCH) this.readAhead();
   }
 
   private readAhead(): void {
@@ -271,7 +288,8 @@ export class NatsOutput {
       this.reading = false;
       this.cursor = next;
       if (records.length === 0) return;
-      this.ahead = records;
+      this.ahead = this.aheadPos === this.ahead.length ? records : this.ahead.slice(this.aheadPos).concat(records);
+      this.aheadPos = 0;
       this.pump();
     }, (e: Error) => {
       this.reading = false;
@@ -287,14 +305,19 @@ export class NatsOutput {
     this.byToken.delete(t);
     if (f.acked) return;
     let error = '';
-    if (m.headers?.code === 503) {
-      error = `no JetStream stream takes subject ${f.rec.subject}`;
-    } else {
-      try {
-        const a = m.json<{ error?: { description?: string; code?: number } }>();
-        if (a.error) error = `stream ${this.cfg.stream}: ${a.error.description ?? 'error'} (${a.error.code ?? '?'})`;
-      } catch {
-        error = `a reply that is not a publish acknowledgement: ${m.string().slice(0, 200)}`;
+    const d = m.data;
+    // A PubAck starts {"stream": — read no further (most replies are that); anything else is
+    // looked at closely.
+    if (!(d.length > 10 && d[0] === 0x7b && d[2] === 0x73 && d[3] === 0x74)) {
+      if (m.headers?.code === 503) {
+        error = `no JetStream stream takes subject ${f.subject}`;
+      } else {
+        try {
+          const a = m.json<{ error?: { description?: string; code?: number } }>();
+          if (a.error) error = `stream ${this.cfg.stream}: ${a.error.description ?? 'error'} (${a.error.code ?? '?'})`;
+        } catch {
+          error = `a reply that is not a publish acknowledgement: ${m.string().slice(0, 200)}`;
+        }
       }
     }
     if (error) {
@@ -313,7 +336,7 @@ export class NatsOutput {
     let n = 0;
     while (this.first < this.flights.length && this.flights[this.first]!.acked) {
       const f = this.flights[this.first++]!;
-      if (!this.spool.isDropped(f.rec.seg)) this.spool.ack(f.rec);
+      if (!this.spool.isDropped(f.seg)) this.spool.ack(f);
       n++;
     }
     this.delivered += n;
@@ -321,7 +344,7 @@ export class NatsOutput {
       this.flights = this.flights.slice(this.first);
       this.first = 0;
     }
-    if (n) this.pump();
+    if (n) this.schedulePump();
   }
 
   private onTick(): void {
@@ -340,7 +363,7 @@ export class NatsOutput {
   /** Seconds since the oldest event not yet acknowledged was received; 0 when none waits. */
   lagSeconds(): number {
     if (this.spool.spooled <= 0) return 0;
-    const t = this.flights[this.first]?.rec.time ?? this.ahead[0]?.time ?? this.waitingSince;
+    const t = this.flights[this.first]?.time ?? this.ahead[this.aheadPos]?.time ?? this.waitingSince;
     return t ? Math.max(0, (Date.now() - t) / 1000) : 0;
   }
 
@@ -354,6 +377,7 @@ export class NatsOutput {
     this.state = 'closed';
     clearInterval(this.tick);
     clearTimeout(this.retryTimer);
+    clearTimeout(this.pumpTimer);
     const nc = this.nc;
     this.nc = undefined;
     this.sub?.unsubscribe();

@@ -45,6 +45,9 @@ export interface SpoolRecord {
   subject: string;
   id: string;
   body: Buffer;
+  /** The sender's: acknowledged, and when last sent (ms). */
+  acked: boolean;
+  sentAt: number;
 }
 
 interface Segment {
@@ -105,6 +108,8 @@ export class Spool {
   private ackSaved = '';
   private readFd = -1;
   private readSeg = -1;
+  /** The last write, kept to be read back without the disk by a sender that keeps up. */
+  private tail: { seg: number; off: number; buf: Buffer } | undefined;
   /** Bytes in all segments. */
   bytes = 0;
   /** Records appended and not acknowledged nor dropped. */
@@ -162,7 +167,11 @@ export class Spool {
     this.pendingBytes += bytes;
     this.pendingRecords += records.length;
     this.spooled += records.length;
-    if (!this.writing) this.flush();
+    // Appends of one turn of the event loop go to the disk in one write.
+    if (!this.writing) {
+      this.writing = true;
+      setImmediate(() => this.flush());
+    }
   }
 
   private flush(): void {
@@ -191,6 +200,7 @@ export class Spool {
         this.lastError = `${this.dir}: ${err.message}`;
         this.hooks.error(`cannot write the spool: ${err.message}; ${count} event(s) dropped (and counted)`);
       } else {
+        this.tail = { seg: seg.n, off: seg.size, buf };
         seg.size += buf.length;
         seg.records += count;
         this.bytes += buf.length;
@@ -303,6 +313,10 @@ export class Spool {
     const from = this.nextReadable(pos);
     if (!from) return { records: [], next: pos };
     const seg = this.segs.find((s) => s.n === from.seg)!;
+    const t = this.tail;
+    if (t && t.seg === from.seg && from.off >= t.off && from.off < t.off + t.buf.length) {
+      return this.parse(t.buf.subarray(from.off - t.off), t.buf.length - (from.off - t.off), from);
+    }
     if (this.readSeg !== seg.n) {
       if (this.readFd >= 0) fs.close(this.readFd, () => {});
       this.readFd = fs.openSync(this.segPath(seg.n), 'r');
@@ -318,6 +332,11 @@ export class Spool {
       buf = Buffer.allocUnsafe(len);
       got = await new Promise<number>((resolve, reject) => fs.read(fd, buf, 0, len, from.off, (err, n) => (err ? reject(err) : resolve(n))));
     }
+    return this.parse(buf, got, from);
+  }
+
+  /** The whole records in buf's first `got` bytes, read from `from`. */
+  private parse(buf: Buffer, got: number, from: SpoolPos): { records: SpoolRecord[]; next: SpoolPos } {
     const records: SpoolRecord[] = [];
     let o = 0;
     while (o + HEADER <= got) {
@@ -393,7 +412,7 @@ function decodePayload(buf: Buffer, p: number, len: number, seg: number, off: nu
   const ip = p + 10 + sl;
   const il = buf.readUInt16LE(ip);
   const id = buf.toString('utf8', ip + 2, ip + 2 + il);
-  return { seg, off, end: off + HEADER + len, time, subject, id, body: buf.subarray(ip + 2 + il, end) };
+  return { seg, off, end: off + HEADER + len, time, subject, id, body: buf.subarray(ip + 2 + il, end), acked: false, sentAt: 0 };
 }
 
 /** Reads a segment through: the length of its whole, checked records, their count, and how many

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { execa, type ResultPromise } from 'execa';
+import { execa, execaSync, type ResultPromise } from 'execa';
 import { sleep, until } from './common.js';
 
 function which(cmd: string): string | undefined {
@@ -33,6 +33,8 @@ async function freePort(): Promise<number> {
 
 export interface NatsServer {
   url: string;
+  /** With tls: the CA file clients check the server's certificate against. */
+  ca: string;
   port: number;
   dir: string;
   /** Starts it (again, on the same ports and store). */
@@ -47,6 +49,19 @@ export interface NatsServer {
 export interface NatsOptions {
   /** Clients must give this token. */
   token?: string;
+  /** TLS only, with a certificate for 127.0.0.1 from a CA made for the test (server.ca). */
+  tls?: boolean;
+}
+
+/** A CA and a certificate for 127.0.0.1 signed by it, made with openssl in dir. */
+function makeCerts(dir: string): { ca: string; cert: string; key: string } {
+  const f = (n: string) => path.join(dir, n);
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  execaSync('openssl', ['req', '-x509', ...ec, '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2', '-subj', '/CN=nlmon test CA']);
+  execaSync('openssl', ['req', ...ec, '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=127.0.0.1']);
+  fs.writeFileSync(f('san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  execaSync('openssl', ['x509', '-req', '-in', f('server.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('server.pem'), '-days', '2', '-extfile', f('san.ext')]);
+  return { ca: f('ca.pem'), cert: f('server.pem'), key: f('server.key') };
 }
 
 /** Runs fn with a nats-server (not yet started if start is false); stops it afterwards. */
@@ -56,10 +71,12 @@ export async function withNats<T>(fn: (s: NatsServer) => Promise<T>, options: Na
   const monitor = await freePort();
   let child: ResultPromise | undefined;
   let out = '';
+  const certs = options.tls ? makeCerts(dir) : undefined;
   const server: NatsServer = {
-    url: `nats://127.0.0.1:${port}`, port, dir,
+    url: `${certs ? 'tls' : 'nats'}://127.0.0.1:${port}`, port, dir, ca: certs?.ca ?? '',
     async start() {
-      const args = ['-js', '-sd', path.join(dir, 'store'), '-a', '127.0.0.1', '-p', String(port), '-m', String(monitor), ...(options.token ? ['--auth', options.token] : [])];
+      const args = ['-js', '-sd', path.join(dir, 'store'), '-a', '127.0.0.1', '-p', String(port), '-m', String(monitor), ...(options.token ? ['--auth', options.token] : []),
+        ...(certs ? ['--tls', '--tlscert', certs.cert, '--tlskey', certs.key] : [])];
       const c = execa(NATS_SERVER!, args, { reject: false, all: true, buffer: false });
       child = c;
       c.all?.on('data', (d: Buffer) => { out += d.toString(); });
@@ -111,10 +128,10 @@ export interface StreamMessage {
 }
 
 /** Every message of a stream, in order, read with an ordered consumer. */
-export async function readStream(url: string, stream: string): Promise<StreamMessage[]> {
+export async function readStream(url: string, stream: string, ca = ''): Promise<StreamMessage[]> {
   const { connect } = await import('@nats-io/transport-node');
   const { jetstream } = await import('@nats-io/jetstream');
-  const nc = await connect({ servers: url });
+  const nc = await connect({ servers: url, ...(ca ? { tls: { caFile: ca } } : {}) });
   try {
     const js = jetstream(nc);
     const c = await js.consumers.get(stream);
