@@ -45,8 +45,9 @@ test('the DaemonSet: host network and PID, NET_ADMIN and SYS_ADMIN only, a read-
   assert.equal(hostPathOf('/var/log/pods'), '/var/log/pods');
   assert.equal(mounts.get('/var/log/pods')!.readOnly, true);
   assert.equal(volumes.get(mounts.get('/etc/nlmon')!.name)!.configMap.name, 'nlmon-config');
+  assert.equal(hostPathOf('/var/lib/nlmon'), '/var/lib/nlmon', 'the spools outlive the pod');
   for (const [p, m] of mounts) {
-    if (!m.readOnly) assert.ok(['/run/nlmon', '/var/log/nlmon'].includes(p), `${p}: only the control socket and the logs are writable`);
+    if (!m.readOnly) assert.ok(['/run/nlmon', '/var/log/nlmon', '/var/lib/nlmon'].includes(p), `${p}: only the control socket, the logs and the spools are writable`);
   }
   for (const probe of [c.livenessProbe, c.readinessProbe]) assert.deepEqual(probe.exec.command, ['nlmon', 'status', '--socket', '/run/nlmon/nlmon.sock']);
   assert.ok(c.resources.requests.cpu && c.resources.requests.memory && c.resources.limits.memory, 'requests and a memory limit');
@@ -60,9 +61,14 @@ test('the ConfigMap\'s config passes nlmon\'s checker, and names the paths the D
   assert.equal(cfg.monitoring.namespaces, 'all');
   const c = all.find((m) => m.kind === 'DaemonSet')!.spec.template.spec.containers[0];
   const mounted = (p: string) => c.volumeMounts.some((m: Obj) => p === m.mountPath || p.startsWith(`${m.mountPath}/`));
-  for (const p of [...cfg.monitoring.netns_dirs, ...cfg.containers.docker_socket, ...cfg.containers.cri_socket, cfg.control.socket, cfg.integration.hook_log, ...cfg.outputs.map((o) => o.path)]) {
+  for (const p of [...cfg.monitoring.netns_dirs, ...cfg.containers.docker_socket, ...cfg.containers.cri_socket, cfg.control.socket, cfg.integration.hook_log, ...cfg.outputs.map((o) => o.path || o.spool_dir)]) {
     assert.ok(mounted(p), `${p} is on a mount`);
   }
+  const fleet = cfg.outputs.find((o) => o.type === 'nats');
+  assert.ok(fleet, 'a nats output ships the events off the node');
+  const spoolMount = c.volumeMounts.find((m: Obj) => fleet.spool_dir.startsWith(`${m.mountPath}/`));
+  const pod = all.find((m) => m.kind === 'DaemonSet')!.spec.template.spec;
+  assert.ok(pod.volumes.find((v: Obj) => v.name === spoolMount.name).hostPath, 'the spool is on a hostPath');
   assert.equal(cfg.metrics.listen.split(':').at(-1), String(c.ports[0].containerPort));
   assert.deepEqual(c.args.slice(0, 3), ['run', '--config', '/etc/nlmon/nlmon.yaml']);
 });

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import type { OutputStatus } from '../src/outputs/outputs.js';
-import { LINKBURST, cli, cliJson, ip, needsNats, readStream, sleep, startDaemon, until, withNats, withNetns, withTempDir, type NatsServer } from './helpers/index.js';
+import { LINKBURST, ROOT, cli, cliJson, ip, needsNats, readStream, sleep, startDaemon, until, withNats, withNetns, withTempDir, type NatsServer } from './helpers/index.js';
 
 const opts = { skip: needsNats, timeout: 180000 };
 const port = 19470 + (process.pid % 500);
@@ -201,7 +201,7 @@ test('nats output: a stream that does not take the subject, and a wrong token, a
     await until(() => /output fleet: stream NLMON takes subjects other\.>/.test(d.stderr()), 'the stream error in the log');
     await until(() => /output badtoken: cannot connect .*authorization/i.test(d.stderr()), 'the login error in the log');
     const table = cli(dir, 'outputs', 'stats').stdout;
-    assert.match(table, /fleet: stream NLMON takes subjects/);
+    assert.match(table, /fleet \(\d{4}-[^)]*\): stream NLMON takes subjects/);
     assert.equal(d.child.exitCode, null, 'the daemon runs on');
     assert.equal(out().fleet!.delivered, 0);
   } finally {
@@ -232,3 +232,34 @@ test('nats output over TLS: the server\'s certificate checked against tls.ca', o
     await d.stop();
   }
 }, { tls: true }))));
+
+test('docs/fleet.md: the TypeScript consumer example reads the stream', opts, () => withNetns(1, (ns) => withTempDir((dir) => withNats(async (s) => {
+  ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
+  const d = await startDaemon(dir, config(ns, dir, natsOutput(s, dir).replace('nlmon.{host}.{namespace}.{event}', 'nlmon.{host}.{event}')));
+  const example = path.join(ROOT, 'build', `fleet-example-${process.pid}.mjs`);
+  try {
+    await burst(ns, 20, 0);
+    await until(() => stats(dir).delivered >= 20, 'the events delivered', 30000);
+    const md = fs.readFileSync(path.join(ROOT, 'docs', 'fleet.md'), 'utf8');
+    const ts = /```ts\n([\s\S]*?)```/.exec(md)![1]!;
+    assert.match(ts, /nats:\/\/nats\.nats\.svc\.cluster\.local:4222/);
+    const { default: typescript } = await import('typescript');
+    const js = typescript.transpileModule(ts.replace('nats://nats.nats.svc.cluster.local:4222', s.url), { compilerOptions: { module: typescript.ModuleKind.ESNext, target: typescript.ScriptTarget.ES2022 } }).outputText;
+    fs.writeFileSync(example, js);
+    const child = execa(process.execPath, [example], { reject: false, buffer: false });
+    let out = '';
+    child.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
+    try {
+      await until(() => out.split('\n').filter(Boolean).length >= 10, `the example to print the 10 link_down events (${out})`, 20000);
+    } finally {
+      child.kill('SIGKILL');
+      await child;
+    }
+    const lines = out.split('\n').filter(Boolean);
+    assert.equal(lines.length, 10);
+    assert.ok(lines.every((l) => l === `${os.hostname()} b0 -`), lines[0]);
+  } finally {
+    fs.rmSync(example, { force: true });
+    await d.stop();
+  }
+}))));

@@ -27,7 +27,7 @@ export function listTable(hooks: HookStatus[]): string {
 }
 
 export function outputsTable(outputs: OutputStatus[]): string {
-  const errors = outputs.filter((o) => o.last_error).map((o) => `${o.name}: ${o.last_error}\n`).join('');
+  const errors = outputs.filter((o) => o.last_error).map((o) => `${o.name} (${o.last_error_at}): ${o.last_error}\n`).join('');
   return table([
     ['OUTPUT', 'TYPE', 'STATE', 'EVENTS', 'DELIVERED', 'DROPPED', 'SPOOLED', 'SPOOL_BYTES', 'LAG_S', 'TARGET'],
     ...outputs.map((o) => [o.name, o.type, o.state, String(o.events), String(o.delivered), String(o.dropped), String(o.spooled), String(o.spool_bytes), String(o.lag_seconds), o.target]),

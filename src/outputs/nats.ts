@@ -77,6 +77,7 @@ export class NatsOutput {
   events = 0;
   delivered = 0;
   lastError = '';
+  private lastErrorAt: Date | undefined;
 
   constructor(readonly cfg: OutputConfig, private readonly log: OutputLog) {
     this.subject = subjectFor(cfg.subject);
@@ -86,7 +87,7 @@ export class NatsOutput {
       error: (m) => this.note(m),
     });
     const r = this.spool.recovery;
-    if (r.torn) this.note(`the spool ${cfg.spool_dir} had ${r.torn} torn tail(s) (${r.tornBytes} bytes, from a crash in the middle of a write): cut`);
+    if (r.torn) this.note(`the spool ${cfg.spool_dir} had ${r.torn} torn tail(s) (${r.tornBytes} bytes, from a crash in the middle of a write): cut`, 'warn');
     if (r.records) {
       this.log(cfg.name, 'info', `${r.records} event(s) from the spool ${cfg.spool_dir} not yet acknowledged: sending them first`);
       this.waitingSince = Date.now();
@@ -171,7 +172,7 @@ export class NatsOutput {
       if (this.nc !== nc) return;
       if (s.type === 'disconnect') {
         this.state = 'disconnected';
-        this.note(`disconnected from ${s.server}; events are kept in the spool`);
+        this.note(`disconnected from ${s.server}; events are kept in the spool`, 'warn');
       } else if (s.type === 'reconnect') {
         this.log(this.cfg.name, 'info', `reconnected to ${s.server}`);
         void this.ready();
@@ -391,13 +392,14 @@ export class NatsOutput {
       name: c.name, type: 'nats', target: `${c.url.join(',')} ${c.stream} ${c.subject}`, condition: c.condition,
       state: this.state, events: this.events, delivered: this.delivered, dropped: this.spool.dropped,
       spooled: this.spool.spooled, spool_bytes: this.spool.bytes, queued_bytes: this.spool.queuedBytes, torn: this.spool.recovery.torn,
-      lag_seconds: Math.round(this.lagSeconds() * 1000) / 1000, last_error: this.lastError,
+      lag_seconds: Math.round(this.lagSeconds() * 1000) / 1000, last_error: this.lastError, last_error_at: this.lastErrorAt?.toISOString() ?? '',
     };
   }
 
-  private note(message: string): void {
+  private note(message: string, level: 'warn' | 'error' = 'error'): void {
     this.lastError = message;
-    this.log(this.cfg.name, 'error', message);
+    this.lastErrorAt = new Date();
+    this.log(this.cfg.name, level, message);
   }
 }
 

@@ -54,6 +54,8 @@ export interface OutputStatus {
   /** Seconds since the oldest event not yet delivered was received; 0 when none waits. */
   lag_seconds: number;
   last_error: string;
+  /** When last_error happened (ISO 8601); '' if never. */
+  last_error_at: string;
 }
 
 /** Bytes that may wait for a slow file before lines are dropped (and counted). */
@@ -76,6 +78,7 @@ class FileOutput implements Output {
   written = 0;
   failed = 0;
   lastError = '';
+  private lastErrorAt: Date | undefined;
 
   constructor(readonly cfg: OutputConfig, private readonly log: OutputLog) {
     // What a stream error loses is not known line by line: it is reported, not counted.
@@ -119,12 +122,13 @@ class FileOutput implements Output {
     return {
       name: this.cfg.name, type: this.cfg.type, target: this.cfg.path, condition: this.cfg.condition, state: this.file.isOpen ? 'open' : 'error',
       events: this.events, delivered: this.written, dropped: this.failed, spooled: 0, spool_bytes: 0, queued_bytes: this.file.waiting, torn: 0,
-      lag_seconds: 0, last_error: this.lastError,
+      lag_seconds: 0, last_error: this.lastError, last_error_at: this.lastErrorAt?.toISOString() ?? '',
     };
   }
 
   private note(message: string): void {
     this.lastError = message;
+    this.lastErrorAt = new Date();
     this.log(this.cfg.name, 'error', message);
   }
 }
