@@ -416,23 +416,31 @@ function decodePayload(buf: Buffer, p: number, len: number, seg: number, off: nu
 }
 
 /** Reads a segment through: the length of its whole, checked records, their count, and how many
- * of them lie before `ackedOff`. */
+ * of them lie before `ackedOff`. Read in large chunks: a full spool is a million records. */
 function scanSegment(file: string, ackedOff: number): { size: number; records: number; before: number } {
   const fd = fs.openSync(file, 'r');
   try {
     const total = fs.fstatSync(fd).size;
+    let buf = Buffer.allocUnsafe(Math.min(total, 4 * 1024 * 1024));
+    let bufAt = 0; // file offset of buf[0]
+    let bufLen = 0;
     let off = 0;
     let records = 0;
     let before = 0;
-    const head = Buffer.alloc(HEADER);
-    let body = Buffer.alloc(64 * 1024);
     while (off + HEADER <= total) {
-      fs.readSync(fd, head, 0, HEADER, off);
-      const len = head.readUInt32LE(0);
-      if (len < 12 || off + HEADER + len > total) break;
-      if (body.length < len) body = Buffer.alloc(len);
-      fs.readSync(fd, body, 0, len, off + HEADER);
-      if (zlib.crc32(body.subarray(0, len)) !== head.readUInt32LE(4)) break;
+      // Make sure buf holds [off, off + need).
+      const have = (need: number): boolean => {
+        if (off >= bufAt && off + need <= bufAt + bufLen) return true;
+        if (buf.length < need) buf = Buffer.allocUnsafe(need);
+        bufAt = off;
+        bufLen = fs.readSync(fd, buf, 0, Math.min(buf.length, total - off), off);
+        return need <= bufLen;
+      };
+      if (!have(HEADER)) break;
+      const len = buf.readUInt32LE(off - bufAt);
+      if (len < 12 || off + HEADER + len > total || !have(HEADER + len)) break;
+      const p = off - bufAt;
+      if (zlib.crc32(buf.subarray(p + HEADER, p + HEADER + len)) !== buf.readUInt32LE(p + 4)) break;
       off += HEADER + len;
       records++;
       if (off <= ackedOff) before++;

@@ -1,0 +1,119 @@
+// The nats output's spool on its own: records read back in order, the acknowledged position
+// kept across a restart, a torn tail and a damaged record cut and counted, the oldest dropped
+// past the limit.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { encodeRecord, segmentSize, Spool, type SpoolPos, type SpoolRecord } from '../src/outputs/spool.js';
+import { withTempDir } from './helpers/index.js';
+
+const quiet = { written: () => {}, error: () => {} };
+
+function rec(i: number, pad = 100): Buffer {
+  return encodeRecord(1_700_000_000_000 + i, `nlmon.h.e${i % 3}`, `h/b/r/${i}`, JSON.stringify({ i, pad: 'x'.repeat(pad) }));
+}
+
+async function readAll(s: Spool, from: SpoolPos = s.head): Promise<SpoolRecord[]> {
+  const out: SpoolRecord[] = [];
+  let pos = from;
+  for (;;) {
+    const { records, next } = await s.read(pos);
+    if (records.length === 0) return out;
+    out.push(...records);
+    pos = next;
+  }
+}
+
+const ids = (rs: SpoolRecord[]) => rs.map((r) => Number(r.id.split('/').pop()));
+const range = (a: number, b: number) => Array.from({ length: b - a }, (_, k) => a + k);
+
+test('spool: records come back in order with their subject, id, time and body', () => withTempDir(async (dir) => {
+  const s = new Spool(path.join(dir, 'sp'), 1 << 30, quiet);
+  for (let i = 0; i < 50; i++) s.append([rec(2 * i), rec(2 * i + 1)]);
+  await s.whenWritten();
+  assert.equal(s.spooled, 100);
+  const rs = await readAll(s);
+  assert.deepEqual(ids(rs), range(0, 100));
+  assert.equal(rs[7]!.subject, 'nlmon.h.e1');
+  assert.equal(rs[7]!.time, 1_700_000_000_007);
+  assert.equal(JSON.parse(rs[7]!.body.toString()).i, 7);
+  await s.close();
+}));
+
+test('spool: what was acknowledged stays forgotten across a restart; the rest is sent again', () => withTempDir(async (dir) => {
+  const d = path.join(dir, 'sp');
+  const s1 = new Spool(d, 1 << 30, quiet);
+  s1.append(range(0, 300).map((i) => rec(i)));
+  await s1.whenWritten();
+  const rs = await readAll(s1);
+  for (const r of rs.slice(0, 120)) s1.ack(r);
+  assert.equal(s1.spooled, 180);
+  await s1.close();
+  const s2 = new Spool(d, 1 << 30, quiet);
+  assert.deepEqual(s2.recovery, { records: 180, torn: 0, tornBytes: 0 });
+  assert.equal(s2.spooled, 180);
+  s2.append([rec(300)]);
+  await s2.whenWritten();
+  assert.deepEqual(ids(await readAll(s2)), range(120, 301), 'the unacknowledged, then the new, in order');
+  for (const r of await readAll(s2)) s2.ack(r);
+  assert.equal(s2.spooled, 0);
+  await s2.close();
+  const s3 = new Spool(d, 1 << 30, quiet);
+  assert.equal(s3.recovery.records, 0);
+  assert.equal(fs.readdirSync(d).filter((f) => f.endsWith('.seg')).length, 1, 'acknowledged segments are deleted');
+  await s3.close();
+}));
+
+test('spool: a torn tail and a damaged record are cut at start and counted; later segments are kept', () => withTempDir(async (dir) => {
+  const d = path.join(dir, 'sp');
+  // Three segments of whole records.
+  const limit = 1 << 20;
+  const per = Math.ceil(segmentSize(limit) / rec(0).length) + 1;
+  const s1 = new Spool(d, limit, quiet);
+  for (let i = 0; i < 3 * per; i += 10) {
+    s1.append(range(i, i + 10).map((k) => rec(k)));
+    await s1.whenWritten();
+  }
+  await s1.close();
+  const segs = fs.readdirSync(d).filter((f) => f.endsWith('.seg')).sort();
+  assert.ok(segs.length >= 3, `${segs.length} segments`);
+  // A byte flipped in the 5th record of the first segment; half a record at the end of the last.
+  const first = path.join(d, segs[0]!);
+  const buf = fs.readFileSync(first);
+  const starts: number[] = [];
+  for (let o = 0; o < buf.length; o += 8 + buf.readUInt32LE(o)) starts.push(o);
+  const inFirst = starts.length;
+  buf[starts[4]! + 20]! ^= 0xff;
+  fs.writeFileSync(first, buf);
+  fs.appendFileSync(path.join(d, segs.at(-1)!), rec(99999).subarray(0, 30));
+  const s2 = new Spool(d, limit, quiet);
+  assert.equal(s2.recovery.torn, 2);
+  assert.equal(s2.recovery.tornBytes, buf.length - starts[4]! + 30);
+  const got = ids(await readAll(s2));
+  assert.deepEqual(got.slice(0, 4), [0, 1, 2, 3], 'the first segment up to the damage');
+  assert.equal(got[4], inFirst, 'then the next segment, whole');
+  const total = Math.ceil((3 * per) / 10) * 10;
+  assert.equal(got.length, total - (inFirst - 4), 'nothing else lost');
+  assert.ok(got.every((v, k) => k === 0 || v > got[k - 1]!));
+  await s2.close();
+}));
+
+test('spool: past its limit the oldest segment goes, its unacknowledged records counted as dropped', () => withTempDir(async (dir) => {
+  const limit = 64 * 1024;
+  const errors: string[] = [];
+  const s = new Spool(path.join(dir, 'sp'), limit, { written: () => {}, error: (m) => errors.push(m) });
+  const n = 2000; // about 300 KB
+  for (let i = 0; i < n; i += 20) {
+    s.append(range(i, i + 20).map((k) => rec(k)));
+    await s.whenWritten();
+  }
+  assert.ok(s.bytes <= limit, `${s.bytes} bytes on disk`);
+  assert.ok(s.dropped > 0);
+  assert.equal(s.dropped + s.spooled, n);
+  const got = ids(await readAll(s));
+  assert.equal(got.length, s.spooled);
+  assert.deepEqual(got, range(n - got.length, n), 'the newest are kept, without a gap');
+  assert.match(errors[0]!, /spool_limit \(65536 bytes\): the oldest \d+ event\(s\) were dropped/);
+  await s.close();
+}));
