@@ -263,3 +263,30 @@ test('docs/fleet.md: the TypeScript consumer example reads the stream', opts, ()
     await d.stop();
   }
 }))));
+
+test('nats output: a reload keeps an output whose condition changed, and reopens one whose stream changed on the same spool', opts, () => withNetns(1, (ns) => withTempDir((dir) => withNats(async (s) => {
+  ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
+  const d = await startDaemon(dir, config(ns, dir, natsOutput(s, dir)));
+  try {
+    await burst(ns, 100, 0);
+    await until(() => stats(dir).delivered >= 100, 'the first burst delivered', 30000);
+    const reload = async (yaml: string) => {
+      fs.writeFileSync(path.join(dir, 'nlmon.yaml'), yaml);
+      const before = d.stderr().length;
+      d.child.kill('SIGHUP');
+      await until(() => /info reloaded /.test(d.stderr().slice(before)), 'the reload', 10000);
+    };
+    await reload(config(ns, dir, natsOutput(s, dir).replace("event IN [link_up, link_down]", "event == link_up")));
+    await burst(ns, 100, 0);
+    await until(() => stats(dir).delivered >= 150, 'the link_up half delivered', 30000);
+    assert.deepEqual([stats(dir).events, stats(dir).delivered], [150, 150], 'the same output, its counts kept');
+    await reload(config(ns, dir, natsOutput(s, dir).replace('stream: NLMON', 'stream: NLMON2').replace('nlmon.{host}', 'other.{host}')));
+    await burst(ns, 100, 0);
+    await until(() => stats(dir).delivered >= 100 && stats(dir).spooled === 0, `the third burst delivered to NLMON2 (${JSON.stringify(stats(dir))})`, 30000);
+    assert.equal(stats(dir).events, 100, 'a new output, new counts');
+    assert.equal(await s.streamMessages('NLMON'), 150);
+    assert.equal(await s.streamMessages('NLMON2'), 100);
+  } finally {
+    await d.stop();
+  }
+}))));

@@ -22,9 +22,9 @@ import { subjectCovers, subjectFilter, subjectFor } from './subject.js';
 import type { OutputConfig, OutputLog, OutputStatus } from './outputs.js';
 
 /** Publishes in flight at most. */
-const WINDOW = Number(process.env.NLMON_NATS_WINDOW ?? 2048);
+const WINDOW = 2048;
 /** How long sending waits for more to send with it (see schedulePump). */
-const PUMP_DELAY_MS = Number(process.env.NLMON_PUMP_DELAY ?? 1);
+const PUMP_DELAY_MS = 1;
 /** Records read from the spool and not yet sent below which the next read starts. */
 const PREFETCH = 1024;
 /** A publish not acknowledged in this time counts as failed; the unacknowledged are sent again. */
@@ -67,7 +67,6 @@ export class NatsOutput {
   private pumpTimer: NodeJS.Timeout | undefined;
   private cursor: SpoolPos;
   private reading = false;
-  private retryAt = 0;
   private failures = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly tick: NodeJS.Timeout;
@@ -186,6 +185,7 @@ export class NatsOutput {
   private async ready(): Promise<void> {
     const nc = this.nc;
     if (!nc || this.closing) return;
+    clearTimeout(this.retryTimer);
     try {
       const jsm = await jetstreamManager(nc, { timeout: 5000 });
       await this.ensureStream(jsm);
@@ -196,6 +196,7 @@ export class NatsOutput {
     }
     if (this.nc !== nc || nc.isClosed()) return;
     this.state = 'connected';
+    this.failures = 0;
     this.resend();
     this.pump();
   }
@@ -225,11 +226,7 @@ export class NatsOutput {
   /** Pauses sending; ready() runs again after a backoff. */
   private retryLater(): void {
     clearTimeout(this.retryTimer);
-    this.retryAt = Date.now() + this.backoff();
-    this.retryTimer = setTimeout(() => {
-      this.retryAt = 0;
-      void this.ready();
-    }, this.retryAt - Date.now());
+    this.retryTimer = setTimeout(() => void this.ready(), this.backoff());
   }
 
   private fail(message: string): void {
@@ -241,8 +238,9 @@ export class NatsOutput {
   private resend(): void {
     for (let i = this.first; i < this.flights.length; i++) {
       const f = this.flights[i]!;
-      if (!f.acked) this.publish(f);
+      if (!f.acked && !this.spool.isDropped(f.seg)) this.publish(f);
     }
+    this.advance();
   }
 
   private publish(f: SpoolRecord): void {
@@ -332,12 +330,13 @@ export class NatsOutput {
     this.advance();
   }
 
-  /** Forgets the acknowledged records at the front. */
+  /** Forgets the acknowledged records at the front, and those the spool dropped (counted there)
+   * while they waited for an acknowledgement. */
   private advance(): void {
     let n = 0;
-    while (this.first < this.flights.length && this.flights[this.first]!.acked) {
-      const f = this.flights[this.first++]!;
-      if (!this.spool.isDropped(f.seg)) this.spool.ack(f);
+    for (let f = this.flights[this.first]; f && (f.acked || this.spool.isDropped(f.seg)); f = this.flights[++this.first]) {
+      if (this.spool.isDropped(f.seg)) continue;
+      this.spool.ack(f);
       n++;
     }
     this.delivered += n;
