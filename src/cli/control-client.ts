@@ -34,7 +34,9 @@ export function socketPath(opts: SocketOptions): string {
 export function request<T>(socket: string, method: string, path: string, body?: unknown): Promise<T> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = http.request({ socketPath: socket, method, path, headers: payload ? { 'content-type': 'application/json' } : {} }, (res) => {
+    // A connection per request (agent: false): a kept-alive one that the daemon closes after 5 s
+    // idle could be written to as it closes (EPIPE), seen in a long-running caller.
+    const req = http.request({ socketPath: socket, method, path, agent: false, headers: payload ? { 'content-type': 'application/json' } : {} }, (res) => {
       let data = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => { data += d; });

@@ -28,6 +28,8 @@ export class Daemon implements ControlApi {
   readonly metrics: Metrics;
   private hookLog: HookLog;
   /** Streams of events off the daemon (docs/config.md, "nlmon.outputs"). */
+  /** The last change of the outputs (start, reload), which the next one waits for. */
+  private outputsSet: Promise<void> = Promise.resolve();
   private readonly outputs = new Outputs((name, level, msg) => this.limited.log(`output ${name} ${msg.replace(/\d+/g, '#').slice(0, 60)}`, level, `output ${name}: ${msg}`));
   private control: ControlServer | undefined;
   private metricsServer: http.Server | undefined;
@@ -134,6 +136,7 @@ export class Daemon implements ControlApi {
     this.runner.close(); // no more webhook retries; idle module workers go
     if (backlog) this.log('warn', `stopping: ${backlog} event(s) waiting behind a sync hook were discarded without being matched`);
     await stopped;
+    await this.outputsSet;
     await this.outputs.close();
     await this.hookLog.close();
     await this.control?.close();
@@ -254,7 +257,9 @@ export class Daemon implements ControlApi {
     const i = next.integration;
     this.runner.load(i.hooks);
     this.outputs.reopen(); // SIGHUP reopens files too (logrotate)
-    void this.outputs.set(next.outputs).then((errors) => {
+    // One change of outputs at a time: a reload waits for the one before (closing a nats output
+    // waits for its acknowledgements in flight).
+    this.outputsSet = this.outputsSet.then(() => this.outputs.set(next.outputs)).then((errors) => {
       for (const e of errors) this.log('error', `${e}; it is left out until the next reload`);
     });
     this.scheduler.setHooks(i.hooks, { maxConcurrent: i.max_concurrent, queueLimit: i.queue_limit });
