@@ -56,11 +56,13 @@ export class NatsOutput {
   private sub: Subscription | undefined;
   private inbox = '';
   private state: State = 'connecting';
-  /** Publishes in flight, oldest first (from `first`), and reply token → flight. */
+  /** Publishes in flight, oldest first (from `first`). A publish's reply subject ends in its
+   * flight's number (`base` + its index): a resend keeps it, and either reply acknowledges. */
   private flights: SpoolRecord[] = [];
   private first = 0;
-  private readonly byToken = new Map<number, SpoolRecord>();
-  private token = 0;
+  private base = 0;
+  /** Every message's headers, filled in with its id as it is published (encoded at once). */
+  private readonly hdrs = headers();
   /** Records read from the spool and not yet sent, and where reading goes on. */
   private ahead: SpoolRecord[] = [];
   private aheadPos = 0;
@@ -238,19 +240,16 @@ export class NatsOutput {
   private resend(): void {
     for (let i = this.first; i < this.flights.length; i++) {
       const f = this.flights[i]!;
-      if (!f.acked && !this.spool.isDropped(f.seg)) this.publish(f);
+      if (!f.acked && !this.spool.isDropped(f.seg)) this.publish(f, this.base + i);
     }
     this.advance();
   }
 
-  private publish(f: SpoolRecord): void {
-    const t = ++this.token;
-    this.byToken.set(t, f);
+  private publish(f: SpoolRecord, n: number): void {
     f.sentAt = Date.now();
-    const h = headers();
-    h.set('Nats-Msg-Id', f.id);
+    this.hdrs.set('Nats-Msg-Id', f.id);
     try {
-      this.nc!.publish(f.subject, f.body, { reply: `${this.inbox}.${t}`, headers: h });
+      this.nc!.publish(f.subject, f.body, { reply: `${this.inbox}.${n}`, headers: this.hdrs });
     } catch (e) {
       this.fail(`cannot publish: ${describeError(e)}`);
       this.retryLater();
@@ -275,7 +274,7 @@ export class NatsOutput {
       const rec = this.ahead[this.aheadPos++]!;
       if (this.spool.isDropped(rec.seg)) continue;
       this.flights.push(rec);
-      this.publish(rec);
+      this.publish(rec, this.base + this.flights.length - 1);
     }
     if (this.ahead.length - this.aheadPos < PREFETCH) this.readAhead();
   }
@@ -297,12 +296,9 @@ export class NatsOutput {
   }
 
   private onReply(m: Msg): void {
-    const dot = m.subject.lastIndexOf('.');
-    const t = Number(m.subject.slice(dot + 1));
-    const f = this.byToken.get(t);
-    if (!f) return;
-    this.byToken.delete(t);
-    if (f.acked) return;
+    const subject = m.subject;
+    const f = this.flights[Number(subject.slice(subject.lastIndexOf('.') + 1)) - this.base];
+    if (!f || f.acked) return;
     let error = '';
     const d = m.data;
     // A PubAck starts {"stream": — read no further (most replies are that); anything else is
@@ -342,6 +338,7 @@ export class NatsOutput {
     this.delivered += n;
     if (this.first > 4096 && this.first * 2 > this.flights.length) {
       this.flights = this.flights.slice(this.first);
+      this.base += this.first;
       this.first = 0;
     }
     if (n) this.schedulePump();
@@ -353,10 +350,6 @@ export class NatsOutput {
     if (this.state === 'connected' && head && Date.now() - head.sentAt > ACK_WAIT_MS) {
       this.fail(`no acknowledgement from the server in ${ACK_WAIT_MS / 1000} s; events are kept in the spool and sent again`);
       this.retryLater();
-    }
-    // Replies of sends given up on are not waited for forever.
-    if (this.byToken.size > WINDOW * 8) {
-      for (const [t, f] of this.byToken) if (f.acked || Date.now() - f.sentAt > ACK_WAIT_MS) this.byToken.delete(t);
     }
   }
 
