@@ -9,26 +9,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import type { OutputStatus } from '../src/outputs/outputs.js';
-import { LINKBURST, ROOT, cli, cliJson, ip, needsNats, readStream, sleep, startDaemon, until, withNats, withNetns, withTempDir, type NatsServer } from './helpers/index.js';
+import { LINKBURST, ROOT, cli, cliJson, ip, needsNats, outputsConfig, readStream, sleep, startDaemon, until, withNats, withNetns, withTempDir, type NatsServer } from './helpers/index.js';
 
 const opts = { skip: needsNats, timeout: 180000 };
 const port = 19470 + (process.pid % 500);
-
-function config(ns: string, dir: string, output: string, metrics = ''): string {
-  return `nlmon:
-  monitoring:
-    namespaces: [${ns}]
-  containers:
-    enabled: false
-  outputs:
-${output}
-  integration:
-    hook_log: ""
-    hooks: []
-  control:
-    socket: ${dir}/nlmon.sock
-${metrics ? `  metrics:\n    listen: ${metrics}\n` : ''}`;
-}
 
 function natsOutput(s: NatsServer, dir: string, extra = ''): string {
   return `    - name: fleet
@@ -42,6 +26,8 @@ ${extra}`;
 }
 
 const stats = (dir: string) => cliJson<OutputStatus[]>(dir, 'outputs', 'stats')[0]!;
+/** `outputs stats` by output name. */
+const byName = (dir: string) => Object.fromEntries(cliJson<OutputStatus[]>(dir, 'outputs', 'stats').map((o) => [o.name, o]));
 
 /** A burst of n up/down toggles of b0 in ns. */
 function burst(ns: string, n: number, rate: number) {
@@ -63,7 +49,7 @@ function assertExactlyOnce(msgs: Awaited<ReturnType<typeof readStream>>, n: numb
 
 test('nats output: a 6 000-change burst is in the stream exactly once', opts, () => withNetns(1, (ns) => withTempDir((dir) => withNats(async (s) => {
   ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
-  const d = await startDaemon(dir, config(ns, dir, natsOutput(s, dir)));
+  const d = await startDaemon(dir, outputsConfig(ns, dir, natsOutput(s, dir)));
   try {
     const n = 6000;
     await burst(ns, n, 0);
@@ -82,7 +68,7 @@ test('nats output: a 6 000-change burst is in the stream exactly once', opts, ()
 
 test('nats output: the server killed with SIGKILL mid-burst and restarted: the stream ends with every event once', opts, () => withNetns(1, (ns) => withTempDir((dir) => withNats(async (s) => {
   ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
-  const d = await startDaemon(dir, config(ns, dir, natsOutput(s, dir)));
+  const d = await startDaemon(dir, outputsConfig(ns, dir, natsOutput(s, dir)));
   try {
     const n = 6000;
     const b = burst(ns, n, 2000); // three seconds
@@ -107,7 +93,7 @@ test('nats output: the server killed with SIGKILL mid-burst and restarted: the s
 
 test('nats output: the daemon killed with SIGKILL with events spooled delivers them once when started again; a torn tail is cut and counted', opts, () => withNetns(1, (ns) => withTempDir((dir) => withNats(async (s) => {
   ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
-  const yaml = config(ns, dir, natsOutput(s, dir));
+  const yaml = outputsConfig(ns, dir, natsOutput(s, dir));
   const n = 3000;
   // The server is down: everything goes to the spool.
   const d1 = await startDaemon(dir, yaml);
@@ -147,7 +133,7 @@ test('nats output: the daemon killed with SIGKILL with events spooled delivers t
 test('nats output: a full spool drops the oldest events and counts them', opts, () => withNetns(1, (ns) => withTempDir((dir) => withNats(async (s) => {
   ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
   const limit = 256 * 1024;
-  const d = await startDaemon(dir, config(ns, dir, natsOutput(s, dir, `      spool_limit: ${limit}\n`), `127.0.0.1:${port}`));
+  const d = await startDaemon(dir, outputsConfig(ns, dir, natsOutput(s, dir, `      spool_limit: ${limit}\n`), `127.0.0.1:${port}`));
   try {
     const n = 2000; // about 1.6 MB of events
     await burst(ns, n, 0);
@@ -182,7 +168,7 @@ test('nats output: a stream that does not take the subject, and a wrong token, a
   const nc = await connect({ servers: s.url, token: 's3cret' });
   await (await jetstreamManager(nc)).streams.add({ name: 'NLMON', subjects: ['other.>'] });
   await nc.close();
-  const yaml = config(ns, dir, `${natsOutput(s, dir, '      token: s3cret\n')}    - name: badtoken
+  const yaml = outputsConfig(ns, dir, `${natsOutput(s, dir, '      token: s3cret\n')}    - name: badtoken
       type: nats
       url: ${s.url}
       token: wrong
@@ -193,7 +179,7 @@ test('nats output: a stream that does not take the subject, and a wrong token, a
   const d = await startDaemon(dir, yaml);
   try {
     await burst(ns, 100, 0);
-    const out = () => Object.fromEntries(cliJson<OutputStatus[]>(dir, 'outputs', 'stats').map((o) => [o.name, o]));
+    const out = () => byName(dir);
     await until(() => out().fleet!.spooled >= 100 && out().badtoken!.last_error, 'both outputs tried', 30000);
     assert.match(out().fleet!.last_error, /stream NLMON takes subjects other\.>, not nlmon\.\{host\}\.\{namespace\}\.\{event\} \(nlmon\.\*\.\*\.\*\)/);
     assert.equal(out().fleet!.state, 'error');
@@ -211,7 +197,7 @@ test('nats output: a stream that does not take the subject, and a wrong token, a
 
 test('nats output over TLS: the server\'s certificate checked against tls.ca', opts, () => withNetns(1, (ns) => withTempDir((dir) => withNats(async (s) => {
   ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
-  const yaml = config(ns, dir, `${natsOutput(s, dir, `      tls:\n        ca: ${s.ca}\n`)}    - name: untrusted
+  const yaml = outputsConfig(ns, dir, `${natsOutput(s, dir, `      tls:\n        ca: ${s.ca}\n`)}    - name: untrusted
       type: nats
       url: ${s.url}
       stream: OTHER
@@ -221,7 +207,7 @@ test('nats output over TLS: the server\'s certificate checked against tls.ca', o
   const d = await startDaemon(dir, yaml);
   try {
     await burst(ns, 200, 0);
-    const out = () => Object.fromEntries(cliJson<OutputStatus[]>(dir, 'outputs', 'stats').map((o) => [o.name, o]));
+    const out = () => byName(dir);
     await until(() => out().fleet!.delivered >= 200 && out().untrusted!.last_error, `delivered over TLS (${JSON.stringify(out())})`, 30000);
     assert.equal(out().fleet!.state, 'connected');
     assertExactlyOnce(await readStream(s.url, 'NLMON', s.ca), 200, ns);
@@ -235,7 +221,7 @@ test('nats output over TLS: the server\'s certificate checked against tls.ca', o
 
 test('docs/fleet.md: the TypeScript consumer example reads the stream', opts, () => withNetns(1, (ns) => withTempDir((dir) => withNats(async (s) => {
   ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
-  const d = await startDaemon(dir, config(ns, dir, natsOutput(s, dir).replace('nlmon.{host}.{namespace}.{event}', 'nlmon.{host}.{event}')));
+  const d = await startDaemon(dir, outputsConfig(ns, dir, natsOutput(s, dir).replace('nlmon.{host}.{namespace}.{event}', 'nlmon.{host}.{event}')));
   const example = path.join(ROOT, 'build', `fleet-example-${process.pid}.mjs`);
   try {
     await burst(ns, 20, 0);
@@ -266,7 +252,7 @@ test('docs/fleet.md: the TypeScript consumer example reads the stream', opts, ()
 
 test('nats output: a reload keeps an output whose condition changed, and reopens one whose stream changed on the same spool', opts, () => withNetns(1, (ns) => withTempDir((dir) => withNats(async (s) => {
   ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
-  const d = await startDaemon(dir, config(ns, dir, natsOutput(s, dir)));
+  const d = await startDaemon(dir, outputsConfig(ns, dir, natsOutput(s, dir)));
   try {
     await burst(ns, 100, 0);
     await until(() => stats(dir).delivered >= 100, 'the first burst delivered', 30000);
@@ -276,11 +262,11 @@ test('nats output: a reload keeps an output whose condition changed, and reopens
       d.child.kill('SIGHUP');
       await until(() => /info reloaded /.test(d.stderr().slice(before)), 'the reload', 10000);
     };
-    await reload(config(ns, dir, natsOutput(s, dir).replace("event IN [link_up, link_down]", "event == link_up")));
+    await reload(outputsConfig(ns, dir, natsOutput(s, dir).replace("event IN [link_up, link_down]", "event == link_up")));
     await burst(ns, 100, 0);
     await until(() => stats(dir).delivered >= 150, 'the link_up half delivered', 30000);
     assert.deepEqual([stats(dir).events, stats(dir).delivered], [150, 150], 'the same output, its counts kept');
-    await reload(config(ns, dir, natsOutput(s, dir).replace('stream: NLMON', 'stream: NLMON2').replace('nlmon.{host}', 'other.{host}')));
+    await reload(outputsConfig(ns, dir, natsOutput(s, dir).replace('stream: NLMON', 'stream: NLMON2').replace('nlmon.{host}', 'other.{host}')));
     await burst(ns, 100, 0);
     await until(() => stats(dir).delivered >= 100 && stats(dir).spooled === 0, `the third burst delivered to NLMON2 (${JSON.stringify(stats(dir))})`, 30000);
     assert.equal(stats(dir).events, 100, 'a new output, new counts');

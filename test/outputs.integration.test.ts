@@ -7,30 +7,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import type { OutputStatus } from '../src/outputs/outputs.js';
-import { LINKBURST, cliJson, ip, needsRoot, sleep, startDaemon, until, withNetns, withTempDir } from './helpers/index.js';
+import { LINKBURST, cliJson, ip, needsRoot, outputsConfig, sleep, startDaemon, until, withNetns, withTempDir } from './helpers/index.js';
 
 const opts = { skip: needsRoot, timeout: 90000 };
-
-function config(ns: string, dir: string, output: string): string {
-  return `nlmon:
-  monitoring:
-    namespaces: [${ns}]
-  containers:
-    enabled: false
-  outputs:
-${output}
-  integration:
-    hook_log: ""
-    hooks: []
-  control:
-    socket: ${dir}/nlmon.sock
-`;
-}
 
 test('file output: a 6 000-change burst is in the NDJSON files exactly once while they are rotated under the daemon', opts, () => withNetns(1, async (ns) => withTempDir(async (dir) => {
   ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
   const file = path.join(dir, 'out', 'events.ndjson');
-  const d = await startDaemon(dir, config(ns, dir, `    - name: ndjson
+  const d = await startDaemon(dir, outputsConfig(ns, dir, `    - name: ndjson
       type: file
       path: out/events.ndjson
       condition: "interface == 'b0' AND event IN [link_up, link_down]"
@@ -73,7 +57,7 @@ test('file output: a 6 000-change burst is in the NDJSON files exactly once whil
 
 test('file output: a path that cannot be opened is counted and reported, and the daemon goes on', opts, () => withNetns(1, async (ns) => withTempDir(async (dir) => {
   fs.writeFileSync(path.join(dir, 'notadir'), '');
-  const d = await startDaemon(dir, config(ns, dir, `    - name: broken
+  const d = await startDaemon(dir, outputsConfig(ns, dir, `    - name: broken
       type: file
       path: ${dir}/notadir/events.ndjson`));
   try {

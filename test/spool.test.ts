@@ -117,3 +117,17 @@ test('spool: past its limit the oldest segment goes, its unacknowledged records 
   assert.match(errors[0]!, /spool_limit \(65536 bytes\): the oldest \d+ event\(s\) were dropped/);
   await s.close();
 }));
+
+test('spool: a second process is refused the spool of a running one; the lock of one that is gone is taken over', () => withTempDir(async (dir) => {
+  const d = path.join(dir, 'sp');
+  fs.mkdirSync(d);
+  // pid 1 is running and did not start at tick 0: a stale lock.
+  fs.writeFileSync(path.join(d, 'lock'), '1 0\n');
+  const s = new Spool(d, 1 << 30, quiet);
+  const stat = fs.readFileSync('/proc/1/stat', 'utf8');
+  fs.writeFileSync(path.join(d, 'lock'), `1 ${stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]}\n`);
+  assert.throws(() => new Spool(d, 1 << 30, quiet), /the spool .* is in use by process 1 \(another nlmon\?\)/);
+  await s.close();
+  assert.equal(fs.existsSync(path.join(d, 'lock')), false, 'close lets go');
+  await new Spool(d, 1 << 30, quiet).close();
+}));

@@ -25,6 +25,7 @@ import zlib from 'node:zlib';
 
 const HEADER = 8;
 const ACKED_FILE = 'acked';
+const LOCK_FILE = 'lock';
 /** Bytes waiting for the disk before new records are dropped (and counted). */
 const MAX_PENDING = 64 * 1024 * 1024;
 /** What one read of the spool asks for. */
@@ -128,6 +129,7 @@ export class Spool {
   ) {
     this.segSize = segmentSize(limit);
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    takeLock(dir);
     this.ackFd = fs.openSync(path.join(dir, ACKED_FILE), fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
     this.ackPos = this.readAcked();
     this.recovery = this.recover();
@@ -359,6 +361,7 @@ export class Spool {
     this.saveAck();
     for (const fd of [this.writeFd, this.ackFd, this.readFd]) if (fd >= 0) fs.closeSync(fd);
     this.writeFd = this.ackFd = this.readFd = -1;
+    fs.rmSync(path.join(this.dir, LOCK_FILE), { force: true });
   }
 
   private segPath(n: number): string {
@@ -402,6 +405,35 @@ export class Spool {
     if (this.segs.length === 0) this.ackPos = { seg: Math.max(this.ackPos.seg, Number(names.at(-1)?.slice(0, 12) ?? 0)), off: 0 };
     return out;
   }
+}
+
+/** A process's start time (clock ticks since boot), which tells it from a later one given the
+ * same pid; undefined if it is gone. */
+function startTime(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Marks dir as this process's: a spool written by two daemons at once would be garbled. A lock
+ * left by a process that is gone (its pid free, or taken by a process started later) is taken
+ * over. */
+function takeLock(dir: string): void {
+  const file = path.join(dir, LOCK_FILE);
+  let held = '';
+  try {
+    held = fs.readFileSync(file, 'utf8').trim();
+  } catch {
+    // no lock
+  }
+  const [pid, started] = held.split(' ');
+  if (pid && Number(pid) !== process.pid && started && startTime(Number(pid)) === started) {
+    throw new Error(`the spool ${dir} is in use by process ${pid} (another nlmon?); give each daemon's output its own spool_dir`);
+  }
+  fs.writeFileSync(file, `${process.pid} ${startTime(process.pid) ?? ''}\n`, { mode: 0o600 });
 }
 
 function decodePayload(buf: Buffer, p: number, len: number, seg: number, off: number): SpoolRecord {

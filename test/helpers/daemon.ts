@@ -104,6 +104,24 @@ ${integration}
 `;
 }
 
+/** A config watching ns with the given outputs (YAML list items), containers off, no hooks, and
+ * optionally metrics served on `metrics` (HOST:PORT). */
+export function outputsConfig(ns: string, dir: string, outputs: string, metrics = ''): string {
+  return `nlmon:
+  monitoring:
+    namespaces: [${ns}]
+  containers:
+    enabled: false
+  outputs:
+${outputs}
+  integration:
+    hook_log: ""
+    hooks: []
+  control:
+    socket: ${dir}/nlmon.sock
+${metrics ? `  metrics:\n    listen: ${metrics}\n` : ''}`;
+}
+
 /** Runs a daemon verb against the daemon of dir (its socket is dir/nlmon.sock). */
 export function cli(dir: string, ...args: string[]): { exitCode?: number; stdout: string; stderr: string } {
   return nlmonSync([...args, '--socket', `${dir}/nlmon.sock`]);
