@@ -276,3 +276,26 @@ test('nats output: a reload keeps an output whose condition changed, and reopens
     await d.stop();
   }
 }))));
+
+test('nats output with a credentials file (an operator-mode server): the right user delivers, a stranger is refused', opts, () => withNetns(1, (ns) => withTempDir((dir) => withNats(async (s) => {
+  ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
+  const yaml = outputsConfig(ns, dir, `${natsOutput(s, dir, `      credentials_file: ${s.creds}\n`)}    - name: stranger
+      type: nats
+      url: ${s.url}
+      credentials_file: ${s.badCreds}
+      stream: OTHER
+      subject: nlmon.other
+      spool_dir: ${dir}/spool2
+`);
+  const d = await startDaemon(dir, yaml);
+  try {
+    await burst(ns, 200, 0);
+    const out = () => byName(dir);
+    await until(() => out().fleet!.delivered >= 200 && out().stranger!.last_error, `delivered with the credentials (${JSON.stringify(out())})`, 30000);
+    assertExactlyOnce(await readStream(s.url, 'NLMON', '', s.creds), 200, ns);
+    assert.match(out().stranger!.last_error, /cannot connect .*authorization/i);
+    assert.equal(out().stranger!.delivered, 0);
+  } finally {
+    await d.stop();
+  }
+}, { operator: true }))));

@@ -35,6 +35,9 @@ export interface NatsServer {
   url: string;
   /** With tls: the CA file clients check the server's certificate against. */
   ca: string;
+  /** With operator: credentials files that log in, and that do not. */
+  creds: string;
+  badCreds: string;
   port: number;
   dir: string;
   /** Starts it (again, on the same ports and store). */
@@ -51,6 +54,31 @@ export interface NatsOptions {
   token?: string;
   /** TLS only, with a certificate for 127.0.0.1 from a CA made for the test (server.ca). */
   tls?: boolean;
+  /** Operator mode (decentralized JWT auth): users log in with the credentials files server.creds
+   * (a user of the one account, which has JetStream) or server.badCreds (a user of an account
+   * the server does not know). */
+  operator?: boolean;
+}
+
+/** An operator, an account with JetStream signed by it, and users, as `nsc` would make them. */
+async function makeOperator(dir: string): Promise<{ conf: string; creds: string; badCreds: string }> {
+  const { encodeOperator, encodeAccount, encodeUser, fmtCreds } = await import('@nats-io/jwt');
+  const { createOperator, createAccount, createUser } = await import('@nats-io/nkeys');
+  const op = createOperator();
+  const acc = createAccount();
+  const stranger = createAccount();
+  const sys = createAccount();
+  const opJwt = await encodeOperator('nlmon-test', op, { system_account: sys.getPublicKey() });
+  const sysJwt = await encodeAccount('SYS', sys, {}, { signer: op });
+  const accJwt = await encodeAccount('fleet', acc, { limits: { subs: -1, data: -1, payload: -1, conn: -1, leaf: -1, imports: -1, exports: -1, wildcards: true, mem_storage: -1, disk_storage: -1, streams: -1, consumer: -1 } }, { signer: op });
+  const creds = async (name: string, account: typeof acc) => {
+    const user = createUser();
+    const file = path.join(dir, `${name}.creds`);
+    fs.writeFileSync(file, fmtCreds(await encodeUser(name, user, account), user), { mode: 0o600 });
+    return file;
+  };
+  const conf = `operator: ${opJwt}\nsystem_account: ${sys.getPublicKey()}\nresolver: MEMORY\nresolver_preload: {\n  ${acc.getPublicKey()}: ${accJwt}\n  ${sys.getPublicKey()}: ${sysJwt}\n}\n`;
+  return { conf, creds: await creds('nlmon', acc), badCreds: await creds('stranger', stranger) };
 }
 
 /** A CA and a certificate for 127.0.0.1 signed by it, made with openssl in dir. */
@@ -72,11 +100,13 @@ export async function withNats<T>(fn: (s: NatsServer) => Promise<T>, options: Na
   let child: ResultPromise | undefined;
   let out = '';
   const certs = options.tls ? makeCerts(dir) : undefined;
+  const op = options.operator ? await makeOperator(dir) : undefined;
+  if (op) fs.writeFileSync(path.join(dir, 'server.conf'), op.conf);
   const server: NatsServer = {
-    url: `${certs ? 'tls' : 'nats'}://127.0.0.1:${port}`, port, dir, ca: certs?.ca ?? '',
+    url: `${certs ? 'tls' : 'nats'}://127.0.0.1:${port}`, port, dir, ca: certs?.ca ?? '', creds: op?.creds ?? '', badCreds: op?.badCreds ?? '',
     async start() {
       const args = ['-js', '-sd', path.join(dir, 'store'), '-a', '127.0.0.1', '-p', String(port), '-m', String(monitor), ...(options.token ? ['--auth', options.token] : []),
-        ...(certs ? ['--tls', '--tlscert', certs.cert, '--tlskey', certs.key] : [])];
+        ...(certs ? ['--tls', '--tlscert', certs.cert, '--tlskey', certs.key] : []), ...(op ? ['-c', path.join(dir, 'server.conf')] : [])];
       const c = execa(NATS_SERVER!, args, { reject: false, all: true, buffer: false });
       child = c;
       c.all?.on('data', (d: Buffer) => { out += d.toString(); });
@@ -128,10 +158,10 @@ export interface StreamMessage {
 }
 
 /** Every message of a stream, in order, read with an ordered consumer. */
-export async function readStream(url: string, stream: string, ca = ''): Promise<StreamMessage[]> {
-  const { connect } = await import('@nats-io/transport-node');
+export async function readStream(url: string, stream: string, ca = '', creds = ''): Promise<StreamMessage[]> {
+  const { connect, credsAuthenticator } = await import('@nats-io/transport-node');
   const { jetstream } = await import('@nats-io/jetstream');
-  const nc = await connect({ servers: url, ...(ca ? { tls: { caFile: ca } } : {}) });
+  const nc = await connect({ servers: url, ...(ca ? { tls: { caFile: ca } } : {}), ...(creds ? { authenticator: credsAuthenticator(fs.readFileSync(creds)) } : {}) });
   try {
     const js = jetstream(nc);
     const c = await js.consumers.get(stream);
