@@ -3,8 +3,9 @@
 //
 // Every matching event is appended to the output's spool (spool.ts) first; a sender reads the
 // spool in order and publishes with JetStream's publish protocol: a core publish whose reply
-// subject is one of ours, answered by the stream with a PubAck ({"stream":…,"seq":…}) or an
-// error. Up to WINDOW publishes are in flight at once (pipelined, not one round trip each); the
+// subject is our inbox and the publish's number, answered by the stream with a PubAck
+// ({"stream":…,"seq":…}) or an error. (The client's js.publish, a promise and a timer per
+// message, did a quarter of the rate.) Up to WINDOW publishes are in flight at once (pipelined, not one round trip each); the
 // acknowledged prefix is forgotten by the spool. On a failure (a disconnect, an error answer, no
 // answer within ACK_WAIT_MS) sending pauses and, when it resumes, the unacknowledged records are
 // sent again in their order. Each message carries `Nats-Msg-Id: host/boot id/run/sequence`,

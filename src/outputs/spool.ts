@@ -1,4 +1,4 @@
-// An output's on-disk spool (docs/config.md, "nlmon.outputs"; docs/fleet.md, "The spool"):
+// An output's on-disk spool (docs/config.md, "nlmon.outputs"; docs/fleet.md, "Where the events go"):
 // every event bound for the output is appended here before it is sent, and forgotten once the
 // server has acknowledged it, so an outage of the server or a restart of the daemon (kill -9
 // included) loses nothing.
@@ -12,6 +12,7 @@
 //                        record before that point has been acknowledged (written a few times
 //                        a second; after a crash the records since are sent again, and the
 //                        server's de-duplication by message id stores them once).
+//   lock                "<pid> <start time>" of the process using the spool.
 // At open, each segment is read through and checked: a torn record (a crash in the middle of a
 // write) ends it, the rest of that segment is cut and counted. Writing always starts a new
 // segment. Past `limit` bytes on disk the oldest segment is deleted: its records not yet
@@ -118,10 +119,10 @@ export class Spool {
   /** Records dropped: the spool was full (oldest), or the disk could not take them. */
   dropped = 0;
   readonly recovery: SpoolRecovery;
-  lastError = '';
 
-  /** Opens (creating) the spool and checks what a previous run left there. onWritten hears each
-   * write that reached the disk; onError each failure (a full disk, an I/O error). */
+  /** Opens (creating) the spool and checks what a previous run left there; throws if another
+   * running process holds it. hooks.written hears each write that reached the disk,
+   * hooks.error each failure (a full disk, an I/O error, events dropped). */
   constructor(
     readonly dir: string,
     readonly limit: number,
@@ -199,7 +200,6 @@ export class Spool {
         }
         this.dropped += count;
         this.spooled -= count;
-        this.lastError = `${this.dir}: ${err.message}`;
         this.hooks.error(`cannot write the spool: ${err.message}; ${count} event(s) dropped (and counted)`);
       } else {
         this.tail = { seg: seg.n, off: seg.size, buf };
@@ -229,12 +229,12 @@ export class Spool {
   }
 
   private roll(): void {
-    fs.close(this.writeFd, () => {});
+    const old = this.writeFd;
     try {
       this.startSegment(this.segs.at(-1)!.n + 1);
+      fs.close(old, () => {});
     } catch (e) {
       // Keep appending to the full one: a limit a little over is better than losing events.
-      this.writeFd = fs.openSync(this.segPath(this.segs.at(-1)!.n), 'a');
       this.hooks.error(`cannot start a new spool segment: ${(e as Error).message}`);
     }
   }

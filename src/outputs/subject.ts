@@ -45,6 +45,7 @@ export function subjectCovers(filter: string, subject: string): boolean {
 
 /** A problem with what the subject template may hold; undefined if it is fine. */
 export function subjectProblem(template: string): string | undefined {
+  if (template.length > 1024) return 'must be at most 1024 characters';
   const rest = template.replace(/\{(host|namespace|event)\}/g, 'x');
   if (/[{}]/.test(rest)) return 'may contain only the placeholders {host}, {namespace} and {event}';
   if (/[\s*>]/.test(rest)) return 'must not contain white space, * or > (it is published to, not subscribed)';
