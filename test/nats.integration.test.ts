@@ -299,3 +299,15 @@ test('nats output with a credentials file (an operator-mode server): the right u
     await d.stop();
   }
 }, { operator: true }))));
+
+test('nats output: a spool_dir that cannot be made stops the daemon at start with the output, the path and why', opts, () => withNetns(1, (ns) => withTempDir(async (dir) => {
+  fs.writeFileSync(path.join(dir, 'afile'), '');
+  const yaml = outputsConfig(ns, dir, `    - name: fleet
+      type: nats
+      url: nats://127.0.0.1:1
+      stream: S
+      subject: a.b
+      spool_dir: ${dir}/afile/spool
+`);
+  await assert.rejects(startDaemon(dir, yaml), new RegExp(`output fleet: cannot open its spool_dir ${dir}/afile/spool: ENOTDIR \\(mkdir ${dir}/afile/spool\\)`));
+})));

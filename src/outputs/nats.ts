@@ -84,10 +84,15 @@ export class NatsOutput {
   constructor(readonly cfg: OutputConfig, private readonly log: OutputLog) {
     this.subject = subjectFor(cfg.subject);
     this.filter = subjectFilter(cfg.subject);
-    this.spool = new Spool(cfg.spool_dir, cfg.spool_limit, {
-      written: () => this.schedulePump(),
-      error: (m) => this.note(m),
-    });
+    try {
+      this.spool = new Spool(cfg.spool_dir, cfg.spool_limit, {
+        written: () => this.schedulePump(),
+        error: (m) => this.note(m),
+      });
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      throw new Error(`cannot open its spool_dir ${cfg.spool_dir}: ${err.code ? `${err.code} (${err.syscall ?? 'open'} ${err.path ?? ''})` : err.message}`);
+    }
     const r = this.spool.recovery;
     if (r.torn) this.note(`the spool ${cfg.spool_dir} had ${r.torn} torn tail(s) (${r.tornBytes} bytes, from a crash in the middle of a write): cut`, 'warn');
     if (r.records) {
