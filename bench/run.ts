@@ -66,7 +66,11 @@ async function waitQuiet(file: string, want: number, timeoutMs: number): Promise
   }
 }
 
-interface IntakeRun { received: number; cpuUsPerEvent: number; peakRssMb: number }
+interface IntakeRun {
+  received: number; cpuUsPerEvent: number; peakRssMb: number;
+  /** nlmon monitor: events received per second, from the first event's receipt time to the last's. */
+  rate?: number;
+}
 
 type IntakeTool = 'nlmon' | 'ip' | 'daemon' | 'daemon-nocontainers' | 'nlmon-addr' | 'ip-addr';
 
@@ -129,8 +133,14 @@ async function intakeRun(tool: IntakeTool): Promise<IntakeRun> {
   const peak = statusKb(pid, 'VmHWM') / 1024;
   child.kill('SIGTERM');
   await child;
+  let rate: number | undefined;
+  if (tool === 'nlmon') {
+    const lines = fs.readFileSync(out, 'utf8').trimEnd().split('\n');
+    const t = (l: string) => (JSON.parse(l) as { timestamp: number }).timestamp;
+    rate = lines.length / ((t(lines.at(-1)!) - t(lines[0]!)) / 1000);
+  }
   fs.rmSync(out);
-  return { received, cpuUsPerEvent: (cpu * 1e6) / Math.max(1, received), peakRssMb: peak };
+  return { received, cpuUsPerEvent: (cpu * 1e6) / Math.max(1, received), peakRssMb: peak, ...(rate ? { rate } : {}) };
 }
 
 async function intake(): Promise<Record<IntakeTool, IntakeRun>> {
@@ -146,6 +156,7 @@ async function intake(): Promise<Record<IntakeTool, IntakeRun>> {
     received: median(rs.map((r) => r.received)),
     cpuUsPerEvent: median(rs.map((r) => r.cpuUsPerEvent)),
     peakRssMb: median(rs.map((r) => r.peakRssMb)),
+    ...(rs[0]?.rate ? { rate: median(rs.map((r) => r.rate ?? 0)) } : {}),
   });
   return Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, med(v)])) as Record<IntakeTool, IntakeRun>;
 }
@@ -538,14 +549,14 @@ async function main(): Promise<number> {
     log(`nats output: ${JSON.stringify(nr)}`);
     const f = (v: number, d = 1) => v.toFixed(d);
     const natsRows = typeof nr === 'string' ? [`| nats output | not run: ${nr} | | |`] : [
-      `| nats output (every event, one local nats-server on the same 2 cores): a ${nr.burst}-change burst at full speed: toggles in the stream; events/s from first received to last stored; lag received → stored p50 / p99 ms | ${nr.fullStored} of ${nr.burst}; ${f(nr.fullRate, 0)}; ${f(nr.fullP50, 0)} / ${f(nr.fullP99, 0)} | | |`,
+      `| nats output (every event, one local nats-server on the same 2 cores): a ${nr.burst}-change burst at full speed: toggles in the stream; events/s from first received to last stored; lag received → stored p50 / p99 ms | ${nr.fullStored} of ${nr.burst}; ${f(nr.fullRate, 0)}; ${f(nr.fullP50, 0)} / ${f(nr.fullP99, 0)} | RATE_NO_OUTPUT | RATE_RATIO |`,
       `| nats output, the same burst offered at ${nr.pacedRate} changes/s: toggles in the stream; lag p50 / p99 ms | ${nr.paced} of ${nr.burst}; ${f(nr.pacedP50, 0)} / ${f(nr.pacedP99, 0)} | | |`,
       `| nats output: daemon CPU µs per event (full-speed burst) | ${f(nr.cpuUsPerEvent, 2)} | CPU_NO_OUTPUT (nlmon run, no output, containers off) | RATIO_NO_OUTPUT |`,
       `| nats output, server stopped: events spooled (two bursts); RSS MB after one burst / after two; once the server is back, catch-up events/s vs the burst's arrival rate; stream count equals the daemon's | ${nr.spooled}; ${f(nr.rss1)} / ${f(nr.rss2)}; ${f(nr.catchUpRate, 0)} | ${f(nr.arrivalRate, 0)} events/s arrived | ${f(nr.catchUpRate / nr.arrivalRate, 1)}; ${nr.exact ? 'yes' : 'NO'} |`,
     ];
     const natsOk = typeof nr === 'string' || (nr.fullStored === BURST && nr.paced === BURST && nr.exact);
     if (ONLY === 'nats') {
-      process.stdout.write(natsRows.join('\n').replace(/CPU_NO_OUTPUT[^|]*\| RATIO_NO_OUTPUT/, '(not measured in this run) |') + '\n');
+      process.stdout.write(natsRows.join('\n').replace(/CPU_NO_OUTPUT[^|]*\| RATIO_NO_OUTPUT/, '(not measured in this run) |').replace('RATE_NO_OUTPUT', '').replace('RATE_RATIO', '') + '\n');
       return natsOk ? 0 : 1;
     }
     const ir = await intake();
@@ -597,7 +608,7 @@ async function main(): Promise<number> {
       `| webhooks: deliveries/s to a local receiver, 10 at a time, with a ${ar.storm}-change burst meanwhile (events received) | ${f(ar.web, 0)} (${ar.webStorm} of ${ar.storm}) | ${f(ar.curl, 0)} (a curl script hook) | ${f(ar.web / ar.curl, 1)} |`,
       `| module handler: calls/s, 10 at a time, with a ${ar.storm}-change burst meanwhile (events received) | ${f(ar.module, 0)} (${ar.moduleStorm} of ${ar.storm}) | ${f(tp.nlmon, 0)} (a script hook, /bin/true) | ${f(ar.module / tp.nlmon, 1)} |`,
       `| idle daemon watching all namespaces: RSS MB / CPU % over 10 s / main-thread wake-ups per s | ${f(id.rssMb)} / ${f(id.cpuPct, 2)} / ${f(id.wakeups, 1)} | | |`,
-      ...natsRows.map((r) => r.replace('CPU_NO_OUTPUT', f(ir['daemon-nocontainers'].cpuUsPerEvent, 2)).replace('RATIO_NO_OUTPUT', typeof nr === 'string' ? '' : f(nr.cpuUsPerEvent / ir['daemon-nocontainers'].cpuUsPerEvent, 2))),
+      ...natsRows.map((r) => r.replace('RATE_NO_OUTPUT', `${f(ir.nlmon.rate ?? 0, 0)} events/s received, first to last (nlmon monitor, no output)`).replace('RATE_RATIO', typeof nr === 'string' || !ir.nlmon.rate ? '' : f(nr.fullRate / ir.nlmon.rate, 2)).replace('CPU_NO_OUTPUT', f(ir['daemon-nocontainers'].cpuUsPerEvent, 2)).replace('RATIO_NO_OUTPUT', typeof nr === 'string' ? '' : f(nr.cpuUsPerEvent / ir['daemon-nocontainers'].cpuUsPerEvent, 2))),
     ];
     process.stdout.write(rows.join('\n') + '\n');
     const ok = ir.nlmon.received === BURST && ir.daemon.received === BURST && ir['nlmon-addr'].received === BURST && ov.tableOk && tp.stormReceived === tp.stormGenerated
