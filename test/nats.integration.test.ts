@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import type { OutputStatus } from '../src/outputs/outputs.js';
-import { LINKBURST, ROOT, cli, cliJson, ip, needsNats, outputsConfig, readStream, sleep, startDaemon, until, withNats, withNetns, withTempDir, type NatsServer } from './helpers/index.js';
+import { LINKBURST, ROOT, cli, cliJson, ip, needsNats, outputsConfig, readStream, sleep, startDaemon, startProxy, until, withNats, withNetns, withTempDir, type NatsServer } from './helpers/index.js';
 
 const opts = { skip: needsNats, timeout: 180000 };
 const port = 19470 + (process.pid % 500);
@@ -66,8 +66,15 @@ test('nats output: a 6 000-change burst is in the stream exactly once', opts, ()
   }
 }))));
 
-test('nats output: the server killed with SIGKILL mid-burst and restarted: the stream ends with every event once', opts, () => withNetns(1, (ns) => withTempDir((dir) => withNats(async (s) => {
+test('nats output: the server killed with SIGKILL mid-burst and back after longer than its duplicate window: the stream ends with every event once', opts, () => withNetns(1, (ns) => withTempDir((dir) => withNats(async (s) => {
   ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
+  // A stream whose duplicate window (1 s) is shorter than the outage (3 s): what the server
+  // stored without answering must not be sent again blindly.
+  const { connect } = await import('@nats-io/transport-node');
+  const { jetstreamManager } = await import('@nats-io/jetstream');
+  const nc = await connect({ servers: s.url });
+  await (await jetstreamManager(nc)).streams.add({ name: 'NLMON', subjects: ['nlmon.>'], duplicate_window: 1_000_000_000 });
+  await nc.close();
   const d = await startDaemon(dir, outputsConfig(ns, dir, natsOutput(s, dir)));
   try {
     const n = 6000;
@@ -75,7 +82,7 @@ test('nats output: the server killed with SIGKILL mid-burst and restarted: the s
     await until(() => stats(dir).delivered > 500, 'the first events delivered', 30000);
     await s.kill('SIGKILL');
     const atKill = stats(dir);
-    await sleep(2500);
+    await sleep(3000);
     assert.notEqual(stats(dir).state, 'connected', 'the output saw the server go');
     await s.start();
     await b;
@@ -88,6 +95,38 @@ test('nats output: the server killed with SIGKILL mid-burst and restarted: the s
     assertExactlyOnce(await readStream(s.url, 'NLMON'), n, ns);
   } finally {
     await d.stop();
+  }
+}))));
+
+test('nats output: what the server stored without its answers reaching nlmon is not sent again, however long the connection was gone', opts, () => withNetns(1, (ns) => withTempDir((dir) => withNats(async (s) => {
+  ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
+  // A 1 s duplicate window, so that the stream's own de-duplication cannot help.
+  const { connect } = await import('@nats-io/transport-node');
+  const { jetstreamManager } = await import('@nats-io/jetstream');
+  const nc = await connect({ servers: s.url });
+  await (await jetstreamManager(nc)).streams.add({ name: 'NLMON', subjects: ['nlmon.>'], duplicate_window: 1_000_000_000 });
+  await nc.close();
+  const proxy = await startProxy(s.port);
+  const d = await startDaemon(dir, outputsConfig(ns, dir, natsOutput({ ...s, url: proxy.url }, dir)));
+  try {
+    await burst(ns, 400, 0);
+    await until(() => stats(dir).delivered >= 400, 'the first burst delivered', 30000);
+    // The server goes on storing; its answers are lost.
+    proxy.dropReplies = true;
+    await burst(ns, 300, 0);
+    await until(async () => (await s.streamMessages('NLMON')) >= 700, 'the second burst stored', 30000);
+    assert.equal(stats(dir).delivered, 400, 'no acknowledgement reached nlmon');
+    await sleep(2000); // past the duplicate window
+    proxy.dropReplies = false;
+    proxy.cut();
+    await until(() => stats(dir).spooled === 0 && stats(dir).state === 'connected', `sending done after the reconnect (${JSON.stringify(stats(dir))})`, 30000);
+    assert.equal(stats(dir).delivered, 700);
+    assert.equal(await s.streamMessages('NLMON'), 700, 'the 300 are in the stream once');
+    await until(() => /output fleet: 300 event\(s\) in flight when the connection went are in the stream: not sent again/.test(d.stderr()), 'the log to say so');
+    assertExactlyOnce(await readStream(s.url, 'NLMON'), 700, ns);
+  } finally {
+    await d.stop();
+    await proxy.close();
   }
 }))));
 

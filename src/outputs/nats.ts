@@ -197,6 +197,7 @@ export class NatsOutput {
     try {
       const jsm = await jetstreamManager(nc, { timeout: 5000 });
       await this.ensureStream(jsm);
+      await this.skipStored(jsm);
     } catch (e) {
       this.fail(describeError(e));
       this.retryLater();
@@ -225,6 +226,29 @@ export class NatsOutput {
     if (!subjects.some((f) => subjectCovers(f, this.filter))) {
       throw new Error(`stream ${stream} takes subjects ${subjects.join(', ') || '(none)'}, not ${this.cfg.subject}${this.filter !== this.cfg.subject ? ` (${this.filter})` : ''}: change the output's subject or the stream's subjects`);
     }
+  }
+
+  /** Before what was in flight when the connection went is sent again: asks the stream for the
+   * last message on each subject in flight and, when that is one of ours, takes it and every
+   * earlier one in flight as stored. The server stores one connection's messages in order, so
+   * what it stored of them is a prefix, unless it refused one (an error answer): the prefix ends
+   * before that. A server back after longer than its duplicate window so does not get twice
+   * what it had stored without answering. Any doubt (an answer missing, another host's message
+   * last on a shared subject) leaves the rest to be sent again. */
+  private async skipStored(jsm: JetStreamManager): Promise<void> {
+    const waiting = this.flights.slice(this.first).filter((f) => !f.acked && !this.spool.isDropped(f.seg));
+    if (waiting.length === 0) return;
+    const index = new Map(waiting.map((f, i) => [f.id, i]));
+    let last = -1;
+    for (const subject of new Set(waiting.map((f) => f.subject))) {
+      const m = await jsm.streams.getMessage(this.cfg.stream, { last_by_subj: subject }).catch(() => null);
+      const i = index.get(m?.header?.get('Nats-Msg-Id') ?? '');
+      if (i !== undefined && i > last) last = i;
+    }
+    const refused = waiting.findIndex((f) => f.refused);
+    if (refused >= 0 && refused <= last) last = refused - 1;
+    for (let i = 0; i <= last; i++) waiting[i]!.acked = true;
+    if (last >= 0) this.log(this.cfg.name, 'info', `${last + 1} event(s) in flight when the connection went are in the stream: not sent again`);
   }
 
   private backoff(): number {
@@ -322,6 +346,7 @@ export class NatsOutput {
       }
     }
     if (error) {
+      f.refused = true;
       if (this.state === 'connected') {
         this.fail(`${error}; events are kept in the spool and sent again`);
         this.retryLater();
@@ -329,6 +354,7 @@ export class NatsOutput {
       return;
     }
     f.acked = true;
+    f.refused = false;
     this.advance();
   }
 

@@ -47,8 +47,9 @@ export interface SpoolRecord {
   subject: string;
   id: string;
   body: Buffer;
-  /** The sender's: acknowledged, and when last sent (ms). */
+  /** The sender's: acknowledged, refused by the server (an error answer), when last sent (ms). */
   acked: boolean;
+  refused: boolean;
   sentAt: number;
 }
 
@@ -444,7 +445,7 @@ function decodePayload(buf: Buffer, p: number, len: number, seg: number, off: nu
   const ip = p + 10 + sl;
   const il = buf.readUInt16LE(ip);
   const id = buf.toString('utf8', ip + 2, ip + 2 + il);
-  return { seg, off, end: off + HEADER + len, time, subject, id, body: buf.subarray(ip + 2 + il, end), acked: false, sentAt: 0 };
+  return { seg, off, end: off + HEADER + len, time, subject, id, body: buf.subarray(ip + 2 + il, end), acked: false, refused: false, sentAt: 0 };
 }
 
 /** Reads a segment through: the length of its whole, checked records, their count, and how many

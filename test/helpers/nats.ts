@@ -179,3 +179,35 @@ export async function readStream(url: string, stream: string, ca = '', creds = '
     await nc.close();
   }
 }
+
+export interface NatsProxy {
+  url: string;
+  /** While true, what the server sends is dropped (acknowledgements never reach the client). */
+  dropReplies: boolean;
+  /** Closes every connection through the proxy (the client sees the server go). */
+  cut(): void;
+  close(): Promise<void>;
+}
+
+/** A TCP proxy on 127.0.0.1 in front of a server, to lose its answers on purpose. */
+export async function startProxy(target: number): Promise<NatsProxy> {
+  const sockets = new Set<net.Socket>();
+  const proxy: NatsProxy = {
+    url: '', dropReplies: false,
+    cut: () => { for (const s of sockets) s.destroy(); sockets.clear(); },
+    close: () => new Promise<void>((resolve) => { proxy.cut(); server.close(() => resolve()); }),
+  };
+  const server = net.createServer((client) => {
+    const upstream = net.connect(target, '127.0.0.1');
+    sockets.add(client).add(upstream);
+    client.on('data', (d) => upstream.write(d));
+    upstream.on('data', (d) => { if (!proxy.dropReplies) client.write(d); });
+    for (const [a, b] of [[client, upstream], [upstream, client]] as const) {
+      a.on('error', () => b.destroy());
+      a.on('close', () => b.destroy());
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  proxy.url = `nats://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  return proxy;
+}
