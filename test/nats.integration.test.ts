@@ -25,9 +25,32 @@ function natsOutput(s: NatsServer, dir: string, extra = ''): string {
 ${extra}`;
 }
 
+/** A second nats output, to another stream, with its own spool: the one meant to fail. */
+function otherOutput(name: string, url: string, dir: string, extra = ''): string {
+  return `    - name: ${name}
+      type: nats
+      url: ${url}
+${extra}      stream: OTHER
+      subject: nlmon.other
+      spool_dir: ${dir}/spool2
+`;
+}
+
 const stats = (dir: string) => cliJson<OutputStatus[]>(dir, 'outputs', 'stats')[0]!;
 /** `outputs stats` by output name. */
 const byName = (dir: string) => Object.fromEntries(cliJson<OutputStatus[]>(dir, 'outputs', 'stats').map((o) => [o.name, o]));
+
+/** Makes a stream on the server, as an operator would before nlmon runs. */
+async function addStream(s: NatsServer, config: { name: string; subjects: string[]; duplicate_window?: number }, token = ''): Promise<void> {
+  const { connect } = await import('@nats-io/transport-node');
+  const { jetstreamManager } = await import('@nats-io/jetstream');
+  const nc = await connect({ servers: s.url, ...(token ? { token } : {}) });
+  try {
+    await (await jetstreamManager(nc)).streams.add(config);
+  } finally {
+    await nc.close();
+  }
+}
 
 /** A burst of n up/down toggles of b0 in ns. */
 function burst(ns: string, n: number, rate: number) {
@@ -70,11 +93,7 @@ test('nats output: the server killed with SIGKILL mid-burst and back after longe
   ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
   // A stream whose duplicate window (1 s) is shorter than the outage (3 s): what the server
   // stored without answering must not be sent again blindly.
-  const { connect } = await import('@nats-io/transport-node');
-  const { jetstreamManager } = await import('@nats-io/jetstream');
-  const nc = await connect({ servers: s.url });
-  await (await jetstreamManager(nc)).streams.add({ name: 'NLMON', subjects: ['nlmon.>'], duplicate_window: 1_000_000_000 });
-  await nc.close();
+  await addStream(s, { name: 'NLMON', subjects: ['nlmon.>'], duplicate_window: 1_000_000_000 });
   const d = await startDaemon(dir, outputsConfig(ns, dir, natsOutput(s, dir)));
   try {
     const n = 6000;
@@ -101,11 +120,7 @@ test('nats output: the server killed with SIGKILL mid-burst and back after longe
 test('nats output: what the server stored without its answers reaching nlmon is not sent again, however long the connection was gone', opts, () => withNetns(1, (ns) => withTempDir((dir) => withNats(async (s) => {
   ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
   // A 1 s duplicate window, so that the stream's own de-duplication cannot help.
-  const { connect } = await import('@nats-io/transport-node');
-  const { jetstreamManager } = await import('@nats-io/jetstream');
-  const nc = await connect({ servers: s.url });
-  await (await jetstreamManager(nc)).streams.add({ name: 'NLMON', subjects: ['nlmon.>'], duplicate_window: 1_000_000_000 });
-  await nc.close();
+  await addStream(s, { name: 'NLMON', subjects: ['nlmon.>'], duplicate_window: 1_000_000_000 });
   const proxy = await startProxy(s.port);
   const d = await startDaemon(dir, outputsConfig(ns, dir, natsOutput({ ...s, url: proxy.url }, dir)));
   try {
@@ -202,19 +217,8 @@ test('nats output: a full spool drops the oldest events and counts them', opts, 
 test('nats output: a stream that does not take the subject, and a wrong token, are clear errors, never a crash', opts, () => withNetns(1, (ns) => withTempDir((dir) => withNats(async (s) => {
   ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
   // An existing stream, made by someone else for other subjects.
-  const { connect } = await import('@nats-io/transport-node');
-  const { jetstreamManager } = await import('@nats-io/jetstream');
-  const nc = await connect({ servers: s.url, token: 's3cret' });
-  await (await jetstreamManager(nc)).streams.add({ name: 'NLMON', subjects: ['other.>'] });
-  await nc.close();
-  const yaml = outputsConfig(ns, dir, `${natsOutput(s, dir, '      token: s3cret\n')}    - name: badtoken
-      type: nats
-      url: ${s.url}
-      token: wrong
-      stream: NLMON2
-      subject: nlmon.events
-      spool_dir: ${dir}/spool2
-`);
+  await addStream(s, { name: 'NLMON', subjects: ['other.>'] }, 's3cret');
+  const yaml = outputsConfig(ns, dir, `${natsOutput(s, dir, '      token: s3cret\n')}${otherOutput('badtoken', s.url, dir, '      token: wrong\n')}`);
   const d = await startDaemon(dir, yaml);
   try {
     await burst(ns, 100, 0);
@@ -236,13 +240,7 @@ test('nats output: a stream that does not take the subject, and a wrong token, a
 
 test('nats output over TLS: the server\'s certificate checked against tls.ca', opts, () => withNetns(1, (ns) => withTempDir((dir) => withNats(async (s) => {
   ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
-  const yaml = outputsConfig(ns, dir, `${natsOutput(s, dir, `      tls:\n        ca: ${s.ca}\n`)}    - name: untrusted
-      type: nats
-      url: ${s.url}
-      stream: OTHER
-      subject: nlmon.other
-      spool_dir: ${dir}/spool2
-`);
+  const yaml = outputsConfig(ns, dir, `${natsOutput(s, dir, `      tls:\n        ca: ${s.ca}\n`)}${otherOutput('untrusted', s.url, dir)}`);
   const d = await startDaemon(dir, yaml);
   try {
     await burst(ns, 200, 0);
@@ -318,14 +316,7 @@ test('nats output: a reload keeps an output whose condition changed, and reopens
 
 test('nats output with a credentials file (an operator-mode server): the right user delivers, a stranger is refused', opts, () => withNetns(1, (ns) => withTempDir((dir) => withNats(async (s) => {
   ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
-  const yaml = outputsConfig(ns, dir, `${natsOutput(s, dir, `      credentials_file: ${s.creds}\n`)}    - name: stranger
-      type: nats
-      url: ${s.url}
-      credentials_file: ${s.badCreds}
-      stream: OTHER
-      subject: nlmon.other
-      spool_dir: ${dir}/spool2
-`);
+  const yaml = outputsConfig(ns, dir, `${natsOutput(s, dir, `      credentials_file: ${s.creds}\n`)}${otherOutput('stranger', s.url, dir, `      credentials_file: ${s.badCreds}\n`)}`);
   const d = await startDaemon(dir, yaml);
   try {
     await burst(ns, 200, 0);
