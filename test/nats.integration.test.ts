@@ -1,7 +1,10 @@
 // The nats output against a real nats-server with JetStream on 127.0.0.1: every event of a burst
-// in the stream exactly once; the server killed with SIGKILL mid-burst and restarted; the daemon
+// in the stream exactly once; the server killed with SIGKILL mid-burst and back after longer than
+// its duplicate window; the server's answers lost (through a proxy) while it stores; the daemon
 // killed with SIGKILL with events spooled (and a torn tail) and started again; a full spool
-// dropping the oldest; a stream that does not take the subject, and a wrong token.
+// dropping the oldest; a stream that does not take the subject, a wrong token, TLS, a
+// credentials file, a reload, a spool_dir that cannot be made; the consumer example of
+// docs/fleet.md run against the stream.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
