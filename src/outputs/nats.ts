@@ -17,9 +17,10 @@ import { connect, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { createInbox, credsAuthenticator, headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/nats-core';
 import { jetstreamManager, StorageType, type JetStreamManager } from '@nats-io/jetstream';
 import type { NlEvent } from '../event/event.js';
-import { formatEventJson } from '../event/format.js';
 import { encodeRecord, Spool, type SpoolPos, type SpoolRecord } from './spool.js';
 import { subjectCovers, subjectFilter, subjectFor } from './subject.js';
+import { LastError } from './last-error.js';
+import type { EventJson } from './outputs.js';
 import type { OutputConfig, OutputLog, OutputStatus } from './outputs.js';
 
 /** Publishes in flight at most. */
@@ -78,10 +79,10 @@ export class NatsOutput {
   private waitingSince = 0;
   events = 0;
   delivered = 0;
-  lastError = '';
-  private lastErrorAt: Date | undefined;
+  private readonly lastError: LastError;
 
   constructor(readonly cfg: OutputConfig, private readonly log: OutputLog) {
+    this.lastError = new LastError(cfg.name, log);
     this.subject = subjectFor(cfg.subject);
     this.filter = subjectFilter(cfg.subject);
     try {
@@ -105,13 +106,14 @@ export class NatsOutput {
     void this.connect();
   }
 
-  submit(events: readonly NlEvent[]): void {
+  submit(events: readonly NlEvent[], json: EventJson): void {
     const recs: Buffer[] = [];
     let first = 0;
-    for (const e of events) {
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
       if (!this.cfg.match(e)) continue;
       first ||= e.timestamp;
-      recs.push(encodeRecord(e.timestamp, this.subject(e), `${RUN}/${e.sequence}`, formatEventJson(e)));
+      recs.push(encodeRecord(e.timestamp, this.subject(e), `${RUN}/${e.sequence}`, json(i)));
     }
     if (recs.length === 0) return;
     this.events += recs.length;
@@ -416,14 +418,12 @@ export class NatsOutput {
       name: c.name, type: 'nats', target: `${c.url.join(',')} ${c.stream} ${c.subject}`, condition: c.condition,
       state: this.state, events: this.events, delivered: this.delivered, dropped: this.spool.dropped,
       spooled: this.spool.spooled, spool_bytes: this.spool.bytes, queued_bytes: this.spool.queuedBytes, torn: this.spool.recovery.torn,
-      lag_seconds: Math.round(this.lagSeconds() * 1000) / 1000, last_error: this.lastError, last_error_at: this.lastErrorAt?.toISOString() ?? '',
+      lag_seconds: Math.round(this.lagSeconds() * 1000) / 1000, last_error: this.lastError.message, last_error_at: this.lastError.time,
     };
   }
 
   private note(message: string, level: 'warn' | 'error' = 'error'): void {
-    this.lastError = message;
-    this.lastErrorAt = new Date();
-    this.log(this.cfg.name, level, message);
+    this.lastError.note(message, level);
   }
 }
 

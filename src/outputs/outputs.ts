@@ -10,6 +10,7 @@ import type { Condition } from '../event/filter.js';
 import { formatEventJson } from '../event/format.js';
 import { AppendFile } from '../hooks/append-file.js';
 import { NatsOutput } from './nats.js';
+import { LastError } from './last-error.js';
 
 export interface OutputConfig {
   name: string;
@@ -64,9 +65,17 @@ const MAX_QUEUED = 64 * 1024 * 1024;
 /** The daemon's log for an output's messages; it limits how often one kind is repeated. */
 export type OutputLog = (output: string, level: 'info' | 'warn' | 'error', message: string) => void;
 
+/** The JSON of a batch's i-th event, made once however many outputs want it. */
+export type EventJson = (i: number) => string;
+
+function eventJson(events: readonly NlEvent[]): EventJson {
+  const lines: string[] = [];
+  return (i) => (lines[i] ??= formatEventJson(events[i]!));
+}
+
 interface Output {
   readonly cfg: OutputConfig;
-  submit(events: readonly NlEvent[]): void;
+  submit(events: readonly NlEvent[], json: EventJson): void;
   reopen?(): void;
   close(): Promise<void>;
   status(): OutputStatus;
@@ -77,10 +86,10 @@ class FileOutput implements Output {
   events = 0;
   written = 0;
   failed = 0;
-  lastError = '';
-  private lastErrorAt: Date | undefined;
+  private readonly lastError: LastError;
 
-  constructor(readonly cfg: OutputConfig, private readonly log: OutputLog) {
+  constructor(readonly cfg: OutputConfig, log: OutputLog) {
+    this.lastError = new LastError(cfg.name, log);
     // What a stream error loses is not known line by line: it is reported, not counted.
     this.file = new AppendFile(cfg.path, (err) => this.note(`${cfg.path}: ${err.message}; lines are dropped (and counted) and the file is tried again in 5 s`));
     try {
@@ -90,12 +99,12 @@ class FileOutput implements Output {
     }
   }
 
-  submit(events: readonly NlEvent[]): void {
+  submit(events: readonly NlEvent[], json: EventJson): void {
     let text = '';
     let n = 0;
-    for (const e of events) {
-      if (!this.cfg.match(e)) continue;
-      text += `${formatEventJson(e)}\n`;
+    for (let i = 0; i < events.length; i++) {
+      if (!this.cfg.match(events[i]!)) continue;
+      text += `${json(i)}\n`;
       n++;
     }
     if (n === 0) return;
@@ -122,14 +131,12 @@ class FileOutput implements Output {
     return {
       name: this.cfg.name, type: this.cfg.type, target: this.cfg.path, condition: this.cfg.condition, state: this.file.isOpen ? 'open' : 'error',
       events: this.events, delivered: this.written, dropped: this.failed, spooled: 0, spool_bytes: 0, queued_bytes: this.file.waiting, torn: 0,
-      lag_seconds: 0, last_error: this.lastError, last_error_at: this.lastErrorAt?.toISOString() ?? '',
+      lag_seconds: 0, last_error: this.lastError.message, last_error_at: this.lastError.time,
     };
   }
 
   private note(message: string): void {
-    this.lastError = message;
-    this.lastErrorAt = new Date();
-    this.log(this.cfg.name, 'error', message);
+    this.lastError.note(message);
   }
 }
 
@@ -180,12 +187,16 @@ export class Outputs {
     const held = this.held ?? [];
     this.held = undefined;
     this.list = next;
-    for (const events of held) for (const o of opened) o.submit(events);
+    for (const events of held) {
+      const json = eventJson(events);
+      for (const o of opened) o.submit(events, json);
+    }
     return errors;
   }
 
   submit(events: readonly NlEvent[]): void {
-    for (const o of this.list) o.submit(events);
+    const json = eventJson(events);
+    for (const o of this.list) o.submit(events, json);
     this.held?.push(events);
   }
 

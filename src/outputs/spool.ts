@@ -39,8 +39,8 @@ export interface SpoolPos {
 
 /** One record read back: where it is, and what to send. */
 export interface SpoolRecord {
+  /** Its segment, and where in it the next record starts. */
   seg: number;
-  off: number;
   end: number;
   /** When the event was received (ms since the epoch), for the lag. */
   time: number;
@@ -144,12 +144,6 @@ export class Spool {
   /** The first record not yet acknowledged. */
   get head(): SpoolPos {
     return { ...this.ackPos };
-  }
-
-  /** Where the records on disk end. */
-  get end(): SpoolPos {
-    const last = this.segs.at(-1)!;
-    return { seg: last.n, off: last.size };
   }
 
   /** Bytes and records waiting for the disk. */
@@ -445,7 +439,7 @@ function decodePayload(buf: Buffer, p: number, len: number, seg: number, off: nu
   const ip = p + 10 + sl;
   const il = buf.readUInt16LE(ip);
   const id = buf.toString('utf8', ip + 2, ip + 2 + il);
-  return { seg, off, end: off + HEADER + len, time, subject, id, body: buf.subarray(ip + 2 + il, end), acked: false, refused: false, sentAt: 0 };
+  return { seg, end: off + HEADER + len, time, subject, id, body: buf.subarray(ip + 2 + il, end), acked: false, refused: false, sentAt: 0 };
 }
 
 /** Reads a segment through: the length of its whole, checked records, their count, and how many
