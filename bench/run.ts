@@ -10,7 +10,7 @@ import { Monitor } from '../src/netlink/monitor.js';
 import { DEFAULT_RECEIVE_BUFFER } from '../src/config/defaults.js';
 import { HookScheduler } from '../src/hooks/scheduler.js';
 import { ActionRunner } from '../src/hooks/actions.js';
-import { NativeHookRunner } from '../src/hooks/runner.js';
+import { NativeHookRunner } from '../src/hooks/actions/script.js';
 import { checkScript } from '../src/hooks/script-check.js';
 import { compileCondition } from '../src/event/filter.js';
 import { syntheticEvent } from '../src/event/make.js';

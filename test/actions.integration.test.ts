@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { execaSync } from 'execa';
-import { WebhookRunner, type WebhookSpec } from '../src/hooks/webhook.js';
+import { WebhookRunner, type WebhookSpec } from '../src/hooks/actions/url.js';
 import { ActionRunner } from '../src/hooks/actions.js';
 import { HookScheduler } from '../src/hooks/scheduler.js';
 import { compileCondition } from '../src/event/filter.js';
@@ -272,7 +272,7 @@ test('config check refuses a module with a syntax error, naming its path and lin
 test('module runs behind one that spins on the same worker are moved to a fresh worker at its timeout, not lost', () => withTempDir(async (dir) => {
   const file = path.join(dir, 'm.mjs');
   fs.writeFileSync(file, 'export default function (e) {\n  if (e.interface === \'spin\') for (;;) {}\n  if (e.interface === \'boom\') throw new Error(\'boom\');\n}\n');
-  const { ModuleRunner } = await import('../src/hooks/module-runner.js');
+  const { ModuleRunner } = await import('../src/hooks/actions/module.js');
   const runner = new ModuleRunner();
   try {
     const hook = { name: 'm', module: file, timeout_ms: 800 };

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, loadConfigFile, parseConfig } from '../src/config/config.js';
+import { ConfigError, loadConfigFile, parseConfig } from '../src/config/checker.js';
 import { ROOT, nlmonSync } from './helpers/index.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nlmon-config-'));

@@ -1,7 +1,7 @@
 // The C++ decoder on hand-built datagrams: every attribute, dump markers, and bad input.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { nativeBinding, type AddrMessage, type LinkMessage } from '../src/netlink/native.js';
+import { nativeBinding, type AddrMessage, type LinkMessage } from '../src/native/addon.js';
 import { addrMsg, attr, doneMsg, errorMsg, linkMsg, nlmsg, nsidMsg, veth } from './helpers/nlmsg.js';
 
 const decode = (b: Buffer) => nativeBinding().decode(b);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { parseConfig } from '../src/config/config.js';
+import { parseConfig } from '../src/config/checker.js';
 import { ROOT } from './helpers/index.js';
 
 // Manifests are free-form YAML: read them as plain objects.

@@ -10,9 +10,9 @@ import { execaSync } from 'execa';
 import { FIELDS } from '../src/event/filter.js';
 import { EVENT_NAMES } from '../src/event/event.js';
 import { syntheticEvent } from '../src/event/make.js';
-import { CONFIG_KEYS } from '../src/config/config.js';
+import { CONFIG_KEYS } from '../src/config/checker.js';
 import { buildProgram } from '../src/cli/cli.js';
-import { hookEnvironment } from '../src/hooks/runner.js';
+import { hookEnvironment } from '../src/hooks/actions/script.js';
 import { Metrics } from '../src/daemon/metrics.js';
 import { ROOT } from './helpers/index.js';
 

@@ -4,7 +4,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { HookScheduler } from '../src/hooks/scheduler.js';
 import type { HookConfig } from '../src/hooks/hook.js';
-import type { HookRunner, RunResult } from '../src/hooks/runner.js';
+import type { HookRunner, RunResult } from '../src/hooks/actions/script.js';
 import { compileCondition } from '../src/event/filter.js';
 import { syntheticEvent } from '../src/event/make.js';
 import type { NlEvent } from '../src/event/event.js';

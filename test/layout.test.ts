@@ -10,13 +10,15 @@ import { ROOT, withTempDir } from './helpers/index.js';
 /** For each stage, the stages its modules may import (itself and the root files always). */
 export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   event: [],
-  netlink: ['event'],
+  native: ['event'],
+  files: [],
+  netlink: ['event', 'native'],
   containers: ['event'],
-  hooks: ['event', 'netlink'],
-  outputs: ['event', 'hooks'],
+  hooks: ['event', 'native', 'files'],
+  outputs: ['event', 'files'],
   config: ['event', 'hooks', 'outputs'],
-  daemon: ['event', 'netlink', 'containers', 'hooks', 'outputs', 'config'],
-  cli: ['event', 'netlink', 'containers', 'hooks', 'outputs', 'config', 'daemon'],
+  daemon: ['event', 'native', 'netlink', 'containers', 'hooks', 'outputs', 'config'],
+  cli: ['event', 'native', 'netlink', 'containers', 'hooks', 'outputs', 'config', 'daemon'],
 };
 
 const IMPORT = /(?:^|[^\w.])(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|(?:^|[^\w.])import\s*\(\s*['"]([^'"]+)['"]\s*\)|^\s*import\s*['"]([^'"]+)['"]/gm;

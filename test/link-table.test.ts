@@ -3,7 +3,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { LinkTable } from '../src/netlink/link-table.js';
 import { NamespaceWatcher } from '../src/netlink/namespace-watcher.js';
-import { nativeBinding, type LinkMessage } from '../src/netlink/native.js';
+import { nativeBinding, type LinkMessage } from '../src/native/addon.js';
 import type { NlEvent } from '../src/event/event.js';
 import { FakeBinding } from './helpers/fake-binding.js';
 import { until } from './helpers/index.js';

@@ -3,7 +3,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
-import { nativeBinding } from '../src/netlink/native.js';
+import { nativeBinding } from '../src/native/addon.js';
 
 const noop = () => {};
 
@@ -24,7 +24,7 @@ test('a missing namespace file is a Node-style error', () => {
 });
 
 test('worker threads: a watcher left open when the worker ends is cleaned up', async () => {
-  const url = new URL('../src/netlink/native.js', import.meta.url).href;
+  const url = new URL('../src/native/addon.js', import.meta.url).href;
   for (let i = 0; i < 20; i++) {
     const worker = new Worker(`
       import(${JSON.stringify(url)}).then(({ nativeBinding }) => {

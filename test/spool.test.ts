@@ -5,7 +5,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { encodeRecord, segmentSize, Spool, type SpoolPos, type SpoolRecord } from '../src/outputs/spool.js';
+import { encodeRecord, segmentSize, Spool, type SpoolPos, type SpoolRecord } from '../src/outputs/spool/spool.js';
 import { withTempDir } from './helpers/index.js';
 
 const quiet = { written: () => {}, error: () => {} };

@@ -2,7 +2,7 @@
 // take, and checked against a stream's subjects.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { subjectCovers, subjectFilter, subjectFor, subjectProblem } from '../src/outputs/subject.js';
+import { subjectCovers, subjectFilter, subjectFor, subjectProblem } from '../src/outputs/nats/subject.js';
 import { syntheticEvent } from '../src/event/make.js';
 
 test('subject templates: placeholders filled with safe tokens; the filter; coverage by a stream', () => {

@@ -1,5 +1,5 @@
 // The verbs that need no daemon besides `monitor`: run, hooks run, filter check, config check.
-import { ConfigError, defaultConfig, loadConfigFile, type NlmonConfig } from '../config/config.js';
+import { ConfigError, defaultConfig, loadConfigFile, type NlmonConfig } from '../config/checker.js';
 import { compileCondition, FilterError } from '../event/filter.js';
 import { runDaemon, type LogFormat } from '../daemon/daemon.js';
 import { ActionRunner } from '../hooks/actions.js';

@@ -1,7 +1,7 @@
 // What the daemon verbs print: aligned tables like ps or kubectl (docs/cli.md shows each).
 import type { HookStatus } from '../hooks/scheduler.js';
 import type { StatusReport } from '../daemon/control-api.js';
-import type { OutputStatus } from '../outputs/outputs.js';
+import type { OutputStatus } from '../outputs/fan-out.js';
 
 /** Pads columns to their widest cell; the first row is the header. */
 export function table(rows: string[][]): string {

@@ -1,8 +1,8 @@
 // What the control socket serves (docs/cli.md): the daemon's side implements ControlApi, the
 // CLI's side reads these shapes. Neither imports the other.
 import type { HookStatus } from '../hooks/scheduler.js';
-import type { NewHook } from '../config/edit.js';
-import type { OutputStatus } from '../outputs/outputs.js';
+import type { NewHook } from './config-edit.js';
+import type { OutputStatus } from '../outputs/fan-out.js';
 
 export interface StatusReport {
   pid: number;

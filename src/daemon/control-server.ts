@@ -4,8 +4,8 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { ConfigError } from '../config/config.js';
-import { ConfigEditError, type NewHook } from '../config/edit.js';
+import { ConfigError } from '../config/checker.js';
+import { ConfigEditError, type NewHook } from './config-edit.js';
 import type { ControlApi } from './control-api.js';
 
 export class ControlSocketError extends Error {}

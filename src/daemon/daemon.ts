@@ -2,14 +2,14 @@
 // metrics), the control socket, SIGHUP reload, and a clean stop on SIGTERM/SIGINT.
 import type http from 'node:http';
 import { Monitor, MonitorError, type LogLevel } from '../netlink/monitor.js';
-import { nativeBinding } from '../netlink/native.js';
+import { nativeBinding } from '../native/addon.js';
 import { containerAttribution, type ContainerResolver } from '../containers/resolver.js';
 import { HookScheduler, type HookStatus } from '../hooks/scheduler.js';
 import { ActionRunner } from '../hooks/actions.js';
-import { Outputs, type OutputStatus } from '../outputs/outputs.js';
+import { Outputs, type OutputStatus } from '../outputs/fan-out.js';
 import { HookLog } from '../hooks/log.js';
-import { ConfigError, loadConfigFile, type LoadOptions, type NlmonConfig } from '../config/config.js';
-import { addHookToFile, ConfigEditError, deleteHookFromFile, type NewHook } from '../config/edit.js';
+import { ConfigError, loadConfigFile, type LoadOptions, type NlmonConfig } from '../config/checker.js';
+import { addHookToFile, ConfigEditError, deleteHookFromFile, type NewHook } from './config-edit.js';
 import { ControlServer, ControlSocketError } from './control-server.js';
 import type { ControlApi, StatusReport } from './control-api.js';
 import { Metrics } from './metrics.js';

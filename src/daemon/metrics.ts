@@ -5,8 +5,8 @@ import http from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { NlEvent } from '../event/event.js';
 import type { MonitorStats } from '../netlink/monitor.js';
-import type { RunOutcome } from '../hooks/runner.js';
-import type { OutputStatus } from '../outputs/outputs.js';
+import type { RunOutcome } from '../hooks/actions/script.js';
+import type { OutputStatus } from '../outputs/fan-out.js';
 
 /** What the metrics read from the running daemon when scraped. */
 export interface MetricsSource {

@@ -3,10 +3,10 @@
 // worker thread (module-runner.ts).
 import type { HookConfig } from './hook.js';
 import type { NlEvent } from '../event/event.js';
-import { NativeHookRunner, type HookRunner, type RunResult, type RunSlot } from './runner.js';
-import { WebhookRunner } from './webhook.js';
-import { ModuleRunner } from './module-runner.js';
-import type { NativeBinding } from '../netlink/native.js';
+import { NativeHookRunner, type HookRunner, type RunResult, type RunSlot } from './actions/script.js';
+import { WebhookRunner } from './actions/url.js';
+import { ModuleRunner } from './actions/module.js';
+import type { NativeBinding } from '../native/addon.js';
 import { recheckFiles } from './script-check.js';
 
 /** As config/defaults.ts: a hook built elsewhere than the config (a test) retries as often. */

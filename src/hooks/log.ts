@@ -4,7 +4,7 @@
 import { hookTarget, type HookConfig } from './hook.js';
 import type { NlEvent } from '../event/event.js';
 import { printable } from '../event/format.js';
-import { AppendFile } from './append-file.js';
+import { AppendFile } from '../files/append-file.js';
 
 export type LogOutcome = { outcome: 'success' | 'failure' | 'timeout' | 'dropped'; exit_code: number | null; signal?: string | null; error?: string };
 

@@ -3,7 +3,7 @@
 // back the dispatch of later events until they end. Intake never waits: events queue here.
 import { hookTarget, type HookAction, type HookConfig } from './hook.js';
 import type { NlEvent } from '../event/event.js';
-import type { HookRunner, RunResult, RunSlot } from './runner.js';
+import type { HookRunner, RunResult, RunSlot } from './actions/script.js';
 import { HookStats, type HookStatsSnapshot } from './stats.js';
 import { Fifo } from './fifo.js';
 

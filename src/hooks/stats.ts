@@ -1,6 +1,6 @@
 // Per-hook statistics (docs/hooks.md): counts, durations (min/max/avg/total, p50/p95 over the
 // last 1024 runs), and the last run's exit code, time and error.
-import type { RunResult } from './runner.js';
+import type { RunResult } from './actions/script.js';
 
 export interface HookStatsSnapshot {
   executions: number;

@@ -1,7 +1,7 @@
 // AddrTable: the known IPv4 and IPv6 addresses of one namespace, beside its LinkTable. Classifies
 // each decoded address message into addr_added / addr_removed / addr_changed, dump replies
 // included; what a complete dump removes is decided by DumpSync (dump-sync.ts), as for links.
-import type { AddrMessage } from './native.js';
+import type { AddrMessage } from '../native/addon.js';
 import { RTM_DELADDR, RTM_NEWADDR, type ChangedField, type EventName, type NlEvent } from '../event/event.js';
 import { makeEvent, NO_LINK, type LinkState } from '../event/make.js';
 import type { SyncMode } from './dump-sync.js';

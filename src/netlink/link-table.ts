@@ -1,7 +1,7 @@
 // LinkTable: the known links of one namespace. Classifies each decoded message into an event
 // (added / removed / up / down / changed / renamed), dump replies included; what a complete dump
 // removes is decided by DumpSync (dump-sync.ts).
-import type { LinkMessage } from './native.js';
+import type { LinkMessage } from '../native/addon.js';
 import { IFF_UP, RTM_DELLINK, RTM_NEWLINK, type ChangedField, type EventName, type NlEvent } from '../event/event.js';
 import { makeEvent, type LinkState } from '../event/make.js';
 import type { SyncMode } from './dump-sync.js';

@@ -3,7 +3,7 @@
 // their events.
 import fs from 'node:fs';
 import path from 'node:path';
-import { nativeBinding, type NativeBinding } from './native.js';
+import { nativeBinding, type NativeBinding } from '../native/addon.js';
 import type { ContainerFields, NlEvent } from '../event/event.js';
 import type { LinkState } from '../event/make.js';
 import { printable } from '../event/format.js';

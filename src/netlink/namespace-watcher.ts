@@ -4,7 +4,7 @@
 // dump's state and its ordering rule live in a DumpSync. A socket that fails (any error but an
 // overrun) is reopened and the tables resynced.
 import fs from 'node:fs';
-import type { NativeBinding, NativeRecord, NativeWatcher, WatcherOptions } from './native.js';
+import type { NativeBinding, NativeRecord, NativeWatcher, WatcherOptions } from '../native/addon.js';
 import { RTM_DELLINK, type ContainerFields, type NlEvent } from '../event/event.js';
 import { LinkTable } from './link-table.js';
 import { AddrTable, addrKey } from './addr-table.js';

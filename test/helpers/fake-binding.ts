@@ -1,6 +1,6 @@
 // A NativeBinding that replays datagrams through the real decoder and lets a test inject
 // overruns and answer dump requests, so the core runs without sockets or privileges.
-import { nativeBinding, type NativeBinding, type NativeWatcher, type SpawnedChild, type SpawnRequest, type WatcherOptions } from '../../src/netlink/native.js';
+import { nativeBinding, type NativeBinding, type NativeWatcher, type SpawnedChild, type SpawnRequest, type WatcherOptions } from '../../src/native/addon.js';
 
 export class FakeWatcher implements NativeWatcher {
   readonly receiveBuffer = 212992;

@@ -7,9 +7,9 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import type { NlEvent } from '../event/event.js';
-import { formatEventJson } from '../event/format.js';
-import type { RunResult, RunSlot } from './runner.js';
+import type { NlEvent } from '../../event/event.js';
+import { formatEventJson } from '../../event/format.js';
+import type { RunResult, RunSlot } from './script.js';
 
 /** What a webhook run needs of its hook. */
 export interface WebhookSpec {

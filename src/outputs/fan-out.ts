@@ -8,8 +8,8 @@
 import type { NlEvent } from '../event/event.js';
 import type { Condition } from '../event/filter.js';
 import { formatEventJson } from '../event/format.js';
-import { AppendFile } from '../hooks/append-file.js';
-import { NatsOutput } from './nats.js';
+import { AppendFile } from '../files/append-file.js';
+import { NatsOutput } from './nats/nats.js';
 import { LastError } from './last-error.js';
 
 export interface OutputConfig {

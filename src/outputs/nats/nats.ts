@@ -16,12 +16,12 @@ import os from 'node:os';
 import { connect, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { createInbox, credsAuthenticator, headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/nats-core';
 import { jetstreamManager, StorageType, type JetStreamManager } from '@nats-io/jetstream';
-import type { NlEvent } from '../event/event.js';
-import { encodeRecord, Spool, type SpoolPos, type SpoolRecord } from './spool.js';
+import type { NlEvent } from '../../event/event.js';
+import { encodeRecord, Spool, type SpoolPos, type SpoolRecord } from '../spool/spool.js';
 import { subjectCovers, subjectFilter, subjectFor } from './subject.js';
-import { LastError } from './last-error.js';
-import type { EventJson } from './outputs.js';
-import type { OutputConfig, OutputLog, OutputStatus } from './outputs.js';
+import { LastError } from '../last-error.js';
+import type { EventJson } from '../fan-out.js';
+import type { OutputConfig, OutputLog, OutputStatus } from '../fan-out.js';
 
 /** Publishes in flight at most. */
 const WINDOW = 2048;

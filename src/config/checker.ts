@@ -12,10 +12,10 @@ import {
   DEFAULT_SPOOL_DIR, DEFAULT_SPOOL_LIMIT, MIN_SPOOL_LIMIT,
 } from './defaults.js';
 import { checkModule, checkScript, type CheckedFile } from '../hooks/script-check.js';
-import { webhookKey } from '../hooks/webhook.js';
+import { webhookKey } from '../hooks/actions/url.js';
 import type { HookConfig } from '../hooks/hook.js';
-import type { OutputConfig } from '../outputs/outputs.js';
-import { subjectProblem } from '../outputs/subject.js';
+import type { OutputConfig } from '../outputs/fan-out.js';
+import { subjectProblem } from '../outputs/nats/subject.js';
 
 export interface NlmonConfig {
   /** The file it was read from; '' for the embedded default. */

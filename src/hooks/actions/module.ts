@@ -7,9 +7,9 @@
 // go to a fresh one, with their full timeout again; those it had started end with it, as failures.
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { NlEvent } from '../event/event.js';
-import type { RunResult } from './runner.js';
-import { formatEventJson } from '../event/format.js';
+import type { NlEvent } from '../../event/event.js';
+import type { RunResult } from './script.js';
+import { formatEventJson } from '../../event/format.js';
 
 /** What a module run needs of its hook. */
 export interface ModuleSpec {
@@ -19,7 +19,7 @@ export interface ModuleSpec {
   timeout_ms: number;
 }
 
-const WORKER = new URL('./module-worker.js', import.meta.url);
+const WORKER = new URL('../module-worker.js', import.meta.url);
 /** The most a handler's log lines keep per run (they go to the run's stdout). */
 const LOG_KEEP = 64 * 1024;
 const LANES = Math.max(1, Math.min(4, os.availableParallelism()));

@@ -1,7 +1,7 @@
 // A nats output's subject (docs/config.md, "nlmon.outputs"): a template that may hold {host},
 // {namespace} and {event}, filled in per event, and the subject filter a stream needs to take
 // every subject it can produce.
-import type { NlEvent } from '../event/event.js';
+import type { NlEvent } from '../../event/event.js';
 
 /** A subject token from a value: what a subject cannot hold ('.', '*', '>', white space) becomes
  * '_', and an empty value '-'. */

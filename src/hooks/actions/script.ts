@@ -3,11 +3,11 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
-import type { HookConfig } from './hook.js';
-import type { NlEvent } from '../event/event.js';
-import { HOOK_PATH, recheckFiles, resolveProgram } from './script-check.js';
-import { nativeBinding, type NativeBinding, type SpawnedChild } from '../netlink/native.js';
-import { formatEventJson } from '../event/format.js';
+import type { HookConfig } from '../hook.js';
+import type { NlEvent } from '../../event/event.js';
+import { HOOK_PATH, recheckFiles, resolveProgram } from '../script-check.js';
+import { nativeBinding, type NativeBinding, type SpawnedChild } from '../../native/addon.js';
+import { formatEventJson } from '../../event/format.js';
 
 export type RunOutcome = 'success' | 'failure' | 'timeout';
 
