@@ -7,6 +7,7 @@
 namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  nlmon::InitSpawn(env);
   exports.Set("LinkWatcher", nlmon::DefineLinkWatcher(env));
   exports.Set("decode", Napi::Function::New(env, nlmon::Decode, "decode"));
   exports.Set("spawnHook", Napi::Function::New(env, nlmon::SpawnHook, "spawnHook"));

@@ -13,6 +13,8 @@ Napi::Value Decode(const Napi::CallbackInfo& info);
 
 // spawn_binding.cc: spawnHook(file, argv, env, stdin, capture, cb) and watchExit(pid, pidfd, cb).
 Napi::Value SpawnHook(const Napi::CallbackInfo& info);
+// Makes the environment's spawn queue (the addon's instance data) when the addon is loaded.
+void InitSpawn(napi_env env);
 Napi::Value WatchExit(const Napi::CallbackInfo& info);
 
 // process_binding.cc: raiseFileLimit() -> {before, soft, hard}.

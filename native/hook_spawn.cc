@@ -1,5 +1,5 @@
 // hook_spawn: pipes, file actions and attributes for posix_spawn, and a pidfd for the exit.
-// No Node-API here: the binding runs this on libuv's thread pool and watches the pidfd.
+// No Node-API here: spawn_binding.cc runs this on spawn threads of its own and watches the pidfd.
 #include "hook_spawn.hh"
 
 #include <dirent.h>

@@ -1,5 +1,6 @@
-// netlink_socket: one NETLINK_ROUTE socket bound to the link group, opened inside a network
-// namespace; bounded recvmmsg drains into decoded records, and link-table dump requests.
+// netlink_socket: one NETLINK_ROUTE socket bound to the link group (and the IPv4/IPv6 address
+// groups), opened inside a network namespace; bounded recvmmsg drains into decoded records, link
+// and address dump requests, and RTM_GETNSID requests.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,6 @@
 // spawn_binding: spawnHook runs the hook spawner (hook_spawn.cc) on spawn threads of its own, and
 // watchExit polls a child's pidfd on the loop and reports its exit once, reaped.
+#include <errno.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,6 +27,21 @@ namespace {
 // Threads are detached and share the state through a shared_ptr, so a thread stuck in exec when
 // the environment goes away touches nothing freed.
 constexpr size_t kMaxThreads = 16;
+
+// Kills a spawned child nobody will hear of (its callback cannot run, or the environment is
+// going) and closes its descriptors; a thread of its own reaps it, since the loop may be going
+// too: no descriptor and no zombie is left behind.
+void Discard(const SpawnResult& r) {
+  kill(-r.pid, SIGKILL);
+  for (int fd : {r.out_fd, r.err_fd, r.pidfd}) {
+    if (fd >= 0) ::close(fd);
+  }
+  std::thread([pid = r.pid] {
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+  }).detach();
+}
 
 struct SpawnJob {
   SpawnRequest req;
@@ -72,8 +88,8 @@ struct SpawnQueue : std::enable_shared_from_this<SpawnQueue> {
       job->result = nlmon::SpawnHook(job->req);
       lock.lock();
       if (closed) {
-        // Nobody waits any more: do not leave the process running.
-        if (job->result.pid > 0) kill(-job->result.pid, SIGKILL);
+        // Nobody waits any more: do not leave the process running, nor its descriptors open.
+        if (job->result.pid > 0) Discard(job->result);
         continue;  // the job's references went with the environment
       }
       done.push_back(job);
@@ -99,7 +115,10 @@ struct SpawnQueue : std::enable_shared_from_this<SpawnQueue> {
 
   void Deliver(SpawnJob* job) {
     napi_handle_scope scope;
-    if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) {
+      if (job->result.pid > 0) Discard(job->result);
+      return;
+    }
     napi_value fn, recv, args[2];
     size_t argc = 0;
     if (CanCallJs(env) && napi_get_reference_value(env, job->cb, &fn) == napi_ok && fn &&
@@ -120,6 +139,9 @@ struct SpawnQueue : std::enable_shared_from_this<SpawnQueue> {
       }
       if (argc) CallFromLoop(env, job->context, recv, fn, argc, args);
     }
+    // A child whose callback could not be called is nobody's: without this its pidfd and pipes
+    // stayed open and it was never reaped.
+    if (argc < 2 && job->result.pid > 0) Discard(job->result);
     napi_close_handle_scope(env, scope);
     napi_delete_reference(env, job->cb);
     napi_async_destroy(env, job->context);
@@ -140,7 +162,7 @@ struct SpawnQueue : std::enable_shared_from_this<SpawnQueue> {
       q->cv.notify_all();
     }
     for (SpawnJob* job : pending) {
-      if (job->result.pid > 0) kill(-job->result.pid, SIGKILL);
+      if (job->result.pid > 0) Discard(job->result);
       delete job;
     }
     uv_close(reinterpret_cast<uv_handle_t*>(q->async), [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
@@ -148,10 +170,15 @@ struct SpawnQueue : std::enable_shared_from_this<SpawnQueue> {
   }
 };
 
-// The environment's spawn queue, made on first use.
+// The environment's spawn queue, made by InitSpawn when the addon is loaded.
 SpawnQueue* QueueFor(napi_env env) {
   SpawnQueue* q = nullptr;
-  if (napi_get_instance_data(env, reinterpret_cast<void**>(&q)) == napi_ok && q) return q;
+  napi_get_instance_data(env, reinterpret_cast<void**>(&q));
+  return q;
+}
+
+SpawnQueue* MakeQueue(napi_env env) {
+  SpawnQueue* q = nullptr;
   auto* holder = new std::shared_ptr<SpawnQueue>(std::make_shared<SpawnQueue>());
   q = holder->get();
   q->env = env;
@@ -181,16 +208,38 @@ bool StringArray(Napi::Value v, std::vector<std::string>* out) {
 struct ExitWatch {
   uv_poll_t poll;
   napi_env env;
-  napi_ref cb;
-  napi_async_context context;
+  napi_ref cb = nullptr;
+  napi_async_context context = nullptr;
   pid_t pid;
   int pidfd;
 
-  static void OnReadable(uv_poll_t* h, int /*status*/, int /*events*/) {
+  // Starts polling the pidfd; false (and nothing kept) if it cannot.
+  bool Start() {
+    uv_loop_t* loop = nullptr;
+    napi_get_uv_event_loop(env, &loop);
+    poll.data = this;
+    if (!loop || uv_poll_init(loop, &poll, pidfd) != 0) return false;
+    napi_add_env_cleanup_hook(env, OnEnvCleanup, this);
+    uv_poll_start(&poll, UV_READABLE, OnReadable);
+    return true;
+  }
+
+  static void OnReadable(uv_poll_t* h, int poll_status, int /*events*/) {
     ExitWatch* w = static_cast<ExitWatch*>(h->data);
     int status = 0;
-    const pid_t got = waitpid(w->pid, &status, WNOHANG);
-    if (got == 0) return;  // not yet
+    pid_t got = waitpid(w->pid, &status, WNOHANG);
+    if (got == 0 && poll_status >= 0) return;  // not yet
+    if (got == 0) {
+      // The pidfd cannot be polled any more (POLLERR): the child would never be heard of. Kill
+      // it, reap it on a thread of its own, and report the run as lost (code -1, no signal).
+      kill(w->pid, SIGKILL);
+      std::thread([pid = w->pid] {
+        int st;
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+        }
+      }).detach();
+      got = -1;
+    }
     const int code = got > 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     const int sig = got > 0 && WIFSIGNALED(status) ? WTERMSIG(status) : 0;
     napi_handle_scope scope;
@@ -206,13 +255,24 @@ struct ExitWatch {
     w->Close();
   }
 
-  static void OnEnvCleanup(void* arg) { static_cast<ExitWatch*>(arg)->Close(); }
+  // The environment goes (a worker ends) while the child runs: nobody will hear of its exit.
+  // It is killed and reaped apart, as a spawn nobody waits for is.
+  static void OnEnvCleanup(void* arg) {
+    ExitWatch* w = static_cast<ExitWatch*>(arg);
+    kill(-w->pid, SIGKILL);
+    std::thread([pid = w->pid] {
+      int st;
+      while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+      }
+    }).detach();
+    w->Close();
+  }
 
   void Close() {
     napi_remove_env_cleanup_hook(env, OnEnvCleanup, this);
     uv_poll_stop(&poll);
     napi_delete_reference(env, cb);
-    napi_async_destroy(env, context);
+    if (context) napi_async_destroy(env, context);
     uv_close(reinterpret_cast<uv_handle_t*>(&poll), [](uv_handle_t* h) {
       ExitWatch* w = static_cast<ExitWatch*>(h->data);
       ::close(w->pidfd);
@@ -222,6 +282,8 @@ struct ExitWatch {
 };
 
 }  // namespace
+
+void InitSpawn(napi_env env) { MakeQueue(env); }
 
 // spawnHook(file, argv, env, stdin, capture, cb)
 Napi::Value SpawnHook(const Napi::CallbackInfo& info) {
@@ -253,26 +315,21 @@ Napi::Value WatchExit(const Napi::CallbackInfo& info) {
     Napi::TypeError::New(env, "watchExit(pid, pidfd, cb)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  uv_loop_t* loop = nullptr;
-  napi_get_uv_event_loop(env, &loop);
   ExitWatch* w = new ExitWatch();
   w->env = env;
   w->pid = info[0].As<Napi::Number>().Int32Value();
   w->pidfd = info[1].As<Napi::Number>().Int32Value();
-  w->poll.data = w;
   napi_value name;
   napi_create_string_utf8(env, "nlmon.watchExit", NAPI_AUTO_LENGTH, &name);
   napi_async_init(env, nullptr, name, &w->context);
   napi_create_reference(env, info[2], 1, &w->cb);
-  if (uv_poll_init(loop, &w->poll, w->pidfd) != 0) {
+  if (!w->Start()) {
     napi_delete_reference(env, w->cb);
     napi_async_destroy(env, w->context);
     delete w;
     Napi::Error::New(env, "watchExit: cannot poll the pidfd").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  napi_add_env_cleanup_hook(env, ExitWatch::OnEnvCleanup, w);
-  uv_poll_start(&w->poll, UV_READABLE, ExitWatch::OnReadable);
   return env.Undefined();
 }
 

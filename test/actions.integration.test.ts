@@ -10,11 +10,11 @@ import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { execaSync } from 'execa';
 import { WebhookRunner, type WebhookSpec } from '../src/hooks/actions/url.js';
-import { ActionRunner } from '../src/hooks/actions.js';
+import { ActionRunners } from '../src/hooks/registry.js';
 import { HookScheduler } from '../src/hooks/scheduler.js';
 import { compileCondition } from '../src/event/filter.js';
 import { syntheticEvent } from '../src/event/make.js';
-import type { HookConfig } from '../src/hooks/hook.js';
+import type { HookConfig } from '../src/hooks/registry.js';
 import type { NlEvent } from '../src/event/event.js';
 import {
   LINKBURST, cli, cliJson, hookStats, ip, needsRoot, nlmonSync, sleep, startDaemon, until, withNetns, withTempDir,
@@ -93,7 +93,7 @@ test('webhook: 503 twice then 200 is three attempts with one webhook-id; a 400 i
     assert.equal(new Set(r.got.map((g) => g.headers['webhook-id'])).size, 1, 'one webhook-id across the attempts');
     for (const g of r.got) new Webhook(SECRET).verify(g.body, g.headers as Record<string, string>);
     const bad = await runner.run(spec(r.url.replace('/hook', '/bad')), event());
-    assert.deepEqual([bad.outcome, bad.attempts, bad.exit_code, bad.error, bad.stderr], ['failure', 1, 400, 'HTTP 400', 'no such thing']);
+    assert.deepEqual([bad.outcome, bad.attempts, bad.http_status, bad.error, bad.stderr], ['failure', 1, 400, 'HTTP 400', 'no such thing']);
     const t0 = Date.now();
     const slow = await runner.run(spec(r.url.replace('/hook', '/slow-down')), event());
     assert.deepEqual([slow.outcome, slow.attempts], ['success', 2]);
@@ -141,12 +141,12 @@ test('a webhook waiting to retry gives its max_concurrent slot to other runs', a
   const r = await receiver((n, _q, res) => (n === 0 ? res.writeHead(503, { 'retry-after': '1' }).end() : res.writeHead(200).end()));
   await withTempDir(async (dir) => {
     const marker = path.join(dir, 'script-ran');
-    const base = { condition: '', match: compileCondition(''), timeout_ms: 5000, enabled: true, async: true, args: [], env: {}, capture_output: false, keep_children: false, files: [] };
+    const base = { condition: '', match: compileCondition(''), timeout_ms: 5000, enabled: true, async: true };
     const hooks: HookConfig[] = [
-      { ...base, name: 'web', action: 'url', script: '', argv: [], url: r.url, retries: 2 },
-      { ...base, name: 'touch', script: `/usr/bin/touch ${marker}`, argv: ['/usr/bin/touch', marker] },
+      { ...base, name: 'web', action: 'url', url: r.url, method: 'POST', headers: {}, format: 'json', secret: Buffer.alloc(0), retries: 2 },
+      { ...base, name: 'touch', action: 'script', script: `/usr/bin/touch ${marker}`, argv: ['/usr/bin/touch', marker], args: [], env: {}, capture_output: false, keep_children: false, files: [] },
     ];
-    const runner = new ActionRunner();
+    const runner = new ActionRunners();
     const results: string[] = [];
     const s = new HookScheduler({ maxConcurrent: 1, queueLimit: 100 }, runner, { finished: (h, _e, res) => results.push(`${h.name}:${res.outcome}`) });
     s.setHooks(hooks);

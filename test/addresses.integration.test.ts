@@ -5,7 +5,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import { Monitor } from '../src/netlink/monitor.js';
-import { DEFAULT_RECEIVE_BUFFER } from '../src/config/defaults.js';
+import { DEFAULT_RECEIVE_BUFFER } from '../src/netlink/config.js';
 import { compileCondition } from '../src/event/filter.js';
 import { scopeName, type AddrState } from '../src/netlink/addr-table.js';
 import type { NlEvent } from '../src/event/event.js';

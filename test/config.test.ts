@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, loadConfigFile, parseConfig } from '../src/config/checker.js';
+import { ConfigError, loadConfigFile, parseConfig } from '../src/daemon/config-file.js';
 import { ROOT, nlmonSync } from './helpers/index.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nlmon-config-'));
@@ -130,6 +130,8 @@ test('every mistake is reported, not only the first; the CLI exits 2 and prints 
 test('defaults, relative scripts, and the shipped example config', () => {
   const cfg = parseConfig(hooks(`      - name: a\n        script: "${safe} 'two words'"\n        args: [x]\n`), path.join(dir, 'c.yaml'));
   const h = cfg.integration.hooks[0]!;
+  assert.equal(h.action, 'script');
+  if (h.action !== 'script') return;
   assert.deepEqual(h.argv, [safe, 'two words', 'x']);
   assert.equal(h.timeout_ms, 30000);
   assert.equal(h.enabled, true);

@@ -93,8 +93,8 @@ test('a young namespace with no process yet is looked at again until its contain
   assert.equal(a.lookup(600, born, false), undefined, 'without wait, the caller goes on');
   setTimeout(() => pid(60, 600, `0::/machine.slice/libpod-${ID}.scope/container\n`), 120);
   await pending;
-  assert.equal(get(a.lookup(600, born, true))?.container_runtime, 'podman', 'found once its process started');
-  assert.ok(Date.now() - born < 1000, 'before the wait ran out');
+  // Found, not given up: a namespace whose wait ran out is a miss (as 700 below shows).
+  assert.equal(get(a.lookup(600, born, true))?.container_runtime, 'podman', 'found once its process started, within the wait');
   const never = a.lookup(700, Date.now(), true);
   assert.ok(never instanceof Promise);
   const t0 = Date.now();

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { parseConfig } from '../src/config/checker.js';
+import { parseConfig } from '../src/daemon/config-file.js';
 import { ROOT } from './helpers/index.js';
 
 // Manifests are free-form YAML: read them as plain objects.
@@ -61,10 +61,10 @@ test('the ConfigMap\'s config passes nlmon\'s checker, and names the paths the D
   assert.equal(cfg.monitoring.namespaces, 'all');
   const c = all.find((m) => m.kind === 'DaemonSet')!.spec.template.spec.containers[0];
   const mounted = (p: string) => c.volumeMounts.some((m: Obj) => p === m.mountPath || p.startsWith(`${m.mountPath}/`));
-  for (const p of [...cfg.monitoring.netns_dirs, ...cfg.containers.docker_socket, ...cfg.containers.cri_socket, cfg.control.socket, cfg.integration.hook_log, ...cfg.outputs.map((o) => o.path || o.spool_dir)]) {
+  for (const p of [...cfg.monitoring.netns_dirs, ...cfg.containers.docker_socket, ...cfg.containers.cri_socket, cfg.control.socket, cfg.integration.hook_log, ...cfg.outputs.map((o) => (o.type === 'file' ? o.path : o.spool_dir))]) {
     assert.ok(mounted(p), `${p} is on a mount`);
   }
-  const fleet = cfg.outputs.find((o) => o.type === 'nats');
+  const fleet = cfg.outputs.find((o) => o.type === 'nats') as Extract<typeof cfg.outputs[number], { type: 'nats' }> | undefined;
   assert.ok(fleet, 'a nats output ships the events off the node');
   const spoolMount = c.volumeMounts.find((m: Obj) => fleet.spool_dir.startsWith(`${m.mountPath}/`));
   const pod = all.find((m) => m.kind === 'DaemonSet')!.spec.template.spec;

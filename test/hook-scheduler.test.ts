@@ -3,8 +3,8 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { HookScheduler } from '../src/hooks/scheduler.js';
-import type { HookConfig } from '../src/hooks/hook.js';
-import type { HookRunner, RunResult } from '../src/hooks/actions/script.js';
+import type { HookConfig } from '../src/hooks/registry.js';
+import type { HookBase, HookRunner, ScriptRunResult } from '../src/hooks/action.js';
 import { compileCondition } from '../src/event/filter.js';
 import { syntheticEvent } from '../src/event/make.js';
 import type { NlEvent } from '../src/event/event.js';
@@ -14,7 +14,7 @@ class FakeRunner implements HookRunner {
   maxRunning = 0;
   readonly started: string[] = [];
   private readonly finishers: Array<() => void> = [];
-  run(hook: HookConfig, e: NlEvent): Promise<RunResult> {
+  run(hook: HookBase, e: NlEvent): Promise<ScriptRunResult> {
     this.running++;
     this.maxRunning = Math.max(this.maxRunning, this.running);
     this.started.push(`${hook.name}#${e.sequence}`);
@@ -33,9 +33,9 @@ class FakeRunner implements HookRunner {
 
 function hook(name: string, over: Partial<HookConfig> = {}): HookConfig {
   return {
-    name, script: `/bin/${name}`, argv: [`/bin/${name}`], condition: '', match: compileCondition(over.condition ?? ''),
+    name, action: 'script', script: `/bin/${name}`, argv: [`/bin/${name}`], condition: '', match: compileCondition(over.condition ?? ''),
     timeout_ms: 1000, enabled: true, async: true, args: [], env: {}, capture_output: false, keep_children: false, files: [], ...over,
-  };
+  } as HookConfig;
 }
 
 const events = (from: number, n: number) => Array.from({ length: n }, (_, i) => ({ ...syntheticEvent(`veth${from + i}`, 'default'), sequence: from + i }));

@@ -1,5 +1,5 @@
-// The tree shows the pipeline: each folder of src/ is a stage, and imports point only down the
-// pipeline and into event/. This test reads every import in src/ and fails on a wrong-way arrow,
+// The tree shows the pipeline: each folder of src/ is a stage (or a room the stages share), and
+// imports point only down the pipeline and into event/. This test reads every import in src/ and fails on a wrong-way arrow,
 // a folder it has no rule for, or more than three files left at the root of src/.
 import test from 'node:test';
 import assert from 'node:assert/strict';
@@ -7,18 +7,22 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ROOT, withTempDir } from './helpers/index.js';
 
-/** For each stage, the stages its modules may import (itself and the root files always). */
+/** For each folder, the folders its modules may import (itself and the root files always).
+ * The stages of the pipeline (netlink → containers → hooks, outputs) import none of each other:
+ * only event/ and the rooms below them (native/: the addon; files/: files nlmon writes;
+ * config/: the YAML checker each stage reads its own section with). daemon/ wires the stages;
+ * cli/ is the shell around it. */
 export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   event: [],
   native: ['event'],
   files: [],
-  netlink: ['event', 'native'],
-  containers: ['event'],
-  hooks: ['event', 'native', 'files'],
-  outputs: ['event', 'files'],
-  config: ['event', 'hooks', 'outputs'],
-  daemon: ['event', 'native', 'netlink', 'containers', 'hooks', 'outputs', 'config'],
-  cli: ['event', 'native', 'netlink', 'containers', 'hooks', 'outputs', 'config', 'daemon'],
+  config: ['event'],
+  netlink: ['event', 'native', 'config'],
+  containers: ['event', 'config'],
+  hooks: ['event', 'native', 'files', 'config'],
+  outputs: ['event', 'files', 'config'],
+  daemon: ['event', 'native', 'files', 'config', 'netlink', 'containers', 'hooks', 'outputs'],
+  cli: ['event', 'native', 'files', 'config', 'netlink', 'containers', 'hooks', 'outputs', 'daemon'],
 };
 
 const IMPORT = /(?:^|[^\w.])(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|(?:^|[^\w.])import\s*\(\s*['"]([^'"]+)['"]\s*\)|^\s*import\s*['"]([^'"]+)['"]/gm;
@@ -70,6 +74,53 @@ export function layoutViolations(src: string): string[] {
   }
   return problems;
 }
+
+/** The import cycles among the files under src (type-only imports count: a cycle of types is
+ * still two files that cannot be read one without the other), each as a list of paths. */
+export function importCycles(src: string): string[][] {
+  const graph = new Map<string, string[]>();
+  for (const file of tsFiles(src)) {
+    const deps = importsOf(fs.readFileSync(file, 'utf8'))
+      .map((spec) => path.resolve(path.dirname(file), spec).replace(/\.js$/, '.ts'))
+      .filter((t) => t.startsWith(src + path.sep));
+    graph.set(file, deps);
+  }
+  const cycles: string[][] = [];
+  const state = new Map<string, 'open' | 'done'>();
+  const stack: string[] = [];
+  const visit = (f: string) => {
+    state.set(f, 'open');
+    stack.push(f);
+    for (const d of graph.get(f) ?? []) {
+      if (state.get(d) === 'open') cycles.push(stack.slice(stack.indexOf(d)).map((x) => path.relative(src, x)));
+      else if (!state.has(d)) visit(d);
+    }
+    stack.pop();
+    state.set(f, 'done');
+  }
+  for (const f of graph.keys()) if (!state.has(f)) visit(f);
+  return cycles;
+}
+
+/** The most lines a file of src/ may have: past it, a file holds more than one job. */
+const MAX_LINES = 400;
+
+test('no import cycle among the files of src/, and no file over 400 lines', () => {
+  const src = path.join(ROOT, 'src');
+  assert.deepEqual(importCycles(src), []);
+  const long = tsFiles(src).map((f) => [path.relative(src, f), fs.readFileSync(f, 'utf8').split('\n').length - 1] as const).filter(([, n]) => n > MAX_LINES);
+  assert.deepEqual(long, []);
+});
+
+test('the cycle check finds a cycle of three files, type-only imports included', () => withTempDir(async (dir) => {
+  const src = path.join(dir, 'src');
+  fs.mkdirSync(path.join(src, 'outputs'), { recursive: true });
+  fs.writeFileSync(path.join(src, 'outputs', 'a.ts'), `import { B } from './b.js';\nexport const A = B;\n`);
+  fs.writeFileSync(path.join(src, 'outputs', 'b.ts'), `import type { C } from './c.js';\nexport const B = 1 as C;\n`);
+  fs.writeFileSync(path.join(src, 'outputs', 'c.ts'), `import type { A } from './a.js';\nexport type C = typeof A;\n`);
+  fs.writeFileSync(path.join(src, 'outputs', 'd.ts'), `import { A } from './a.js';\nexport const D = A;\n`);
+  assert.deepEqual(importCycles(src), [['outputs/a.ts', 'outputs/b.ts', 'outputs/c.ts']]);
+}));
 
 test('src/ is grouped by stage and every import points down the pipeline or into event/', () => {
   const src = path.join(ROOT, 'src');

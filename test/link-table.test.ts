@@ -3,6 +3,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { LinkTable } from '../src/netlink/link-table.js';
 import { NamespaceWatcher } from '../src/netlink/namespace-watcher.js';
+import { ContainerStage } from '../src/containers/attribution-stage.js';
 import { nativeBinding, type LinkMessage } from '../src/native/addon.js';
 import type { NlEvent } from '../src/event/event.js';
 import { FakeBinding } from './helpers/fake-binding.js';
@@ -272,11 +273,12 @@ test('events wait, in order, for a container being looked up, up to wait_ms; oth
   let answer: typeof web | undefined;
   let lookup: { promise: Promise<void>; resolve: () => void } | undefined;
   const out: NlEvent[] = [];
-  const sink = (peers: Array<{ name: string; path: string }>) => ({
-    events: (e: NlEvent[]) => out.push(...e), overrun: () => {}, resynced: () => {}, error: () => {}, lost: () => {},
-    namespaceFiles: () => peers,
-    containerOf: (name: string, wait: boolean) => {
-      if (name !== 'blue') return undefined;
+  // The pipeline as the monitor wires it: each watcher names its veths' peers, then the
+  // containers stage holds a namespace's events while the container of blue is looked up.
+  const stage = new ContainerStage({
+    waitMs: 200,
+    lookup: (ino: number, _since: number, wait: boolean) => {
+      if (ino !== 100) return undefined;
       if (answer) return answer;
       if (!lookup) {
         let resolve!: () => void;
@@ -285,10 +287,14 @@ test('events wait, in order, for a container being looked up, up to wait_ms; oth
       }
       return wait ? lookup.promise : undefined;
     },
-    containerWaitMs: 200,
+    forget: () => {},
+  }, (e) => out.push(...e), { locate: (name) => (name === 'blue' ? { ino: 100, since: 0 } : undefined) });
+  const sink = (ns: string, peers: Array<{ name: string; path: string }>) => ({
+    events: (e: NlEvent[]) => stage.submit(ns, e), overrun: () => {}, resynced: () => {}, error: () => {}, lost: () => {},
+    namespaceFiles: () => peers,
   });
-  const host = new NamespaceWatcher({ name: 'default', path: '' }, binding, 1 << 20, false, sink([{ name: 'blue', path: '/proc/self/ns/net' }]));
-  const other = new NamespaceWatcher({ name: 'red', path: '/x/red' }, binding, 1 << 20, false, sink([]));
+  const host = new NamespaceWatcher({ name: 'default', path: '' }, binding, 1 << 20, false, sink('default', [{ name: 'blue', path: '/proc/self/ns/net' }]));
+  const other = new NamespaceWatcher({ name: 'red', path: '/x/red' }, binding, 1 << 20, false, sink('red', []));
   const [w, r] = binding.watchers;
   w!.deliver(...dumpOf(w!.lastDumpSeq, [veth(1, 'lo', { kind: '' })]));
   r!.deliver(...dumpOf(r!.lastDumpSeq, [veth(1, 'lo', { kind: '' })]));

@@ -6,7 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa, execaSync } from 'execa';
 import { Monitor } from '../src/netlink/monitor.js';
-import { DEFAULT_RECEIVE_BUFFER } from '../src/config/defaults.js';
+import { containerStage } from '../src/containers/attribution-stage.js';
+import { DEFAULT_RECEIVE_BUFFER } from '../src/netlink/config.js';
 import { HostAttribution } from '../src/containers/host-attribution.js';
 import { ContainerResolver } from '../src/containers/resolver.js';
 import type { NlEvent } from '../src/event/event.js';
@@ -231,7 +232,7 @@ test('a veth is named with the container of its namespace, and the host end with
   const scope = path.join(group, `docker-${id}.scope`);
   const sleeper = execa('ip', ['netns', 'exec', cns, 'sleep', '60'], { reject: false });
   const c = collector();
-  const m = new Monitor({ namespaces: [cns, hns], netnsDirs: ['/var/run/netns'], receiveBuffer: DEFAULT_RECEIVE_BUFFER, containers: new ContainerResolver({ waitMs: 1000, host: new HostAttribution() }) }, c.listener);
+  const m = new Monitor({ namespaces: [cns, hns], netnsDirs: ['/var/run/netns'], receiveBuffer: DEFAULT_RECEIVE_BUFFER, stage: containerStage(new ContainerResolver({ waitMs: 1000, host: new HostAttribution() })) }, c.listener);
   try {
     fs.mkdirSync(scope, { recursive: true });
     await until(() => fs.existsSync(`/proc/${sleeper.pid}/ns/net`) && fs.readlinkSync(`/proc/${sleeper.pid}/ns/net`) !== fs.readlinkSync('/proc/self/ns/net'), 'the process in the container namespace');

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import type { OutputStatus } from '../src/outputs/fan-out.js';
+import type { NatsOutputStatus as OutputStatus } from '../src/outputs/nats/nats.js';
 import { LINKBURST, ROOT, cli, cliJson, ip, needsNats, outputsConfig, readStream, sleep, startDaemon, startProxy, until, withNats, withNetns, withTempDir, type NatsServer } from './helpers/index.js';
 
 const opts = { skip: needsNats, timeout: 180000 };

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import type { OutputStatus } from '../src/outputs/fan-out.js';
+import type { OutputStatus } from '../src/outputs/registry.js';
 import { LINKBURST, cliJson, ip, needsRoot, outputsConfig, sleep, startDaemon, until, withNetns, withTempDir } from './helpers/index.js';
 
 const opts = { skip: needsRoot, timeout: 90000 };

@@ -25,3 +25,30 @@ test('npm pack makes a package that installs and runs, without the test tools', 
   assert.ok(fs.existsSync(path.join(prefix, 'node_modules', 'nlmon', 'build', 'Release', 'nlmon.node')), 'the addon was built at install');
   assert.ok(fs.existsSync(path.join(prefix, 'node_modules', 'nlmon', 'nlmon.1')));
 }));
+
+/** The newest Node APIs nlmon uses, and the releases of each line that have them: `engines`
+ * must not promise a Node without them. (zlib.crc32: the spool's checksums.) */
+const NEWEST_APIS = [
+  { api: 'zlib.crc32', used: /zlib\.crc32\(/, since: { 20: '20.15.0', 22: '22.2.0' } },
+] as const;
+
+const newer = (a: string, b: string) => {
+  const [x, y] = [a, b].map((v) => v.replace(/^v/, '').split('.').map(Number));
+  for (let i = 0; i < 3; i++) if (x![i] !== y![i]) return x![i]! > y![i]!;
+  return false;
+};
+
+test('package.json engines names the oldest Node of each line that has every API the code uses, and this Node is one', () => {
+  const engines = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
+  const src = fs.readdirSync(path.join(ROOT, 'src'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'))
+    .map((f) => fs.readFileSync(path.join(ROOT, 'src', f), 'utf8')).join('\n');
+  const oldest = { 20: '20.0.0', 22: '22.0.0' };
+  for (const a of NEWEST_APIS) {
+    assert.match(src, a.used, `${a.api} is still used (or leave it out of this table)`);
+    for (const line of [20, 22] as const) if (newer(a.since[line], oldest[line])) oldest[line] = a.since[line];
+  }
+  assert.equal(engines, `^${oldest[20]} || >=${oldest[22]}`);
+  const here = process.versions.node;
+  const ok = here.startsWith('20.') ? !newer(oldest[20], here) : !newer(oldest[22], here) && Number(here.split('.')[0]) >= 22;
+  assert.ok(ok, `Node ${here} is not one engines allows (${engines})`);
+});

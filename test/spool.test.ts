@@ -28,14 +28,14 @@ async function readAll(s: Spool, from: SpoolPos = s.head): Promise<SpoolRecord[]
 const ids = (rs: SpoolRecord[]) => rs.map((r) => Number(r.id.split('/').pop()));
 const range = (a: number, b: number) => Array.from({ length: b - a }, (_, k) => a + k);
 
-test('spool: records come back in order with their subject, id, time and body', () => withTempDir(async (dir) => {
+test('spool: records come back in order with their key, id, time and body', () => withTempDir(async (dir) => {
   const s = new Spool(path.join(dir, 'sp'), 1 << 30, quiet);
   for (let i = 0; i < 50; i++) s.append([rec(2 * i), rec(2 * i + 1)]);
   await s.whenWritten();
   assert.equal(s.spooled, 100);
   const rs = await readAll(s);
   assert.deepEqual(ids(rs), range(0, 100));
-  assert.equal(rs[7]!.subject, 'nlmon.h.e1');
+  assert.equal(rs[7]!.key, 'nlmon.h.e1');
   assert.equal(rs[7]!.time, 1_700_000_000_007);
   assert.equal(JSON.parse(rs[7]!.body.toString()).i, 7);
   await s.close();

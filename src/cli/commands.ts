@@ -1,8 +1,8 @@
 // The verbs that need no daemon besides `monitor`: run, hooks run, filter check, config check.
-import { ConfigError, defaultConfig, loadConfigFile, type NlmonConfig } from '../config/checker.js';
+import { ConfigError, defaultConfig, loadConfigFile, type NlmonConfig } from '../daemon/config-file.js';
 import { compileCondition, FilterError } from '../event/filter.js';
 import { runDaemon, type LogFormat } from '../daemon/daemon.js';
-import { ActionRunner } from '../hooks/actions.js';
+import { ActionRunners, type HookConfig } from '../hooks/registry.js';
 import { syntheticEvent } from '../event/make.js';
 import { EventError, parseEventJson } from '../event/schema.js';
 import type { NlEvent } from '../event/event.js';
@@ -89,13 +89,16 @@ export async function hooksRunCommand(name: string, opts: ConfigOptions & { even
     event = syntheticEvent(opts.interface ?? '', opts.namespace ?? 'default');
   }
   // A module's log lines are the run's output here (printed below), not the daemon's log.
-  const runner = new ActionRunner();
-  const r = await runner.run({ ...hook, capture_output: true }, event);
+  const runner = new ActionRunners();
+  const r = await runner.run(hook.action === 'script' ? { ...hook, capture_output: true } as HookConfig : hook, event);
   runner.close();
+  // What the result carries: a script's exit code and signal, a webhook's HTTP status.
+  const code = 'exit_code' in r ? ` exit_code ${r.exit_code ?? '-'}` : 'http_status' in r ? ` http_status ${r.http_status ?? '-'}` : '';
+  const signal = 'signal' in r && r.signal ? ` signal ${r.signal}` : '';
   if (opts.json) {
     process.stdout.write(`${JSON.stringify({ hook: name, ...r })}\n`);
   } else {
-    process.stdout.write(`hook ${name}: ${r.outcome} exit_code ${r.exit_code ?? '-'}${r.signal ? ` signal ${r.signal}` : ''} duration ${r.duration_ms.toFixed(1)} ms${r.error ? ` (${r.error})` : ''}\n`);
+    process.stdout.write(`hook ${name}: ${r.outcome}${code}${signal} duration ${r.duration_ms.toFixed(1)} ms${r.error ? ` (${r.error})` : ''}\n`);
     if (r.stdout) process.stdout.write(`--- stdout\n${r.stdout}${r.stdout.endsWith('\n') ? '' : '\n'}`);
     if (r.stderr) process.stdout.write(`--- stderr\n${r.stderr}${r.stderr.endsWith('\n') ? '' : '\n'}`);
   }

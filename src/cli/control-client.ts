@@ -1,13 +1,13 @@
 // The CLI side of the control socket: one JSON request to the running daemon, and the verbs
 // that print what it answers (tables.ts, or --json).
 import http from 'node:http';
-import { loadConfigFile } from '../config/checker.js';
+import { loadConfigFile } from '../daemon/config-file.js';
 import type { HookStatus } from '../hooks/scheduler.js';
 import type { StatusReport } from '../daemon/control-api.js';
 import type { NewHook } from '../daemon/config-edit.js';
-import type { OutputStatus } from '../outputs/fan-out.js';
+import type { OutputStatusBase as OutputStatus } from '../outputs/output.js';
 import { onStopSignal } from '../signals.js';
-import { DEFAULT_SOCKET } from '../config/defaults.js';
+import { DEFAULT_SOCKET } from '../daemon/config-file.js';
 import { statsTable } from './tables.js';
 
 

@@ -4,7 +4,9 @@ import { containerAttribution } from '../containers/resolver.js';
 import { formatEventHuman, formatEventJson } from '../event/format.js';
 import type { NlEvent } from '../event/event.js';
 import { onStopSignal } from '../signals.js';
-import { DEFAULT_CONTAINER_WAIT_MS, DEFAULT_CRI_SOCKETS, DEFAULT_DOCKER_SOCKETS, DEFAULT_NETNS_DIRS, DEFAULT_RECEIVE_BUFFER } from '../config/defaults.js';
+import { DEFAULT_CONTAINER_WAIT_MS, DEFAULT_CRI_SOCKETS, DEFAULT_DOCKER_SOCKETS } from '../containers/config.js';
+import { containerStage } from '../containers/attribution-stage.js';
+import { DEFAULT_NETNS_DIRS, DEFAULT_RECEIVE_BUFFER } from '../netlink/config.js';
 
 export interface MonitorCommandOptions {
   netns?: string[];
@@ -47,7 +49,7 @@ export async function runMonitorCommand(opts: MonitorCommandOptions): Promise<nu
       receiveBuffer: opts.receiveBuffer ?? DEFAULT_RECEIVE_BUFFER,
       listExisting: opts.listExisting ?? false,
       addresses: families.includes('addr'),
-      containers,
+      stage: containerStage(containers),
     },
     {
       events(events) {

@@ -1,7 +1,7 @@
 // What the daemon verbs print: aligned tables like ps or kubectl (docs/cli.md shows each).
 import type { HookStatus } from '../hooks/scheduler.js';
 import type { StatusReport } from '../daemon/control-api.js';
-import type { OutputStatus } from '../outputs/fan-out.js';
+import type { OutputStatusBase as OutputStatus } from '../outputs/output.js';
 
 /** Pads columns to their widest cell; the first row is the header. */
 export function table(rows: string[][]): string {
@@ -10,6 +10,10 @@ export function table(rows: string[][]): string {
 }
 
 const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
+
+/** A number an output type may not have (a file has no spool): shown as 0, as `outputs stats`
+ * always has. */
+const count = (o: OutputStatus, key: string) => String((o as unknown as Record<string, unknown>)[key] ?? 0);
 
 export function statsTable(hooks: HookStatus[]): string {
   return table([
@@ -22,7 +26,7 @@ export function statsTable(hooks: HookStatus[]): string {
 export function listTable(hooks: HookStatus[]): string {
   return table([
     ['NAME', 'ENABLED', 'ASYNC', 'ACTION', 'CONDITION', 'TARGET'],
-    ...hooks.map((h) => [h.name, h.enabled ? 'yes' : 'no', h.async ? 'yes' : 'no', h.action, h.condition || '(every event)', h.script]),
+    ...hooks.map((h) => [h.name, h.enabled ? 'yes' : 'no', h.async ? 'yes' : 'no', h.action, h.condition || '(every event)', h.target]),
   ]);
 }
 
@@ -30,7 +34,7 @@ export function outputsTable(outputs: OutputStatus[]): string {
   const errors = outputs.filter((o) => o.last_error).map((o) => `${o.name} (${o.last_error_at}): ${o.last_error}\n`).join('');
   return table([
     ['OUTPUT', 'TYPE', 'STATE', 'EVENTS', 'DELIVERED', 'DROPPED', 'SPOOLED', 'SPOOL_BYTES', 'LAG_S', 'TARGET'],
-    ...outputs.map((o) => [o.name, o.type, o.state, String(o.events), String(o.delivered), String(o.dropped), String(o.spooled), String(o.spool_bytes), String(o.lag_seconds), o.target]),
+    ...outputs.map((o) => [o.name, o.type, o.state, String(o.events), String(o.delivered), String(o.dropped), count(o, 'spooled'), count(o, 'spool_bytes'), count(o, 'lag_seconds'), o.target]),
   ]) + (errors ? `\nlast errors:\n${errors}` : '');
 }
 

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { isMap, isScalar, isSeq, parseDocument, YAMLMap, YAMLSeq, type Document } from 'yaml';
-import { parseConfig, type LoadOptions, type NlmonConfig } from '../config/checker.js';
+import { parseConfig, type LoadOptions, type NlmonConfig } from './config-file.js';
 
 export interface NewHook {
   name: string;

@@ -2,7 +2,7 @@
 // CLI's side reads these shapes. Neither imports the other.
 import type { HookStatus } from '../hooks/scheduler.js';
 import type { NewHook } from './config-edit.js';
-import type { OutputStatus } from '../outputs/fan-out.js';
+import type { OutputStatusBase as OutputStatus } from '../outputs/output.js';
 
 export interface StatusReport {
   pid: number;

@@ -4,11 +4,13 @@ import type http from 'node:http';
 import { Monitor, MonitorError, type LogLevel } from '../netlink/monitor.js';
 import { nativeBinding } from '../native/addon.js';
 import { containerAttribution, type ContainerResolver } from '../containers/resolver.js';
+import { containerStage } from '../containers/attribution-stage.js';
 import { HookScheduler, type HookStatus } from '../hooks/scheduler.js';
-import { ActionRunner } from '../hooks/actions.js';
-import { Outputs, type OutputStatus } from '../outputs/fan-out.js';
+import { ActionRunners } from '../hooks/registry.js';
+import { Outputs } from '../outputs/fan-out.js';
+import type { OutputStatusBase } from '../outputs/output.js';
 import { HookLog } from '../hooks/log.js';
-import { ConfigError, loadConfigFile, type LoadOptions, type NlmonConfig } from '../config/checker.js';
+import { ConfigError, loadConfigFile, type LoadOptions, type NlmonConfig } from './config-file.js';
 import { addHookToFile, ConfigEditError, deleteHookFromFile, type NewHook } from './config-edit.js';
 import { ControlServer, ControlSocketError } from './control-server.js';
 import type { ControlApi, StatusReport } from './control-api.js';
@@ -27,9 +29,9 @@ export class Daemon implements ControlApi {
   readonly scheduler: HookScheduler;
   readonly metrics: Metrics;
   private hookLog: HookLog;
-  /** Streams of events off the daemon (docs/config.md, "nlmon.outputs"). */
   /** The last change of the outputs (start, reload), which the next one waits for. */
   private outputsSet: Promise<void> = Promise.resolve();
+  /** Streams of events off the daemon (docs/config.md, "nlmon.outputs"). */
   private readonly outputs = new Outputs((name, level, msg) => this.limited.log(`output ${name} ${msg.replace(/\d+/g, '#').slice(0, 60)}`, level, `output ${name}: ${msg}`));
   private control: ControlServer | undefined;
   private metricsServer: http.Server | undefined;
@@ -39,7 +41,7 @@ export class Daemon implements ControlApi {
   private hookLogLostBefore = 0;
   private stopping = false;
   /** Runs each hook's action: scripts, webhooks, module handlers. */
-  private readonly runner = new ActionRunner({ log: (hook, line) => this.limited.log(`module ${hook}`, 'info', `hook ${hook}: ${line}`) });
+  private readonly runner = new ActionRunners({ log: (hook, line) => this.limited.log(`module ${hook}`, 'info', `hook ${hook}: ${line}`) });
   private readonly containers: ContainerResolver | undefined;
 
   constructor(private config: NlmonConfig, private readonly log: Logger, private readonly loadOptions: LoadOptions = {}) {
@@ -56,7 +58,7 @@ export class Daemon implements ControlApi {
           if (r.outcome !== 'success') this.limited.log(`${hook.name} ${r.outcome}`, 'warn', `hook ${hook.name}: ${r.outcome} on ${e.event} ${e.interface || ''} #${e.sequence}: ${r.error}`);
         },
         dropped: (hook, e) => {
-          this.hookLog.done(hook, e, { outcome: 'dropped', exit_code: null });
+          this.hookLog.done(hook, e, { outcome: 'dropped' });
           this.metrics.hookDropped(hook.name);
           this.limited.log(`${hook.name} dropped`, 'warn', `hook ${hook.name}: run for #${e.sequence} dropped (queue_limit ${this.config.integration.queue_limit} reached)`);
         },
@@ -70,7 +72,7 @@ export class Daemon implements ControlApi {
     this.monitor = new Monitor(
       {
         namespaces: m.namespaces, netnsDirs: m.netns_dirs, receiveBuffer: m.receive_buffer, listExisting: m.list_existing,
-        ...(this.containers ? { containers: this.containers } : {}),
+        ...(this.containers ? { stage: containerStage(this.containers) } : {}),
       },
       {
         events: (events) => {
@@ -171,7 +173,7 @@ export class Daemon implements ControlApi {
     };
   }
 
-  outputStats(): OutputStatus[] {
+  outputStats(): OutputStatusBase[] {
     return this.outputs.status();
   }
 

@@ -5,8 +5,8 @@ import http from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { NlEvent } from '../event/event.js';
 import type { MonitorStats } from '../netlink/monitor.js';
-import type { RunOutcome } from '../hooks/actions/script.js';
-import type { OutputStatus } from '../outputs/fan-out.js';
+import type { RunOutcome } from '../hooks/action.js';
+import type { OutputStatusBase as OutputStatus } from '../outputs/output.js';
 
 /** What the metrics read from the running daemon when scraped. */
 export interface MetricsSource {
@@ -74,14 +74,14 @@ export class Metrics {
       name: 'nlmon_output_spool_bytes', help: 'Bytes in each output\'s on-disk spool', labelNames: ['output'], registers,
       collect() {
         this.reset();
-        for (const o of source.outputs?.() ?? []) this.set({ output: o.name }, o.spool_bytes);
+        for (const o of source.outputs?.() ?? []) if ('spool_bytes' in o) this.set({ output: o.name }, o.spool_bytes as number);
       },
     });
     new Gauge({
       name: 'nlmon_output_lag_seconds', help: 'Seconds since the oldest event not yet delivered by each output was received (0: none waits)', labelNames: ['output'], registers,
       collect() {
         this.reset();
-        for (const o of source.outputs?.() ?? []) this.set({ output: o.name }, o.lag_seconds);
+        for (const o of source.outputs?.() ?? []) if ('lag_seconds' in o) this.set({ output: o.name }, o.lag_seconds as number);
       },
     });
     this.hookRetries = new Counter({ name: 'nlmon_hook_retries_total', help: 'Webhook requests made again after a failed attempt', labelNames: ['hook'], registers });

@@ -1,12 +1,15 @@
 // The hook log (docs/hooks.md): one line when a run starts and one when it ends, appended to an
 // AppendFile (append-file.ts): a failing log never stops the daemon; the lines it cannot write
 // are counted.
-import { hookTarget, type HookConfig } from './hook.js';
+import type { HookBase, RunResult } from './action.js';
+import { resultCode } from './action.js';
+import { actionType, hookTarget } from './registry.js';
 import type { NlEvent } from '../event/event.js';
 import { printable } from '../event/format.js';
 import { AppendFile } from '../files/append-file.js';
 
-export type LogOutcome = { outcome: 'success' | 'failure' | 'timeout' | 'dropped'; exit_code: number | null; signal?: string | null; error?: string };
+/** A run's result, or a run dropped from a full queue. */
+export type LogOutcome = RunResult | { outcome: 'dropped' };
 
 export class HookLog {
   private readonly out: AppendFile | undefined;
@@ -23,14 +26,20 @@ export class HookLog {
     this.out.open();
   }
 
-  started(hook: HookConfig, e: NlEvent): void {
+  started(hook: HookBase, e: NlEvent): void {
     this.write(`${new Date().toISOString()} ${e.event} : ${e.sequence} : started ${hook.name} : ${printable(e.interface)} : ${printable(hookTarget(hook))}\n`);
   }
 
-  done(hook: HookConfig, e: NlEvent, r: LogOutcome): void {
-    const what = r.outcome === 'success' ? 'OK' : r.outcome === 'timeout' ? 'TIMEOUT' : r.outcome === 'dropped' ? 'DROPPED'
-      : r.error?.startsWith('refused:') ? 'REFUSED' : r.exit_code !== null ? `ERROR:${r.exit_code}` : r.signal ? 'ERROR:signal'
-        : hook.action === 'module' ? 'ERROR:threw' : hook.action === 'url' ? 'ERROR:connect' : 'ERROR:start';
+  done(hook: HookBase, e: NlEvent, r: LogOutcome): void {
+    let what: string;
+    if (r.outcome === 'dropped') what = 'DROPPED';
+    else if (r.outcome === 'success') what = 'OK';
+    else if (r.outcome === 'timeout') what = 'TIMEOUT';
+    else {
+      const code = resultCode(r);
+      what = r.error.startsWith('refused:') ? 'REFUSED' : code !== null ? `ERROR:${code}` : 'signal' in r && r.signal ? 'ERROR:signal'
+        : `ERROR:${actionType(hook.action).failure}`;
+    }
     this.write(`${new Date().toISOString()} ${e.event} : ${e.sequence} : done ${printable(hookTarget(hook))} ${what}\n`);
   }
 

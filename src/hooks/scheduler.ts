@@ -1,16 +1,16 @@
 // HookScheduler: matches events against hooks and runs them: at most max_concurrent at once,
 // a FIFO of at most queue_limit waiting (the oldest dropped past it), and sync hooks holding
 // back the dispatch of later events until they end. Intake never waits: events queue here.
-import { hookTarget, type HookAction, type HookConfig } from './hook.js';
 import type { NlEvent } from '../event/event.js';
-import type { HookRunner, RunResult, RunSlot } from './actions/script.js';
+import type { HookBase, HookRunner, RunResult, RunSlot } from './action.js';
+import { hookTarget } from './registry.js';
 import { HookStats, type HookStatsSnapshot } from './stats.js';
 import { Fifo } from './fifo.js';
 
 export interface SchedulerObserver {
-  started?(hook: HookConfig, event: NlEvent): void;
-  finished?(hook: HookConfig, event: NlEvent, result: RunResult): void;
-  dropped?(hook: HookConfig, event: NlEvent): void;
+  started?(hook: HookBase, event: NlEvent): void;
+  finished?(hook: HookBase, event: NlEvent, result: RunResult): void;
+  dropped?(hook: HookBase, event: NlEvent): void;
 }
 
 export interface SchedulerLimits {
@@ -19,7 +19,7 @@ export interface SchedulerLimits {
 }
 
 interface Job {
-  hook: HookConfig;
+  hook: HookBase;
   event: NlEvent;
   /** Set for sync runs: called once when the run ends or is dropped. */
   release: (() => void) | undefined;
@@ -29,14 +29,15 @@ export interface HookStatus extends HookStatsSnapshot {
   name: string;
   enabled: boolean;
   async: boolean;
-  action: HookAction;
+  /** The action's key: script, url, module. */
+  action: string;
   /** What it runs: the script's command line, the URL or the module's path. */
-  script: string;
+  target: string;
   condition: string;
 }
 
 export class HookScheduler {
-  private hooks: HookConfig[] = [];
+  private hooks: HookBase[] = [];
   private readonly stats = new Map<string, HookStats>();
   private readonly waiting = new Fifo<Job>();
   /** Slots held: runs in progress, less those waiting to retry. */
@@ -53,7 +54,7 @@ export class HookScheduler {
   constructor(private limits: SchedulerLimits, private readonly runner: HookRunner, private readonly observer: SchedulerObserver = {}) {}
 
   /** Replaces the hooks; statistics of hooks that keep their name survive. */
-  setHooks(hooks: HookConfig[], limits?: SchedulerLimits): void {
+  setHooks(hooks: HookBase[], limits?: SchedulerLimits): void {
     this.hooks = hooks;
     if (limits) this.limits = limits;
     const names = new Set(hooks.map((h) => h.name));
@@ -65,7 +66,7 @@ export class HookScheduler {
     this.startMore();
   }
 
-  hook(name: string): HookConfig | undefined {
+  hook(name: string): HookBase | undefined {
     return this.hooks.find((h) => h.name === name);
   }
 
@@ -94,7 +95,7 @@ export class HookScheduler {
 
   status(): HookStatus[] {
     return this.hooks.map((h) => ({
-      name: h.name, enabled: h.enabled, async: h.async, action: h.action ?? 'script', script: hookTarget(h), condition: h.condition,
+      name: h.name, enabled: h.enabled, async: h.async, action: h.action, target: hookTarget(h), condition: h.condition,
       ...this.stats.get(h.name)!.snapshot(),
     }));
   }
@@ -217,7 +218,7 @@ export class HookScheduler {
       this.active++;
       this.observer.started?.(job.hook, job.event);
       this.runner.run(job.hook, job.event, this.slot).then((r) => this.finish(job, r), (err: Error) => this.finish(job, {
-        outcome: 'failure', exit_code: null, signal: null, duration_ms: 0, spawned_at: NaN, error: `runner: ${err.message}`, stdout: '', stderr: '',
+        outcome: 'failure', duration_ms: 0, error: `runner: ${err.message}`, stdout: '', stderr: '',
       }));
     }
   }

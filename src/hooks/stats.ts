@@ -1,6 +1,6 @@
 // Per-hook statistics (docs/hooks.md): counts, durations (min/max/avg/total, p50/p95 over the
 // last 1024 runs), and the last run's exit code, time and error.
-import type { RunResult } from './actions/script.js';
+import { resultCode, type RunResult } from './action.js';
 
 export interface HookStatsSnapshot {
   executions: number;
@@ -18,6 +18,8 @@ export interface HookStatsSnapshot {
   total_ms: number;
   p50_ms: number;
   p95_ms: number;
+  /** A script's exit code or a webhook's HTTP status, of the last run; null if it had none
+   * (killed, never started, no answer, a module). */
   last_exit_code: number | null;
   last_run_at: string;
   last_error: string;
@@ -52,7 +54,7 @@ export class HookStats {
     this.max = Math.max(this.max, r.duration_ms);
     this.total += r.duration_ms;
     this.recent[(this.executions - 1) % WINDOW] = r.duration_ms;
-    this.lastExit = r.exit_code;
+    this.lastExit = resultCode(r);
     this.lastRunAt = at.toISOString();
     this.lastError = r.error;
   }

@@ -1,10 +1,12 @@
 // Monitor: the set of watched namespaces (default, a list of names, or all files in the netns
-// directories, found by netns-discovery.ts as they come and go), numbering and time-stamping
-// their events.
+// directories, found by netns-discovery.ts as they come and go), and the numbering of their
+// events; between the two, an optional stage (event/stage.ts: the containers stage) that holds
+// a namespace's events in order.
 import fs from 'node:fs';
 import path from 'node:path';
 import { nativeBinding, type NativeBinding } from '../native/addon.js';
-import type { ContainerFields, NlEvent } from '../event/event.js';
+import type { NlEvent } from '../event/event.js';
+import type { EventStage, EventStageFactory } from '../event/stage.js';
 import type { LinkState } from '../event/make.js';
 import { printable } from '../event/format.js';
 import { NamespaceWatcher, type NamespaceRef, type NamespaceStats } from './namespace-watcher.js';
@@ -22,23 +24,14 @@ export interface MonitorOptions {
   /** Watch IPv4 and IPv6 addresses too (addr_* events, the address tables); default true. */
   addresses?: boolean;
   binding?: NativeBinding;
-  /** Finds the container that owns a namespace (by its nsfs inode); none if absent. */
-  containers?: ContainerLookup;
+  /** The stage each namespace's events go through before they are numbered (the containers
+   * stage); none if absent. */
+  stage?: EventStageFactory;
   /** How often the netns directories are read again besides inotify (ms). */
   rescanMs?: number;
 }
 
 export type LogLevel = 'info' | 'warn' | 'error';
-
-/** Container attribution as the monitor uses it (containers/resolver.ts provides one). */
-export interface ContainerLookup {
-  /** How long events may wait for a namespace's container (ms). */
-  readonly waitMs: number;
-  /** The container of the namespace whose nsfs inode is `ino`: known, not known, or (with
-   * `wait`) a lookup under way. `since`: when the namespace was first seen (0: at start). */
-  lookup(ino: number, since: number, wait: boolean): ContainerFields | Promise<void> | undefined;
-  forget(ino: number): void;
-}
 
 export interface MonitorListener {
   /** Each batch of events, numbered and time-stamped, in order. */
@@ -55,7 +48,10 @@ export interface MonitorStats {
   events: number;
   overruns: number;
   resyncs: number;
-  namespaces: NamespaceStats[];
+  namespaces: Array<NamespaceStats & {
+    /** What the stage knows of the namespace: the container or pod that owns it; ''. */
+    container: string;
+  }>;
 }
 
 const DEFAULT_NS = 'default';
@@ -85,9 +81,11 @@ export class Monitor {
   /** Opening what the configuration names (at start or on reload), not what discovery found. */
   private configuring = false;
   private defaultIno = -1;
+  private readonly stage: EventStage | undefined;
 
   constructor(private options: MonitorOptions, private readonly listener: MonitorListener) {
     this.binding = options.binding ?? nativeBinding();
+    this.stage = options.stage?.((events) => this.emit(events), { locate: (name) => this.locate(name) });
     this.discovery = new NetnsDiscovery(options.netnsDirs, () => this.reconcile(false), options.rescanMs);
     this.receiveBuffer = options.receiveBuffer;
     this.listExisting = options.listExisting ?? false;
@@ -181,7 +179,10 @@ export class Monitor {
   stop(): void {
     this.running = false;
     this.discovery.stop();
-    for (const w of this.watchers.values()) w.ns.close();
+    for (const [name, w] of this.watchers) {
+      w.ns.close();
+      this.stage?.closeNamespace(name);
+    }
     this.watchers.clear();
   }
 
@@ -225,12 +226,7 @@ export class Monitor {
   }
 
   stats(): MonitorStats {
-    const namespaces = [...this.watchers.values()].map((w) => {
-      const s = w.ns.stats();
-      const c = this.containerOf(s.name, false);
-      if (c && !(c instanceof Promise)) s.container = c.pod_name ? `${c.pod_namespace}/${c.pod_name}` : c.container_name || c.container_id.slice(0, 12);
-      return s;
-    });
+    const namespaces = [...this.watchers.values()].map((w) => ({ ...w.ns.stats(), container: this.stage?.describe(w.ns.ref.name) ?? '' }));
     return {
       events: this.sequence,
       overruns: namespaces.reduce((n, s) => n + s.overruns, 0),
@@ -258,7 +254,7 @@ export class Monitor {
       if (present.has(ino)) continue;
       // The namespace is gone: its inode may be given to a new one.
       this.seenAt.delete(ino);
-      this.options.containers?.forget(ino);
+      this.stage?.forgetInode(ino);
     }
     const sig = [...files.values()].map((f) => `${f.name}:${f.ino}`).sort().join('\n');
     if (sig === this.lastSignature) return;
@@ -289,19 +285,17 @@ export class Monitor {
     this.log(level, message);
   }
 
-  /** The container of a namespace by name (nlmon's own namespace has none), or with `wait` a
-   * lookup under way. */
-  private containerOf(name: string, wait: boolean): ContainerFields | Promise<void> | undefined {
-    if (name === DEFAULT_NS || !this.options.containers) return undefined;
+  /** A namespace's nsfs inode and when it was first seen, by name (for the stage). */
+  private locate(name: string): { ino: number; since: number } | undefined {
     const ino = this.watchers.get(name)?.ino ?? this.lastFiles.get(name)?.ino;
-    if (ino === undefined || ino < 0) return undefined;
-    return this.options.containers.lookup(ino, this.seenAt.get(ino) ?? 0, wait);
+    return ino === undefined ? undefined : { ino, since: this.seenAt.get(ino) ?? 0 };
   }
 
   private drop(name: string): void {
     const w = this.watchers.get(name);
-    if (w && w.ino >= 0) this.options.containers?.forget(w.ino);
+    if (w && w.ino >= 0) this.stage?.forgetInode(w.ino);
     w?.ns.close();
+    this.stage?.closeNamespace(name);
     this.watchers.delete(name);
     this.listener.namespaceClosed?.(name);
   }
@@ -318,12 +312,11 @@ export class Monitor {
       // A namespace that appears after start (a container's) reports the links and addresses it
       // already holds as added: they appeared after nlmon started, and its eth0 is an event.
       ns = new NamespaceWatcher(ref, this.binding, this.receiveBuffer, this.listExisting || !this.configuring, {
-        events: (events) => this.emit(events),
+        events: (events) => (this.stage ? this.stage.submit(ref.name, events) : this.emit(events)),
         overrun: (name) => this.log('warn', `namespace ${name}: netlink receive buffer overrun; resyncing the tables`),
         resynced: (name) => this.log('info', `namespace ${name}: tables resynced`),
         error: (name, err) => this.log('error', `namespace ${name}: ${err.message}`),
         namespaceFiles: () => this.namespaceFiles(),
-        ...(this.options.containers ? { containerOf: (name: string, wait: boolean) => this.containerOf(name, wait), containerWaitMs: this.options.containers.waitMs } : {}),
         lost: (name, err) => {
           this.drop(name);
           this.log('error', `namespace ${name}: the socket failed and cannot be opened again (${err.message}); no longer watched`);

@@ -2,14 +2,15 @@
 // Loads the tables with dumps at start (links, then addresses: one dump at a time per socket),
 // and on every overrun dumps both again and emits the differences, then a resync event. Each
 // dump's state and its ordering rule live in a DumpSync. A socket that fails (any error but an
-// overrun) is reopened and the tables resynced.
-import fs from 'node:fs';
+// overrun) is reopened and the tables resynced. The peer namespaces of its veths are named by
+// PeerNames (peer-names.ts) before the events go on.
 import type { NativeBinding, NativeRecord, NativeWatcher, WatcherOptions } from '../native/addon.js';
-import { RTM_DELLINK, type ContainerFields, type NlEvent } from '../event/event.js';
+import { RTM_DELLINK, type NlEvent } from '../event/event.js';
 import { LinkTable } from './link-table.js';
 import { AddrTable, addrKey } from './addr-table.js';
 import { DumpSync, type DumpEnd, type SyncMode } from './dump-sync.js';
 import { resyncEvent } from '../event/make.js';
+import { PeerNames } from './peer-names.js';
 
 export interface NamespaceRef {
   /** `default`, or the file name under a netns directory. */
@@ -27,11 +28,6 @@ export interface NamespaceSink {
   lost(ns: string, err: Error): void;
   /** Every namespace file nlmon knows of (watched or not), to name the peers of veths. */
   namespaceFiles?(): NamespaceRef[];
-  /** The container that owns a namespace, by nlmon's name for it, if known; with `wait`, a
-   * lookup under way is returned as a promise that settles when it ends. */
-  containerOf?(namespace: string, wait: boolean): ContainerFields | Promise<void> | undefined;
-  /** The longest events wait for a container lookup (ms). */
-  containerWaitMs?: number;
 }
 
 export interface NamespaceStats {
@@ -46,17 +42,11 @@ export interface NamespaceStats {
   /** Sockets opened again after an error. */
   reopens: number;
   malformed: number;
-  /** The container that owns the namespace (its name, or its id's first 12 characters); ''. */
-  container: string;
   receive_buffer: number;
 }
 
 /** Delay before a dump refused or failed by the kernel (EBUSY, EINTR) is asked for again. */
 const DUMP_RETRY_MS = 50;
-/** Sequence numbers of RTM_GETNSID requests: apart from the dumps'. */
-const PEER_SEQ_BASE = 0x40000000;
-/** The longest a namespace's events wait for the ids of its peers (the kernel answers at once). */
-const PEER_WAIT_MS = 200;
 /** Least time between two reopens of a failing socket. */
 const REOPEN_MIN_MS = 1000;
 
@@ -98,6 +88,7 @@ export class NamespaceWatcher {
     this.table = new LinkTable(ref.name);
     this.addrs = new AddrTable(ref.name, (ifindex) => this.table.get(ifindex));
     this.loaded = new Promise((resolve) => { this.loadedResolve = resolve; });
+    this.peerNames = new PeerNames((seq, fd) => this.socket.requestNsid(seq, fd), () => this.sink.namespaceFiles?.() ?? [], (events) => this.pass(events));
     this.socket = binding.openWatcher(this.socketOptions());
     this.startDump(listExisting ? 'list' : 'silent');
   }
@@ -116,21 +107,13 @@ export class NamespaceWatcher {
       overruns: this.overrunCount,
       resyncs: this.resyncCount,
       reopens: this.reopenCount,
-      container: '',
       malformed: this.malformedBefore + (this.closed ? 0 : this.socket.stats().malformed),
       receive_buffer: this.socket.receiveBuffer,
     };
   }
 
   private paused = false;
-  /** Peer namespaces by the id this namespace has for them, as the kernel answered. */
-  private readonly peers = new Map<number, string>();
-  /** Ids no known namespace file had when last asked (until namespace files change). */
-  private readonly unknownIds = new Set<number>();
-  private readonly peerAsked = new Map<number, string>();
-  private peerSeq = PEER_SEQ_BASE;
-  private peerTimer: NodeJS.Timeout | undefined;
-  private held: NlEvent[] | undefined;
+  private readonly peerNames: PeerNames;
 
   /** Stops reading (a consumer that cannot keep up). The kernel overruns the socket meanwhile,
    * and the resync after resume() brings the table back to the kernel's. */
@@ -147,15 +130,7 @@ export class NamespaceWatcher {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.peerTimer);
-    if (this.waiting) {
-      // Held for a container lookup: they happened, so they go out as they are.
-      clearTimeout(this.waitTimer);
-      const held = this.waiting;
-      this.waiting = undefined;
-      for (const e of held) this.attach(e, undefined);
-      this.pass(held);
-    }
+    this.peerNames.close();
     clearTimeout(this.retryTimer);
     clearTimeout(this.reopenTimer);
     this.socket.close();
@@ -234,10 +209,10 @@ export class NamespaceWatcher {
         const ev = this.addrs.apply(r, mode);
         if (ev) (out ??= []).push(ev);
       } else if (r.kind === 'nsid') {
-        this.peerAnswer(r.seq, r.nsid);
+        this.peerNames.answer(r.seq, r.nsid);
       } else {
-        if (r.kind === 'error' && this.peerAsked.has(r.seq)) {
-          this.peerAnswer(r.seq, -1);
+        if (r.kind === 'error' && this.peerNames.owns(r.seq)) {
+          this.peerNames.answer(r.seq, -1);
           continue;
         }
         const end = r.kind === 'done' ? this.sync.done(r.seq, r.dump_interrupted, r.errno) : this.sync.error(r.seq, r.errno);
@@ -256,115 +231,8 @@ export class NamespaceWatcher {
       // The time of receipt: events may then wait for a peer's name or a container.
       const now = Date.now();
       for (const e of out) e.timestamp = now;
-      this.deliver(out);
+      this.peerNames.deliver(out);
     }
-  }
-
-  /** Names the peer namespace of each event, then hands the events on, in order. An event whose
-   * link_netnsid is not known yet holds itself and the events after it until the kernel has said
-   * which id each namespace file has here (RTM_GETNSID; the answers come on this socket within
-   * the next batch); other namespaces never wait. */
-  private deliver(events: NlEvent[]): void {
-    if (this.held) {
-      this.held.push(...events);
-      return;
-    }
-    for (let i = 0; i < events.length; i++) {
-      const e = events[i]!;
-      if (e.link_netnsid < 0) continue;
-      const name = this.peers.get(e.link_netnsid);
-      if (name !== undefined) {
-        e.peer_namespace = name;
-        continue;
-      }
-      if (this.unknownIds.has(e.link_netnsid) || !this.askPeers()) continue;
-      if (i > 0) this.emit(events.slice(0, i));
-      this.held = events.slice(i);
-      return;
-    }
-    this.emit(events);
-  }
-
-  /** Events held, in order, while the container of the first one's namespace is looked up. */
-  private waiting: NlEvent[] | undefined;
-  private waitTimer: NodeJS.Timeout | undefined;
-  /** Until when events may wait; set by the first hold, cleared once nothing is held. */
-  private waitUntil = 0;
-  /** The container each link had when last named: a removal carries it even when the
-   * namespace, the peer or the runtime is already gone. */
-  private readonly linkContainers = new Map<number, ContainerFields>();
-
-  /** Names the container of each event (the link's own namespace's; for a host-side veth, its
-   * peer's) and hands them on. An event whose container is being looked up holds itself and the
-   * events after it, up to containerWaitMs; other namespaces never wait. */
-  private emit(events: NlEvent[]): void {
-    if (this.waiting) {
-      this.waiting.push(...events);
-      return;
-    }
-    const containerOf = this.sink.containerOf;
-    if (containerOf) {
-      const wait = (this.sink.containerWaitMs ?? 0) > 0 && (this.waitUntil === 0 || Date.now() < this.waitUntil);
-      // The namespace's own container, once per batch; a peer's only for a veth that has one.
-      const own = containerOf(this.ref.name, wait);
-      if (own instanceof Promise) {
-        this.hold(events, own);
-        return;
-      }
-      for (let i = 0; i < events.length; i++) {
-        const e = events[i]!;
-        const c = own ?? (e.peer_namespace ? containerOf(e.peer_namespace, wait) : undefined);
-        if (c instanceof Promise) {
-          if (i > 0) this.pass(events.slice(0, i));
-          this.hold(events.slice(i), c);
-          return;
-        }
-        this.attach(e, c);
-      }
-    }
-    this.waitUntil = 0;
-    this.pass(events);
-  }
-
-  private attach(e: NlEvent, c: ContainerFields | undefined): void {
-    if (c) {
-      Object.assign(e, c);
-      if (e.ifindex > 0) this.linkContainers.set(e.ifindex, c);
-    } else if (this.linkContainers.size) {
-      const last = this.linkContainers.get(e.ifindex);
-      if (last) Object.assign(e, last);
-    } else {
-      return; // no link here was ever named: nothing to carry or forget
-    }
-    if (e.event === 'link_removed') this.linkContainers.delete(e.ifindex);
-  }
-
-  private hold(events: NlEvent[], lookup: Promise<void>): void {
-    this.waiting = events;
-    if (this.waitUntil === 0) this.waitUntil = Date.now() + (this.sink.containerWaitMs ?? 0);
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      clearTimeout(this.waitTimer);
-      this.waitTimer = undefined;
-      this.release();
-    };
-    this.waitTimer = setTimeout(release, Math.max(0, this.waitUntil - Date.now()));
-    lookup.then(release, release);
-  }
-
-  /** The lookup ended or the wait is over: what was held goes on (waiting again only while the
-   * first hold's time lasts). */
-  private release(): void {
-    const held = this.waiting ?? [];
-    this.waiting = undefined;
-    if (this.closed) {
-      if (held.length) this.pass(held);
-      return;
-    }
-    if (Date.now() >= this.waitUntil) this.waitUntil = -1; // no more waiting for these
-    this.emit(held);
   }
 
   private pass(events: NlEvent[]): void {
@@ -372,54 +240,9 @@ export class NamespaceWatcher {
     this.sink.events(events);
   }
 
-  /** Asks the id of every namespace file nlmon knows of; false if none could be asked. */
-  private askPeers(): boolean {
-    const files = this.sink.namespaceFiles?.() ?? [];
-    for (const f of files) {
-      let fd: number;
-      try {
-        fd = fs.openSync(f.path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-      } catch {
-        continue;
-      }
-      try {
-        this.peerSeq = this.peerSeq >= 0x7fffffff ? PEER_SEQ_BASE : this.peerSeq + 1;
-        this.socket.requestNsid(this.peerSeq, fd);
-        this.peerAsked.set(this.peerSeq, f.name);
-      } catch {
-        // the socket refused: this file stays unknown
-      } finally {
-        fs.closeSync(fd);
-      }
-    }
-    if (this.peerAsked.size === 0) return false;
-    this.peerTimer = setTimeout(() => this.peersAnswered(), PEER_WAIT_MS);
-    return true;
-  }
-
-  private peerAnswer(seq: number, nsid: number): void {
-    const name = this.peerAsked.get(seq);
-    if (name === undefined) return;
-    this.peerAsked.delete(seq);
-    if (nsid >= 0 && !this.peers.has(nsid)) this.peers.set(nsid, name);
-    if (this.peerAsked.size === 0) this.peersAnswered();
-  }
-
-  /** Every answer is in (or the wait is over): release what was held. */
-  private peersAnswered(): void {
-    clearTimeout(this.peerTimer);
-    this.peerTimer = undefined;
-    this.peerAsked.clear();
-    const held = this.held ?? [];
-    this.held = undefined;
-    for (const e of held) if (e.link_netnsid >= 0 && !this.peers.has(e.link_netnsid)) this.unknownIds.add(e.link_netnsid);
-    if (held.length) this.deliver(held);
-  }
-
   /** Namespace files came or went: ids are asked again when next seen. */
   forgetPeers(): void {
-    this.peers.clear();
-    this.unknownIds.clear();
+    this.peerNames.forget();
   }
 
   /** Acts on the end of a link dump; returns the events it ends with. A complete one goes on to

@@ -1,6 +1,6 @@
 // An output's last error: logged (the daemon's log limits repeats) and kept, with its time, for
 // `nlmon outputs stats` (docs/cli.md, "nlmon outputs stats").
-import type { OutputLog } from './fan-out.js';
+import type { OutputLog } from './output.js';
 
 export class LastError {
   message = '';

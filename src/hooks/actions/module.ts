@@ -7,17 +7,24 @@
 // go to a fresh one, with their full timeout again; those it had started end with it, as failures.
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
+import path from 'node:path';
 import type { NlEvent } from '../../event/event.js';
-import type { RunResult } from './script.js';
 import { formatEventJson } from '../../event/format.js';
+import type { Checker, Entries } from '../../config/checker.js';
+import type { ActionReadOptions, ActionRunner, ActionType, HookBase, RunResult } from '../action.js';
+import { checkModule, recheckFiles, type CheckedFile } from '../script-check.js';
 
-/** What a module run needs of its hook. */
-export interface ModuleSpec {
-  name: string;
+export interface ModuleHook extends HookBase {
+  action: 'module';
   /** Absolute path of the module. */
   module: string;
-  timeout_ms: number;
+  /** The files checked at load, checked again before each run (empty with
+   * --allow-unsafe-scripts). */
+  files: CheckedFile[];
 }
+
+/** What a module run needs of its hook. */
+export type ModuleSpec = Pick<ModuleHook, 'name' | 'module' | 'timeout_ms'>;
 
 const WORKER = new URL('../module-worker.js', import.meta.url);
 /** The most a handler's log lines keep per run (they go to the run's stdout). */
@@ -75,10 +82,7 @@ export class ModuleRunner {
         timer: setTimeout(() => this.timedOut(hook, run), hook.timeout_ms),
         settle: (outcome, error) => {
           clearTimeout(run.timer);
-          resolve({
-            outcome, exit_code: outcome === 'success' ? 0 : null, signal: null, duration_ms: performance.now() - t0, spawned_at: NaN, error,
-            stdout: run.out, stderr: '',
-          });
+          resolve({ outcome, duration_ms: performance.now() - t0, error, stdout: run.out, stderr: '' });
         },
       };
       this.dispatch(hook, run);
@@ -227,3 +231,53 @@ export class ModuleRunner {
     return lane;
   }
 }
+
+/** The key of a `module` hook: a safe file the loader accepts (docs/hooks.md, "Module handlers"). */
+function readModule(c: Checker, e: Entries, label: string, opts: ActionReadOptions): Omit<ModuleHook, keyof HookBase> | undefined {
+  const given = c.scalar(e.get('module'), 'string', 'module');
+  if (given === undefined) return undefined;
+  const file = path.resolve(c.relative(given));
+  const checked = checkModule(file, opts.allowUnsafeScripts);
+  if ('problem' in checked) {
+    c.at(e.get('module')!.value, `${label}: ${checked.problem}`);
+    return undefined;
+  }
+  return { module: file, files: opts.allowUnsafeScripts ? [] : checked.files };
+}
+
+/** The module runner with the checks of a run: the module's files are checked again before
+ * each run, as a script's are; the enabled hooks' modules are loaded by fresh workers at start
+ * and after a reload. */
+class ModuleAction implements ActionRunner<ModuleHook> {
+  private readonly modules: ModuleRunner;
+
+  constructor(log: (hook: string, line: string) => void) {
+    this.modules = new ModuleRunner(log);
+  }
+
+  async run(hook: ModuleHook, event: NlEvent): Promise<RunResult> {
+    if (hook.files.length) {
+      const why = await recheckFiles(hook.files);
+      if (why) return { outcome: 'failure', duration_ms: 0, error: `refused: ${why}`, stdout: '', stderr: '' };
+    }
+    return this.modules.run(hook, event);
+  }
+
+  load(hooks: readonly ModuleHook[]): void {
+    this.modules.reset();
+    for (const h of hooks) if (h.enabled) this.modules.preload(h);
+  }
+
+  close(): void {
+    this.modules.reset();
+  }
+}
+
+export const moduleAction: ActionType<ModuleHook> = {
+  key: 'module',
+  keys: [],
+  read: readModule,
+  target: (h) => h.module,
+  failure: 'threw',
+  runner: (services) => new ModuleAction(services.log),
+};

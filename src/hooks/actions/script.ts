@@ -1,46 +1,35 @@
-// Runs one hook for one event: argv never given to a shell, a fixed environment, the event as
-// one JSON line on stdin, its own session and process group, SIGKILL to the group at timeout_ms.
+// The `script` action (docs/hooks.md): a program run for one event: argv never given to a shell,
+// a fixed environment, the event as one JSON line on stdin, its own session and process group,
+// SIGKILL to the group at timeout_ms. Its keys, their reader and its runner.
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
-import type { HookConfig } from '../hook.js';
 import type { NlEvent } from '../../event/event.js';
-import { HOOK_PATH, recheckFiles, resolveProgram } from '../script-check.js';
+import { HOOK_PATH, checkScript, recheckFiles, resolveProgram, type CheckedFile } from '../script-check.js';
 import { nativeBinding, type NativeBinding, type SpawnedChild } from '../../native/addon.js';
 import { formatEventJson } from '../../event/format.js';
+import { isScalar, scalarText, type Checker, type Entries } from '../../config/checker.js';
+import { splitWords, WordsError } from '../../config/words.js';
+import type { ActionReadOptions, ActionType, HookBase, ScriptRunResult } from '../action.js';
 
-export type RunOutcome = 'success' | 'failure' | 'timeout';
-
-export interface RunResult {
-  outcome: RunOutcome;
-  /** Exit code, or null when killed by a signal or never started. */
-  exit_code: number | null;
-  signal: string | null;
-  duration_ms: number;
-  /** performance.now() when nlmon learnt the process had been exec'd; NaN if it never was. */
-  spawned_at: number;
-  /** Why it failed to start or was killed; '' on a normal exit. */
-  error: string;
-  stdout: string;
-  stderr: string;
-  /** Requests made, for a webhook (1 + its retries); absent for other actions. */
-  attempts?: number;
+export interface ScriptHook extends HookBase {
+  action: 'script';
+  /** The command line as the file gives it. */
+  script: string;
+  /** script split into words, then `args`. */
+  argv: string[];
+  args: string[];
+  env: Record<string, string>;
+  capture_output: boolean;
+  /** Leave the processes a run started in its process group alive after it exits. */
+  keep_children: boolean;
+  /** The files checked at load, checked again before each run, the program first (empty with
+   * --allow-unsafe-scripts). */
+  files: CheckedFile[];
 }
 
 /** What a run needs of its hook. */
-export type RunSpec = Pick<HookConfig, 'name' | 'argv' | 'env' | 'timeout_ms' | 'capture_output'> & Partial<Pick<HookConfig, 'keep_children' | 'files'>>;
-
-/** A run's hold on a max_concurrent slot, for a run that waits between attempts (a webhook's
- * retry): it gives the slot back while it waits and takes one again before the next attempt. */
-export interface RunSlot {
-  release(): void;
-  acquire(): Promise<void>;
-}
-
-/** What the scheduler needs of a runner (a fake in unit tests). */
-export interface HookRunner {
-  run(hook: HookConfig, event: NlEvent, slot?: RunSlot): Promise<RunResult>;
-}
+export type RunSpec = Pick<ScriptHook, 'name' | 'argv' | 'env' | 'timeout_ms' | 'capture_output'> & Partial<Pick<ScriptHook, 'keep_children' | 'files'>>;
 
 export const CAPTURE_LIMIT = 64 * 1024;
 
@@ -128,9 +117,9 @@ function startError(program: string, err: NodeJS.ErrnoException): string {
 export class NativeHookRunner {
   constructor(private readonly binding: NativeBinding = nativeBinding()) {}
 
-  async run(hook: RunSpec, event: NlEvent): Promise<RunResult> {
+  async run(hook: RunSpec, event: NlEvent): Promise<ScriptRunResult> {
     const t0 = performance.now();
-    const fail = (error: string): RunResult => ({
+    const fail = (error: string): ScriptRunResult => ({
       outcome: 'failure', exit_code: null, signal: null, duration_ms: performance.now() - t0, spawned_at: NaN, error, stdout: '', stderr: '',
     });
     const program = hook.argv[0]!;
@@ -199,6 +188,55 @@ export class NativeHookRunner {
     const base = { duration_ms: duration, spawned_at: spawnedAt, stdout: out.text(), stderr: err.text() };
     if (timedOut) return { ...base, outcome: 'timeout', exit_code: null, signal, error: `killed after timeout_ms ${hook.timeout_ms}` };
     if (code === 0) return { ...base, outcome: 'success', exit_code: 0, signal: null, error: '' };
+    // The addon lost the child's pidfd (a poll error): it was killed and is reaped apart.
+    if (code < 0 && !sig) return { ...base, outcome: 'failure', exit_code: null, signal: null, error: 'lost track of the process (its pidfd failed); it was killed' };
     return { ...base, outcome: 'failure', exit_code: sig ? null : code, signal, error: sig ? `killed by ${signal}` : `exit code ${code}` };
   }
 }
+
+/** The keys of a script hook (docs/hooks.md), read from its entries. */
+function readScript(c: Checker, e: Entries, label: string, opts: ActionReadOptions): Omit<ScriptHook, keyof HookBase> | undefined {
+  const before = c.issues.length;
+  const script = c.scalar(e.get('script'), 'string', 'script');
+  let argv: string[] = [];
+  if (script !== undefined) {
+    try {
+      argv = splitWords(script);
+      if (argv.length === 0) c.at(e.get('script')!.value, `${label}: script is empty`);
+      // A relative path is relative to the config file's directory, not to nlmon's cwd.
+      else if (argv[0]!.includes('/')) argv[0] = c.relative(argv[0]!);
+    } catch (err) {
+      if (!(err instanceof WordsError)) throw err;
+      c.at(e.get('script')!.value, `${label}: script: ${err.message}`);
+    }
+  }
+  const capture = c.scalar(e.get('capture_output'), 'bool', 'capture_output');
+  const keepChildren = c.scalar(e.get('keep_children'), 'bool', 'keep_children');
+  const args = c.stringList(e.get('args'), 'args') ?? [];
+  const env: Record<string, string> = {};
+  for (const p of c.pairs(e.get('env'), 'env')) {
+    const k = isScalar(p.key) ? String(p.key.value) : '';
+    const v = scalarText(c, p.value);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) c.at(p.key, `env: '${k}' is not a valid variable name`);
+    else if (v === undefined) c.at(p.value ?? p, `env: ${k} must be a string, not ${c.describeNode(p.value)}`);
+    else if (k.startsWith('NLMON_')) c.at(p.key, `env: ${k}: NLMON_ variables are set by nlmon`);
+    else env[k] = v;
+  }
+  let files: CheckedFile[] = [];
+  if (argv.length && script !== undefined) {
+    const checked = checkScript([...argv, ...args], opts.allowUnsafeScripts);
+    if ('problem' in checked) c.at(e.get('script')!.value, `${label}: ${checked.problem}`);
+    else if (!opts.allowUnsafeScripts) files = checked.files;
+  }
+  if (c.issues.length !== before || script === undefined) return undefined;
+  return { script, argv: [...argv, ...args], args, env, capture_output: capture ?? false, keep_children: keepChildren ?? false, files };
+}
+
+export const scriptAction: ActionType<ScriptHook> = {
+  key: 'script',
+  keys: ['args', 'env', 'capture_output', 'keep_children'],
+  read: readScript,
+  target: (h) => h.script,
+  failure: 'start',
+  runner: (services) => new NativeHookRunner(services.binding),
+};

@@ -7,13 +7,14 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
+import fs from 'node:fs';
 import type { NlEvent } from '../../event/event.js';
 import { formatEventJson } from '../../event/format.js';
-import type { RunResult, RunSlot } from './script.js';
+import { isScalar, scalarText, type Checker, type Entries } from '../../config/checker.js';
+import type { ActionType, HookBase, RunSlot, WebhookRunResult } from '../action.js';
 
-/** What a webhook run needs of its hook. */
-export interface WebhookSpec {
-  name: string;
+export interface UrlHook extends HookBase {
+  action: 'url';
   url: string;
   method: string;
   headers: Record<string, string>;
@@ -21,8 +22,13 @@ export interface WebhookSpec {
   /** The HMAC key (the bytes of `whsec_<base64>`); empty: requests are not signed. */
   secret: Buffer;
   retries: number;
-  timeout_ms: number;
 }
+
+/** What a webhook run needs of its hook. */
+export type WebhookSpec = Pick<UrlHook, 'name' | 'url' | 'method' | 'headers' | 'format' | 'secret' | 'retries' | 'timeout_ms'>;
+
+/** How often a webhook is tried again after a failed attempt, when `retries` is not given. */
+export const DEFAULT_RETRIES = 3;
 
 /** First backoff; each retry doubles it, up to MAX_BACKOFF_MS, with full jitter. */
 const BASE_BACKOFF_MS = 250;
@@ -96,7 +102,7 @@ export class WebhookRunner {
   /** Runs one event: attempts until an answer is final or the retries are spent. The run holds
    * its concurrency slot only while a request is in flight: it gives the slot back while it waits
    * to retry, and takes one again before the next attempt. */
-  async run(hook: WebhookSpec, event: NlEvent, slot?: RunSlot): Promise<RunResult & { attempts: number }> {
+  async run(hook: WebhookSpec, event: NlEvent, slot?: RunSlot): Promise<WebhookRunResult> {
     const t0 = performance.now();
     const id = eventId(event);
     const body = webhookBody(hook, event, id);
@@ -122,18 +128,18 @@ export class WebhookRunner {
       if (this.closed) break;
     }
     const duration_ms = performance.now() - t0;
-    const base = { duration_ms, spawned_at: NaN, stdout: '', attempts, signal: null };
+    const base = { duration_ms, stdout: '', attempts };
     const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
     if (last.status !== undefined && last.status >= 200 && last.status < 300) {
-      return { ...base, outcome: 'success', exit_code: last.status, error: '', stderr: '' };
+      return { ...base, outcome: 'success', http_status: last.status, error: '', stderr: '' };
     }
     if (last.failed === 'timeout') {
-      return { ...base, outcome: 'timeout', exit_code: null, error: `no answer within timeout_ms ${hook.timeout_ms}${tries}`, stderr: '' };
+      return { ...base, outcome: 'timeout', http_status: null, error: `no answer within timeout_ms ${hook.timeout_ms}${tries}`, stderr: '' };
     }
     if (last.status !== undefined) {
-      return { ...base, outcome: 'failure', exit_code: last.status, error: `HTTP ${last.status}${tries}`, stderr: last.body };
+      return { ...base, outcome: 'failure', http_status: last.status, error: `HTTP ${last.status}${tries}`, stderr: last.body };
     }
-    return { ...base, outcome: 'failure', exit_code: null, error: `${last.error ?? 'request failed'}${tries}`, stderr: '' };
+    return { ...base, outcome: 'failure', http_status: null, error: `${last.error ?? 'request failed'}${tries}`, stderr: '' };
   }
 
   /** Closes the kept-alive connections (a reload or a stop). */
@@ -201,3 +207,61 @@ export class WebhookRunner {
     });
   }
 }
+
+/** The keys of a `url` hook (docs/hooks.md, "Webhooks"). */
+function readWebhook(c: Checker, e: Entries, label: string): Omit<UrlHook, keyof HookBase> | undefined {
+  const before = c.issues.length;
+  const url = c.scalar(e.get('url'), 'string', 'url');
+  if (url !== undefined) {
+    let u: URL | undefined;
+    try {
+      u = new URL(url);
+    } catch {
+      c.at(e.get('url')!.value, `${label}: url '${url}' is not a URL`);
+    }
+    if (u && u.protocol !== 'http:' && u.protocol !== 'https:') c.at(e.get('url')!.value, `${label}: url must be http:// or https://, not ${u.protocol}//`);
+    if (u && (u.username || u.password)) c.at(e.get('url')!.value, `${label}: put credentials in headers, not in the url (it is written to the hook log)`);
+  }
+  const method = c.scalar(e.get('method'), 'string', 'method')?.toUpperCase() ?? 'POST';
+  if (!/^(POST|PUT|PATCH)$/.test(method)) c.at(e.get('method')!.value, `${label}: method must be POST, PUT or PATCH (the event is the body)`);
+  const headers: Record<string, string> = {};
+  for (const p of c.pairs(e.get('headers'), 'headers')) {
+    const k = isScalar(p.key) ? String(p.key.value) : '';
+    const v = scalarText(c, p.value, ['string', 'int']);
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(k)) c.at(p.key, `headers: '${k}' is not a header name`);
+    else if (/^(content-type|content-length|host|webhook-id|webhook-timestamp|webhook-signature)$/i.test(k)) c.at(p.key, `headers: ${k} is set by nlmon`);
+    else if (v === undefined || /[\r\n\0]/.test(v)) c.at(p.value ?? p, `headers: ${k} must be a one-line string`);
+    else headers[k.toLowerCase()] = v;
+  }
+  const format = c.scalar(e.get('format'), 'string', 'format') ?? 'json';
+  if (format !== 'json' && format !== 'cloudevents') c.at(e.get('format')!.value, `${label}: format must be json or cloudevents, not '${format}'`);
+  if (e.has('secret') && e.has('secret_file')) c.at(e.get('secret_file')!.key as never, `${label}: secret and secret_file do not go together`);
+  let secretText = c.scalar(e.get('secret'), 'string', 'secret');
+  const secretFile = c.scalar(e.get('secret_file'), 'string', 'secret_file');
+  if (secretFile !== undefined) {
+    const f = c.relative(secretFile);
+    try {
+      secretText = fs.readFileSync(f, 'utf8').trim();
+    } catch (err) {
+      c.at(e.get('secret_file')!.value, `${label}: secret_file ${f}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    }
+  }
+  let secret: Buffer = Buffer.alloc(0);
+  if (secretText !== undefined) {
+    const key = webhookKey(secretText);
+    if (!key) c.at(e.get('secret_file')?.value ?? e.get('secret')!.value, `${label}: the secret must be whsec_ followed by base64 (as the Standard Webhooks libraries make them)`);
+    else secret = key;
+  }
+  const retries = c.positive(e.get('retries'), 'retries', 0, 20) ?? DEFAULT_RETRIES;
+  if (c.issues.length !== before || url === undefined) return undefined;
+  return { url, method, headers, format: format as 'json' | 'cloudevents', secret, retries };
+}
+
+export const urlAction: ActionType<UrlHook> = {
+  key: 'url',
+  keys: ['method', 'headers', 'format', 'secret', 'secret_file', 'retries'],
+  read: readWebhook,
+  target: (h) => h.url,
+  failure: 'connect',
+  runner: () => new WebhookRunner(),
+};

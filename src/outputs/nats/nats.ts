@@ -1,7 +1,7 @@
 // The `nats` output (docs/config.md, "nlmon.outputs"; docs/fleet.md): events published to a
 // NATS JetStream stream with at-least-once delivery.
 //
-// Every matching event is appended to the output's spool (spool.ts) first; a sender reads the
+// Every matching event is appended to the output's spool (../spool/) first; a sender reads the
 // spool in order and publishes with JetStream's publish protocol: a core publish whose reply
 // subject is our inbox and the publish's number, answered by the stream with a PubAck
 // ({"stream":…,"seq":…}) or an error. (The client's js.publish, a promise and a timer per
@@ -11,17 +11,29 @@
 // sent again in their order. Each message carries `Nats-Msg-Id: host/boot id/run/sequence`,
 // unique per event across restarts, so the stream stores a record sent twice once (within its
 // duplicate window, two minutes unless the stream says otherwise).
-import fs from 'node:fs';
-import os from 'node:os';
-import { connect, type NodeConnectionOptions } from '@nats-io/transport-node';
-import { createInbox, credsAuthenticator, headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/nats-core';
-import { jetstreamManager, StorageType, type JetStreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { createInbox, headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/nats-core';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NlEvent } from '../../event/event.js';
 import { encodeRecord, Spool, type SpoolPos, type SpoolRecord } from '../spool/spool.js';
-import { subjectCovers, subjectFilter, subjectFor } from './subject.js';
+import { subjectFilter, subjectFor } from './subject.js';
 import { LastError } from '../last-error.js';
-import type { EventJson } from '../fan-out.js';
-import type { OutputConfig, OutputLog, OutputStatus } from '../fan-out.js';
+import type { EventJson, Output, OutputLog, OutputStatusBase, OutputType } from '../output.js';
+import { NATS_KEYS, natsTarget, readNats, TLS_KEYS, type NatsOutputConfig } from './settings.js';
+import { connectionOptions, describeError, ensureStream, RUN, storedInFlight } from './client.js';
+
+export interface NatsOutputStatus extends OutputStatusBase {
+  type: 'nats';
+  /** Events in the spool not yet acknowledged, and the spool's bytes on disk. */
+  spooled: number;
+  spool_bytes: number;
+  /** Bytes in memory waiting for the spool's disk. */
+  queued_bytes: number;
+  /** Torn tails cut from the spool at start (a crash in the middle of a write). */
+  torn: number;
+  /** Seconds since the oldest event not yet delivered was received; 0 when none waits. */
+  lag_seconds: number;
+}
 
 /** Publishes in flight at most. */
 const WINDOW = 2048;
@@ -34,23 +46,9 @@ const ACK_WAIT_MS = 10_000;
 /** Pauses before trying again after a failure: growing, at most the last. */
 const BACKOFF_MS = [500, 1000, 2000, 5000];
 
-/** What names this daemon's run in every message id: the host, the kernel's boot id (a reboot
- * restarts nothing else) and the run's start (restarts within one boot). */
-function runIdentity(): string {
-  let boot = 'noboot';
-  try {
-    boot = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim().replaceAll('-', '').slice(0, 16);
-  } catch {
-    // not Linux' procfs: the run's start alone
-  }
-  return `${os.hostname()}/${boot}/${Date.now().toString(36)}`;
-}
-
-const RUN = runIdentity();
-
 type State = 'connecting' | 'connected' | 'disconnected' | 'error' | 'closed';
 
-export class NatsOutput {
+class NatsOutput implements Output<NatsOutputConfig> {
   private readonly spool: Spool;
   private readonly subject: (e: NlEvent) => string;
   private readonly filter: string;
@@ -81,7 +79,7 @@ export class NatsOutput {
   delivered = 0;
   private readonly lastError: LastError;
 
-  constructor(readonly cfg: OutputConfig, private readonly log: OutputLog) {
+  constructor(readonly cfg: NatsOutputConfig, private readonly log: OutputLog) {
     this.lastError = new LastError(cfg.name, log);
     this.subject = subjectFor(cfg.subject);
     this.filter = subjectFilter(cfg.subject);
@@ -121,24 +119,12 @@ export class NatsOutput {
     this.spool.append(recs);
   }
 
-  private options(): NodeConnectionOptions {
-    const c = this.cfg;
-    const o: NodeConnectionOptions = {
-      servers: c.url, name: `nlmon ${os.hostname()}`, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 1000,
-      timeout: 5000, pingInterval: 10_000, maxPingOut: 3, ignoreAuthErrorAbort: true,
-    };
-    if (c.token) o.token = c.token;
-    if (c.credentials_file) o.authenticator = credsAuthenticator(fs.readFileSync(c.credentials_file));
-    if (c.tls) o.tls = { ...(c.tls.ca ? { caFile: c.tls.ca } : {}), ...(c.tls.cert ? { certFile: c.tls.cert } : {}), ...(c.tls.key ? { keyFile: c.tls.key } : {}) };
-    return o;
-  }
-
   /** Connects (again and again until it works), checks the stream, then sends. */
   private async connect(): Promise<void> {
     while (!this.closing) {
       this.state = 'connecting';
       try {
-        const nc = await connect(this.options());
+        const nc = await connect(connectionOptions(this.cfg));
         if (this.closing) {
           await nc.close();
           return;
@@ -198,7 +184,7 @@ export class NatsOutput {
     clearTimeout(this.retryTimer);
     try {
       const jsm = await jetstreamManager(nc, { timeout: 5000 });
-      await this.ensureStream(jsm);
+      await ensureStream(jsm, this.cfg, this.filter, (m) => this.log(this.cfg.name, 'info', m));
       await this.skipStored(jsm);
     } catch (e) {
       this.fail(describeError(e));
@@ -212,45 +198,13 @@ export class NatsOutput {
     this.pump();
   }
 
-  /** The stream named in the config, created with the output's subjects if it is missing; one
-   * that exists is used as it is, if it takes every subject the output publishes to. */
-  private async ensureStream(jsm: JetStreamManager): Promise<void> {
-    const { stream } = this.cfg;
-    let subjects: string[];
-    try {
-      subjects = (await jsm.streams.info(stream)).config.subjects ?? [];
-    } catch (e) {
-      if ((e as { name?: string }).name !== 'StreamNotFoundError') throw e;
-      await jsm.streams.add({ name: stream, subjects: [this.filter], storage: StorageType.File });
-      this.log(this.cfg.name, 'info', `created stream ${stream} with subjects ${this.filter}`);
-      return;
-    }
-    if (!subjects.some((f) => subjectCovers(f, this.filter))) {
-      throw new Error(`stream ${stream} takes subjects ${subjects.join(', ') || '(none)'}, not ${this.cfg.subject}${this.filter !== this.cfg.subject ? ` (${this.filter})` : ''}: change the output's subject or the stream's subjects`);
-    }
-  }
-
-  /** Before what was in flight when the connection went is sent again: asks the stream for the
-   * last message on each subject in flight and, when that is one of ours, takes it and every
-   * earlier one in flight as stored. The server stores one connection's messages in order, so
-   * what it stored of them is a prefix, unless it refused one (an error answer): the prefix ends
-   * before that. A server back after longer than its duplicate window so does not get twice
-   * what it had stored without answering. Any doubt (an answer missing, another host's message
-   * last on a shared subject) leaves the rest to be sent again. */
+  /** Takes as acknowledged what the stream stored of the flights when the connection went. */
   private async skipStored(jsm: JetStreamManager): Promise<void> {
     const waiting = this.flights.slice(this.first).filter((f) => !f.acked && !this.spool.isDropped(f.seg));
     if (waiting.length === 0) return;
-    const index = new Map(waiting.map((f, i) => [f.id, i]));
-    let last = -1;
-    for (const subject of new Set(waiting.map((f) => f.subject))) {
-      const m = await jsm.streams.getMessage(this.cfg.stream, { last_by_subj: subject }).catch(() => null);
-      const i = index.get(m?.header?.get('Nats-Msg-Id') ?? '');
-      if (i !== undefined && i > last) last = i;
-    }
-    const refused = waiting.findIndex((f) => f.refused);
-    if (refused >= 0 && refused <= last) last = refused - 1;
-    for (let i = 0; i <= last; i++) waiting[i]!.acked = true;
-    if (last >= 0) this.log(this.cfg.name, 'info', `${last + 1} event(s) in flight when the connection went are in the stream: not sent again`);
+    const stored = await storedInFlight(jsm, this.cfg.stream, waiting);
+    for (let i = 0; i < stored; i++) waiting[i]!.acked = true;
+    if (stored) this.log(this.cfg.name, 'info', `${stored} event(s) in flight when the connection went are in the stream: not sent again`);
   }
 
   private backoff(): number {
@@ -281,7 +235,7 @@ export class NatsOutput {
     f.sentAt = Date.now();
     this.hdrs.set('Nats-Msg-Id', f.id);
     try {
-      this.nc!.publish(f.subject, f.body, { reply: `${this.inbox}.${n}`, headers: this.hdrs });
+      this.nc!.publish(f.key, f.body, { reply: `${this.inbox}.${n}`, headers: this.hdrs });
     } catch (e) {
       this.fail(`cannot publish: ${describeError(e)}`);
       this.retryLater();
@@ -337,7 +291,7 @@ export class NatsOutput {
     // looked at closely.
     if (!(d.length > 10 && d[0] === 0x7b && d[2] === 0x73 && d[3] === 0x74)) {
       if (m.headers?.code === 503) {
-        error = `no JetStream stream takes subject ${f.subject}`;
+        error = `no JetStream stream takes subject ${f.key}`;
       } else {
         try {
           const a = m.json<{ error?: { description?: string; code?: number } }>();
@@ -412,10 +366,10 @@ export class NatsOutput {
     await this.spool.close();
   }
 
-  status(): OutputStatus {
+  status(): NatsOutputStatus {
     const c = this.cfg;
     return {
-      name: c.name, type: 'nats', target: `${c.url.join(',')} ${c.stream} ${c.subject}`, condition: c.condition,
+      name: c.name, type: 'nats', target: natsTarget(c), condition: c.condition,
       state: this.state, events: this.events, delivered: this.delivered, dropped: this.spool.dropped,
       spooled: this.spool.spooled, spool_bytes: this.spool.bytes, queued_bytes: this.spool.queuedBytes, torn: this.spool.recovery.torn,
       lag_seconds: Math.round(this.lagSeconds() * 1000) / 1000, last_error: this.lastError.message, last_error_at: this.lastError.time,
@@ -427,11 +381,10 @@ export class NatsOutput {
   }
 }
 
-function describeError(e: unknown): string {
-  if (!(e instanceof Error)) return String(e);
-  const code = (e as { code?: string }).code;
-  const msg = e.message || code || e.name;
-  // The client's causes (ECONNREFUSED, a TLS failure) say more than its wrapper.
-  const cause = (e as { cause?: unknown }).cause;
-  return cause instanceof Error && cause.message && !msg.includes(cause.message) ? `${msg}: ${cause.message}` : msg;
-}
+export const natsOutputType: OutputType<NatsOutputConfig> = {
+  type: 'nats',
+  keys: NATS_KEYS,
+  nested: { tls: TLS_KEYS },
+  read: readNats,
+  create: (cfg, deps) => new NatsOutput(cfg, deps.log),
+};

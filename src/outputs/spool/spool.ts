@@ -1,17 +1,17 @@
-// An output's on-disk spool (docs/config.md, "nlmon.outputs"; docs/fleet.md, "Where the events go"):
-// every event bound for the output is appended here before it is sent, and forgotten once the
-// server has acknowledged it, so an outage of the server or a restart of the daemon (kill -9
-// included) loses nothing.
+// An output's on-disk spool (docs/config.md, "nlmon.outputs"; docs/fleet.md, "Where the events
+// go"), for any output that must not lose what it sends: every event bound for the output is
+// appended here before it is sent, and forgotten once the receiver has acknowledged it, so an
+// outage of the receiver or a restart of the daemon (kill -9 included) loses nothing.
 //
 // Layout of spool_dir:
 //   000000000001.seg …  append-only segments of records:
 //                        [u32 LE payload length][u32 LE CRC-32 of payload][payload]
-//                        payload = [f64 LE receipt time, ms][u16 subject length][subject]
-//                                  [u16 id length][message id][body]
+//                        payload = [f64 LE receipt time, ms][u16 key length][key]
+//                                  [u16 id length][id][body] (record.ts)
 //   acked               [u32 segment][u32 offset][u32 CRC-32 of the 8 bytes before]: every
 //                        record before that point has been acknowledged (written a few times
 //                        a second; after a crash the records since are sent again, and the
-//                        server's de-duplication by message id stores them once).
+//                        receiver's de-duplication by record id stores them once).
 //   lock                "<pid> <start time>" of the process using the spool.
 // At open, each segment is read through and checked: a torn record (a crash in the middle of a
 // write) ends it, the rest of that segment is cut and counted. Writing always starts a new
@@ -23,10 +23,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { decodePayload, HEADER, scanSegment, type SpoolRecord } from './record.js';
+import { releaseLock, takeLock } from './lock.js';
 
-const HEADER = 8;
+export { encodeRecord, type SpoolRecord } from './record.js';
+
 const ACKED_FILE = 'acked';
-const LOCK_FILE = 'lock';
 /** Bytes waiting for the disk before new records are dropped (and counted). */
 const MAX_PENDING = 64 * 1024 * 1024;
 /** What one read of the spool asks for. */
@@ -35,22 +37,6 @@ const READ_CHUNK = 1024 * 1024;
 export interface SpoolPos {
   seg: number;
   off: number;
-}
-
-/** One record read back: where it is, and what to send. */
-export interface SpoolRecord {
-  /** Its segment, and where in it the next record starts. */
-  seg: number;
-  end: number;
-  /** When the event was received (ms since the epoch), for the lag. */
-  time: number;
-  subject: string;
-  id: string;
-  body: Buffer;
-  /** The sender's: acknowledged, refused by the server (an error answer), when last sent (ms). */
-  acked: boolean;
-  refused: boolean;
-  sentAt: number;
 }
 
 interface Segment {
@@ -68,26 +54,6 @@ export interface SpoolRecovery {
   /** Torn or damaged tails cut, and their bytes. */
   torn: number;
   tornBytes: number;
-}
-
-/** Encodes one record (header included). */
-export function encodeRecord(time: number, subject: string, id: string, body: string): Buffer {
-  const s = Buffer.byteLength(subject);
-  const i = Buffer.byteLength(id);
-  const b = Buffer.byteLength(body);
-  const len = 8 + 2 + s + 2 + i + b;
-  const buf = Buffer.allocUnsafe(HEADER + len);
-  buf.writeUInt32LE(len, 0);
-  let o = HEADER;
-  buf.writeDoubleLE(time, o);
-  o += 8;
-  buf.writeUInt16LE(s, o);
-  o += 2 + buf.write(subject, o + 2);
-  buf.writeUInt16LE(i, o);
-  o += 2 + buf.write(id, o + 2);
-  buf.write(body, o);
-  buf.writeUInt32LE(zlib.crc32(buf.subarray(HEADER)), 4);
-  return buf;
 }
 
 /** The size of a segment for a spool limit: small enough that dropping one loses a small part. */
@@ -146,7 +112,7 @@ export class Spool {
     return { ...this.ackPos };
   }
 
-  /** Bytes and records waiting for the disk. */
+  /** Bytes waiting for the disk. */
   get queuedBytes(): number {
     return this.pendingBytes;
   }
@@ -248,7 +214,8 @@ export class Spool {
     }
   }
 
-  /** True when the record at pos was dropped (its segment deleted) since it was read. */
+  /** True when the records of segment `seg` were dropped (the segment deleted) since they
+   * were read. */
   isDropped(seg: number): boolean {
     return seg < this.segs[0]!.n;
   }
@@ -356,7 +323,7 @@ export class Spool {
     this.saveAck();
     for (const fd of [this.writeFd, this.ackFd, this.readFd]) if (fd >= 0) fs.closeSync(fd);
     this.writeFd = this.ackFd = this.readFd = -1;
-    fs.rmSync(path.join(this.dir, LOCK_FILE), { force: true });
+    releaseLock(this.dir);
   }
 
   private segPath(n: number): string {
@@ -402,78 +369,3 @@ export class Spool {
   }
 }
 
-/** A process's start time (clock ticks since boot), which tells it from a later one given the
- * same pid; undefined if it is gone. */
-function startTime(pid: number): string | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
-
-/** Marks dir as this process's: a spool written by two daemons at once would be garbled. A lock
- * left by a process that is gone (its pid free, or taken by a process started later) is taken
- * over. */
-function takeLock(dir: string): void {
-  const file = path.join(dir, LOCK_FILE);
-  let held = '';
-  try {
-    held = fs.readFileSync(file, 'utf8').trim();
-  } catch {
-    // no lock
-  }
-  const [pid, started] = held.split(' ');
-  if (pid && Number(pid) !== process.pid && started && startTime(Number(pid)) === started) {
-    throw new Error(`the spool ${dir} is in use by process ${pid} (another nlmon?); give each daemon's output its own spool_dir`);
-  }
-  fs.writeFileSync(file, `${process.pid} ${startTime(process.pid) ?? ''}\n`, { mode: 0o600 });
-}
-
-function decodePayload(buf: Buffer, p: number, len: number, seg: number, off: number): SpoolRecord {
-  const end = p + len;
-  const time = buf.readDoubleLE(p);
-  const sl = buf.readUInt16LE(p + 8);
-  const subject = buf.toString('utf8', p + 10, p + 10 + sl);
-  const ip = p + 10 + sl;
-  const il = buf.readUInt16LE(ip);
-  const id = buf.toString('utf8', ip + 2, ip + 2 + il);
-  return { seg, end: off + HEADER + len, time, subject, id, body: buf.subarray(ip + 2 + il, end), acked: false, refused: false, sentAt: 0 };
-}
-
-/** Reads a segment through: the length of its whole, checked records, their count, and how many
- * of them lie before `ackedOff`. Read in large chunks: a full spool is a million records. */
-function scanSegment(file: string, ackedOff: number): { size: number; records: number; before: number } {
-  const fd = fs.openSync(file, 'r');
-  try {
-    const total = fs.fstatSync(fd).size;
-    let buf = Buffer.allocUnsafe(Math.min(total, 4 * 1024 * 1024));
-    let bufAt = 0; // file offset of buf[0]
-    let bufLen = 0;
-    let off = 0;
-    let records = 0;
-    let before = 0;
-    while (off + HEADER <= total) {
-      // Make sure buf holds [off, off + need).
-      const have = (need: number): boolean => {
-        if (off >= bufAt && off + need <= bufAt + bufLen) return true;
-        if (buf.length < need) buf = Buffer.allocUnsafe(need);
-        bufAt = off;
-        bufLen = fs.readSync(fd, buf, 0, Math.min(buf.length, total - off), off);
-        return need <= bufLen;
-      };
-      if (!have(HEADER)) break;
-      const len = buf.readUInt32LE(off - bufAt);
-      if (len < 12 || off + HEADER + len > total || !have(HEADER + len)) break;
-      const p = off - bufAt;
-      if (zlib.crc32(buf.subarray(p + HEADER, p + HEADER + len)) !== buf.readUInt32LE(p + 4)) break;
-      off += HEADER + len;
-      records++;
-      if (off <= ackedOff) before++;
-    }
-    return { size: off, records, before };
-  } finally {
-    fs.closeSync(fd);
-  }
-}

@@ -1,0 +1,108 @@
+// Bench (README, "Measured"): the nats output against a local nats-server.
+import fs from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { api } from '../src/cli/control-client.js';
+import type { NatsOutputStatus } from '../src/outputs/nats/nats.js';
+import { NLMON, cpuSeconds, linkburst, sleep, statusKb, until } from '../test/helpers/index.js';
+import { needsNats, readStream, withNats, type StreamMessage } from '../test/helpers/nats.js';
+import { type BenchContext, pct } from './context.js';
+
+export interface NatsRun {
+  burst: number;
+  /** Full speed: toggles in the stream of those made; events/s from the first received to the
+   * last stored; lag (received → stored) p50 / p99 ms; the daemon's CPU µs per event. */
+  fullStored: number; fullRate: number; fullP50: number; fullP99: number; cpuUsPerEvent: number;
+  /** At a set rate: toggles in the stream; events/s offered; lag p50 / p99 ms. */
+  paced: number; pacedRate: number; pacedP50: number; pacedP99: number;
+  /** Outage: events spooled; their arrival rate; the catch-up rate once the server is back;
+   * RSS MB after one and after two bursts spooled; stream count equals the daemon's. */
+  spooled: number; arrivalRate: number; catchUpRate: number; rss1: number; rss2: number; exact: boolean;
+}
+
+/** `nlmon run` with a nats output (every event) to a local nats-server: a burst at full speed,
+ * one at a set rate, then an outage (the server stopped) with two bursts spooled and the
+ * catch-up once it is back. Lag is the server's store time minus the event's receipt time, read
+ * from the stream. */
+export async function natsOutputRun(b: BenchContext, pacedRate: number): Promise<NatsRun | string> {
+  const { ns, nsPath, tmp, BURST } = b;
+  if (needsNats) return needsNats;
+  return withNats(async (srv) => {
+    const cfg = path.join(tmp, 'nats.yaml');
+    const sock = path.join(tmp, 'nats.sock');
+    fs.writeFileSync(cfg, `nlmon:\n  monitoring:\n    namespaces: [${ns}]\n  containers:\n    enabled: false\n  outputs:\n    - name: fleet\n      type: nats\n      url: ${srv.url}\n      stream: BENCH\n      subject: nlmon.{host}.{event}\n      spool_dir: ${tmp}/spool\n  integration:\n    hook_log: ""\n    hooks: []\n  control:\n    socket: ${sock}\n`);
+    const child = execa(process.execPath, [NLMON, 'run', '--config', cfg], { stdin: 'ignore', stdout: 'ignore', buffer: false, reject: false });
+    let err = '';
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
+    try {
+      for (let i = 0; i < 100 && !err.includes('hook(s)'); i++) await sleep(50);
+      const pid = child.pid!;
+      // Asked over the control socket from this process: a CLI process per poll would take a
+      // core of this machine from what is measured.
+      const out = async () => (await api.outputs(sock))[0] as NatsOutputStatus;
+      const settle = async (events: number) => {
+        for (let end = Date.now() + 180000; Date.now() < end;) {
+          const o = await out();
+          if (o.events >= events && o.spooled === 0) return;
+          await sleep(100);
+        }
+      };
+      const toggles = (ms: StreamMessage[]) => ms.filter((m) => m.event.interface === 'b0' && (m.event.event === 'link_up' || m.event.event === 'link_down'));
+      const lags = (ms: StreamMessage[]) => ms.map((m) => m.storedMs - m.event.timestamp);
+      await until(async () => (await out()).state === 'connected', 'the output to connect', 20000);
+      // Full speed.
+      const cpu0 = cpuSeconds(pid);
+      linkburst(nsPath, BURST, 0, 'b0');
+      await settle(BURST);
+      const cpu = cpuSeconds(pid) - cpu0;
+      let msgs = await readStream(srv.url, 'BENCH');
+      const full = toggles(msgs);
+      const fullSpan = msgs.reduce((a, m) => Math.max(a, m.storedMs), 0) - msgs.reduce((a, m) => Math.min(a, m.event.timestamp), Infinity);
+      const fullLags = lags(full);
+      const seen = msgs.length;
+      // At a set rate.
+      const before = (await out()).events;
+      linkburst(nsPath, BURST, pacedRate, 'b0');
+      await settle(before + BURST);
+      msgs = (await readStream(srv.url, 'BENCH')).slice(seen);
+      const paced = toggles(msgs);
+      const pacedLags = lags(paced);
+      // Outage: two bursts spooled, then the server back.
+      await srv.kill('SIGTERM');
+      await until(async () => (await out()).state !== 'connected', 'the output to see the server go', 20000);
+      const e0 = (await out()).events;
+      const t0 = Date.now();
+      linkburst(nsPath, BURST, 0, 'b0');
+      let tArrived = 0;
+      for (let end = Date.now() + 120000; Date.now() < end; await sleep(50)) {
+        if ((await out()).events >= e0 + BURST) { tArrived = Date.now(); break; }
+      }
+      await sleep(1000);
+      const rss1 = statusKb(pid, 'VmRSS') / 1024;
+      linkburst(nsPath, BURST, 0, 'b0');
+      await until(async () => (await out()).events >= e0 + 2 * BURST, 'the second burst received', 120000);
+      await sleep(1000);
+      const rss2 = statusKb(pid, 'VmRSS') / 1024;
+      const spooled = (await out()).spooled;
+      await srv.start();
+      let tFirst = 0;
+      const d0 = (await out()).delivered;
+      for (let end = Date.now() + 300000; Date.now() < end; await sleep(20)) {
+        const o = await out();
+        if (!tFirst && o.delivered > d0) tFirst = Date.now();
+        if (o.spooled === 0) break;
+      }
+      const catchUp = ((await out()).delivered - d0) / ((Date.now() - tFirst) / 1000);
+      await sleep(500);
+      const exact = (await srv.streamMessages('BENCH')) === (await out()).events;
+      return {
+        burst: BURST, fullStored: full.length, fullRate: seen / (fullSpan / 1000), fullP50: pct(fullLags, 50), fullP99: pct(fullLags, 99), cpuUsPerEvent: (cpu * 1e6) / seen,
+        paced: paced.length, pacedRate, pacedP50: pct(pacedLags, 50), pacedP99: pct(pacedLags, 99),
+        spooled, arrivalRate: BURST / ((tArrived - t0) / 1000), catchUpRate: catchUp, rss1, rss2, exact,
+      };
+    } finally {
+      child.kill('SIGTERM');
+      await child;
+    }
+  });
+}

@@ -1,0 +1,99 @@
+// `nlmon.integration` (docs/config.md, docs/hooks.md): the scheduler's limits, the hook log and
+// the hooks. The keys every hook has are read here; each action's own keys by its registry
+// entry (registry.ts), so that a key list is written once, where its action lives.
+import type { Checker, Entries, YamlNode, YAMLMap } from '../config/checker.js';
+import { isMap, isScalar } from '../config/checker.js';
+import type { ActionReadOptions, HookBase } from './action.js';
+import { actionTypes, type HookConfig } from './registry.js';
+
+export interface IntegrationConfig {
+  max_concurrent: number;
+  queue_limit: number;
+  hook_log: string;
+  hooks: HookConfig[];
+}
+
+export const INTEGRATION_KEYS = ['max_concurrent', 'queue_limit', 'hook_log', 'hooks'] as const;
+export const DEFAULT_MAX_CONCURRENT = 10;
+export const DEFAULT_QUEUE_LIMIT = 10000;
+export const DEFAULT_HOOK_LOG = '/var/log/nlmon/hook.log';
+export const DEFAULT_TIMEOUT_MS = 30000;
+/** The longest timeout_ms: 24 hours (a timer cannot hold much more, and no hook needs it). */
+export const MAX_TIMEOUT_MS = 86_400_000;
+
+export function defaultIntegration(): IntegrationConfig {
+  return { max_concurrent: DEFAULT_MAX_CONCURRENT, queue_limit: DEFAULT_QUEUE_LIMIT, hook_log: DEFAULT_HOOK_LOG, hooks: [] };
+}
+
+/** Every key a hook may have: its name, the actions' keys, the common ones, then each action's
+ * own (the order of the "known:" list in messages). */
+export function hookKeys(): string[] {
+  const types = actionTypes();
+  return ['name', ...types.map((a) => a.key), 'condition', 'timeout_ms', 'enabled', 'async', ...types.flatMap((a) => a.keys)];
+}
+
+export function readIntegration(c: Checker, integ: YAMLMap | undefined, opts: ActionReadOptions): IntegrationConfig {
+  const cfg = defaultIntegration();
+  if (!integ) return cfg;
+  const e = c.entries(integ, 'nlmon.integration', INTEGRATION_KEYS);
+  const mc = c.positive(e.get('max_concurrent'), 'max_concurrent', 1, 10000);
+  if (mc !== undefined) cfg.max_concurrent = mc;
+  const ql = c.positive(e.get('queue_limit'), 'queue_limit', 1, 10_000_000);
+  if (ql !== undefined) cfg.queue_limit = ql;
+  const hl = c.scalar(e.get('hook_log'), 'string', 'hook_log');
+  if (hl !== undefined) {
+    if (hl === '' || c.filePath(e.get('hook_log')!, 'hook_log', hl)) cfg.hook_log = hl;
+  }
+  const items = c.list(e.get('hooks'), 'hooks', 'hooks');
+  const seen = new Map<string, number>();
+  for (const item of items ?? []) {
+    if (!isMap(item)) {
+      c.at(item, `each hook must be a mapping with at least name and script`);
+      continue;
+    }
+    const h = readHook(c, item, opts);
+    if (!h) continue;
+    const nameNode = (item.items as Array<{ key: YamlNode; value: YamlNode }>).find((p) => isScalar(p.key) && p.key.value === 'name')?.value;
+    if (seen.has(h.name)) {
+      c.at(nameNode, `duplicate hook name '${h.name}' (first defined on line ${seen.get(h.name)})`);
+      continue;
+    }
+    seen.set(h.name, c.lineOf(nameNode));
+    cfg.hooks.push(h);
+  }
+  return cfg;
+}
+
+/** One hook: the keys every hook has, then its one action's. */
+export function readHook(c: Checker, item: YAMLMap, opts: ActionReadOptions): HookConfig | undefined {
+  const before = c.issues.length;
+  const types = actionTypes();
+  const e: Entries = c.entries(item, 'a hook', hookKeys());
+  const name = c.scalar(e.get('name'), 'string', 'name');
+  if (!e.has('name')) c.at(item, `a hook needs a name`);
+  else if (name !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(name)) c.at(e.get('name')!.value, `hook name '${name}' must be 1-64 of A-Z a-z 0-9 _ . -`);
+  const label = name ? `hook '${name}'` : 'hook';
+  const given = types.filter((a) => e.has(a.key));
+  const keys = types.map((a) => a.key);
+  const list = keys.length > 1 ? `${keys.slice(0, -1).join(', ')} or ${keys.at(-1)}` : keys.join('');
+  if (given.length === 0) c.at(item, `${label} needs one action: ${list}`);
+  else if (given.length > 1) c.at(e.get(given[1]!.key)!.key as YamlNode, `${label} has ${given.map((a) => a.key).join(' and ')}: a hook has exactly one action`);
+  const action = given.length === 1 ? given[0]! : undefined;
+  // Keys that belong to one action only are errors on the others.
+  if (action) {
+    for (const other of types) {
+      if (other === action) continue;
+      for (const k of other.keys) if (e.has(k)) c.at(e.get(k)!.key as YamlNode, `${label}: ${k} is for ${other.key} hooks, not ${action.key} hooks`);
+    }
+  }
+  const { condition, match } = c.condition(e, label);
+  const timeout = c.positive(e.get('timeout_ms'), 'timeout_ms', 1, MAX_TIMEOUT_MS, ' (24 hours)');
+  const enabled = c.scalar(e.get('enabled'), 'bool', 'enabled');
+  const isAsync = c.scalar(e.get('async'), 'bool', 'async');
+  const own = action?.read(c, e, label, opts);
+  if (c.issues.length !== before || name === undefined || !match || !action || !own) return undefined;
+  const base: HookBase = {
+    name, action: action.key, condition, match, timeout_ms: timeout ?? DEFAULT_TIMEOUT_MS, enabled: enabled ?? true, async: isAsync ?? false,
+  };
+  return { ...base, ...own } as HookConfig;
+}

@@ -1,0 +1,94 @@
+// A spool record (spool.ts): its bytes on disk, and a segment's records checked.
+//   [u32 LE payload length][u32 LE CRC-32 of payload][payload]
+//   payload = [f64 LE receipt time, ms][u16 key length][key][u16 id length][id][body]
+// The key says where the record goes (a NATS subject), the id names it to the receiver's
+// de-duplication (a Nats-Msg-Id), the body is the event's JSON: nothing in here is one output's.
+import fs from 'node:fs';
+import zlib from 'node:zlib';
+
+export const HEADER = 8;
+
+/** One record read back: where it is, and what to send. */
+export interface SpoolRecord {
+  /** Its segment, and where in it the next record starts. */
+  seg: number;
+  end: number;
+  /** When the event was received (ms since the epoch), for the lag. */
+  time: number;
+  /** Where it goes (a NATS subject, a topic, a partition key), and its id for the receiver's
+   * de-duplication (a Nats-Msg-Id). */
+  key: string;
+  id: string;
+  body: Buffer;
+  /** The sender's: acknowledged, refused by the receiver (an error answer), when last sent (ms). */
+  acked: boolean;
+  refused: boolean;
+  sentAt: number;
+}
+
+/** Encodes one record (header included). */
+export function encodeRecord(time: number, key: string, id: string, body: string): Buffer {
+  const s = Buffer.byteLength(key);
+  const i = Buffer.byteLength(id);
+  const b = Buffer.byteLength(body);
+  const len = 8 + 2 + s + 2 + i + b;
+  const buf = Buffer.allocUnsafe(HEADER + len);
+  buf.writeUInt32LE(len, 0);
+  let o = HEADER;
+  buf.writeDoubleLE(time, o);
+  o += 8;
+  buf.writeUInt16LE(s, o);
+  o += 2 + buf.write(key, o + 2);
+  buf.writeUInt16LE(i, o);
+  o += 2 + buf.write(id, o + 2);
+  buf.write(body, o);
+  buf.writeUInt32LE(zlib.crc32(buf.subarray(HEADER)), 4);
+  return buf;
+}
+
+export function decodePayload(buf: Buffer, p: number, len: number, seg: number, off: number): SpoolRecord {
+  const end = p + len;
+  const time = buf.readDoubleLE(p);
+  const sl = buf.readUInt16LE(p + 8);
+  const key = buf.toString('utf8', p + 10, p + 10 + sl);
+  const ip = p + 10 + sl;
+  const il = buf.readUInt16LE(ip);
+  const id = buf.toString('utf8', ip + 2, ip + 2 + il);
+  return { seg, end: off + HEADER + len, time, key, id, body: buf.subarray(ip + 2 + il, end), acked: false, refused: false, sentAt: 0 };
+}
+
+/** Reads a segment through: the length of its whole, checked records, their count, and how many
+ * of them lie before `ackedOff`. Read in large chunks: a full spool is a million records. */
+export function scanSegment(file: string, ackedOff: number): { size: number; records: number; before: number } {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const total = fs.fstatSync(fd).size;
+    let buf = Buffer.allocUnsafe(Math.min(total, 4 * 1024 * 1024));
+    let bufAt = 0; // file offset of buf[0]
+    let bufLen = 0;
+    let off = 0;
+    let records = 0;
+    let before = 0;
+    while (off + HEADER <= total) {
+      // Make sure buf holds [off, off + need).
+      const have = (need: number): boolean => {
+        if (off >= bufAt && off + need <= bufAt + bufLen) return true;
+        if (buf.length < need) buf = Buffer.allocUnsafe(need);
+        bufAt = off;
+        bufLen = fs.readSync(fd, buf, 0, Math.min(buf.length, total - off), off);
+        return need <= bufLen;
+      };
+      if (!have(HEADER)) break;
+      const len = buf.readUInt32LE(off - bufAt);
+      if (len < 12 || off + HEADER + len > total || !have(HEADER + len)) break;
+      const p = off - bufAt;
+      if (zlib.crc32(buf.subarray(p + HEADER, p + HEADER + len)) !== buf.readUInt32LE(p + 4)) break;
+      off += HEADER + len;
+      records++;
+      if (off <= ackedOff) before++;
+    }
+    return { size: off, records, before };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
