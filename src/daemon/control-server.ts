@@ -5,6 +5,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { ConfigError } from '../config/checker.js';
+import { safeDirectory } from '../files/safe-path.js';
 import { ConfigEditError, type NewHook } from './config-edit.js';
 import type { ControlApi } from './control-api.js';
 
@@ -108,7 +109,11 @@ export class ControlServer {
   private constructor(private readonly server: http.Server, readonly file: string) {}
 
   static async listen(file: string, api: ControlApi): Promise<ControlServer> {
-    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
+    try {
+      safeDirectory(path.dirname(file), { create: true, mode: 0o755 });
+    } catch (e) {
+      throw new ControlSocketError(`control socket: ${(e as Error).message}`);
+    }
     await clearStaleSocket(file);
     const server = http.createServer((req, res) => {
       route(api, req.method ?? 'GET', req.url ?? '/', req).then(

@@ -3,7 +3,7 @@
 // caller's to count, and the file is opened again by name after a pause, or at once on reopen()
 // (SIGUSR1 and SIGHUP, for logrotate).
 import fs from 'node:fs';
-import path from 'node:path';
+import { openSafe } from './safe-path.js';
 
 /** After a failure, how long writes are refused before the file is tried again. */
 const RETRY_MS = 5000;
@@ -20,10 +20,10 @@ export class AppendFile {
    * earlier writes had been handed to it (that text is lost). */
   constructor(readonly file: string, private readonly onError: (err: Error, lost: boolean) => void) {}
 
-  /** Opens the file now (creating its directory); throws with the path if it cannot. */
+  /** Opens the file now (creating its directory), never through a path another user could
+   * change (safe-path.ts); throws with the path and why if it cannot. */
   open(): void {
-    fs.mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o750 });
-    const fd = fs.openSync(this.file, 'a', 0o640);
+    const fd = openSafe(this.file, { flags: fs.constants.O_APPEND, mode: 0o640, dirMode: 0o750 });
     const stream = fs.createWriteStream('', { fd, highWaterMark: 1 << 20 });
     stream.on('error', (err) => {
       if (this.stream === stream) this.fail(err, true);

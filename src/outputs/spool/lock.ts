@@ -31,7 +31,13 @@ export function takeLock(dir: string): void {
   if (pid && Number(pid) !== process.pid && started && startTime(Number(pid)) === started) {
     throw new Error(`the spool ${dir} is in use by process ${pid} (another nlmon?); give each daemon's output its own spool_dir`);
   }
-  fs.writeFileSync(file, `${process.pid} ${startTime(process.pid) ?? ''}\n`, { mode: 0o600 });
+  const c = fs.constants;
+  const fd = fs.openSync(file, c.O_WRONLY | c.O_CREAT | c.O_TRUNC | c.O_NOFOLLOW, 0o600);
+  try {
+    fs.writeSync(fd, `${process.pid} ${startTime(process.pid) ?? ''}\n`);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** Lets go of the spool (a clean close). */

@@ -60,7 +60,7 @@ export function decodePayload(buf: Buffer, p: number, len: number, seg: number, 
 /** Reads a segment through: the length of its whole, checked records, their count, and how many
  * of them lie before `ackedOff`. Read in large chunks: a full spool is a million records. */
 export function scanSegment(file: string, ackedOff: number): { size: number; records: number; before: number } {
-  const fd = fs.openSync(file, 'r');
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   try {
     const total = fs.fstatSync(fd).size;
     let buf = Buffer.allocUnsafe(Math.min(total, 4 * 1024 * 1024));

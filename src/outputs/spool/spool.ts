@@ -25,6 +25,9 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { decodePayload, HEADER, scanSegment, type SpoolRecord } from './record.js';
 import { releaseLock, takeLock } from './lock.js';
+import { safeDirectory } from '../../files/safe-path.js';
+
+const NOFOLLOW = fs.constants.O_NOFOLLOW;
 
 export { encodeRecord, type SpoolRecord } from './record.js';
 
@@ -96,9 +99,11 @@ export class Spool {
     private readonly hooks: { written: () => void; error: (message: string) => void },
   ) {
     this.segSize = segmentSize(limit);
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // Checked from / and made 0700: no other user can plant a file or a link in it; every file
+    // in it is still opened without following a symlink.
+    safeDirectory(dir, { create: true, mode: 0o700 });
     takeLock(dir);
-    this.ackFd = fs.openSync(path.join(dir, ACKED_FILE), fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
+    this.ackFd = fs.openSync(path.join(dir, ACKED_FILE), fs.constants.O_RDWR | fs.constants.O_CREAT | NOFOLLOW, 0o600);
     this.ackPos = this.readAcked();
     this.recovery = this.recover();
     this.spooled = this.recovery.records;
@@ -185,7 +190,7 @@ export class Spool {
   }
 
   private startSegment(n: number): void {
-    this.writeFd = fs.openSync(this.segPath(n), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_APPEND, 0o600);
+    this.writeFd = fs.openSync(this.segPath(n), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_APPEND | NOFOLLOW, 0o600);
     this.segs.push({ n, size: 0, records: 0, acked: 0 });
   }
 
@@ -283,7 +288,7 @@ export class Spool {
     }
     if (this.readSeg !== seg.n) {
       if (this.readFd >= 0) fs.close(this.readFd, () => {});
-      this.readFd = fs.openSync(this.segPath(seg.n), 'r');
+      this.readFd = fs.openSync(this.segPath(seg.n), fs.constants.O_RDONLY | NOFOLLOW);
       this.readSeg = seg.n;
     }
     const want = Math.min(seg.size - from.off, READ_CHUNK);
@@ -351,7 +356,12 @@ export class Spool {
       const { size, records, before } = scanSegment(file, n === this.ackPos.seg ? this.ackPos.off : 0);
       const total = fs.statSync(file).size;
       if (size < total) {
-        fs.truncateSync(file, size);
+        const fd = fs.openSync(file, fs.constants.O_WRONLY | NOFOLLOW);
+        try {
+          fs.ftruncateSync(fd, size);
+        } finally {
+          fs.closeSync(fd);
+        }
         out.torn++;
         out.tornBytes += total - size;
       }
