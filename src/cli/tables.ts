@@ -1,10 +1,14 @@
 // What the daemon verbs print: aligned tables like ps or kubectl (docs/cli.md shows each).
 import type { HookStatus } from '../hooks/scheduler.js';
+import { terminalSafe } from '../event/format.js';
 import type { StatusReport } from '../daemon/control-api.js';
 import type { OutputStatusBase as OutputStatus } from '../outputs/output.js';
 
-/** Pads columns to their widest cell; the first row is the header. */
-export function table(rows: string[][]): string {
+/** Pads columns to their widest cell; the first row is the header. Every cell is escaped:
+ * container, pod and interface names, URLs and servers' errors are chosen by others, and a
+ * control character in one (a forged line, a terminal title) is printed as \xNN. */
+export function table(cells: string[][]): string {
+  const rows = cells.map((r) => r.map(terminalSafe));
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
   return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ')).join('\n') + '\n';
 }
@@ -31,7 +35,7 @@ export function listTable(hooks: HookStatus[]): string {
 }
 
 export function outputsTable(outputs: OutputStatus[]): string {
-  const errors = outputs.filter((o) => o.last_error).map((o) => `${o.name} (${o.last_error_at}): ${o.last_error}\n`).join('');
+  const errors = outputs.filter((o) => o.last_error).map((o) => `${terminalSafe(o.name)} (${o.last_error_at}): ${terminalSafe(o.last_error)}\n`).join('');
   return table([
     ['OUTPUT', 'TYPE', 'STATE', 'EVENTS', 'DELIVERED', 'DROPPED', 'SPOOLED', 'SPOOL_BYTES', 'LAG_S', 'TARGET'],
     ...outputs.map((o) => [o.name, o.type, o.state, String(o.events), String(o.delivered), String(o.dropped), count(o, 'spooled'), count(o, 'spool_bytes'), count(o, 'lag_seconds'), o.target]),
@@ -40,7 +44,7 @@ export function outputsTable(outputs: OutputStatus[]): string {
 
 export function statusText(s: StatusReport): string {
   const lines = [
-    `nlmon ${s.version}, pid ${s.pid}, up ${s.uptime_s} s (since ${s.started_at}), config ${s.config || '<embedded default>'}`,
+    `nlmon ${s.version}, pid ${s.pid}, up ${s.uptime_s} s (since ${s.started_at}), config ${terminalSafe(s.config) || '<embedded default>'}`,
     `events ${s.events}, overruns ${s.overruns}, resyncs ${s.resyncs}`,
     `hooks ${s.hooks.total} (${s.hooks.enabled} enabled), running ${s.hooks.running}, queued ${s.hooks.queued}, events waiting on sync hooks ${s.hooks.backlog}` +
       (s.hooks.discarded ? `, discarded by the stop ${s.hooks.discarded}` : ''),

@@ -1,7 +1,9 @@
 // The daemon's own log on stderr (docs/cli.md, `nlmon run`): one line per record, text or JSON.
 // Logging never kills the daemon: a closed or broken stderr (EPIPE, a collector that went away)
 // is noted and later records are dropped. Warnings that repeat per event are rate-limited.
+// Text lines escape control characters; JSON escapes them by itself.
 import type { LogLevel } from '../netlink/monitor.js';
+import { terminalSafe } from '../event/format.js';
 
 export type Logger = (level: LogLevel, message: string) => void;
 export type LogFormat = 'text' | 'json';
@@ -17,7 +19,9 @@ export function stderrLogger(format: LogFormat = 'text', sink: LogSink = process
   sink.on('error', () => { broken = true; });
   const line = format === 'json'
     ? (level: LogLevel, message: string) => `${JSON.stringify({ time: new Date().toISOString(), level, msg: message })}\n`
-    : (level: LogLevel, message: string) => `${new Date().toISOString()} ${level} ${message.replace(/\n/g, '\n  ')}\n`;
+    // Names in messages come from interfaces, containers, engines and servers: a control
+    // character (an escape sequence, a carriage return forging a line) is printed as \xNN.
+    : (level: LogLevel, message: string) => `${new Date().toISOString()} ${level} ${message.split('\n').map(terminalSafe).join('\n  ')}\n`;
   return (level, message) => {
     if (broken) return;
     try {

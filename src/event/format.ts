@@ -50,6 +50,14 @@ export function printable(s: string): string {
   return s.replace(UNPRINTABLE, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+
+/** Text safe for a terminal: control characters as \xNN, everything else (a backslash in a
+ * condition) as it is. For tables and log lines a person reads. */
+export function terminalSafe(s: string): string {
+  return s.replace(CONTROL, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 /** `[ns] #seq addr_added 3: d0 inet 10.9.8.7/24 scope global`, as `ip monitor address` says it. */
 function formatAddrHuman(e: NlEvent): string {
   let s = `[${printable(e.namespace)}] #${e.sequence} ${e.event} ${e.ifindex}: ${printable(e.interface)} ${e.family} ${e.ip}/${e.prefixlen} scope ${e.scope}`;
