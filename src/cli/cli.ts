@@ -1,5 +1,6 @@
 // The `nlmon` command line: parses verbs with commander and hands each to its module.
 // Exit codes: 0 ok, 1 failure, 2 usage or configuration error.
+import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { runMonitorCommand } from './monitor-command.js';
@@ -127,23 +128,38 @@ export function buildProgram(run: (job: Promise<number>) => void): Command {
     .requiredOption('--name <name>', 'hook name')
     .option('--script <path>', 'program to run (a path, or a command line split like a shell would, never run by one)')
     .option('--url <url>', 'send each matching event to this URL (an HTTP POST of the event JSON)')
-    .option('--secret <whsec>', 'with --url: sign each request the Standard Webhooks way with this secret (whsec_…)')
+    .option('--secret <->', 'with --url: sign each request the Standard Webhooks way with the secret (whsec_…) read from standard input ("-"); written into the config file, which is then made 0600')
+    .option('--secret-file <path>', 'with --url: the same with the secret kept in this file (written as secret_file; the file must be readable by its owner only)')
     .option('--module <path>', 'call this JavaScript module\'s handler for each matching event, in a worker thread')
     .option('--condition <expr>', 'filter expression (default: every event)')
     .addOption(new Option('--timeout-ms <n>', 'kill the run after this long (1 to 86400000)').argParser(integerIn('--timeout-ms', 1, 86_400_000)))
     .option('--async', 'run in the background; later events do not wait for it')
     .action((opts) => {
       const actions = ['script', 'url', 'module'].filter((k) => opts[k] !== undefined);
-      if (actions.length !== 1 || (opts.secret !== undefined && opts.url === undefined)) {
-        process.stderr.write(`nlmon hooks add: give exactly one of --script, --url and --module${opts.secret !== undefined && opts.url === undefined ? ' (--secret goes with --url)' : ''}\n`);
+      const signed = opts.secret !== undefined || opts.secretFile !== undefined;
+      if (actions.length !== 1 || (signed && opts.url === undefined)) {
+        process.stderr.write(`nlmon hooks add: give exactly one of --script, --url and --module${signed && opts.url === undefined ? ' (--secret and --secret-file go with --url)' : ''}\n`);
         run(Promise.resolve(EXIT_USAGE));
         return;
       }
+      // A secret in argv is readable by every user in ps: only from stdin or a file.
+      if (opts.secret !== undefined && opts.secret !== '-') {
+        process.stderr.write('nlmon hooks add: a secret on the command line is readable by every user (ps, /proc/PID/cmdline): give --secret - and the secret on standard input, or --secret-file PATH\n');
+        run(Promise.resolve(EXIT_USAGE));
+        return;
+      }
+      if (opts.secret !== undefined && opts.secretFile !== undefined) {
+        process.stderr.write('nlmon hooks add: --secret and --secret-file do not go together\n');
+        run(Promise.resolve(EXIT_USAGE));
+        return;
+      }
+      const secret = opts.secret === '-' ? fs.readFileSync(0, 'utf8').trim() : undefined;
+      const secretFile = opts.secretFile !== undefined ? path.resolve(opts.secretFile as string) : undefined;
       // A relative module path is the caller's, not the daemon's working directory.
       const mod = opts.module !== undefined ? path.resolve(opts.module as string) : undefined;
       run(clientCommand(opts, (s) => api.add(s, {
       name: opts.name, ...(opts.script !== undefined ? { script: opts.script } : {}), ...(opts.url !== undefined ? { url: opts.url } : {}),
-      ...(opts.secret !== undefined ? { secret: opts.secret } : {}), ...(mod !== undefined ? { module: mod } : {}),
+      ...(secret !== undefined ? { secret } : {}), ...(secretFile !== undefined ? { secret_file: secretFile } : {}), ...(mod !== undefined ? { module: mod } : {}),
       ...(opts.condition !== undefined ? { condition: opts.condition } : {}),
       ...(opts.timeoutMs !== undefined ? { timeout_ms: opts.timeoutMs } : {}), ...(opts.async ? { async: true } : {}),
     }), (a) => `hook ${a.hook.name}: added\n`));

@@ -32,6 +32,7 @@ export async function runCommand(opts: ConfigOptions & { logFormat?: LogFormat }
 export function configCheckCommand(opts: ConfigOptions): number {
   const config = readConfig(opts);
   if (!config) return 2;
+  for (const w of config.warnings) process.stderr.write(`warning: ${w}\n`);
   process.stdout.write(`${config.file || '<embedded default>'}: ok (${config.integration.hooks.length} hook(s))\n`);
   return 0;
 }

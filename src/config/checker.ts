@@ -78,6 +78,9 @@ export function parseYaml(text: string, file: string): { c: Checker; root: YamlN
 
 export class Checker {
   readonly issues: ConfigIssue[] = [];
+  /** Where the file holds a secret itself (a webhook's `secret`, a nats `token`): such a file
+   * must not be readable by others (daemon/config-file.ts warns; edits write it 0600). */
+  readonly inlineSecrets: string[] = [];
   constructor(readonly file: string, readonly lines: LineCounter) {}
 
   /** The file as messages name it. */

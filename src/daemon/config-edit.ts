@@ -11,8 +11,10 @@ export interface NewHook {
   /** Exactly one of script, url and module. */
   script?: string;
   url?: string;
-  /** A url hook's secret (`whsec_…`). */
+  /** A url hook's secret (`whsec_…`), written into the file (then made 0600), or the file that
+   * holds it (written as `secret_file`). */
   secret?: string;
+  secret_file?: string;
   module?: string;
   condition?: string;
   timeout_ms?: number;
@@ -78,10 +80,12 @@ function editFile(file: string, opts: LoadOptions, edit: (doc: Document) => void
   try {
     const st = fs.statSync(target);
     const c = fs.constants;
-    fd = fs.openSync(tmp, c.O_WRONLY | c.O_CREAT | c.O_EXCL | c.O_NOFOLLOW, st.mode & 0o777);
+    // A file that holds a secret itself is written readable by its owner only.
+    const mode = cfg.inline_secrets.length ? 0o600 : st.mode & 0o777;
+    fd = fs.openSync(tmp, c.O_WRONLY | c.O_CREAT | c.O_EXCL | c.O_NOFOLLOW, mode);
     fs.writeSync(fd, next);
     fs.fchownSync(fd, st.uid, st.gid);
-    fs.fchmodSync(fd, st.mode & 0o777);
+    fs.fchmodSync(fd, mode);
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     fd = undefined;
@@ -104,6 +108,7 @@ export function addHookToFile(file: string, hook: NewHook, opts: LoadOptions): N
     if (hook.script !== undefined) fields.script = hook.script;
     if (hook.url !== undefined) fields.url = hook.url;
     if (hook.secret !== undefined) fields.secret = hook.secret;
+    if (hook.secret_file !== undefined) fields.secret_file = hook.secret_file;
     if (hook.module !== undefined) fields.module = hook.module;
     if (hook.condition !== undefined && hook.condition !== '') fields.condition = hook.condition;
     if (hook.timeout_ms !== undefined) fields.timeout_ms = hook.timeout_ms;

@@ -22,6 +22,11 @@ export interface NlmonConfig {
   metrics: { listen: string };
   containers: ContainersConfig;
   outputs: OutputConfig[];
+  /** Where the file holds a secret itself (a webhook's `secret`, a nats `token`). */
+  inline_secrets: string[];
+  /** What is not an error but should be fixed (a file holding a secret that others can read):
+   * logged at start and reload, printed by `config check`. */
+  warnings: string[];
 }
 
 const TOP_KEYS = ['nlmon'] as const;
@@ -94,8 +99,16 @@ function checkConfig(text: string, file: string, opts: ActionReadOptions): Nlmon
     outputs: readOutputs(c, sec.get('outputs')),
     control: readControl(c, c.map(sec.get('control'), 'nlmon.control')),
     metrics: readMetrics(c, c.map(sec.get('metrics'), 'nlmon.metrics')),
+    inline_secrets: c.inlineSecrets,
+    warnings: [],
   };
   if (c.issues.length) throw new ConfigError(c.issues);
+  if (file && cfg.inline_secrets.length) {
+    const mode = fileMode(file);
+    if (mode & 0o044) {
+      cfg.warnings.push(`${file} holds ${cfg.inline_secrets.join(', ')} and is readable by ${mode & 0o004 ? 'every user' : 'its group'}: chmod 600 ${file}, or keep the secret in a file of its own (secret_file, credentials_file)`);
+    }
+  }
   return cfg;
 }
 
@@ -121,6 +134,14 @@ function readMetrics(c: Checker, met: YAMLMap | undefined): NlmonConfig['metrics
   if (problem) c.at(e.get('listen')!.value, `listen: ${problem}`);
   else out.listen = l;
   return out;
+}
+
+function fileMode(file: string): number {
+  try {
+    return fs.statSync(file).mode;
+  } catch {
+    return 0;
+  }
 }
 
 /** Why `HOST:PORT` cannot be listened on, as far as its text tells; undefined if it may. */

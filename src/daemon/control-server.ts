@@ -37,7 +37,10 @@ function parseNewHook(v: unknown): NewHook {
   if (typeof o.name !== 'string') throw new HttpError(400, 'name (a string) is required');
   const actions = ['script', 'url', 'module'].filter((k) => o[k] !== undefined);
   if (actions.length !== 1 || actions.some((k) => typeof o[k] !== 'string')) throw new HttpError(400, 'exactly one of script, url and module (a string) is required');
-  if (o.secret !== undefined && (typeof o.secret !== 'string' || o.url === undefined)) throw new HttpError(400, 'secret must be a string, with url');
+  for (const k of ['secret', 'secret_file']) {
+    if (o[k] !== undefined && (typeof o[k] !== 'string' || o.url === undefined)) throw new HttpError(400, `${k} must be a string, with url`);
+  }
+  if (o.secret !== undefined && o.secret_file !== undefined) throw new HttpError(400, 'secret and secret_file do not go together');
   if (o.condition !== undefined && typeof o.condition !== 'string') throw new HttpError(400, 'condition must be a string');
   if (o.timeout_ms !== undefined && !Number.isInteger(o.timeout_ms)) throw new HttpError(400, 'timeout_ms must be an integer');
   if (o.async !== undefined && typeof o.async !== 'boolean') throw new HttpError(400, 'async must be a boolean');

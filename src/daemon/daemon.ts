@@ -121,6 +121,7 @@ export class Daemon implements ControlApi {
       }
       this.log('info', `metrics on http://${this.config.metrics.listen}/metrics`);
     }
+    for (const w of this.config.warnings) this.log('warn', w);
     const hooks = this.config.integration.hooks;
     this.log('info', `watching ${this.monitor.namespaces().join(', ')}; ${hooks.length} hook(s): ${hooks.map((h) => h.name).join(', ') || 'none'}; control socket ${this.control.file}`);
   }
@@ -235,6 +236,7 @@ export class Daemon implements ControlApi {
       return { ok: false, errors };
     }
     this.applyConfig(next);
+    for (const w of next.warnings) this.log('warn', w);
     this.log('info', `reloaded ${next.file}: ${next.integration.hooks.length} hook(s), watching ${this.monitor.namespaces().join(', ')}`);
     return { ok: true, errors: [] };
   }

@@ -154,3 +154,28 @@ export function openExistingSafe(file: string, flags: number): number {
   }
   return fd;
 }
+
+/** Why a file holding a secret (a webhook's secret_file, a nats credentials_file) must not be
+ * used, or undefined: it must be owned by root or nlmon's user, writable by no one else and not
+ * readable by every user, and every directory above it must pass the checks above (another
+ * user could otherwise swap it). A file that is not there is the reader's to report. */
+export function secretFileProblem(key: string, file: string): string | undefined {
+  let real: string;
+  let st: fs.Stats;
+  try {
+    real = fs.realpathSync(file);
+    st = fs.statSync(real);
+  } catch {
+    return undefined;
+  }
+  if (!st.isFile()) return `${key} ${file} is not a regular file`;
+  if (!trusted(st.uid)) return `${key} ${file} is owned by uid ${st.uid}, not root or nlmon's user`;
+  if (st.mode & 0o002) return `${key} ${file} is writable by every user (chmod 600 ${file})`;
+  if (st.mode & 0o020) return `${key} ${file} is writable by its group (chmod 600 ${file})`;
+  if (st.mode & 0o004) return `${key} ${file} is readable by every user (chmod 600 ${file})`;
+  for (let d = path.dirname(real); ; d = path.dirname(d)) {
+    const problem = dirProblem(fs.statSync(d));
+    if (problem) return `${key} ${file}: directory ${d} is ${problem}`;
+    if (d === '/') return undefined;
+  }
+}

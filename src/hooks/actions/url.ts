@@ -11,6 +11,8 @@ import fs from 'node:fs';
 import type { NlEvent } from '../../event/event.js';
 import { formatEventJson } from '../../event/format.js';
 import { isScalar, scalarText, type Checker, type Entries } from '../../config/checker.js';
+import { redactUrl } from '../../config/redact.js';
+import { secretFileProblem } from '../../files/safe-path.js';
 import type { ActionType, HookBase, RunSlot, WebhookRunResult } from '../action.js';
 
 export interface UrlHook extends HookBase {
@@ -238,9 +240,12 @@ function readWebhook(c: Checker, e: Entries, label: string): Omit<UrlHook, keyof
   if (e.has('secret') && e.has('secret_file')) c.at(e.get('secret_file')!.key as never, `${label}: secret and secret_file do not go together`);
   let secretText = c.scalar(e.get('secret'), 'string', 'secret');
   const secretFile = c.scalar(e.get('secret_file'), 'string', 'secret_file');
+  if (secretText !== undefined) c.inlineSecrets.push(`${label}'s secret`);
   if (secretFile !== undefined) {
     const f = c.relative(secretFile);
-    try {
+    const unsafe = secretFileProblem('secret_file', f);
+    if (unsafe) c.at(e.get('secret_file')!.value, `${label}: ${unsafe}`);
+    else try {
       secretText = fs.readFileSync(f, 'utf8').trim();
     } catch (err) {
       c.at(e.get('secret_file')!.value, `${label}: secret_file ${f}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
@@ -261,7 +266,8 @@ export const urlAction: ActionType<UrlHook> = {
   key: 'url',
   keys: ['method', 'headers', 'format', 'secret', 'secret_file', 'retries'],
   read: readWebhook,
-  target: (h) => h.url,
+  // Shown in hooks list, the hook log and /api/hooks: a token in the query is not.
+  target: (h) => redactUrl(h.url),
   failure: 'connect',
   runner: () => new WebhookRunner(),
 };

@@ -21,6 +21,7 @@ import { LastError } from '../last-error.js';
 import type { EventJson, Output, OutputLog, OutputStatusBase, OutputType } from '../output.js';
 import { NATS_KEYS, natsTarget, readNats, TLS_KEYS, type NatsOutputConfig } from './settings.js';
 import { connectionOptions, describeError, ensureStream, RUN, storedInFlight } from './client.js';
+import { redactUrl } from '../../config/redact.js';
 
 export interface NatsOutputStatus extends OutputStatusBase {
   type: 'nats';
@@ -169,7 +170,7 @@ class NatsOutput implements Output<NatsOutputConfig> {
         this.state = 'disconnected';
         this.note(`disconnected from ${s.server}; events are kept in the spool`, 'warn');
       } else if (s.type === 'reconnect') {
-        this.log(this.cfg.name, 'info', `reconnected to ${s.server}`);
+        this.log(this.cfg.name, 'info', `reconnected to ${redactUrl(s.server)}`);
         void this.ready();
       } else if (s.type === 'error') {
         this.note(describeError(s.error));

@@ -4,6 +4,8 @@ import type { Checker, Entries, YAMLMap } from '../../config/checker.js';
 import type { OutputBase, OutputReadContext } from '../output.js';
 import { readSpoolKeys, SPOOL_KEYS, type SpoolSettings } from '../spool/settings.js';
 import { subjectProblem } from './subject.js';
+import { redactUrl } from '../../config/redact.js';
+import { secretFileProblem } from '../../files/safe-path.js';
 
 export interface NatsOutputConfig extends OutputBase, SpoolSettings {
   type: 'nats';
@@ -67,8 +69,11 @@ export function readNats(c: Checker, e: Entries, item: YAMLMap, ctx: OutputReadC
   }
   if (credentials) {
     credentials = c.createdFile(e, 'credentials_file') ?? '';
+    const unsafe = credentials ? secretFileProblem('credentials_file', credentials) : undefined;
     if (credentials && !fs.existsSync(credentials)) c.at(e.get('credentials_file')!.value, `${label}: credentials_file ${credentials}: no such file`);
+    else if (unsafe) c.at(e.get('credentials_file')!.value, `${label}: ${unsafe}`);
   }
+  if (token) c.inlineSecrets.push(`${label}'s token`);
   const spool = readSpoolKeys(c, e, item, ctx);
   if (c.issues.length !== before || !spool) return undefined;
   return { url, token, credentials_file: credentials, tls, stream: stream ?? '', subject: subject ?? '', ...spool };
@@ -76,5 +81,5 @@ export function readNats(c: Checker, e: Entries, item: YAMLMap, ctx: OutputReadC
 
 /** Where the servers, stream and subject are, as `outputs stats` shows them. */
 export function natsTarget(c: NatsOutputConfig): string {
-  return `${c.url.join(',')} ${c.stream} ${c.subject}`;
+  return `${c.url.map(redactUrl).join(',')} ${c.stream} ${c.subject}`;
 }
