@@ -4,7 +4,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { HookScheduler } from '../src/hooks/scheduler.js';
 import type { HookConfig } from '../src/hooks/registry.js';
-import type { HookBase, HookRunner, ScriptRunResult } from '../src/hooks/action.js';
+import type { HookBase, HookRunner, RunResult, RunSlot, ScriptRunResult } from '../src/hooks/action.js';
 import { compileCondition } from '../src/event/filter.js';
 import { syntheticEvent } from '../src/event/make.js';
 import type { NlEvent } from '../src/event/event.js';
@@ -155,4 +155,100 @@ test('the stderr logger survives a broken stderr', async () => {
   log('info', 'two');
   log('info', 'three');
   assert.equal(writes, 2, 'nothing is written once the sink is broken');
+});
+
+/** A runner whose runs of `hung` never end, and whose runs of `retry` give their slot back and
+ * wait to retry until `wake()`; every other run ends at once. */
+class HostileRunner implements HookRunner {
+  readonly started: string[] = [];
+  private readonly sleepers: Array<() => void> = [];
+  run(hook: HookBase, e: NlEvent, slot?: RunSlot): Promise<RunResult> {
+    this.started.push(`${hook.name}#${e.sequence}`);
+    const ok: RunResult = { outcome: 'success', duration_ms: 1, error: '', stdout: '', stderr: '' };
+    if (hook.name.startsWith('hung')) return new Promise(() => {});
+    if (hook.name.startsWith('retry')) {
+      return (async () => {
+        slot!.release();
+        await new Promise<void>((r) => this.sleepers.push(r));
+        await slot!.acquire();
+        return ok;
+      })();
+    }
+    return new Promise((r) => setImmediate(() => r(ok)));
+  }
+  wake(): void {
+    for (const w of this.sleepers.splice(0)) w();
+  }
+}
+
+const settle = () => new Promise((r) => setTimeout(r, 20));
+
+test('a hung hook holds at most its share of max_concurrent: half beside other hooks, or its own max_concurrent', async () => {
+  const runner = new HostileRunner();
+  const s = new HookScheduler({ maxConcurrent: 4, queueLimit: 100 }, runner);
+  s.setHooks([hook('hung'), hook('script')]);
+  s.submit(events(1, 10));
+  await settle();
+  const st = Object.fromEntries(s.status().map((h) => [h.name, h]));
+  assert.equal(st.hung!.running, 2, 'half of 4');
+  assert.equal(st.hung!.queued, 8);
+  assert.equal(st.script!.executions, 10, 'every script run ran beside the hung hook');
+  const own = new HookScheduler({ maxConcurrent: 4, queueLimit: 100 }, new HostileRunner());
+  own.setHooks([hook('hung', { max_concurrent: 1 }), hook('script')]);
+  own.submit(events(1, 3));
+  await settle();
+  assert.equal(own.status()[0]!.running, 1);
+  const alone = new HookScheduler({ maxConcurrent: 4, queueLimit: 100 }, new HostileRunner());
+  alone.setHooks([hook('hung')]);
+  alone.submit(events(1, 6));
+  assert.equal(alone.status()[0]!.running, 4, 'a hook alone may use every slot');
+});
+
+test('runs waiting to retry count against queue_limit (the hook\'s, then the daemon\'s); what does not fit is dropped and counted', async () => {
+  const runner = new HostileRunner();
+  const why: string[] = [];
+  const s = new HookScheduler({ maxConcurrent: 2, queueLimit: 100 }, runner, { dropped: (_h, _e, w) => why.push(w) });
+  s.setHooks([hook('retry', { queue_limit: 5 })]);
+  s.submit(events(1, 20));
+  await settle();
+  const st = s.status()[0]!;
+  assert.equal(st.retrying + st.queued, 5, 'at most 5 waiting in all');
+  assert.equal(st.dropped, 15);
+  assert.match(why[0]!, /queue_limit 5 of hook retry reached/);
+  const daemonWide = new HookScheduler({ maxConcurrent: 2, queueLimit: 6 }, new HostileRunner());
+  daemonWide.setHooks([hook('retry')]);
+  daemonWide.submit(events(1, 20));
+  await settle();
+  const d = daemonWide.status()[0]!;
+  assert.ok(d.retrying + d.queued <= 6, `${d.retrying} retrying + ${d.queued} queued within the daemon's 6`);
+  assert.equal(d.dropped, 20 - d.retrying - d.queued);
+});
+
+test('retries and new runs take turns for a slot: neither starves the other', async () => {
+  const runner = new HostileRunner();
+  const s = new HookScheduler({ maxConcurrent: 1, queueLimit: 100 }, runner);
+  s.setHooks([hook('retry', { async: true }), hook('script', { async: true, max_concurrent: 1 })]);
+  s.submit(events(1, 4));
+  await settle();
+  runner.wake();
+  s.submit(events(5, 4));
+  await settle();
+  runner.wake();
+  await settle();
+  runner.wake();
+  await settle();
+  const st = Object.fromEntries(s.status().map((h) => [h.name, h]));
+  assert.equal(st.script!.executions, 8, 'every new script run ran');
+  assert.equal(st.retry!.executions, 8, 'every retry got its slot back');
+});
+
+test('events held behind a sync hook are bounded by backlog_limit: the oldest are dropped and counted', async () => {
+  const runner = new HostileRunner();
+  const counts: number[] = [];
+  const s = new HookScheduler({ maxConcurrent: 4, queueLimit: 100, backlogLimit: 3 }, runner, { backlogDropped: (n) => counts.push(n) });
+  s.setHooks([hook('hung', { async: false })]);
+  s.submit(events(1, 10));
+  assert.equal(s.backlog, 3);
+  assert.equal(s.backlogDropped, 6);
+  assert.equal(counts.at(-1), 6);
 });

@@ -47,6 +47,7 @@ export function statusText(s: StatusReport): string {
     `nlmon ${s.version}, pid ${s.pid}, up ${s.uptime_s} s (since ${s.started_at}), config ${terminalSafe(s.config) || '<embedded default>'}`,
     `events ${s.events}, overruns ${s.overruns}, resyncs ${s.resyncs}`,
     `hooks ${s.hooks.total} (${s.hooks.enabled} enabled), running ${s.hooks.running}, queued ${s.hooks.queued}, events waiting on sync hooks ${s.hooks.backlog}` +
+      (s.hooks.backlog_dropped ? `, dropped past backlog_limit ${s.hooks.backlog_dropped}` : '') +
       (s.hooks.discarded ? `, discarded by the stop ${s.hooks.discarded}` : ''),
     ...(s.hook_log_lost ? [`hook log: ${s.hook_log_lost} line(s) could not be written`] : []),
     '',

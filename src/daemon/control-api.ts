@@ -14,8 +14,9 @@ export interface StatusReport {
   overruns: number;
   resyncs: number;
   namespaces: Array<{ name: string; links: number; addresses: number; events: number; overruns: number; resyncs: number; reopens: number; malformed: number; receive_buffer: number; container: string }>;
-  /** backlog: events waiting behind a sync hook; discarded: such events dropped by a stop. */
-  hooks: { total: number; enabled: number; running: number; queued: number; backlog: number; discarded: number };
+  /** backlog: events waiting behind a sync hook; backlog_dropped: such events dropped past
+   * backlog_limit; discarded: such events dropped by a stop. */
+  hooks: { total: number; enabled: number; running: number; queued: number; backlog: number; backlog_dropped: number; discarded: number };
   /** Lines the hook log could not write (a full disk, an I/O error). */
   hook_log_lost: number;
   outputs: OutputStatus[];

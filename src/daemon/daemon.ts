@@ -48,7 +48,7 @@ export class Daemon implements ControlApi {
     this.limited = new RateLimitedLog(log);
     this.hookLog = this.openHookLog(config.integration.hook_log);
     this.scheduler = new HookScheduler(
-      { maxConcurrent: config.integration.max_concurrent, queueLimit: config.integration.queue_limit },
+      { maxConcurrent: config.integration.max_concurrent, queueLimit: config.integration.queue_limit, backlogLimit: config.integration.backlog_limit },
       this.runner,
       {
         started: (hook, e) => this.hookLog.started(hook, e),
@@ -57,10 +57,13 @@ export class Daemon implements ControlApi {
           this.metrics.hookFinished(hook.name, r.outcome, r.duration_ms, (r.attempts ?? 1) - 1);
           if (r.outcome !== 'success') this.limited.log(`${hook.name} ${r.outcome}`, 'warn', `hook ${hook.name}: ${r.outcome} on ${e.event} ${e.interface || ''} #${e.sequence}: ${r.error}`);
         },
-        dropped: (hook, e) => {
+        dropped: (hook, e, why) => {
           this.hookLog.done(hook, e, { outcome: 'dropped' });
           this.metrics.hookDropped(hook.name);
-          this.limited.log(`${hook.name} dropped`, 'warn', `hook ${hook.name}: run for #${e.sequence} dropped (queue_limit ${this.config.integration.queue_limit} reached)`);
+          this.limited.log(`${hook.name} dropped`, 'warn', `hook ${hook.name}: run for #${e.sequence} dropped (${why})`);
+        },
+        backlogDropped: (count, limit) => {
+          this.limited.log('backlog dropped', 'warn', `events waiting behind sync hooks passed backlog_limit ${limit}: the oldest are dropped unmatched (${count} so far)`);
         },
       },
     );
@@ -90,6 +93,7 @@ export class Daemon implements ControlApi {
       running: () => this.scheduler.runningCount,
       backlog: () => this.scheduler.backlog,
       discarded: () => this.scheduler.discarded,
+      backlogDropped: () => this.scheduler.backlogDropped,
       hookLogLost: () => this.hookLogLost(),
       outputs: () => this.outputs.status(),
       hooksJson: () => this.hooks(),
@@ -167,6 +171,7 @@ export class Daemon implements ControlApi {
         running: this.scheduler.runningCount,
         queued: this.scheduler.queueDepth,
         backlog: this.scheduler.backlog,
+        backlog_dropped: this.scheduler.backlogDropped,
         discarded: this.scheduler.discarded,
       },
       hook_log_lost: this.hookLogLost(),
@@ -266,7 +271,7 @@ export class Daemon implements ControlApi {
     this.outputsSet = this.outputsSet.then(() => this.outputs.set(next.outputs)).then((errors) => {
       for (const e of errors) this.log('error', `${e}; it is left out until the next reload`);
     });
-    this.scheduler.setHooks(i.hooks, { maxConcurrent: i.max_concurrent, queueLimit: i.queue_limit });
+    this.scheduler.setHooks(i.hooks, { maxConcurrent: i.max_concurrent, queueLimit: i.queue_limit, backlogLimit: i.backlog_limit });
     this.monitor.setNamespaces(next.monitoring.namespaces, next.monitoring.netns_dirs);
     if (i.hook_log !== prev.integration.hook_log) {
       try {

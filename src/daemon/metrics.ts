@@ -17,6 +17,8 @@ export interface MetricsSource {
   backlog(): number;
   /** Events discarded from that backlog by a stop. */
   discarded(): number;
+  /** Events dropped from that backlog past backlog_limit. */
+  backlogDropped?(): number;
   /** Lines the hook log could not write. */
   hookLogLost(): number;
   /** `nlmon hooks stats --json` and `nlmon status --json`, for GET /api/hooks and /api/status. */
@@ -97,6 +99,10 @@ export class Metrics {
     new Counter({
       name: 'nlmon_hook_backlog_discarded_total', help: 'Events waiting behind a sync hook that a stop discarded unmatched', registers,
       collect() { this.reset(); this.inc(source.discarded()); },
+    });
+    new Counter({
+      name: 'nlmon_hook_backlog_dropped_total', help: 'Events waiting behind a sync hook that were dropped unmatched past backlog_limit', registers,
+      collect() { this.reset(); this.inc(source.backlogDropped?.() ?? 0); },
     });
     new Counter({
       name: 'nlmon_hook_log_lost_total', help: 'Hook log lines that could not be written (full disk, I/O error)', registers,

@@ -16,6 +16,10 @@ export interface HookBase {
   timeout_ms: number;
   enabled: boolean;
   async: boolean;
+  /** Its share of max_concurrent, and the runs it may have waiting (queued or waiting to
+   * retry); absent: half of max_concurrent beside other hooks, and the daemon's queue_limit. */
+  max_concurrent?: number;
+  queue_limit?: number;
 }
 
 export type RunOutcome = 'success' | 'failure' | 'timeout';

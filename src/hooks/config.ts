@@ -9,27 +9,30 @@ import { actionTypes, type HookConfig } from './registry.js';
 export interface IntegrationConfig {
   max_concurrent: number;
   queue_limit: number;
+  /** Events that may wait behind sync hooks before the oldest are dropped (and counted). */
+  backlog_limit: number;
   hook_log: string;
   hooks: HookConfig[];
 }
 
-export const INTEGRATION_KEYS = ['max_concurrent', 'queue_limit', 'hook_log', 'hooks'] as const;
+export const INTEGRATION_KEYS = ['max_concurrent', 'queue_limit', 'backlog_limit', 'hook_log', 'hooks'] as const;
 export const DEFAULT_MAX_CONCURRENT = 10;
 export const DEFAULT_QUEUE_LIMIT = 10000;
+export const DEFAULT_BACKLOG_LIMIT = 100_000;
 export const DEFAULT_HOOK_LOG = '/var/log/nlmon/hook.log';
 export const DEFAULT_TIMEOUT_MS = 30000;
 /** The longest timeout_ms: 24 hours (a timer cannot hold much more, and no hook needs it). */
 export const MAX_TIMEOUT_MS = 86_400_000;
 
 export function defaultIntegration(): IntegrationConfig {
-  return { max_concurrent: DEFAULT_MAX_CONCURRENT, queue_limit: DEFAULT_QUEUE_LIMIT, hook_log: DEFAULT_HOOK_LOG, hooks: [] };
+  return { max_concurrent: DEFAULT_MAX_CONCURRENT, queue_limit: DEFAULT_QUEUE_LIMIT, backlog_limit: DEFAULT_BACKLOG_LIMIT, hook_log: DEFAULT_HOOK_LOG, hooks: [] };
 }
 
 /** Every key a hook may have: its name, the actions' keys, the common ones, then each action's
  * own (the order of the "known:" list in messages). */
 export function hookKeys(): string[] {
   const types = actionTypes();
-  return ['name', ...types.map((a) => a.key), 'condition', 'timeout_ms', 'enabled', 'async', ...types.flatMap((a) => a.keys)];
+  return ['name', ...types.map((a) => a.key), 'condition', 'timeout_ms', 'enabled', 'async', 'max_concurrent', 'queue_limit', ...types.flatMap((a) => a.keys)];
 }
 
 export function readIntegration(c: Checker, integ: YAMLMap | undefined, opts: ActionReadOptions): IntegrationConfig {
@@ -40,6 +43,8 @@ export function readIntegration(c: Checker, integ: YAMLMap | undefined, opts: Ac
   if (mc !== undefined) cfg.max_concurrent = mc;
   const ql = c.positive(e.get('queue_limit'), 'queue_limit', 1, 10_000_000);
   if (ql !== undefined) cfg.queue_limit = ql;
+  const bl = c.positive(e.get('backlog_limit'), 'backlog_limit', 1, 10_000_000);
+  if (bl !== undefined) cfg.backlog_limit = bl;
   const hl = c.scalar(e.get('hook_log'), 'string', 'hook_log');
   if (hl !== undefined) {
     if (hl === '' || c.filePath(e.get('hook_log')!, 'hook_log', hl)) cfg.hook_log = hl;
@@ -90,10 +95,13 @@ export function readHook(c: Checker, item: YAMLMap, opts: ActionReadOptions): Ho
   const timeout = c.positive(e.get('timeout_ms'), 'timeout_ms', 1, MAX_TIMEOUT_MS, ' (24 hours)');
   const enabled = c.scalar(e.get('enabled'), 'bool', 'enabled');
   const isAsync = c.scalar(e.get('async'), 'bool', 'async');
+  const share = c.positive(e.get('max_concurrent'), 'max_concurrent', 1, 10000);
+  const waiting = c.positive(e.get('queue_limit'), 'queue_limit', 1, 10_000_000);
   const own = action?.read(c, e, label, opts);
   if (c.issues.length !== before || name === undefined || !match || !action || !own) return undefined;
   const base: HookBase = {
     name, action: action.key, condition, match, timeout_ms: timeout ?? DEFAULT_TIMEOUT_MS, enabled: enabled ?? true, async: isAsync ?? false,
+    ...(share !== undefined ? { max_concurrent: share } : {}), ...(waiting !== undefined ? { queue_limit: waiting } : {}),
   };
   return { ...base, ...own } as HookConfig;
 }

@@ -12,6 +12,12 @@ export class Fifo<T> {
     this.items.push(item);
   }
 
+  /** Puts an item back at the front (one just taken by shift()). */
+  unshift(item: T): void {
+    if (this.head > 0) this.items[--this.head] = item;
+    else this.items.unshift(item);
+  }
+
   /** The oldest item; undefined when empty. */
   shift(): T | undefined {
     if (this.head === this.items.length) return undefined;

@@ -1,6 +1,9 @@
-// HookScheduler: matches events against hooks and runs them: at most max_concurrent at once,
-// a FIFO of at most queue_limit waiting (the oldest dropped past it), and sync hooks holding
-// back the dispatch of later events until they end. Intake never waits: events queue here.
+// HookScheduler: matches events against hooks and runs them (docs/hooks.md, "Concurrency and
+// queueing"): at most max_concurrent at once, and at most a hook's own share of them; each hook's
+// runs wait in its own FIFO, served round-robin across hooks so that one hook's flood does not
+// delay another's; a bounded number of runs per hook and in all may wait (queued, or waiting to
+// retry), the oldest queued dropped past it; sync hooks hold back the dispatch of later events
+// until they end, up to backlog_limit events. Intake never waits: events queue here.
 import type { NlEvent } from '../event/event.js';
 import type { HookBase, HookRunner, RunResult, RunSlot } from './action.js';
 import { hookTarget } from './registry.js';
@@ -10,12 +13,18 @@ import { Fifo } from './fifo.js';
 export interface SchedulerObserver {
   started?(hook: HookBase, event: NlEvent): void;
   finished?(hook: HookBase, event: NlEvent, result: RunResult): void;
-  dropped?(hook: HookBase, event: NlEvent): void;
+  /** A run dropped: its hook's or the daemon's queue was full. */
+  dropped?(hook: HookBase, event: NlEvent, why: string): void;
+  /** Events waiting behind a sync hook were dropped: backlog_limit was reached. */
+  backlogDropped?(count: number, limit: number): void;
 }
 
 export interface SchedulerLimits {
   maxConcurrent: number;
+  /** Runs that may wait in all: queued, and waiting to retry. */
   queueLimit: number;
+  /** Events that may wait behind sync hooks before the oldest are dropped. */
+  backlogLimit?: number;
 }
 
 interface Job {
@@ -23,6 +32,15 @@ interface Job {
   event: NlEvent;
   /** Set for sync runs: called once when the run ends or is dropped. */
   release: (() => void) | undefined;
+}
+
+/** One hook's runs: queued, holding a slot, waiting to retry. */
+interface Lane {
+  jobs: Fifo<Job>;
+  running: number;
+  retrying: number;
+  /** On the round-robin ring of lanes with queued jobs. */
+  ready: boolean;
 }
 
 export interface HookStatus extends HookStatsSnapshot {
@@ -36,27 +54,40 @@ export interface HookStatus extends HookStatsSnapshot {
   condition: string;
 }
 
+const DEFAULT_BACKLOG_LIMIT = 100_000;
+
 export class HookScheduler {
-  private hooks: HookBase[] = [];
+  private hooks: Array<HookBase> = [];
   private readonly stats = new Map<string, HookStats>();
-  private readonly waiting = new Fifo<Job>();
+  private readonly lanes = new Map<string, Lane>();
+  /** Lanes with queued jobs, served in turn. */
+  private readonly ring = new Fifo<Lane>();
+  private queued = 0;
+  private retrying = 0;
   /** Slots held: runs in progress, less those waiting to retry. */
   private running = 0;
   /** Runs started and not finished (waiting to retry included). */
   private active = 0;
-  /** Runs that gave their slot back to wait and want one again: served before new jobs. */
-  private readonly slotWaiters = new Fifo<() => void>();
+  /** Runs that gave their slot back to wait and want one again, with their lane. */
+  private readonly slotWaiters = new Fifo<{ lane: Lane; grant: () => void }>();
+  /** Whether the last slot went to a retry: retries and new runs take turns. */
+  private lastWasRetry = false;
   private readonly pending = new Fifo<NlEvent>();
   private syncOutstanding = 0;
   private stopping = false;
   private idleWaiters: Array<() => void> = [];
+  /** The share of max_concurrent of a hook that does not set its own. */
+  private defaultShare = 1;
 
   constructor(private limits: SchedulerLimits, private readonly runner: HookRunner, private readonly observer: SchedulerObserver = {}) {}
 
   /** Replaces the hooks; statistics of hooks that keep their name survive. */
-  setHooks(hooks: HookBase[], limits?: SchedulerLimits): void {
+  setHooks(hooks: Array<HookBase>, limits?: SchedulerLimits): void {
     this.hooks = hooks;
     if (limits) this.limits = limits;
+    // Alone, a hook may use every slot; beside others, half of them unless it says otherwise.
+    const enabled = hooks.filter((h) => h.enabled).length;
+    this.defaultShare = enabled > 1 ? Math.max(1, Math.ceil(this.limits.maxConcurrent / 2)) : this.limits.maxConcurrent;
     const names = new Set(hooks.map((h) => h.name));
     for (const h of hooks) if (!this.stats.has(h.name)) this.stats.set(h.name, new HookStats());
     for (const name of [...this.stats.keys()]) {
@@ -87,6 +118,7 @@ export class HookScheduler {
       if (old) {
         fresh.running = old.running;
         fresh.queued = old.queued;
+        fresh.retrying = old.retrying;
       }
       this.stats.set(n, fresh);
     }
@@ -100,8 +132,9 @@ export class HookScheduler {
     }));
   }
 
+  /** Runs queued for a slot. */
   get queueDepth(): number {
-    return this.waiting.length;
+    return this.queued;
   }
 
   /** Runs in progress (those waiting to retry included). */
@@ -114,6 +147,11 @@ export class HookScheduler {
     return this.pending.length;
   }
 
+  /** Events that were waiting behind a sync run when the scheduler stopped: never matched. */
+  discarded = 0;
+  /** Events dropped from that wait because backlog_limit was reached: never matched. */
+  backlogDropped = 0;
+
   /** Takes a batch of events in order. Never blocks. */
   submit(events: NlEvent[]): void {
     if (this.stopping) return;
@@ -121,17 +159,14 @@ export class HookScheduler {
       for (let i = 0; i < events.length; i++) {
         this.dispatch(events[i]!);
         if (this.syncOutstanding > 0) {
-          for (let j = i + 1; j < events.length; j++) this.pending.push(events[j]!);
+          for (let j = i + 1; j < events.length; j++) this.hold(events[j]!);
           return;
         }
       }
       return;
     }
-    for (const e of events) this.pending.push(e);
+    for (const e of events) this.hold(e);
   }
-
-  /** Events that were waiting behind a sync run when the scheduler stopped: never matched. */
-  discarded = 0;
 
   /** Stops taking events, drops what waits (runs counted as dropped, events behind a sync run
    * as discarded), and resolves when no run is left. */
@@ -139,8 +174,21 @@ export class HookScheduler {
     this.stopping = true;
     this.discarded += this.pending.length;
     this.pending.clear();
-    for (let job = this.waiting.shift(); job; job = this.waiting.shift()) this.drop(job);
+    for (const lane of this.lanes.values()) {
+      for (let job = lane.jobs.shift(); job; job = lane.jobs.shift()) this.drop(lane, job, 'the daemon stops');
+    }
     if (this.active > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
+  }
+
+  /** An event waits behind a sync run; past backlog_limit the oldest waiting one is dropped. */
+  private hold(e: NlEvent): void {
+    const limit = this.limits.backlogLimit ?? DEFAULT_BACKLOG_LIMIT;
+    if (this.pending.length >= limit) {
+      this.pending.shift();
+      this.backlogDropped++;
+      this.observer.backlogDropped?.(this.backlogDropped, limit);
+    }
+    this.pending.push(e);
   }
 
   private dispatch(e: NlEvent): void {
@@ -167,13 +215,45 @@ export class HookScheduler {
     while (this.syncOutstanding === 0 && this.pending.length > 0) this.dispatch(this.pending.shift()!);
   }
 
+  private lane(name: string): Lane {
+    let lane = this.lanes.get(name);
+    if (!lane) {
+      lane = { jobs: new Fifo(), running: 0, retrying: 0, ready: false };
+      this.lanes.set(name, lane);
+    }
+    return lane;
+  }
+
   private enqueue(job: Job): void {
-    if (this.queueDepth >= this.limits.queueLimit && this.running >= this.limits.maxConcurrent) {
-      this.drop(this.waiting.shift()!);
+    const lane = this.lane(job.hook.name);
+    // The hook's own bound, then the daemon's (while every slot is taken): runs queued or
+    // waiting to retry; the oldest queued run is dropped past it (the new one, when only runs
+    // waiting to retry fill it).
+    if (lane.jobs.length + lane.retrying >= this.waitLimit(job.hook)) {
+      const oldest = lane.jobs.shift();
+      if (!oldest) return this.drop(lane, job, `queue_limit ${this.waitLimit(job.hook)} of hook ${job.hook.name} reached, all waiting to retry`, false);
+      this.drop(lane, oldest, `queue_limit ${this.waitLimit(job.hook)} of hook ${job.hook.name} reached`);
+    } else if (this.queued + this.retrying >= this.limits.queueLimit && this.running >= this.limits.maxConcurrent) {
+      const victim = this.longestLane() ?? lane;
+      const oldest = victim.jobs.shift();
+      if (!oldest) return this.drop(lane, job, `queue_limit ${this.limits.queueLimit} reached, all waiting to retry`, false);
+      this.drop(victim, oldest, `queue_limit ${this.limits.queueLimit} reached`);
     }
     this.statsOf(job).queued++;
-    this.waiting.push(job);
+    this.queued++;
+    lane.jobs.push(job);
+    if (!lane.ready) {
+      lane.ready = true;
+      this.ring.push(lane);
+    }
     this.startMore();
+  }
+
+  /** The lane with the most queued runs: a full daemon drops from the hook that fills it. */
+  private longestLane(): Lane | undefined {
+    let best: Lane | undefined;
+    for (const l of this.lanes.values()) if (l.jobs.length && (!best || l.jobs.length > best.jobs.length)) best = l;
+    return best;
   }
 
   /** Looked up at each use: reset-stats may have replaced the object since the job began. */
@@ -186,45 +266,131 @@ export class HookScheduler {
     return s;
   }
 
-  private drop(job: Job): void {
-    this.statsOf(job).queued--;
+  /** Counts a run as dropped; `queued` says whether it had been counted as queued. */
+  private drop(_lane: Lane, job: Job, why: string, queued = true): void {
+    if (queued) {
+      this.statsOf(job).queued--;
+      this.queued--;
+    }
     this.statsOf(job).dropped++;
-    this.observer.dropped?.(job.hook, job.event);
+    this.observer.dropped?.(job.hook, job.event, why);
     job.release?.();
   }
 
-  /** The slot of a run that may wait between attempts (see RunSlot). */
-  private readonly slot: RunSlot = {
-    release: () => {
-      this.running--;
-      this.startMore();
-    },
-    acquire: () => new Promise<void>((resolve) => {
-      this.slotWaiters.push(() => {
-        this.running++;
-        resolve();
-      });
-      this.startMore();
-    }),
-  };
+  /** Runs of a hook that may wait: queued, or waiting to retry. */
+  private waitLimit(hook: HookBase): number {
+    return hook.queue_limit ?? this.limits.queueLimit;
+  }
+
+  private share(hook: HookBase): number {
+    return Math.min(this.limits.maxConcurrent, hook.max_concurrent ?? this.defaultShare);
+  }
+
+  /** The slot of a run that waits between attempts (a webhook's retry): it gives the slot back
+   * while it waits and takes one again, within its hook's share, before the next attempt. */
+  private slotFor(job: Job, lane: Lane): RunSlot {
+    return {
+      release: () => {
+        this.running--;
+        lane.running--;
+        lane.retrying++;
+        this.retrying++;
+        this.statsOf(job).retrying++;
+        // A run going to wait may take the place of a queued one: the bound holds.
+        if (lane.jobs.length && lane.jobs.length + lane.retrying > this.waitLimit(job.hook)) {
+          this.drop(lane, lane.jobs.shift()!, `queue_limit ${this.waitLimit(job.hook)} of hook ${job.hook.name} reached`);
+        }
+        this.startMore();
+      },
+      acquire: () => new Promise<void>((resolve) => {
+        this.slotWaiters.push({
+          lane,
+          grant: () => {
+            lane.retrying--;
+            this.retrying--;
+            this.statsOf(job).retrying--;
+            this.running++;
+            lane.running++;
+            resolve();
+          },
+        });
+        this.startMore();
+      }),
+    };
+  }
+
+  /** A retry waiting for a slot whose hook is under its share, taken off the queue. */
+  private nextRetry(): (() => void) | undefined {
+    for (let n = this.slotWaiters.length; n > 0; n--) {
+      const w = this.slotWaiters.shift()!;
+      const hook = this.hooks.find((h) => this.lanes.get(h.name) === w.lane);
+      if (!hook || w.lane.running < this.share(hook)) return w.grant;
+      this.slotWaiters.push(w); // its hook is at its share: later
+    }
+    return undefined;
+  }
+
+  /** The next queued job of the next lane (in turn) whose hook is under its share. */
+  private nextJob(): Job | undefined {
+    for (let n = this.ring.length; n > 0; n--) {
+      const lane = this.ring.shift()!;
+      const job = lane.jobs.shift();
+      if (!job) {
+        lane.ready = false;
+        continue;
+      }
+      if (lane.running >= this.share(job.hook)) {
+        lane.jobs.unshift(job);
+        this.ring.push(lane);
+        continue;
+      }
+      if (lane.jobs.length) this.ring.push(lane);
+      else lane.ready = false;
+      return job;
+    }
+    return undefined;
+  }
 
   private startMore(): void {
-    while (this.running < this.limits.maxConcurrent && this.slotWaiters.length > 0) this.slotWaiters.shift()!();
-    while (this.running < this.limits.maxConcurrent && this.waiting.length > 0) {
-      const job = this.waiting.shift()!;
-      this.statsOf(job).queued--;
-      this.statsOf(job).running++;
-      this.running++;
-      this.active++;
-      this.observer.started?.(job.hook, job.event);
-      this.runner.run(job.hook, job.event, this.slot).then((r) => this.finish(job, r), (err: Error) => this.finish(job, {
-        outcome: 'failure', duration_ms: 0, error: `runner: ${err.message}`, stdout: '', stderr: '',
-      }));
+    while (this.running < this.limits.maxConcurrent) {
+      // Retries and new runs take turns, so that neither starves the other.
+      const retryFirst = !this.lastWasRetry;
+      const grant = retryFirst ? this.nextRetry() : undefined;
+      if (grant) {
+        this.lastWasRetry = true;
+        grant();
+        continue;
+      }
+      const job = this.nextJob();
+      if (job) {
+        this.lastWasRetry = false;
+        this.start(job);
+        continue;
+      }
+      const late = retryFirst ? undefined : this.nextRetry();
+      if (!late) return;
+      this.lastWasRetry = true;
+      late();
     }
   }
 
-  private finish(job: Job, r: RunResult): void {
+  private start(job: Job): void {
+    const lane = this.lane(job.hook.name);
+    this.statsOf(job).queued--;
+    this.queued--;
+    this.statsOf(job).running++;
+    this.running++;
+    lane.running++;
+    this.active++;
+    this.observer.started?.(job.hook, job.event);
+    this.runner.run(job.hook, job.event, this.slotFor(job, lane)).then((r) => this.finish(job, lane, r), (err: Error) => this.finish(job, lane, {
+      outcome: 'failure', duration_ms: 0, error: `runner: ${err.message}`, stdout: '', stderr: '',
+    }));
+  }
+
+  private finish(job: Job, lane: Lane, r: RunResult): void {
     this.running--;
+    lane.running--;
     this.active--;
     this.statsOf(job).running--;
     this.statsOf(job).record(r, new Date());

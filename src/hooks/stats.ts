@@ -12,6 +12,8 @@ export interface HookStatsSnapshot {
   retries: number;
   running: number;
   queued: number;
+  /** Runs waiting to retry (a webhook's), their slot given back. */
+  retrying: number;
   min_ms: number;
   max_ms: number;
   avg_ms: number;
@@ -36,6 +38,7 @@ export class HookStats {
   retries = 0;
   running = 0;
   queued = 0;
+  retrying = 0;
   private min = Infinity;
   private max = 0;
   private total = 0;
@@ -70,7 +73,7 @@ export class HookStats {
     const round = (v: number) => Math.round(v * 1000) / 1000;
     return {
       executions: this.executions, successes: this.successes, failures: this.failures, timeouts: this.timeouts,
-      dropped: this.dropped, retries: this.retries, running: this.running, queued: this.queued,
+      dropped: this.dropped, retries: this.retries, running: this.running, queued: this.queued, retrying: this.retrying,
       min_ms: this.executions ? round(this.min) : 0, max_ms: round(this.max),
       avg_ms: this.executions ? round(this.total / this.executions) : 0, total_ms: round(this.total),
       p50_ms: round(this.percentile(50)), p95_ms: round(this.percentile(95)),
