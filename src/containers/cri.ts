@@ -77,7 +77,13 @@ export interface CriClient extends grpc.Client {
   ListPodSandbox: Unary<object, { items?: Array<{ id: string; metadata?: Metadata; state: number }> }>;
 }
 
-type ClientClass = new (address: string, creds: grpc.ChannelCredentials) => CriClient;
+type ClientClass = new (address: string, creds: grpc.ChannelCredentials, options?: Record<string, number>) => CriClient;
+
+/** The largest answer read from the runtime, the most sandboxes asked about, and the longest
+ * pod name, namespace and uid kept. */
+const MAX_ANSWER = 4 * 1024 * 1024;
+const MAX_SANDBOXES = 4096;
+const MAX_NAME = 253;
 let loading: Promise<{ Client: ClientClass; insecure: () => grpc.ChannelCredentials }> | undefined;
 
 /** A client of the CRI runtime service at a Unix socket path. gRPC is loaded on first use only:
@@ -90,7 +96,7 @@ export async function criClient(socketPath: string): Promise<CriClient> {
     return { Client: pkg.runtime.v1.RuntimeService, insecure: () => grpcJs.credentials.createInsecure() };
   })();
   const { Client, insecure } = await loading;
-  return new Client(`unix://${socketPath}`, insecure());
+  return new Client(`unix://${socketPath}`, insecure(), { 'grpc.max_receive_message_length': MAX_ANSWER });
 }
 
 /** Calls one unary method with a deadline. */
@@ -219,19 +225,28 @@ export class CriSource {
     if (!client) return;
     const list = await call(client, client.ListPodSandbox, {});
     const listed = new Set<string>();
-    for (const item of list.items ?? []) {
+    // The runtime is a peer like any other (docs/hooks.md, "Threat model"): at most
+    // MAX_SANDBOXES are asked about, and what a pod chose (its name, namespace, uid) must be a
+    // string of a sane length, or the sandbox is left unnamed.
+    const items = list.items ?? [];
+    if (items.length > MAX_SANDBOXES) this.log('warn', `containers: ${this.socketPath} lists ${items.length} pod sandboxes; the first ${MAX_SANDBOXES} are named`);
+    for (const item of items.slice(0, MAX_SANDBOXES)) {
+      if (typeof item.id !== 'string' || !/^[0-9a-f]{12,64}$/.test(item.id)) continue;
       listed.add(item.id);
       const known = this.byId.get(item.id);
       if (known && known.ino >= 0) continue;
       try {
         const st = await call(client, client.PodSandboxStatus, { pod_sandbox_id: item.id, verbose: true });
         const md = st.status?.metadata ?? item.metadata ?? {};
+        const text = (v: unknown) => (v === undefined || v === null ? '' : typeof v === 'string' && v.length <= MAX_NAME ? v : undefined);
+        const pod = [text(md.name), text(md.namespace), text(md.uid)];
+        if (pod.some((v) => v === undefined)) continue;
         const s: Sandbox = {
           id: item.id,
           ino: sandboxNetns(st.info, this.inoOf),
           fields: {
             container_id: item.id, container_name: '', container_image: '', container_runtime: this.runtime,
-            pod_name: md.name ?? '', pod_namespace: md.namespace ?? '', pod_uid: md.uid ?? '',
+            pod_name: pod[0]!, pod_namespace: pod[1]!, pod_uid: pod[2]!,
           },
         };
         this.byId.set(s.id, s);

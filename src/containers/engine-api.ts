@@ -9,10 +9,28 @@ import type { ContainerFields } from '../event/event.js';
 import type { Runtime } from './cgroup.js';
 import { Reconnect, type EngineLog } from './reconnect.js';
 
-/** One request's longest wait: an engine that hangs must not hold events for long. */
-const REQUEST_TIMEOUT_MS = 2000;
-/** The largest answer read from an engine (a host with thousands of containers lists in MBs). */
-const MAX_BODY = 64 * 1024 * 1024;
+// The engine is a peer like any other (docs/hooks.md, "Threat model"): every answer is bounded in
+// size and time, parsed in linear time, and what it asks nlmon to do is bounded in number.
+
+/** One request's longest silence, and its longest time in all: an engine that hangs, or answers
+ * a byte at a time, must not hold events for long. */
+const REQUEST_IDLE_MS = 2000;
+const REQUEST_DEADLINE_MS = 5000;
+/** The largest list and inspect answers read (a list of thousands of running containers is a
+ * few MB), and the longest line of the event stream. */
+const MAX_LIST = 16 * 1024 * 1024;
+const MAX_INSPECT = 1024 * 1024;
+const MAX_LINE = 64 * 1024;
+/** Requests in flight to one engine at once (each a descriptor), and containers waiting to be
+ * inspected; past that, one list is read again instead (a flood of events is coalesced). */
+const MAX_REQUESTS = 4;
+const MAX_TO_INSPECT = 1024;
+/** Containers inspected from one list at most; more are left unnamed (and logged). */
+const MAX_CONTAINERS = 4096;
+/** Longest name, image and pod field kept: a longer one (a container choosing a 1 MiB name
+ * to make every hook's environment too large) is refused, and the container left unnamed. */
+const MAX_NAME = 253;
+const MAX_IMAGE = 512;
 
 
 /** What the engine says of one container, with the namespace it is in. */
@@ -39,29 +57,38 @@ interface Inspect {
  * (a path's stat; tests give their own). Host-network containers are not in a namespace of
  * their own: they get ino -1 and are never matched. */
 export function engineContainer(j: Inspect, runtime: Runtime, inoOf: (path: string) => number): EngineContainer | undefined {
+  if (typeof j !== 'object' || j === null) return undefined;
   if (typeof j.Id !== 'string' || !/^[0-9a-f]{12,64}$/.test(j.Id)) return undefined;
-  const labels = j.Config?.Labels ?? {};
+  // What a container chose (its name, image, labels) must be a string of a sane length: anything
+  // else is refused, never printed as [object Object] or handed to every hook.
+  const text = (v: unknown, max: number) => (v === undefined || v === null ? '' : typeof v === 'string' && v.length <= max ? v : undefined);
+  const name = text(j.Name, MAX_NAME + 1);
+  const image = text(j.Config?.Image, MAX_IMAGE);
+  const rawLabels: unknown = j.Config?.Labels ?? {};
+  if (name === undefined || image === undefined || typeof rawLabels !== 'object' || rawLabels === null) return undefined;
+  const labels = rawLabels as Record<string, unknown>;
+  const pod = ['io.kubernetes.pod.name', 'io.kubernetes.pod.namespace', 'io.kubernetes.pod.uid'].map((k) => text(labels[k], MAX_NAME));
+  if (pod.some((v) => v === undefined)) return undefined;
   const mode = j.HostConfig?.NetworkMode ?? '';
   let ino = -1;
   if (mode !== 'host') {
     const key = j.NetworkSettings?.SandboxKey ?? '';
-    if (key) ino = inoOf(key);
+    if (typeof key === 'string' && key.startsWith('/')) ino = inoOf(key);
     const pid = j.State?.Pid ?? 0;
     if (ino < 0 && Number.isInteger(pid) && pid > 0) ino = inoOf(`/proc/${pid}/ns/net`);
   }
-  const label = (k: string) => (typeof labels[k] === 'string' ? labels[k]! : '');
   return {
     id: j.Id,
     ino,
-    joined: mode.startsWith('container:'),
+    joined: typeof mode === 'string' && mode.startsWith('container:'),
     fields: {
       container_id: j.Id,
-      container_name: (j.Name ?? '').replace(/^\//, ''),
-      container_image: j.Config?.Image ?? '',
+      container_name: name.replace(/^\//, ''),
+      container_image: image,
       container_runtime: runtime,
-      pod_name: label('io.kubernetes.pod.name'),
-      pod_namespace: label('io.kubernetes.pod.namespace'),
-      pod_uid: label('io.kubernetes.pod.uid'),
+      pod_name: pod[0]!,
+      pod_namespace: pod[1]!,
+      pod_uid: pod[2]!,
     },
   };
 }
@@ -87,6 +114,14 @@ export class EngineSource {
   private again = false;
   /** Ids listed but not in a namespace yet (created, starting): a lookup may wait for them. */
   private starting = 0;
+  /** Every request but the event stream goes through it: at most MAX_REQUESTS sockets. */
+  private readonly agent = new http.Agent({ keepAlive: false, maxSockets: MAX_REQUESTS });
+  /** Inspects in flight, by id (one per container), and those waiting for a place. */
+  private readonly inspecting = new Map<string, Promise<EngineContainer | undefined>>();
+  private readonly toInspect = new Set<string>();
+  private inFlight = 0;
+  /** The event stream asked for more inspects than fit: one list is read again instead. */
+  private overflow = false;
 
   constructor(
     readonly socketPath: string,
@@ -127,6 +162,8 @@ export class EngineSource {
     this.reconnect.stop();
     this.stream?.destroy();
     this.stream = undefined;
+    this.toInspect.clear();
+    this.agent.destroy();
   }
 
   /** Reads the container list again and inspects what is new or has no namespace yet; one at a
@@ -164,7 +201,9 @@ export class EngineSource {
     }
   }
 
-  /** The event stream: a container that starts is inspected; one that is removed is dropped. */
+  /** The event stream: a container that starts is inspected; one that is removed is dropped.
+   * Lines are found in each chunk only (linear in what arrives), and a line longer than
+   * MAX_LINE ends the stream (it is opened again after a pause). */
   private follow(): void {
     const filters = encodeURIComponent(JSON.stringify({ type: ['container'] }));
     const req = http.get({ socketPath: this.socketPath, path: `/events?filters=${filters}`, agent: false }, (res) => {
@@ -173,17 +212,24 @@ export class EngineSource {
         this.lost(new Error(`event stream: HTTP ${res.statusCode}`));
         return;
       }
-      res.setEncoding('utf8');
-      let buf = '';
-      res.on('data', (chunk: string) => {
-        buf += chunk;
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl).trim();
-          buf = buf.slice(nl + 1);
-          if (line) this.onEngineEvent(line);
+      let parts: Buffer[] = [];
+      let partLen = 0;
+      res.on('data', (chunk: Buffer) => {
+        let from = 0;
+        for (let nl = chunk.indexOf(10); nl >= 0; nl = chunk.indexOf(10, from)) {
+          const piece = chunk.subarray(from, nl);
+          const line = partLen ? Buffer.concat([...parts, piece]).toString('utf8') : piece.toString('utf8');
+          parts = [];
+          partLen = 0;
+          from = nl + 1;
+          if (line.length > MAX_LINE) return this.lost(new Error(`event stream: a line longer than ${MAX_LINE} bytes`));
+          if (line.trim()) this.onEngineEvent(line);
         }
-        if (buf.length > MAX_BODY) this.lost(new Error('event stream: a line too long'));
+        if (from < chunk.length) {
+          parts.push(chunk.subarray(from));
+          partLen += chunk.length - from;
+          if (partLen > MAX_LINE) this.lost(new Error(`event stream: a line longer than ${MAX_LINE} bytes`));
+        }
       });
       res.on('end', () => this.lost(new Error('event stream ended')));
       res.on('error', (e) => this.lost(e));
@@ -217,7 +263,7 @@ export class EngineSource {
     } else if (action === 'die' || action === 'stop') {
       this.leftNamespace(id);
     } else if (action === 'start' || action === 'init' || action === 'restart' || action === 'create') {
-      void this.inspect(id).then(() => this.onChange(), () => {});
+      this.inspectSoon(id);
     }
   }
 
@@ -237,71 +283,118 @@ export class EngineSource {
     if (c.ino >= 0 && this.byIno.get(c.ino) === c) this.byIno.delete(c.ino);
   }
 
+  /** Queues a container to be inspected (once, however many events name it). Past
+   * MAX_TO_INSPECT waiting, the list is read again instead: a flood of events costs one list. */
+  private inspectSoon(id: string): void {
+    if (typeof id !== 'string' || !/^[0-9a-f]{12,64}$/.test(id) || this.inspecting.has(id)) return;
+    if (this.toInspect.size >= MAX_TO_INSPECT) {
+      if (!this.overflow) {
+        this.overflow = true;
+        this.toInspect.clear();
+        void this.refresh().catch(() => {}).finally(() => { this.overflow = false; });
+      }
+      return;
+    }
+    this.toInspect.add(id);
+    this.pump();
+  }
+
+  /** Starts queued inspects while fewer than MAX_REQUESTS are in flight. */
+  private pump(): void {
+    while (this.inFlight < MAX_REQUESTS && this.toInspect.size && !this.stopped) {
+      const id = this.toInspect.values().next().value as string;
+      this.toInspect.delete(id);
+      void this.inspect(id).then((c) => c && this.onChange(), () => {});
+    }
+  }
+
+  /** Reads the list of running containers and inspects what is new or has no namespace yet
+   * (MAX_REQUESTS at a time, at most MAX_CONTAINERS); containers no longer listed are dropped. */
   private async readList(): Promise<void> {
-    const list = await this.request('/containers/json?all=true') as Array<{ Id?: string; State?: string }>;
+    const list = await this.request('/containers/json', MAX_LIST) as Array<{ Id?: unknown; State?: unknown }>;
     if (!Array.isArray(list)) throw new Error('the container list is not a list');
+    if (list.length > MAX_CONTAINERS) this.log('warn', `containers: ${this.socketPath} lists ${list.length} running containers; the first ${MAX_CONTAINERS} are named`);
     const listed = new Set<string>();
-    let starting = 0;
-    for (const item of list) {
-      if (typeof item.Id !== 'string') continue;
+    const todo: Array<{ id: string; state: unknown }> = [];
+    for (const item of list.slice(0, MAX_CONTAINERS)) {
+      if (typeof item !== 'object' || item === null || typeof item.Id !== 'string' || !/^[0-9a-f]{12,64}$/.test(item.Id)) continue;
       listed.add(item.Id);
       const known = this.byId.get(item.Id);
-      const down = item.State === 'exited' || item.State === 'stopped' || item.State === 'dead' || item.State === 'removing';
-      if (down) {
-        // Stopped: inspected once for its name, never again until it starts (an event says so).
-        if (known) this.leftNamespace(item.Id);
-        else await this.inspect(item.Id).then((c) => c && this.leftNamespace(c.id), () => {});
-        continue;
-      }
-      if (known && known.ino >= 0) continue;
-      try {
-        const c = await this.inspect(item.Id);
-        if (c && c.ino < 0 && item.State !== 'running' && item.State !== 'paused') starting++;
-      } catch {
-        // removed since it was listed
-      }
+      if (!known || known.ino < 0) todo.push({ id: item.Id, state: item.State });
     }
+    let starting = 0;
+    let next = 0;
+    const worker = async () => {
+      while (next < todo.length && !this.stopped) {
+        const { id, state } = todo[next++]!;
+        try {
+          const c = await this.inspect(id);
+          if (c && c.ino < 0 && state !== 'running' && state !== 'paused') starting++;
+        } catch {
+          // removed since it was listed, or no answer in time
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: MAX_REQUESTS }, worker));
     for (const id of this.byId.keys()) if (!listed.has(id)) this.drop(id);
     this.starting = starting;
   }
 
-  private async inspect(id: string): Promise<EngineContainer | undefined> {
-    const j = await this.request(`/containers/${encodeURIComponent(id)}/json`) as Inspect;
-    const c = engineContainer(j, this.runtime, this.inoOf);
-    if (!c) return undefined;
-    this.drop(c.id);
-    this.byId.set(c.id, c);
-    // The container that made a namespace owns it; one that joined it (a pod's) does not.
-    if (c.ino >= 0 && (!c.joined || !this.byIno.has(c.ino))) this.byIno.set(c.ino, c);
-    return c;
+  /** Inspects one container (one request per id at a time, within MAX_REQUESTS). */
+  private inspect(id: string): Promise<EngineContainer | undefined> {
+    const running = this.inspecting.get(id);
+    if (running) return running;
+    this.inFlight++;
+    const p = (async () => {
+      const j = await this.request(`/containers/${encodeURIComponent(id)}/json`, MAX_INSPECT) as Inspect;
+      const c = engineContainer(j, this.runtime, this.inoOf);
+      if (!c) return undefined;
+      this.drop(c.id);
+      this.byId.set(c.id, c);
+      // The container that made a namespace owns it; one that joined it (a pod's) does not.
+      if (c.ino >= 0 && (!c.joined || !this.byIno.has(c.ino))) this.byIno.set(c.ino, c);
+      return c;
+    })().finally(() => {
+      this.inspecting.delete(id);
+      this.inFlight--;
+      this.pump();
+    });
+    this.inspecting.set(id, p);
+    return p;
   }
 
-  private request(path: string): Promise<unknown> {
+  /** GET path: at most `max` bytes, no silence longer than REQUEST_IDLE_MS and no longer than
+   * REQUEST_DEADLINE_MS in all. */
+  private request(path: string, max = MAX_INSPECT): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      const req = http.get({ socketPath: this.socketPath, path, timeout: REQUEST_TIMEOUT_MS }, (res) => {
+      const req = http.get({ socketPath: this.socketPath, path, timeout: REQUEST_IDLE_MS, agent: this.agent }, (res) => {
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (c: Buffer) => {
           size += c.length;
-          if (size > MAX_BODY) req.destroy(new Error(`${path}: answer larger than ${MAX_BODY} bytes`));
+          if (size > max) req.destroy(new Error(`${path}: answer larger than ${max} bytes`));
           else chunks.push(c);
         });
         res.on('end', () => {
-          const body = Buffer.concat(chunks).toString('utf8');
+          clearTimeout(deadline);
           if (res.statusCode !== 200) {
             reject(new Error(`${path}: HTTP ${res.statusCode}`));
             return;
           }
           try {
-            resolve(JSON.parse(body));
+            resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
           } catch {
             reject(new Error(`${path}: the answer is not JSON`));
           }
         });
         res.on('error', reject);
       });
-      req.on('timeout', () => req.destroy(new Error(`${path}: no answer in ${REQUEST_TIMEOUT_MS} ms`)));
-      req.on('error', reject);
+      const deadline = setTimeout(() => req.destroy(new Error(`${path}: no whole answer in ${REQUEST_DEADLINE_MS} ms`)), REQUEST_DEADLINE_MS);
+      req.on('timeout', () => req.destroy(new Error(`${path}: no answer in ${REQUEST_IDLE_MS} ms`)));
+      req.on('error', (e) => {
+        clearTimeout(deadline);
+        reject(e);
+      });
     });
   }
 }

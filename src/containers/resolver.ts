@@ -14,6 +14,9 @@ import { HostAttribution } from './host-attribution.js';
 const RETRY_MS = 5000;
 /** How often a young namespace is looked at again while it is waited for. */
 const STEP_MS = 50;
+/** The longest the daemon's start waits for the engines: netlink is watched from then on,
+ * whatever the engines do, and attribution fills in when they answer. */
+const START_WAIT_MS = 1000;
 
 /** A runtime's API as the resolver asks it (engine-api.ts, cri.ts). */
 export interface ContainerSource {
@@ -37,6 +40,9 @@ export interface ResolverOptions {
 
 interface Entry {
   info?: ContainerFields;
+  /** Named by an engine; an answer from the host alone is asked again once an engine knows
+   * more (it connected late, or learned of the container). */
+  named?: boolean;
   missedAt: number;
   /** The engines' generation when it was missed: an engine that learns of a container makes
    * every miss worth asking again. */
@@ -70,7 +76,7 @@ export class ContainerResolver {
    * it is returned, as a promise that settles when the lookup ends. */
   lookup(ino: number, since: number, wait: boolean): ContainerFields | Promise<void> | undefined {
     const e = this.entries.get(ino);
-    if (e?.info) return e.info;
+    if (e?.info && (e.named || e.generation === this.generation)) return e.info;
     if (e?.pending) return wait ? e.pending : undefined;
     if (e && e.generation === this.generation && this.now() - e.missedAt < RETRY_MS) return undefined;
     const r = this.known(ino);
@@ -79,7 +85,7 @@ export class ContainerResolver {
     const connected = this.engines.some((x) => x.connected);
     // An id from the host alone, while an API that may name it is there: ask the API first.
     if (r.info && (r.named || !connected)) {
-      this.entries.set(ino, { info: r.info, missedAt: 0, generation: this.generation });
+      this.entries.set(ino, { info: r.info, named: r.named, missedAt: 0, generation: this.generation });
       return r.info;
     }
     if (!r.info && !connected && !(young && !r.occupied)) {
@@ -97,10 +103,16 @@ export class ContainerResolver {
     this.entries.delete(ino);
   }
 
-  /** Connects to the engines whose sockets are there (each first attempt is bounded by the
-   * request timeout); the others are tried again every few seconds. */
+  /** Connects to the engines whose sockets are there, waiting for them START_WAIT_MS at most
+   * (an engine that answers slowly or not at all must not keep netlink from being watched); the
+   * others are tried again every few seconds. */
   async start(): Promise<void> {
-    await Promise.all(this.engines.map((x) => x.start()));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(this.engines.map((x) => x.start())),
+      new Promise<void>((resolve) => { timer = setTimeout(resolve, START_WAIT_MS); }),
+    ]);
+    clearTimeout(timer);
   }
 
   stop(): void {
@@ -116,6 +128,7 @@ export class ContainerResolver {
       // A container the host found but no API names yet: wait for a name while it is young.
       if (r.info && (r.named || engines.length === 0 || this.now() >= deadline)) {
         entry.info = r.info;
+        entry.named = r.named;
         break;
       }
       // Not found by the deadline; or, with no API to ask, a process in the namespace that is not
