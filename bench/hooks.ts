@@ -115,7 +115,7 @@ export async function actionRates(b: BenchContext, storm: number): Promise<Actio
     const web = await actionRate(b, { ...base, name: 'web', action: 'url', url: rx.url, method: 'POST', headers: {}, format: 'json', secret: Buffer.alloc(0), retries: 0 }, 5000, storm);
     const curlArgv = ['/usr/bin/curl', '-s', '-o', '/dev/null', '-X', 'POST', '-H', 'content-type: application/json', '--data-binary', '@-', rx.url];
     const curl = await actionRate(b, scriptHook('curl', { script: curlArgv.join(' '), argv: curlArgv, files: [] }), 1000, 0);
-    const mod = await actionRate(b, { ...base, name: 'module', action: 'module', module: modFile, files: [] }, 20000, storm);
+    const mod = await actionRate(b, { ...base, name: 'module', action: 'module', module: modFile, files: [], max_heap_mb: 128 }, 20000, storm);
     return { web: web.rate, curl: curl.rate, module: mod.rate, webStorm: web.stormReceived, moduleStorm: mod.stormReceived, storm };
   } finally {
     await rx.stop();

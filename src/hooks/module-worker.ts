@@ -4,14 +4,51 @@
 // daemon terminates it (a run past its timeout), the runs it never started can go elsewhere.
 import { parentPort, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
+import { register } from 'node:module';
 
 type Handler = (event: unknown, ctx: { hook: string; log: (...args: unknown[]) => void; signal: AbortSignal }) => unknown;
 
 /** A batch of runs: their ids, and their events as JSON lines in the same order. */
 type FromDaemon = { type: 'runs'; ids: Float64Array; events: string } | { type: 'abort' };
 
-const { file, hook, started } = workerData as { file: string; hook: string; started: Int32Array };
+const { file, hook, started, guard } = workerData as { file: string; hook: string; started: Int32Array; guard: string };
 const port = parentPort!;
+
+// What the handler prints (console.log, process.stdout.write) goes to the daemon's log, bounded:
+// a piece of each write, at most OUTPUT_PER_S writes a second, the rest counted and said with the
+// next one. A handler printing in a loop fills neither the daemon's stdout nor its memory.
+const OUTPUT_KEEP = 512;
+const OUTPUT_PER_S = 20;
+let outputWindow = 0;
+let outputSent = 0;
+let outputDropped = 0;
+for (const [name, stream] of [['stdout', process.stdout], ['stderr', process.stderr]] as const) {
+  stream.write = ((chunk: unknown, ...rest: unknown[]) => {
+    const now = Math.floor(Date.now() / 1000);
+    if (now !== outputWindow) {
+      outputWindow = now;
+      outputSent = 0;
+    }
+    if (outputSent++ < OUTPUT_PER_S) {
+      const text = (typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8')).slice(0, OUTPUT_KEEP).trimEnd();
+      const dropped = outputDropped ? ` (${outputDropped} writes not logged before this one)` : '';
+      outputDropped = 0;
+      parentPort!.postMessage({ type: 'output', line: `${name}: ${text}${dropped}` });
+    } else {
+      outputDropped++;
+    }
+    const done = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
+    done?.();
+    return true;
+  }) as typeof stream.write;
+}
+
+// Every file the module loads, at any depth, is checked as a script is before it loads
+// (module-guard.ts), unless the daemon runs with --allow-unsafe-scripts.
+if (guard) {
+  register(guard);
+  ((await import(guard)) as { guardRequire: () => void }).guardRequire();
+}
 
 const mod = await import(pathToFileURL(file).href) as { default?: unknown; handle?: unknown };
 const handler = (typeof mod.default === 'function' ? mod.default : mod.handle) as Handler | undefined;

@@ -141,11 +141,41 @@ export async function recheckFiles(files: readonly CheckedFile[]): Promise<strin
   return undefined;
 }
 
-/** The loader's check of a module hook, run in a child Node: the module imported once, and its
- * handler looked for. It prints the loader's own message and exits non-zero on failure. */
+/** Why a file a module hook loads (the module, or any file it imports, at any depth) must not
+ * be loaded as root, or undefined: the script rules, for module-guard.ts. */
+export function loadProblem(file: string): string | undefined {
+  let real: string;
+  let st: fs.Stats;
+  try {
+    real = fs.realpathSync(file);
+    st = fs.statSync(real);
+  } catch {
+    return undefined; // not there: the loader says so
+  }
+  const problem = ownerProblem('file', file, st, false);
+  if (problem) return problem;
+  for (const d of parents(real)) {
+    const dp = ownerProblem('directory', `${d} (above ${file})`, fs.statSync(d), true);
+    if (dp) return dp;
+  }
+  return undefined;
+}
+
+/** The loader hooks that check every file a module loads (module-guard.ts). */
+export const MODULE_GUARD = new URL('./module-guard.js', import.meta.url);
+
+/** The loader's check of a module hook, run in a child Node: the module imported once (every
+ * file it loads checked by the guard, unless --allow-unsafe-scripts), and its handler looked
+ * for. It prints the loader's own message and exits non-zero on failure. */
 const LOAD_CHECK = `
 import { pathToFileURL } from 'node:url';
+import { register } from 'node:module';
 const file = process.argv.at(-1);
+const guard = process.argv.at(-2);
+if (guard !== '-') {
+  register(guard);
+  (await import(guard)).guardRequire();
+}
 let m;
 try {
   m = await import(pathToFileURL(file).href);
@@ -188,7 +218,7 @@ export function checkModule(file: string, allowUnsafe: boolean): { problem: stri
     const what = lines.find((l) => /^\w*Error\b/.test(l)) ?? lines.at(-1) ?? 'syntax error';
     return { problem: `module ${file} does not load: ${what} (${where})` };
   }
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', LOAD_CHECK, real], { encoding: 'utf8', timeout: 20_000 });
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', LOAD_CHECK, allowUnsafe ? '-' : MODULE_GUARD.href, real], { encoding: 'utf8', timeout: 20_000 });
   if (r.error) return { problem: `module ${file} could not be checked: ${r.error.message}` };
   if (r.status !== 0) {
     const why = r.stderr.trim().split('\n').filter(Boolean).slice(-3).join(' ') || `the check exited with ${r.status ?? r.signal}`;

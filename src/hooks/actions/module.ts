@@ -12,7 +12,7 @@ import type { NlEvent } from '../../event/event.js';
 import { formatEventJson } from '../../event/format.js';
 import type { Checker, Entries } from '../../config/checker.js';
 import type { ActionReadOptions, ActionRunner, ActionType, HookBase, RunResult } from '../action.js';
-import { checkModule, recheckFiles, type CheckedFile } from '../script-check.js';
+import { checkModule, MODULE_GUARD, recheckFiles, type CheckedFile } from '../script-check.js';
 
 export interface ModuleHook extends HookBase {
   action: 'module';
@@ -21,15 +21,27 @@ export interface ModuleHook extends HookBase {
   /** The files checked at load, checked again before each run (empty with
    * --allow-unsafe-scripts). */
   files: CheckedFile[];
+  /** The heap a worker of this hook may use (its old generation, MB): past it the worker dies
+   * and its runs fail, not the daemon. */
+  max_heap_mb: number;
 }
 
-/** What a module run needs of its hook. */
-export type ModuleSpec = Pick<ModuleHook, 'name' | 'module' | 'timeout_ms'>;
+/** What a module run needs of its hook (files: checked, so every file it loads is guarded). */
+export type ModuleSpec = Pick<ModuleHook, 'name' | 'module' | 'timeout_ms'> & Partial<Pick<ModuleHook, 'files' | 'max_heap_mb'>>;
 
 const WORKER = new URL('../module-worker.js', import.meta.url);
 /** The most a handler's log lines keep per run (they go to the run's stdout). */
 const LOG_KEEP = 64 * 1024;
 const LANES = Math.max(1, Math.min(4, os.availableParallelism()));
+export const DEFAULT_MAX_HEAP_MB = 128;
+/** Workers of one hook terminated (a timeout) that have not exited yet — stuck in a system
+ * call, they keep their thread and memory — past which its runs are refused until they exit. */
+const MAX_STUCK = 4;
+/** Worker deaths (crashes, out of memory, timeouts) of one hook in DEATH_WINDOW_MS past which
+ * the hook is disabled until the next reload, not restarted for ever. */
+const MAX_DEATHS = 5;
+const DEATH_WINDOW_MS = 60_000;
+
 
 interface Run {
   id: number;
@@ -56,15 +68,22 @@ interface Lane {
   /** Set once it is being replaced (a timeout, a crash, a reload): no new runs. */
   retired: boolean;
   generation: number;
+  /** Terminates its worker (counted as stuck until it has exited). */
+  stop: () => void;
 }
 
 type FromWorker =
   | { type: 'ready' }
   | { type: 'done'; results: Array<[number, boolean, string]> }
-  | { type: 'log'; id: number; line: string };
+  | { type: 'log'; id: number; line: string }
+  | { type: 'output'; line: string };
 
 export class ModuleRunner {
   private readonly lanes = new Map<string, Lane[]>();
+  /** Per hook: workers terminated and not exited yet, recent deaths, and why it is disabled. */
+  private readonly stuck = new Map<string, number>();
+  private readonly deaths = new Map<string, number[]>();
+  private readonly disabled = new Map<string, string>();
   private generation = 0;
   private nextId = 1;
 
@@ -101,11 +120,19 @@ export class ModuleRunner {
    * end once their runs have. */
   reset(): void {
     this.generation++;
+    this.deaths.clear();
+    this.disabled.clear();
     for (const list of this.lanes.values()) for (const lane of list) this.retire(lane);
     this.lanes.clear();
   }
 
   private dispatch(hook: ModuleSpec, run: Run): void {
+    const off = this.disabled.get(hook.name);
+    const stuck = this.stuck.get(hook.name) ?? 0;
+    if (off || stuck >= MAX_STUCK) {
+      run.settle('failure', off ?? `${stuck} workers of hook ${hook.name} were terminated and have not exited (stuck in a system call?): its runs are refused until they do`);
+      return;
+    }
     const lane = this.lane(hook);
     run.ordinal = ++lane.posted;
     run.lane = lane;
@@ -159,11 +186,12 @@ export class ModuleRunner {
 
   /** The lane's worker goes: runs it had not started go to a fresh one, the others fail. */
   private fail(hook: ModuleSpec, lane: Lane, why: string): void {
+    this.died(hook, why);
     this.retire(lane);
     const started = Atomics.load(lane.started, 0);
     const left = [...lane.inflight.values()];
     lane.inflight.clear();
-    void lane.worker.terminate();
+    lane.stop();
     for (const r of left) {
       if (r.ordinal > started && lane.generation === this.generation) {
         // It never ran: the time it spent queued behind the spinning run is not held against it.
@@ -174,13 +202,27 @@ export class ModuleRunner {
     }
   }
 
+  /** A worker of the hook died or was terminated: past MAX_DEATHS in DEATH_WINDOW_MS, the hook
+   * is disabled until the next reload, with the last reason. */
+  private died(hook: ModuleSpec, why: string): void {
+    const now = Date.now();
+    const recent = (this.deaths.get(hook.name) ?? []).filter((t) => now - t < DEATH_WINDOW_MS);
+    recent.push(now);
+    this.deaths.set(hook.name, recent);
+    if (recent.length >= MAX_DEATHS && !this.disabled.has(hook.name)) {
+      const message = `disabled: its workers died ${recent.length} times in ${DEATH_WINDOW_MS / 1000} s (last: ${why}); runs fail until the config is reloaded`;
+      this.disabled.set(hook.name, message);
+      this.log(hook.name, message);
+    }
+  }
+
   private retire(lane: Lane): void {
     if (lane.retired) return;
     lane.retired = true;
     const list = this.lanes.get(lane.key);
     const i = list?.indexOf(lane) ?? -1;
     if (i >= 0) list!.splice(i, 1);
-    if (lane.inflight.size === 0) void lane.worker.terminate();
+    if (lane.inflight.size === 0) lane.stop();
   }
 
   private laneOf(run: Run): Lane | undefined {
@@ -189,9 +231,24 @@ export class ModuleRunner {
 
   private spawn(hook: ModuleSpec, key: string): Lane {
     const started = new Int32Array(new SharedArrayBuffer(4));
-    const worker = new Worker(WORKER, { workerData: { file: hook.module, hook: hook.name, started } });
+    const worker = new Worker(WORKER, {
+      workerData: { file: hook.module, hook: hook.name, started, guard: hook.files?.length ? MODULE_GUARD.href : '' },
+      resourceLimits: { maxOldGenerationSizeMb: hook.max_heap_mb ?? DEFAULT_MAX_HEAP_MB, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 },
+    });
+    let exited = false;
+    let terminated = false;
+    const terminate = () => {
+      if (terminated || exited) return;
+      terminated = true;
+      this.stuck.set(hook.name, (this.stuck.get(hook.name) ?? 0) + 1);
+      void worker.terminate();
+    };
+    worker.once('exit', () => {
+      exited = true;
+      if (terminated) this.stuck.set(hook.name, (this.stuck.get(hook.name) ?? 1) - 1);
+    });
     const lane: Lane = {
-      key, worker, ready: false, started, posted: 0, inflight: new Map(), outbox: [], flushing: false, retired: false, generation: this.generation,
+      key, worker, ready: false, started, posted: 0, inflight: new Map(), outbox: [], flushing: false, retired: false, generation: this.generation, stop: terminate,
     };
     worker.on('message', (m: FromWorker) => {
       if (m.type === 'ready') {
@@ -204,7 +261,9 @@ export class ModuleRunner {
           lane.inflight.delete(id);
           run.settle(ok ? 'success' : 'failure', ok ? '' : error || 'the handler threw');
         }
-        if (lane.retired && lane.inflight.size === 0) void worker.terminate();
+        if (lane.retired && lane.inflight.size === 0) lane.stop();
+      } else if (m.type === 'output') {
+        this.log(hook.name, m.line);
       } else if (m.type === 'log') {
         const run = lane.inflight.get(m.id);
         this.log(hook.name, m.line);
@@ -216,8 +275,9 @@ export class ModuleRunner {
         this.retire(lane);
         return;
       }
-      // A worker that failed to load the module, or died: its runs fail with the reason; the
-      // next run gets a fresh worker.
+      // A worker that failed to load the module, or died (out of memory, a crash): its runs fail
+      // with the reason; the next run gets a fresh worker, until the hook dies too often.
+      this.died(hook, why);
       this.retire(lane);
       const left = [...lane.inflight.values()];
       lane.inflight.clear();
@@ -242,7 +302,8 @@ function readModule(c: Checker, e: Entries, label: string, opts: ActionReadOptio
     c.at(e.get('module')!.value, `${label}: ${checked.problem}`);
     return undefined;
   }
-  return { module: file, files: opts.allowUnsafeScripts ? [] : checked.files };
+  const heap = c.positive(e.get('max_heap_mb'), 'max_heap_mb', 16, 65536) ?? DEFAULT_MAX_HEAP_MB;
+  return { module: file, files: opts.allowUnsafeScripts ? [] : checked.files, max_heap_mb: heap };
 }
 
 /** The module runner with the checks of a run: the module's files are checked again before
@@ -275,7 +336,7 @@ class ModuleAction implements ActionRunner<ModuleHook> {
 
 export const moduleAction: ActionType<ModuleHook> = {
   key: 'module',
-  keys: [],
+  keys: ['max_heap_mb'],
   read: readModule,
   target: (h) => h.module,
   failure: 'threw',
