@@ -1,11 +1,12 @@
 // The nats output's spool on its own: records read back in order, the acknowledged position
-// kept across a restart, a torn tail and a damaged record cut and counted, the oldest dropped
-// past the limit.
+// kept across a restart, a torn tail cut and a damaged record skipped (both counted), the oldest
+// dropped past the limit, a full disk that frees itself once everything is acknowledged.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { encodeRecord, segmentSize, Spool, type SpoolPos, type SpoolRecord } from '../src/outputs/spool/spool.js';
+import { execaSync } from 'execa';
 import { withTempDir } from './helpers/index.js';
 
 const quiet = { written: () => {}, error: () => {} };
@@ -51,7 +52,7 @@ test('spool: what was acknowledged stays forgotten across a restart; the rest is
   assert.equal(s1.spooled, 180);
   await s1.close();
   const s2 = new Spool(d, 1 << 30, quiet);
-  assert.deepEqual(s2.recovery, { records: 180, torn: 0, tornBytes: 0 });
+  assert.deepEqual(s2.recovery, { records: 180, torn: 0, tornBytes: 0, corrupt: 0, corruptBytes: 0 });
   assert.equal(s2.spooled, 180);
   s2.append([rec(300)]);
   await s2.whenWritten();
@@ -65,7 +66,7 @@ test('spool: what was acknowledged stays forgotten across a restart; the rest is
   await s3.close();
 }));
 
-test('spool: a torn tail and a damaged record are cut at start and counted; later segments are kept', () => withTempDir(async (dir) => {
+test('spool: a damaged record in the middle of a segment is skipped to the next one that checks and counted as corrupt; a torn tail is cut', () => withTempDir(async (dir) => {
   const d = path.join(dir, 'sp');
   // Three segments of whole records.
   const limit = 1 << 20;
@@ -78,25 +79,26 @@ test('spool: a torn tail and a damaged record are cut at start and counted; late
   await s1.close();
   const segs = fs.readdirSync(d).filter((f) => f.endsWith('.seg')).sort();
   assert.ok(segs.length >= 3, `${segs.length} segments`);
-  // A byte flipped in the 5th record of the first segment; half a record at the end of the last.
+  // One bit flipped in the 5th record of the first segment; half a record at the end of the last.
   const first = path.join(d, segs[0]!);
   const buf = fs.readFileSync(first);
   const starts: number[] = [];
   for (let o = 0; o < buf.length; o += 8 + buf.readUInt32LE(o)) starts.push(o);
-  const inFirst = starts.length;
-  buf[starts[4]! + 20]! ^= 0xff;
+  buf[starts[4]! + 20]! ^= 0x01;
   fs.writeFileSync(first, buf);
   fs.appendFileSync(path.join(d, segs.at(-1)!), rec(99999).subarray(0, 30));
-  const s2 = new Spool(d, limit, quiet);
-  assert.equal(s2.recovery.torn, 2);
-  assert.equal(s2.recovery.tornBytes, buf.length - starts[4]! + 30);
+  const errors: string[] = [];
+  const s2 = new Spool(d, limit, { written: () => {}, error: (m) => errors.push(m) });
+  assert.deepEqual([s2.recovery.corrupt, s2.recovery.corruptBytes], [1, starts[5]! - starts[4]!], 'one damaged record, skipped');
+  assert.deepEqual([s2.recovery.torn, s2.recovery.tornBytes], [1, 30], 'the half record at the end, cut');
+  assert.match(errors.join('\n'), /was damaged \(1 stretch\(es\), \d+ bytes, not from a crash/);
   const got = ids(await readAll(s2));
-  assert.deepEqual(got.slice(0, 4), [0, 1, 2, 3], 'the first segment up to the damage');
-  assert.equal(got[4], inFirst, 'then the next segment, whole');
   const total = Math.ceil((3 * per) / 10) * 10;
-  assert.equal(got.length, total - (inFirst - 4), 'nothing else lost');
-  assert.ok(got.every((v, k) => k === 0 || v > got[k - 1]!));
+  assert.deepEqual(got, range(0, total).filter((k) => k !== 4), 'every record but the damaged one, in order');
   await s2.close();
+  const s3 = new Spool(d, limit, quiet);
+  assert.deepEqual([s3.recovery.corrupt, s3.recovery.torn], [0, 0], 'the segment was written again without the damage');
+  await s3.close();
 }));
 
 test('spool: past its limit the oldest segment goes, its unacknowledged records counted as dropped', () => withTempDir(async (dir) => {
@@ -130,4 +132,33 @@ test('spool: a second process is refused the spool of a running one; the lock of
   await s.close();
   assert.equal(fs.existsSync(path.join(d, 'lock')), false, 'close lets go');
   await new Spool(d, 1 << 30, quiet).close();
+}));
+
+test('spool: on a full disk, once everything is acknowledged, new events are written again without a restart', { skip: process.getuid?.() === 0 ? false : 'needs root (mounts a small tmpfs)' }, () => withTempDir(async (dir) => {
+  const mnt = path.join(dir, 'small');
+  fs.mkdirSync(mnt);
+  execaSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', mnt]);
+  try {
+    const errors: string[] = [];
+    const s = new Spool(path.join(mnt, 'sp'), 1 << 30, { written: () => {}, error: (m) => errors.push(m) });
+    let i = 0;
+    while (!errors.some((e) => /ENOSPC/.test(e)) && i < 100000) {
+      s.append(range(i, i + 50).map((k) => rec(k, 1000)));
+      i += 50;
+      await s.whenWritten();
+    }
+    assert.ok(errors.some((e) => /ENOSPC/.test(e)), 'the disk filled');
+    for (const r of await readAll(s)) s.ack(r);
+    assert.equal(s.spooled, 0, 'everything written is acknowledged');
+    errors.length = 0;
+    const before = s.dropped;
+    s.append(range(i, i + 120).map((k) => rec(k, 1000)));
+    await s.whenWritten();
+    assert.deepEqual(errors, [], 'no ENOSPC once the acknowledged data is freed');
+    assert.equal(s.dropped, before);
+    assert.deepEqual(ids(await readAll(s)), range(i, i + 120));
+    await s.close();
+  } finally {
+    execaSync('umount', ['-l', mnt]);
+  }
 }));

@@ -32,6 +32,8 @@ export interface NatsOutputStatus extends OutputStatusBase {
   queued_bytes: number;
   /** Torn tails cut from the spool at start (a crash in the middle of a write). */
   torn: number;
+  /** Damaged stretches skipped in the spool at start (the disk, not a crash): events lost. */
+  corrupt: number;
   /** Seconds since the oldest event not yet delivered was received; 0 when none waits. */
   lag_seconds: number;
 }
@@ -372,7 +374,7 @@ class NatsOutput implements Output<NatsOutputConfig> {
     return {
       name: c.name, type: 'nats', target: natsTarget(c), condition: c.condition,
       state: this.state, events: this.events, delivered: this.delivered, dropped: this.spool.dropped,
-      spooled: this.spool.spooled, spool_bytes: this.spool.bytes, queued_bytes: this.spool.queuedBytes, torn: this.spool.recovery.torn,
+      spooled: this.spool.spooled, spool_bytes: this.spool.bytes, queued_bytes: this.spool.queuedBytes, torn: this.spool.recovery.torn, corrupt: this.spool.recovery.corrupt,
       lag_seconds: Math.round(this.lagSeconds() * 1000) / 1000, last_error: this.lastError.message, last_error_at: this.lastError.time,
     };
   }

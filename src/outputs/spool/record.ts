@@ -92,3 +92,37 @@ export function scanSegment(file: string, ackedOff: number): { size: number; rec
     fs.closeSync(fd);
   }
 }
+
+/** Whether a whole, checked record starts at `p` of buf. */
+function recordAt(buf: Buffer, p: number): number {
+  if (p + HEADER > buf.length) return 0;
+  const len = buf.readUInt32LE(p);
+  if (len < 12 || p + HEADER + len > buf.length) return 0;
+  return zlib.crc32(buf.subarray(p + HEADER, p + HEADER + len)) === buf.readUInt32LE(p + 4) ? HEADER + len : 0;
+}
+
+/** A segment read whole after a record in it failed its check: every whole, checked record
+ * (found again after damage by looking for the next place a record checks), the damaged
+ * stretches between them, and where the last record ends (what follows it is a torn tail).
+ * Records carry no marker of their own: a length and a CRC-32 that agree are one (a chance of
+ * one in 2^32 per place that garbage passes). */
+export function salvageSegment(file: string): { records: Array<[number, number]>; damaged: Array<[number, number]>; end: number } {
+  const buf = fs.readFileSync(file);
+  const records: Array<[number, number]> = [];
+  const damaged: Array<[number, number]> = [];
+  let p = 0;
+  while (p + HEADER <= buf.length) {
+    const n = recordAt(buf, p);
+    if (n) {
+      records.push([p, p + n]);
+      p += n;
+      continue;
+    }
+    let q = p + 1;
+    while (q + HEADER <= buf.length && !recordAt(buf, q)) q++;
+    if (q + HEADER > buf.length) break; // nothing checks after it: a torn tail
+    damaged.push([p, q]);
+    p = q;
+  }
+  return { records, damaged, end: records.at(-1)?.[1] ?? 0 };
+}

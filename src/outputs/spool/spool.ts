@@ -23,7 +23,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { decodePayload, HEADER, scanSegment, type SpoolRecord } from './record.js';
+import { decodePayload, HEADER, type SpoolRecord } from './record.js';
+import { recoverSpool, type Segment, type SpoolPos, type SpoolRecovery } from './recovery.js';
+
+export type { SpoolPos, SpoolRecovery } from './recovery.js';
 import { releaseLock, takeLock } from './lock.js';
 import { safeDirectory } from '../../files/safe-path.js';
 
@@ -37,27 +40,8 @@ const MAX_PENDING = 64 * 1024 * 1024;
 /** What one read of the spool asks for. */
 const READ_CHUNK = 1024 * 1024;
 
-export interface SpoolPos {
-  seg: number;
-  off: number;
-}
 
-interface Segment {
-  n: number;
-  /** Bytes on disk (written and complete). */
-  size: number;
-  /** Records in it, and of those, acknowledged (from its start). */
-  records: number;
-  acked: number;
-}
 
-export interface SpoolRecovery {
-  /** Records found not yet acknowledged. */
-  records: number;
-  /** Torn or damaged tails cut, and their bytes. */
-  torn: number;
-  tornBytes: number;
-}
 
 /** The size of a segment for a spool limit: small enough that dropping one loses a small part. */
 export function segmentSize(limit: number): number {
@@ -105,7 +89,10 @@ export class Spool {
     takeLock(dir);
     this.ackFd = fs.openSync(path.join(dir, ACKED_FILE), fs.constants.O_RDWR | fs.constants.O_CREAT | NOFOLLOW, 0o600);
     this.ackPos = this.readAcked();
-    this.recovery = this.recover();
+    const state = { dir, segs: this.segs, bytes: 0, ackPos: this.ackPos, error: (m: string) => this.hooks.error(m) };
+    this.recovery = recoverSpool(state);
+    this.bytes = state.bytes;
+    this.ackPos = state.ackPos;
     this.spooled = this.recovery.records;
     this.startSegment((this.segs.at(-1)?.n ?? this.ackPos.seg) + 1);
     if (this.ackPos.seg < this.segs[0]!.n) this.ackPos = { seg: this.segs[0]!.n, off: 0 };
@@ -155,8 +142,19 @@ export class Spool {
     this.pending = [];
     this.pendingBytes = 0;
     this.pendingRecords = 0;
+    this.write(buf, count, true);
+  }
+
+  /** Writes buf (count records) to the current segment; on a full disk, once, after freeing
+   * the segment being written if every record in it is acknowledged (a full disk must not drop
+   * events for ever once the receiver has taken everything). */
+  private write(buf: Buffer, count: number, mayRetry: boolean): void {
     this.writeAll(this.writeFd, buf, 0, (err) => {
       const seg = this.segs.at(-1)!;
+      if (err && mayRetry && (err as NodeJS.ErrnoException).code === 'ENOSPC' && this.reclaim(seg)) {
+        this.write(buf, count, false);
+        return;
+      }
       if (err) {
         // What part reached the file is cut off again, so the segment ends on a whole record.
         try {
@@ -179,6 +177,26 @@ export class Spool {
       }
       this.flush();
     });
+  }
+
+  /** Frees the segment being written when every record in it is acknowledged: it is deleted
+   * and a new one started. False when it holds records not yet acknowledged (or cannot). */
+  private reclaim(seg: Segment): boolean {
+    if (seg.acked !== seg.records || this.segs.length !== 1) return false;
+    try {
+      fs.ftruncateSync(this.writeFd, 0);
+      fs.closeSync(this.writeFd);
+      fs.rmSync(this.segPath(seg.n), { force: true });
+      this.bytes -= seg.size;
+      this.segs.pop();
+      if (this.tail?.seg === seg.n) this.tail = undefined;
+      this.startSegment(seg.n + 1);
+      this.ackPos = { seg: seg.n + 1, off: 0 };
+      return true;
+    } catch (e) {
+      this.hooks.error(`cannot free the acknowledged spool segment ${this.segPath(seg.n)}: ${(e as Error).message}`);
+      return false;
+    }
   }
 
   private writeAll(fd: number, buf: Buffer, done: number, cb: (err: Error | null) => void): void {
@@ -340,42 +358,6 @@ export class Spool {
     const n = fs.readSync(this.ackFd, b, 0, 12, 0);
     if (n === 12 && b.readUInt32LE(8) === zlib.crc32(b.subarray(0, 8))) return { seg: b.readUInt32LE(0), off: b.readUInt32LE(4) };
     return { seg: 0, off: 0 };
-  }
-
-  /** Reads every segment a previous run left, cutting torn tails; removes acknowledged ones. */
-  private recover(): SpoolRecovery {
-    const out: SpoolRecovery = { records: 0, torn: 0, tornBytes: 0 };
-    const names = fs.readdirSync(this.dir).filter((f) => /^\d{12}\.seg$/.test(f)).sort();
-    for (const name of names) {
-      const n = Number(name.slice(0, 12));
-      const file = path.join(this.dir, name);
-      if (n < this.ackPos.seg) {
-        fs.rmSync(file, { force: true });
-        continue;
-      }
-      const { size, records, before } = scanSegment(file, n === this.ackPos.seg ? this.ackPos.off : 0);
-      const total = fs.statSync(file).size;
-      if (size < total) {
-        const fd = fs.openSync(file, fs.constants.O_WRONLY | NOFOLLOW);
-        try {
-          fs.ftruncateSync(fd, size);
-        } finally {
-          fs.closeSync(fd);
-        }
-        out.torn++;
-        out.tornBytes += total - size;
-      }
-      if (records === before) {
-        // Nothing left to send in it.
-        fs.rmSync(file, { force: true });
-        continue;
-      }
-      this.segs.push({ n, size, records, acked: before });
-      this.bytes += size;
-      out.records += records - before;
-    }
-    if (this.segs.length === 0) this.ackPos = { seg: Math.max(this.ackPos.seg, Number(names.at(-1)?.slice(0, 12) ?? 0)), off: 0 };
-    return out;
   }
 }
 
