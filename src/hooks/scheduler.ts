@@ -7,7 +7,9 @@
 import type { NlEvent } from '../event/event.js';
 import type { HookBase, HookRunner, RunResult, RunSlot } from './action.js';
 import { hookTarget } from './registry.js';
-import { HookStats, type HookStatsSnapshot } from './stats.js';
+import { HookStats, type HookStatus } from './stats.js';
+
+export type { HookStatus } from './stats.js';
 import { Fifo } from './fifo.js';
 
 export interface SchedulerObserver {
@@ -43,16 +45,6 @@ interface Lane {
   ready: boolean;
 }
 
-export interface HookStatus extends HookStatsSnapshot {
-  name: string;
-  enabled: boolean;
-  async: boolean;
-  /** The action's key: script, url, module. */
-  action: string;
-  /** What it runs: the script's command line, the URL or the module's path. */
-  target: string;
-  condition: string;
-}
 
 const DEFAULT_BACKLOG_LIMIT = 100_000;
 

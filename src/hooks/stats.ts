@@ -81,3 +81,15 @@ export class HookStats {
     };
   }
 }
+
+/** A hook as `hooks list` and `hooks stats` show it. */
+export interface HookStatus extends HookStatsSnapshot {
+  name: string;
+  enabled: boolean;
+  async: boolean;
+  /** The action's key: script, url, module. */
+  action: string;
+  /** What it runs: the script's command line, the URL or the module's path. */
+  target: string;
+  condition: string;
+}
