@@ -21,6 +21,9 @@ import { RateLimitedLog, stderrLogger, type LogFormat, type Logger } from './log
 
 export type { LogFormat, Logger };
 
+/** The longest a stop (SIGTERM, SIGINT) may take before the process exits anyway. */
+const STOP_GRACE_MS = 50_000;
+
 /** A problem at start that the operator must fix (one line, exit 1). */
 export class StartError extends Error {}
 
@@ -318,6 +321,14 @@ export async function runDaemon(config: NlmonConfig, opts: { logFormat?: LogForm
   const offSignals = onStopSignal((sig) => {
     stopping = true;
     log('info', `${sig}: stopping`);
+    // Running runs are waited for, each up to its timeout; a stop that still has not ended after
+    // STOP_GRACE_MS (a run with a long timeout, a worker stuck in a system call) ends the
+    // process, before systemd's TimeoutStopSec (60 s) would kill it without a word.
+    const force = setTimeout(() => {
+      log('error', `the stop did not end within ${STOP_GRACE_MS / 1000} s (runs or workers that do not end): exiting now`);
+      process.exit(1);
+    }, STOP_GRACE_MS);
+    force.unref();
     void daemon.stop().then(done);
   });
   let stopping = false;
