@@ -11,7 +11,7 @@ Napi::Function DefineLinkWatcher(Napi::Env env);
 // decode_binding.cc: decode(bytes) -> {ints, strings, count, messages, malformed, ignored}.
 Napi::Value Decode(const Napi::CallbackInfo& info);
 
-// spawn_binding.cc: spawnHook(file, argv, env, stdin, capture, cb) and watchExit(pid, pidfd, cb).
+// spawn_binding.cc: spawnHook(file, argv, env, stdin, capture, cb[, identity]) and watchExit(pid, pidfd, cb).
 Napi::Value SpawnHook(const Napi::CallbackInfo& info);
 // Makes the environment's spawn queue (the addon's instance data) when the addon is loaded.
 void InitSpawn(napi_env env);

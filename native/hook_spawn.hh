@@ -2,6 +2,7 @@
 // tables, so far faster than fork), in its own session, with the event preloaded on stdin.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,14 @@ struct SpawnRequest {
   std::vector<std::string> env;   // "NAME=value"
   std::string stdin_data;         // written to the child's stdin, then EOF
   bool capture = false;           // stdout/stderr to pipes (else /dev/null)
+  // Run as another identity (docs/hooks.md, "Identity"): then the child is started by clone and
+  // sets groups, gid, uid, ambient capabilities and no_new_privs itself before exec.
+  bool set_identity = false;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  std::vector<uint32_t> groups;
+  uint64_t caps = 0;  // capability bits kept, raised as ambient capabilities
+  bool no_new_privs = false;
 };
 
 struct SpawnResult {

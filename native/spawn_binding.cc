@@ -285,7 +285,7 @@ struct ExitWatch {
 
 void InitSpawn(napi_env env) { MakeQueue(env); }
 
-// spawnHook(file, argv, env, stdin, capture, cb)
+// spawnHook(file, argv, env, stdin, capture, cb[, identity])
 Napi::Value SpawnHook(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   SpawnRequest req;
@@ -297,6 +297,40 @@ Napi::Value SpawnHook(const Napi::CallbackInfo& info) {
   req.file = info[0].As<Napi::String>().Utf8Value();
   req.stdin_data = info[3].As<Napi::String>().Utf8Value();
   req.capture = info[4].As<Napi::Boolean>().Value();
+  // identity: {uid, gid, groups[], caps[] (capability numbers), noNewPrivs}, or absent.
+  if (info.Length() > 6 && info[6].IsObject()) {
+    Napi::Object id = info[6].As<Napi::Object>();
+    auto u32 = [&](const char* key, uint32_t* out) {
+      Napi::Value v = id.Get(key);
+      if (!v.IsNumber()) return false;
+      const double d = v.As<Napi::Number>().DoubleValue();
+      if (d < 0 || d > 4294967294.0 || d != static_cast<double>(static_cast<uint32_t>(d))) return false;
+      *out = static_cast<uint32_t>(d);
+      return true;
+    };
+    auto list = [&](const char* key, std::vector<uint32_t>* out, uint32_t max) {
+      Napi::Value v = id.Get(key);
+      if (!v.IsArray()) return false;
+      Napi::Array a = v.As<Napi::Array>();
+      if (a.Length() > 65536) return false;
+      for (uint32_t i = 0; i < a.Length(); i++) {
+        Napi::Value x = a.Get(i);
+        if (!x.IsNumber()) return false;
+        const double d = x.As<Napi::Number>().DoubleValue();
+        if (d < 0 || d > max || d != static_cast<double>(static_cast<uint32_t>(d))) return false;
+        out->push_back(static_cast<uint32_t>(d));
+      }
+      return true;
+    };
+    std::vector<uint32_t> caps;
+    if (!u32("uid", &req.uid) || !u32("gid", &req.gid) || !list("groups", &req.groups, 4294967294u) || !list("caps", &caps, 63)) {
+      Napi::TypeError::New(env, "spawnHook identity: {uid, gid, groups[], caps[], noNewPrivs}").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    for (uint32_t c : caps) req.caps |= uint64_t{1} << c;
+    req.no_new_privs = id.Get("noNewPrivs").ToBoolean().Value();
+    req.set_identity = true;
+  }
   auto* job = new SpawnJob();
   job->req = std::move(req);
   napi_value name;

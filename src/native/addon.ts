@@ -131,6 +131,18 @@ export interface SpawnRequest {
   env: string[];
   stdin: string;
   capture: boolean;
+  /** Run as another identity: set in the child before exec (docs/hooks.md, "Identity"). */
+  identity?: SpawnIdentity;
+}
+
+/** Who a hook runs as: its uid, gid and supplementary groups, the capabilities it keeps (their
+ * numbers, raised as ambient capabilities), and whether it may gain privileges (setuid). */
+export interface SpawnIdentity {
+  uid: number;
+  gid: number;
+  groups: number[];
+  caps: number[];
+  noNewPrivs: boolean;
 }
 
 export interface NativeBinding {
@@ -157,7 +169,7 @@ interface RawAddon {
   decode(bytes: Uint8Array): { ints: Int32Array; strings: string; count: number; messages: number; malformed: number; ignored: number };
   intsPerRecord: number;
   spawnHook(file: string, argv: string[], env: string[], stdin: string, capture: boolean,
-    cb: (err: NodeJS.ErrnoException | null, child?: SpawnedChild) => void): void;
+    cb: (err: NodeJS.ErrnoException | null, child?: SpawnedChild) => void, identity?: SpawnIdentity): void;
   watchExit(pid: number, pidfd: number, cb: (code: number, signal: number) => void): void;
   raiseFileLimit(): { before: number; soft: number; hard: number };
 }
@@ -249,7 +261,7 @@ export function nativeBinding(): NativeBinding {
     },
     spawnHook(req) {
       return new Promise((resolve, reject) => {
-        addon.spawnHook(req.file, req.argv, req.env, req.stdin, req.capture, (err, child) => (err ? reject(err) : resolve(child!)));
+        addon.spawnHook(req.file, req.argv, req.env, req.stdin, req.capture, (err, child) => (err ? reject(err) : resolve(child!)), req.identity);
       });
     },
     watchExit: (pid, pidfd, onExit) => addon.watchExit(pid, pidfd, onExit),

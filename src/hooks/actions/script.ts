@@ -6,7 +6,8 @@ import net from 'node:net';
 import os from 'node:os';
 import type { NlEvent } from '../../event/event.js';
 import { HOOK_PATH, checkScript, recheckFiles, resolveProgram, type CheckedFile } from '../script-check.js';
-import { nativeBinding, type NativeBinding, type SpawnedChild } from '../../native/addon.js';
+import { nativeBinding, type NativeBinding, type SpawnedChild, type SpawnIdentity } from '../../native/addon.js';
+import { resolveIdentity } from '../identity.js';
 import { formatEventJson } from '../../event/format.js';
 import { isScalar, scalarText, type Checker, type Entries } from '../../config/checker.js';
 import { splitWords, WordsError } from '../../config/words.js';
@@ -26,10 +27,12 @@ export interface ScriptHook extends HookBase {
   /** The files checked at load, checked again before each run, the program first (empty with
    * --allow-unsafe-scripts). */
   files: CheckedFile[];
+  /** Who it runs as, when not as the daemon (`user`, `group`, `capabilities`, `no_new_privs`). */
+  identity?: SpawnIdentity;
 }
 
 /** What a run needs of its hook. */
-export type RunSpec = Pick<ScriptHook, 'name' | 'argv' | 'env' | 'timeout_ms' | 'capture_output'> & Partial<Pick<ScriptHook, 'keep_children' | 'files'>>;
+export type RunSpec = Pick<ScriptHook, 'name' | 'argv' | 'env' | 'timeout_ms' | 'capture_output'> & Partial<Pick<ScriptHook, 'keep_children' | 'files' | 'identity'>>;
 
 export const CAPTURE_LIMIT = 64 * 1024;
 
@@ -150,7 +153,7 @@ export class NativeHookRunner {
       onDeadline();
     };
     let timer = setTimeout(expire, hook.timeout_ms);
-    const spawning = this.binding.spawnHook({ file, argv: hook.argv, env, stdin: json + '\n', capture: hook.capture_output });
+    const spawning = this.binding.spawnHook({ file, argv: hook.argv, env, stdin: json + '\n', capture: hook.capture_output, ...(hook.identity ? { identity: hook.identity } : {}) });
     const started = await Promise.race([spawning.then((c) => ({ c }), (e: NodeJS.ErrnoException) => ({ e })), deadline]);
     if (started === 'deadline') {
       // Kill the program the moment the spawn returns, and reap it; nobody waits for it now.
@@ -228,13 +231,27 @@ function readScript(c: Checker, e: Entries, label: string, opts: ActionReadOptio
     if ('problem' in checked) c.at(e.get('script')!.value, `${label}: ${checked.problem}`);
     else if (!opts.allowUnsafeScripts) files = checked.files;
   }
+  // Who it runs as: what the daemon cannot grant is an error here, not at the first run.
+  const nameOrId = (k: string) => (c.kindOf(e.get(k)?.value) === 'int' ? String(c.scalar(e.get(k), 'int', k)) : c.scalar(e.get(k), 'string', k));
+  const user = nameOrId('user');
+  const group = nameOrId('group');
+  const capabilities = c.stringList(e.get('capabilities'), 'capabilities');
+  const noNewPrivs = c.scalar(e.get('no_new_privs'), 'bool', 'no_new_privs');
+  const who = resolveIdentity({
+    ...(user !== undefined ? { user } : {}), ...(group !== undefined ? { group } : {}),
+    ...(capabilities ? { capabilities } : {}), ...(noNewPrivs !== undefined ? { no_new_privs: noNewPrivs } : {}),
+  });
+  if (who.problem) c.at((e.get('capabilities') ?? e.get('user') ?? e.get('group') ?? e.get('no_new_privs'))!.value, `${label}: ${who.problem}`);
   if (c.issues.length !== before || script === undefined) return undefined;
-  return { script, argv: [...argv, ...args], args, env, capture_output: capture ?? false, keep_children: keepChildren ?? false, files };
+  return {
+    script, argv: [...argv, ...args], args, env, capture_output: capture ?? false, keep_children: keepChildren ?? false, files,
+    ...(who.identity ? { identity: who.identity } : {}),
+  };
 }
 
 export const scriptAction: ActionType<ScriptHook> = {
   key: 'script',
-  keys: ['args', 'env', 'capture_output', 'keep_children'],
+  keys: ['args', 'env', 'capture_output', 'keep_children', 'user', 'group', 'capabilities', 'no_new_privs'],
   read: readScript,
   target: (h) => h.script,
   failure: 'start',
