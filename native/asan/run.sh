@@ -27,4 +27,4 @@ node -e "require(process.env.NLMON_ADDON); if (!require('fs').readFileSync(proce
 echo "test:asan: addon $NLMON_ADDON, libasan $LD_PRELOAD"
 node --test --test-concurrency=1 dist/test/decoder.test.js dist/test/native-lifecycle.test.js dist/test/link-table.test.js \
   dist/test/monitor.integration.test.js dist/test/cli-monitor.integration.test.js dist/test/cli-verbs.test.js \
-  dist/test/hooks.integration.test.js dist/test/spawn.test.js dist/test/addresses.integration.test.js
+  dist/test/hooks.integration.test.js dist/test/spawn.test.js dist/test/addresses.integration.test.js dist/test/identity.integration.test.js
