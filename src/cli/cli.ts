@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { runMonitorCommand } from './monitor-command.js';
-import { configCheckCommand, filterCheckCommand, hooksRunCommand, runCommand } from './commands.js';
+import { configCheckCommand, doctorCommand, filterCheckCommand, hooksRunCommand, runCommand } from './commands.js';
 import { compileCondition, FilterError } from '../event/filter.js';
 import { VERSION } from '../version.js';
 import { api, clientCommand, watchStats } from './control-client.js';
@@ -101,6 +101,13 @@ export function buildProgram(run: (job: Promise<number>) => void): Command {
     .addOption(configOption())
     .addOption(unsafeOption())
     .action((opts) => run(Promise.resolve(configCheckCommand(opts))));
+
+  program
+    .command('doctor')
+    .description('what works under the privileges nlmon has now, and what each missing capability would give')
+    .addOption(configOption())
+    .option('--json', 'print the checks as JSON')
+    .action((opts) => run(Promise.resolve(doctorCommand(opts))));
 
   const filter = program.command('filter').description('the filter language');
   filter

@@ -3,6 +3,8 @@ import { ConfigError, defaultConfig, loadConfigFile, type NlmonConfig } from '..
 import { compileCondition, FilterError } from '../event/filter.js';
 import { runDaemon, type LogFormat } from '../daemon/daemon.js';
 import { ActionRunners, type HookConfig } from '../hooks/registry.js';
+import { doctor } from '../daemon/doctor.js';
+import { table } from './tables.js';
 import { syntheticEvent } from '../event/make.js';
 import { EventError, parseEventJson } from '../event/schema.js';
 import type { NlEvent } from '../event/event.js';
@@ -27,6 +29,16 @@ export async function runCommand(opts: ConfigOptions & { logFormat?: LogFormat }
   const config = readConfig(opts);
   if (!config) return 2;
   return runDaemon(config, { logFormat: opts.logFormat ?? 'text', loadOptions: { allowUnsafeScripts: opts.allowUnsafeScripts ?? false } });
+}
+
+/** `nlmon doctor`: a table of checks; exit 0 even when some fail (they say what is missing). */
+export function doctorCommand(opts: ConfigOptions & { json?: boolean }): number {
+  const config = readConfig(opts);
+  if (!config) return 2;
+  const checks = doctor(config);
+  if (opts.json) process.stdout.write(`${JSON.stringify(checks)}\n`);
+  else process.stdout.write(table([['CHECK', 'OK', 'WHAT IT MEANS'], ...checks.map((c) => [c.what, c.ok ? 'yes' : 'no', c.detail])]));
+  return 0;
 }
 
 export function configCheckCommand(opts: ConfigOptions): number {
