@@ -9,6 +9,7 @@ import { execaSync } from 'execa';
 import { NativeHookRunner } from '../src/hooks/actions/script.js';
 import { nativeBinding, type SpawnedChild, type SpawnRequest } from '../src/native/addon.js';
 import { syntheticEvent } from '../src/event/make.js';
+import type { NlEvent } from '../src/event/event.js';
 import { FakeBinding } from './helpers/fake-binding.js';
 import { alive, sleep, until, withTempDir } from './helpers/index.js';
 
@@ -56,4 +57,17 @@ test('hooks start while every thread of libuv\'s pool is blocked', async () => w
     for (const f of fifos) fs.closeSync(fs.openSync(f, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK));
     for (const h of await Promise.all(blocked)) await h.close();
   }
+}));
+
+test('every event field reaches a script hook as its own variable: a rename\'s old name, what changed, the MTU, booleans as 1/0', () => withTempDir(async (dir) => {
+  const out = path.join(dir, 'env');
+  const script = path.join(dir, 'env.sh');
+  fs.writeFileSync(script, `#!/bin/sh\necho "$NLMON_EVENT $NLMON_OLD_INTERFACE>$NLMON_INTERFACE changed=$NLMON_CHANGED mtu=$NLMON_MTU up=$NLMON_UP address=$NLMON_ADDRESS alias=$NLMON_ALIAS master=$NLMON_MASTER" > ${out}\n`, { mode: 0o755 });
+  const e: NlEvent = {
+    ...syntheticEvent('wan0', 'default'), event: 'link_renamed', event_type: 6, old_interface: 'eth1', changed: ['interface', 'mtu'],
+    mtu: 9000, up: true, address: '52:54:00:12:34:56', alias: 'uplink', master: 7,
+  };
+  const r = await new NativeHookRunner().run({ name: 'env', argv: [script], env: {}, timeout_ms: 5000, capture_output: false }, e);
+  assert.equal(r.outcome, 'success');
+  assert.equal(fs.readFileSync(out, 'utf8'), 'link_renamed eth1>wan0 changed=interface,mtu mtu=9000 up=1 address=52:54:00:12:34:56 alias=uplink master=7\n');
 }));

@@ -9,6 +9,7 @@ import { HOOK_PATH, checkScript, recheckFiles, resolveProgram, type CheckedFile 
 import { nativeBinding, type NativeBinding, type SpawnedChild, type SpawnIdentity } from '../../native/addon.js';
 import { resolveIdentity } from '../identity.js';
 import { formatEventJson } from '../../event/format.js';
+import { FIELDS } from '../../event/filter.js';
 import { isScalar, scalarText, type Checker, type Entries } from '../../config/checker.js';
 import { splitWords, WordsError } from '../../config/words.js';
 import type { ActionReadOptions, ActionType, HookBase, ScriptRunResult } from '../action.js';
@@ -36,37 +37,24 @@ export type RunSpec = Pick<ScriptHook, 'name' | 'argv' | 'env' | 'timeout_ms' | 
 
 export const CAPTURE_LIMIT = 64 * 1024;
 
+/** The environment variable of each event field (docs/hooks.md, "Environment"): NLMON_ and the
+ * field's name in capitals; booleans are 1 or 0, `changed` is a comma-separated list. A shell
+ * hook needs no jq for any of them. */
+const FIELD_VARS: ReadonlyArray<[string, keyof NlEvent]> = (Object.keys(FIELDS) as Array<keyof NlEvent>).map((f) => [`NLMON_${String(f).toUpperCase()}`, f]);
+
+function fieldText(v: unknown): string {
+  if (typeof v === 'boolean') return v ? '1' : '0';
+  if (Array.isArray(v)) return v.join(',');
+  return String(v);
+}
+
 /** `json` is the event as formatEventJson writes it, when the caller has it already. */
 export function hookEnvironment(hook: RunSpec, event: NlEvent, json = formatEventJson(event)): Record<string, string> {
-  return {
-    PATH: HOOK_PATH,
-    ...hook.env,
-    NLMON_TIMESTAMP: String(event.timestamp),
-    NLMON_SEQUENCE: String(event.sequence),
-    NLMON_EVENT_TYPE: String(event.event_type),
-    NLMON_MESSAGE_TYPE: String(event.message_type),
-    NLMON_INTERFACE: event.interface,
-    NLMON_NAMESPACE: event.namespace,
-    NLMON_IFINDEX: String(event.ifindex),
-    NLMON_EVENT: event.event,
-    NLMON_OPERSTATE: event.operstate,
-    NLMON_KIND: event.kind,
-    NLMON_PEER_NAMESPACE: event.peer_namespace,
-    NLMON_FAMILY: event.family,
-    NLMON_IP: event.ip,
-    NLMON_PREFIXLEN: String(event.prefixlen),
-    NLMON_SCOPE: event.scope,
-    NLMON_HOST: event.host,
-    NLMON_CONTAINER_ID: event.container_id,
-    NLMON_CONTAINER_NAME: event.container_name,
-    NLMON_CONTAINER_IMAGE: event.container_image,
-    NLMON_CONTAINER_RUNTIME: event.container_runtime,
-    NLMON_POD_NAME: event.pod_name,
-    NLMON_POD_NAMESPACE: event.pod_namespace,
-    NLMON_POD_UID: event.pod_uid,
-    NLMON_HOOK: hook.name,
-    NLMON_EVENT_JSON: json,
-  };
+  const env: Record<string, string> = { PATH: HOOK_PATH, ...hook.env };
+  for (const [name, field] of FIELD_VARS) env[name] = fieldText(event[field]);
+  env.NLMON_HOOK = hook.name;
+  env.NLMON_EVENT_JSON = json;
+  return env;
 }
 
 /** Reads a capture pipe: keeps the first CAPTURE_LIMIT bytes, reads and drops the rest. */
