@@ -202,13 +202,12 @@ SpawnResult SpawnHook(const SpawnRequest& req) {
   SpawnResult r;
   int in = -1, out[2] = {-1, -1}, err[2] = {-1, -1}, devnull = -1;
   if (PreloadedPipe(req.stdin_data, &in, &r.error) < 0) return r;
-  if (req.capture) {
-    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
-      r.error = Fail("pipe2");
-      CloseAll({&in, &out[0], &out[1], &err[0], &err[1]});
-      return r;
-    }
-  } else if ((devnull = open("/dev/null", O_WRONLY | O_CLOEXEC)) < 0) {
+  if ((req.capture && pipe2(out, O_CLOEXEC) < 0) || ((req.capture || req.capture_stderr) && pipe2(err, O_CLOEXEC) < 0)) {
+    r.error = Fail("pipe2");
+    CloseAll({&in, &out[0], &out[1], &err[0], &err[1]});
+    return r;
+  }
+  if (!req.capture && (devnull = open("/dev/null", O_WRONLY | O_CLOEXEC)) < 0) {
     r.error = Fail("open");
     CloseAll({&in});
     return r;
@@ -217,7 +216,7 @@ SpawnResult SpawnHook(const SpawnRequest& req) {
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, in, 0);
   posix_spawn_file_actions_adddup2(&fa, req.capture ? out[1] : devnull, 1);
-  posix_spawn_file_actions_adddup2(&fa, req.capture ? err[1] : devnull, 2);
+  posix_spawn_file_actions_adddup2(&fa, err[1] >= 0 ? err[1] : devnull, 2);
   posix_spawn_file_actions_addchdir_np(&fa, "/");
   // Nothing above stderr reaches the hook: a descriptor nlmon inherited without close-on-exec
   // (a pipe from the shell that started it) would otherwise go to every root hook.
@@ -239,7 +238,7 @@ SpawnResult SpawnHook(const SpawnRequest& req) {
   int e = 0;
   if (req.set_identity) {
     SysError se;
-    pid = SpawnAs(req, argv.data(), envp.data(), in, req.capture ? out[1] : devnull, req.capture ? err[1] : devnull, &se);
+    pid = SpawnAs(req, argv.data(), envp.data(), in, req.capture ? out[1] : devnull, err[1] >= 0 ? err[1] : devnull, &se);
     if (pid < 0) {
       posix_spawn_file_actions_destroy(&fa);
       posix_spawnattr_destroy(&attr);

@@ -16,6 +16,7 @@ struct SpawnRequest {
   std::vector<std::string> env;   // "NAME=value"
   std::string stdin_data;         // written to the child's stdin, then EOF
   bool capture = false;           // stdout/stderr to pipes (else /dev/null)
+  bool capture_stderr = false;    // stderr to a pipe even without capture (shown on failure)
   // Run as another identity (docs/hooks.md, "Identity"): then the child is started by clone and
   // sets groups, gid, uid, ambient capabilities and no_new_privs itself before exec.
   bool set_identity = false;

@@ -285,7 +285,7 @@ struct ExitWatch {
 
 void InitSpawn(napi_env env) { MakeQueue(env); }
 
-// spawnHook(file, argv, env, stdin, capture, cb[, identity])
+// spawnHook(file, argv, env, stdin, capture, cb[, identity[, captureStderr]])
 Napi::Value SpawnHook(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   SpawnRequest req;
@@ -297,6 +297,7 @@ Napi::Value SpawnHook(const Napi::CallbackInfo& info) {
   req.file = info[0].As<Napi::String>().Utf8Value();
   req.stdin_data = info[3].As<Napi::String>().Utf8Value();
   req.capture = info[4].As<Napi::Boolean>().Value();
+  req.capture_stderr = info.Length() > 7 && info[7].IsBoolean() && info[7].As<Napi::Boolean>().Value();
   // identity: {uid, gid, groups[], caps[] (capability numbers), noNewPrivs}, or absent.
   if (info.Length() > 6 && info[6].IsObject()) {
     Napi::Object id = info[6].As<Napi::Object>();

@@ -71,6 +71,7 @@ test('webhook: the body is the event, signed so that standardwebhooks verifies i
     const ce = JSON.parse(r.got[1]!.body);
     assert.equal(r.got[1]!.headers['content-type'], 'application/cloudevents+json');
     assert.equal(r.got[1]!.headers['webhook-signature'], undefined, 'unsigned without a secret');
+    assert.match(String(r.got[1]!.headers['webhook-id']), /^msg_/, 'but with its id, for de-duplication');
     assert.deepEqual([ce.specversion, ce.type, ce.source, ce.id, ce.time], ['1.0', 'io.nlmon.link_added', `nlmon://${e.host}/blue`, `msg_${e.host}_${e.timestamp}_42`, new Date(e.timestamp).toISOString()]);
     assert.deepEqual(ce.data, e);
   } finally {
@@ -206,8 +207,8 @@ test('daemon: a url hook and a module hook on real events; stats, retries, the h
     assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b), 'a sync module hook sees its events in order');
     assert.equal(lines.length, stats.record!.executions);
     const log = fs.readFileSync(path.join(dir, 'hook.log'), 'utf8');
-    assert.match(log, new RegExp(`done ${r.url.replace(/[.]/g, '\\.')} OK`));
-    assert.match(log, /done \S*throws\.mjs ERROR:threw/);
+    assert.match(log, new RegExp(`done \\S+ : \\S+ : ${r.url.replace(/[.]/g, '\\.')} OK`));
+    assert.match(log, /done fails : \S+ : \S*throws\.mjs ERROR:threw/);
     const api = await (await fetch(`http://127.0.0.1:${port}/api/hooks`)).json() as Array<{ name: string; action: string; retries: number }>;
     assert.deepEqual(api.map((h) => [h.name, h.action]), [['web', 'url'], ['record', 'module'], ['fails', 'module']]);
     const status = await (await fetch(`http://127.0.0.1:${port}/api/status`)).json() as { events: number };

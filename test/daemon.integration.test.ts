@@ -180,7 +180,7 @@ test('SIGTERM during a running hook waits for it, then exits 0 and removes the s
     assert.equal(await d.exit, 0);
     assert.ok(fs.existsSync(`${dir}/finished`), 'the running hook was let finish');
     assert.match(d.stderr(), /stopping: waiting for \d running hook/);
-    assert.match(d.hookLog().join('\n'), /done \S+long\.sh OK/);
+    assert.match(d.hookLog().join('\n'), /done \S+ : \S+ : \S+long\.sh OK/);
     assert.equal(fs.existsSync(`${dir}/nlmon.sock`), false);
   } finally {
     d.child.kill('SIGKILL');

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  alive, config, ip, lines, linkburst, needsRoot, nlmonSync, script, until, withDaemon, withNetns, withTempDir,
+  alive, cli, config, ip, lines, linkburst, needsRoot, nlmonSync, script, until, withDaemon, withNetns, withTempDir,
 } from './helpers/index.js';
 
 const opts = { skip: needsRoot, timeout: 60000 };
@@ -56,7 +56,7 @@ test('a veth hook runs once per new veth end with every NLMON_ variable and the 
     assert.deepEqual([...seen].sort(), ['veth-a', 'veth-b']);
     const log = d.hookLog();
     assert.match(log[0]!, /^\d{4}-\d\d-\d\dT[\d:.]+Z link_added : \d+ : started veth_added : veth-\w : .*record\.sh$/);
-    assert.ok(log.some((l) => /^\S+ link_added : \d+ : done .*record\.sh OK$/.test(l)), log.join('\n'));
+    assert.ok(log.some((l) => /^\S+ link_added : \d+ : done \S+ : \S+ : .*record\.sh OK$/.test(l)), log.join('\n'));
     assert.equal(await d.stop(), 0);
   });
 })));
@@ -163,4 +163,21 @@ test('a missing script and a world-writable one are refused at start with their 
     assert.match(r.stderr, re);
     assert.match(r.stderr, new RegExp(`^${cfg}:9:17: `));
   }
+})));
+
+test('a failing script\'s stderr is in the hook log, the daemon\'s log and hooks stats NAME, escaped; hooks run says when the condition does not match', opts, () => withNetns(1, (ns) => withTempDir(async (dir) => {
+  const fails = script(dir, 'fails.sh', `echo "cannot reach \\033[31mthe router" >&2\necho 'second line' >&2\nexit 4`);
+  await withDaemon(dir, config(ns, dir, `    hooks:\n      - name: fails\n        script: ${fails}\n        async: true\n        condition: "event == link_added AND interface == 'f0'"\n`), async (d) => {
+    ip('-n', ns, 'link', 'add', 'f0', 'type', 'veth', 'peer', 'name', 'f1');
+    await until(() => d.hookLog().some((l) => l.includes(' : stderr fails : ')), 'the stderr line in the hook log');
+    const line = d.hookLog().find((l) => l.includes(' : stderr fails : '))!;
+    assert.match(line, /: stderr fails : cannot reach \\x1b\[31mthe router\\x0asecond line$/);
+    assert.match(d.stderr(), /hook fails: failure on link_added f0 #\d+: exit code 4; stderr: cannot reach \\x1b\[31mthe router/);
+    const stats = cli(dir, 'hooks', 'stats', 'fails');
+    assert.match(stats.stdout, /fails: last run failed \(.*\): exit code 4\nthe output of its last failure:\ncannot reach \\x1b\[31mthe router\\x0asecond line\n$/);
+  });
+  const cfg = path.join(dir, 'nlmon.yaml');
+  const run = nlmonSync(['hooks', 'run', 'fails', '--config', cfg, '--interface', 'eth9']);
+  assert.match(run.stderr, /hook fails: its condition does not match this event \(event == link_added AND interface == 'f0'\); running it anyway/);
+  assert.equal(run.exitCode, 1);
 })));

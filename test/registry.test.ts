@@ -128,7 +128,7 @@ test('a made-up action, registered in this test alone, is read from the config a
   await log.close();
   assert.deepEqual(recorded, ['seen:veth9'], 'run for link_added only');
   assert.deepEqual([s.status()[0]!.action, s.status()[0]!.target, s.status()[0]!.successes], ['record', 'record:seen', 1]);
-  assert.match(fs.readFileSync(path.join(dir, 'hook.log'), 'utf8'), /link_added : 1 : done record:seen OK\n$/);
+  assert.match(fs.readFileSync(path.join(dir, 'hook.log'), 'utf8'), /link_added : 1 : done rec : default : record:seen OK\n$/);
 }));
 
 test('the registered types are in the config checker\'s messages: the type list, their keys, a misspelt key', () => {

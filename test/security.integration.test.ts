@@ -29,7 +29,7 @@ test('a script made writable after load is refused at its next run, before anoth
     await until(() => hookStats(dir).h!.failures === 2, 'the two refused runs');
     assert.equal(fs.existsSync(`${dir}/pwned`), false, 'the attacker\'s code never ran');
     assert.match(hookStats(dir).h!.last_error, /^refused: file \S+hook\.sh is world-writable/);
-    assert.match(d.hookLog().join('\n'), /done \S+hook\.sh REFUSED/);
+    assert.match(d.hookLog().join('\n'), /done h : \S+ : \S+hook\.sh REFUSED/);
   });
 })));
 

@@ -8,7 +8,7 @@ import { configCheckCommand, doctorCommand, filterCheckCommand, hooksRunCommand,
 import { compileCondition, FilterError } from '../event/filter.js';
 import { VERSION } from '../version.js';
 import { api, clientCommand, watchStats } from './control-client.js';
-import { listTable, outputsTable, statsTable, statusText } from './tables.js';
+import { lastOutput, listTable, outputsTable, statsTable, statusText } from './tables.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -124,7 +124,7 @@ export function buildProgram(run: (job: Promise<number>) => void): Command {
   socketOptions(hooks.command('stats').description('per-hook statistics of the running daemon').argument('[name]', 'one hook'))
     .option('--watch', 'print again every --interval until interrupted')
     .addOption(new Option('--interval <ms>', 'refresh interval for --watch (100 to 3600000)').argParser(integerIn('--interval', 100, 3_600_000)).default(2000))
-    .action((name, opts) => run(opts.watch ? watchStats(opts, name, opts.interval) : clientCommand(opts, (s) => api.stats(s, name), statsTable)));
+    .action((name, opts) => run(opts.watch ? watchStats(opts, name, opts.interval) : clientCommand(opts, (s) => api.stats(s, name), (hooks) => statsTable(hooks) + (name ? lastOutput(hooks) : ''))));
   for (const on of [true, false]) {
     socketOptions(hooks.command(on ? 'enable' : 'disable').description(`${on ? 'enable' : 'disable'} a hook of the running daemon at once (not written to the config file)`).argument('<name>'))
       .action((name, opts) => run(clientCommand(opts, (s) => api.enable(s, name, on), (a) => `hook ${a.hook.name}: ${a.hook.enabled ? 'enabled' : 'disabled'}\n`)));

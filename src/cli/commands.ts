@@ -101,6 +101,7 @@ export async function hooksRunCommand(name: string, opts: ConfigOptions & { even
   } else {
     event = syntheticEvent(opts.interface ?? '', opts.namespace ?? 'default');
   }
+  if (!hook.match(event)) process.stderr.write(`hook ${name}: its condition does not match this event (${hook.condition}); running it anyway\n`);
   // A module's log lines are the run's output here (printed below), not the daemon's log.
   const runner = new ActionRunners();
   const r = await runner.run(hook.action === 'script' ? { ...hook, capture_output: true } as HookConfig : hook, event);

@@ -27,6 +27,11 @@ export function statsTable(hooks: HookStatus[]): string {
   ]);
 }
 
+/** `hooks stats NAME`: the last failure of the hook and the end of its output. */
+export function lastOutput(hooks: HookStatus[]): string {
+  return hooks.filter((h) => h.last_error || h.last_output).map((h) => `\n${h.name}: ${h.last_error ? `last run failed (${h.last_run_at}): ${terminalSafe(h.last_error)}` : 'the last run succeeded'}${h.last_output ? `\nthe output of its last failure:\n${terminalSafe(h.last_output)}` : ''}\n`).join('');
+}
+
 export function listTable(hooks: HookStatus[]): string {
   return table([
     ['NAME', 'ENABLED', 'ASYNC', 'ACTION', 'CONDITION', 'TARGET'],

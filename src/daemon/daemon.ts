@@ -9,7 +9,7 @@ import { HookScheduler, type HookStatus } from '../hooks/scheduler.js';
 import { ActionRunners } from '../hooks/registry.js';
 import { Outputs } from '../outputs/fan-out.js';
 import type { OutputStatusBase } from '../outputs/output.js';
-import { HookLog } from '../hooks/log.js';
+import { HookLog, outputTail } from '../hooks/log.js';
 import { ConfigError, loadConfigFile, type LoadOptions, type NlmonConfig } from './config-file.js';
 import { addHookToFile, ConfigEditError, deleteHookFromFile, type NewHook } from './config-edit.js';
 import { ControlServer, ControlSocketError } from './control-server.js';
@@ -58,7 +58,10 @@ export class Daemon implements ControlApi {
         finished: (hook, e, r) => {
           this.hookLog.done(hook, e, r);
           this.metrics.hookFinished(hook.name, r.outcome, r.duration_ms, (r.attempts ?? 1) - 1);
-          if (r.outcome !== 'success') this.limited.log(`${hook.name} ${r.outcome}`, 'warn', `hook ${hook.name}: ${r.outcome} on ${e.event} ${e.interface || ''} #${e.sequence}: ${r.error}`);
+          if (r.outcome !== 'success') {
+            const err = outputTail(r.stderr).slice(0, 200);
+            this.limited.log(`${hook.name} ${r.outcome}`, 'warn', `hook ${hook.name}: ${r.outcome} on ${e.event} ${e.interface || ''} #${e.sequence}: ${r.error}${err ? `; stderr: ${err}` : ''}`);
+          }
         },
         dropped: (hook, e, why) => {
           this.hookLog.done(hook, e, { outcome: 'dropped' });

@@ -11,6 +11,15 @@ import { AppendFile } from '../files/append-file.js';
 /** A run's result, or a run dropped from a full queue. */
 export type LogOutcome = RunResult | { outcome: 'dropped' };
 
+/** How much of a failed run's output the hook log, the daemon's log and `hooks stats` keep. */
+export const OUTPUT_TAIL = 1024;
+
+/** The end of a run's output, escaped to one line ('' when there is none). */
+export function outputTail(text: string): string {
+  const t = text.trimEnd();
+  return t ? printable(t.length > OUTPUT_TAIL ? `…${t.slice(-OUTPUT_TAIL)}` : t) : '';
+}
+
 export class HookLog {
   private readonly out: AppendFile | undefined;
   /** Lines that could not be written. */
@@ -40,7 +49,16 @@ export class HookLog {
       what = r.error.startsWith('refused:') ? 'REFUSED' : code !== null ? `ERROR:${code}` : 'signal' in r && r.signal ? 'ERROR:signal'
         : `ERROR:${actionType(hook.action).failure}`;
     }
-    this.write(`${new Date().toISOString()} ${e.event} : ${e.sequence} : done ${printable(hookTarget(hook))} ${what}\n`);
+    const now = new Date().toISOString();
+    this.write(`${now} ${e.event} : ${e.sequence} : done ${hook.name} : ${printable(e.namespace)} : ${printable(hookTarget(hook))} ${what}\n`);
+    // A failure's output, so that it can be diagnosed without running the hook again: its
+    // stderr (and stdout, when captured), the last OUTPUT_TAIL characters, escaped, one line each.
+    if (r.outcome === 'failure' || r.outcome === 'timeout') {
+      for (const [name, text] of [['stderr', r.stderr], ['stdout', r.stdout]] as const) {
+        const tail = outputTail(text);
+        if (tail) this.write(`${now} ${e.event} : ${e.sequence} : ${name} ${hook.name} : ${tail}\n`);
+      }
+    }
   }
 
   /** Closes the file and opens it again by name (after logrotate moved it). */

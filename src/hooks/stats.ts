@@ -1,6 +1,7 @@
 // Per-hook statistics (docs/hooks.md): counts, durations (min/max/avg/total, p50/p95 over the
 // last 1024 runs), and the last run's exit code, time and error.
 import { resultCode, type RunResult } from './action.js';
+import { outputTail } from './log.js';
 
 export interface HookStatsSnapshot {
   executions: number;
@@ -25,6 +26,8 @@ export interface HookStatsSnapshot {
   last_exit_code: number | null;
   last_run_at: string;
   last_error: string;
+  /** The end of the last failed run's output (stderr, then stdout when captured), escaped. */
+  last_output: string;
 }
 
 const WINDOW = 1024;
@@ -46,6 +49,7 @@ export class HookStats {
   private lastExit: number | null = null;
   private lastRunAt = '';
   private lastError = '';
+  private lastOutput = '';
 
   record(r: RunResult, at: Date): void {
     this.executions++;
@@ -60,6 +64,7 @@ export class HookStats {
     this.lastExit = resultCode(r);
     this.lastRunAt = at.toISOString();
     this.lastError = r.error;
+    if (r.outcome !== 'success') this.lastOutput = outputTail(`${r.stderr}${r.stdout ? `${r.stderr ? '\n' : ''}${r.stdout}` : ''}`);
   }
 
   private percentile(p: number): number {
@@ -77,7 +82,7 @@ export class HookStats {
       min_ms: this.executions ? round(this.min) : 0, max_ms: round(this.max),
       avg_ms: this.executions ? round(this.total / this.executions) : 0, total_ms: round(this.total),
       p50_ms: round(this.percentile(50)), p95_ms: round(this.percentile(95)),
-      last_exit_code: this.lastExit, last_run_at: this.lastRunAt, last_error: this.lastError,
+      last_exit_code: this.lastExit, last_run_at: this.lastRunAt, last_error: this.lastError, last_output: this.lastOutput,
     };
   }
 }

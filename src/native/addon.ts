@@ -131,6 +131,8 @@ export interface SpawnRequest {
   env: string[];
   stdin: string;
   capture: boolean;
+  /** stderr to a pipe even without capture (its output shown when the run fails). */
+  captureStderr?: boolean;
   /** Run as another identity: set in the child before exec (docs/hooks.md, "Identity"). */
   identity?: SpawnIdentity;
 }
@@ -169,7 +171,7 @@ interface RawAddon {
   decode(bytes: Uint8Array): { ints: Int32Array; strings: string; count: number; messages: number; malformed: number; ignored: number };
   intsPerRecord: number;
   spawnHook(file: string, argv: string[], env: string[], stdin: string, capture: boolean,
-    cb: (err: NodeJS.ErrnoException | null, child?: SpawnedChild) => void, identity?: SpawnIdentity): void;
+    cb: (err: NodeJS.ErrnoException | null, child?: SpawnedChild) => void, identity?: SpawnIdentity | null, captureStderr?: boolean): void;
   watchExit(pid: number, pidfd: number, cb: (code: number, signal: number) => void): void;
   raiseFileLimit(): { before: number; soft: number; hard: number };
 }
@@ -261,7 +263,7 @@ export function nativeBinding(): NativeBinding {
     },
     spawnHook(req) {
       return new Promise((resolve, reject) => {
-        addon.spawnHook(req.file, req.argv, req.env, req.stdin, req.capture, (err, child) => (err ? reject(err) : resolve(child!)), req.identity);
+        addon.spawnHook(req.file, req.argv, req.env, req.stdin, req.capture, (err, child) => (err ? reject(err) : resolve(child!)), req.identity ?? null, req.captureStderr ?? false);
       });
     },
     watchExit: (pid, pidfd, onExit) => addon.watchExit(pid, pidfd, onExit),

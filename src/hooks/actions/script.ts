@@ -141,7 +141,7 @@ export class NativeHookRunner {
       onDeadline();
     };
     let timer = setTimeout(expire, hook.timeout_ms);
-    const spawning = this.binding.spawnHook({ file, argv: hook.argv, env, stdin: json + '\n', capture: hook.capture_output, ...(hook.identity ? { identity: hook.identity } : {}) });
+    const spawning = this.binding.spawnHook({ file, argv: hook.argv, env, stdin: json + '\n', capture: hook.capture_output, captureStderr: true, ...(hook.identity ? { identity: hook.identity } : {}) });
     const started = await Promise.race([spawning.then((c) => ({ c }), (e: NodeJS.ErrnoException) => ({ e })), deadline]);
     if (started === 'deadline') {
       // Kill the program the moment the spawn returns, and reap it; nobody waits for it now.
@@ -171,7 +171,7 @@ export class NativeHookRunner {
     // process group goes with it. The group's id cannot be reused while members remain.
     if (!hook.keep_children) killGroup(pid);
     const duration = performance.now() - t0;
-    if (hook.capture_output) {
+    if (hook.capture_output || code !== 0) {
       // Let the last output arrive; a grandchild holding the pipe does not hold the run.
       await Promise.race([Promise.all([out.closed, err.closed]), new Promise((r) => setTimeout(r, 100).unref())]);
     }

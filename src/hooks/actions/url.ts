@@ -170,9 +170,11 @@ export class WebhookRunner {
       'content-type': hook.format === 'cloudevents' ? 'application/cloudevents+json' : 'application/json',
       'content-length': String(Buffer.byteLength(body)),
     };
+    // The id always, so that a receiver can de-duplicate the retries of an event; the signature
+    // with a secret.
+    headers['webhook-id'] = id;
     if (hook.secret.length) {
       const ts = Math.floor(Date.now() / 1000);
-      headers['webhook-id'] = id;
       headers['webhook-timestamp'] = String(ts);
       headers['webhook-signature'] = webhookSignature(hook.secret, id, ts, body);
     }
