@@ -170,6 +170,7 @@ function reference(n: Node, e: NlEvent): boolean {
         case '=~': return new RegExp(lit as string).test(v as string);
         case '!~': return !new RegExp(lit as string).test(v as string);
         case 'IN': return (lit as unknown[]).includes(v);
+        case 'HAS': return (v as string[]).includes(lit as string);
       }
     }
   }
@@ -215,4 +216,35 @@ test('human lines escape control characters and backslashes in names; JSON stays
   assert.equal(line.includes('\x1b'), false);
   assert.match(line, /^\[ns\\x0aforged line\] #\d+ link_added \d+: eth\\x1b\]0;x\\x07 /);
   assert.deepEqual(JSON.parse(formatEventJson(e)).namespace, 'ns\nforged line');
+});
+
+test('ip IN an address block (IPv4 and IPv6, one or a list with exact addresses); changed HAS a name; a bad escape says what to write', () => {
+  const ev = (ip: string, family: string) => ({ ...syntheticEvent('d0', 'default'), ip, family });
+  const v4 = compileCondition('ip IN 10.0.0.0/8');
+  assert.equal(v4(ev('10.200.3.4', 'inet')), true);
+  assert.equal(v4(ev('11.0.0.1', 'inet')), false);
+  assert.equal(v4(ev('', '')), false, 'a link event has no address');
+  assert.equal(v4.normalized, 'ip IN [10.0.0.0/8]');
+  const mixed = compileCondition("ip IN [192.168.0.0/16, fd00::/8, '2001:db8::1']");
+  assert.equal(mixed(ev('fd12:3456::9', 'inet6')), true);
+  assert.equal(mixed(ev('2001:db8::1', 'inet6')), true, 'an exact address in the same list');
+  assert.equal(mixed(ev('2001:db8::2', 'inet6')), false);
+  assert.equal(mixed(ev('192.168.7.7', 'inet')), true);
+  const has = compileCondition('changed HAS mtu');
+  assert.equal(has({ ...syntheticEvent('d0', 'default'), changed: ['operstate', 'mtu'] }), true);
+  assert.equal(has({ ...syntheticEvent('d0', 'default'), changed: ['operstate'] }), false);
+  assert.equal(compileCondition("changed HAS 'mtu'").normalized, "changed HAS 'mtu'");
+  const err = (src: string) => {
+    try {
+      compileCondition(src);
+    } catch (e) {
+      return (e as FilterError).format();
+    }
+    return '';
+  };
+  assert.equal(err("interface =~ '\\.'"), "condition: unknown escape '\\.' (a backslash is written '\\\\': '\\\\.') at column 15\n  interface =~ '\\.'\n                ^");
+  assert.match(err('mtu IN 10.0.0.0/8'), /an address block needs an address field \('ip'\), 'mtu' is an integer at column 8/);
+  assert.match(err('ip IN 10.0.0.0/33'), /'10\.0\.0\.0\/33' is not an address block/);
+  assert.match(err('ip == 10.0.0.0/8'), /an address block goes after IN/);
+  assert.match(err('interface HAS x'), /HAS needs a list field \('changed'\), 'interface' is a string/);
 });

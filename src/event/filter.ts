@@ -1,6 +1,10 @@
 // The filter language (docs/filter.md): lexer, parser, type checks, and compilation of a condition
 // to a closure over the event, once; evaluating it allocates nothing.
 import v8 from 'node:v8';
+import net from 'node:net';
+import { FilterError, lex, type Token } from './lex.js';
+
+export { FilterError } from './lex.js';
 import { EVENT_NAMES, EventType, RTM_DELADDR, RTM_DELLINK, RTM_NEWADDR, RTM_NEWLINK, type NlEvent } from './event.js';
 
 // `=~` runs on V8's linear-time regular expression engine (the 'l' flag): a pattern such as
@@ -26,72 +30,9 @@ const CONSTANTS: Readonly<Record<string, number>> = {
   ...Object.fromEntries(EVENT_NAMES.map((n) => [n, EventType[n]])),
 };
 
-export class FilterError extends Error {
-  constructor(readonly reason: string, readonly column: number, readonly source: string) {
-    super(`${reason} at column ${column}`);
-  }
-
-  /** `condition: <reason> at column N`, the expression, and a caret under the column. */
-  format(label = 'condition'): string {
-    return `${label}: ${this.message}\n  ${this.source}\n  ${' '.repeat(Math.max(0, this.column - 1))}^`;
-  }
-}
-
-type TokenKind = 'ident' | 'int' | 'string' | 'op' | 'punct' | 'end';
-interface Token { kind: TokenKind; text: string; value: string | number; col: number }
-
-const OPS = ['==', '!=', '<=', '>=', '=~', '!~', '&&', '||', '<', '>', '!'];
-
-function lex(src: string): Token[] {
-  const out: Token[] = [];
-  let i = 0;
-  while (i < src.length) {
-    const c = src[i]!;
-    const col = i + 1;
-    if (c === ' ' || c === '\t' || c === '\n' || c === '\r') { i++; continue; }
-    if ('()[],'.includes(c)) { out.push({ kind: 'punct', text: c, value: c, col }); i++; continue; }
-    const op = OPS.find((o) => src.startsWith(o, i));
-    if (op) { out.push({ kind: 'op', text: op, value: op, col }); i += op.length; continue; }
-    if (c === '"' || c === "'") {
-      let s = '';
-      let j = i + 1;
-      for (;;) {
-        if (j >= src.length) throw new FilterError('unterminated string', col, src);
-        const d = src[j]!;
-        if (d === c) break;
-        if (d === '\\') {
-          const e = src[j + 1];
-          if (e === '\\' || e === "'" || e === '"') { s += e; j += 2; continue; }
-          throw new FilterError(e === undefined ? 'unterminated string' : `unknown escape '\\${e}'`, j + 1, src);
-        }
-        s += d;
-        j++;
-      }
-      out.push({ kind: 'string', text: src.slice(i, j + 1), value: s, col });
-      i = j + 1;
-      continue;
-    }
-    const num = /^-?(0[xX][0-9a-fA-F]+|[0-9]+)/.exec(src.slice(i));
-    if (num && !/[A-Za-z0-9_]/.test(src[i + num[0].length] ?? '')) {
-      const t = num[0];
-      const neg = t.startsWith('-');
-      const body = neg ? t.slice(1) : t;
-      const v = body.toLowerCase().startsWith('0x') ? parseInt(body.slice(2), 16) : parseInt(body, 10);
-      if (!Number.isSafeInteger(v)) throw new FilterError(`integer out of range: ${t}`, col, src);
-      out.push({ kind: 'int', text: t, value: neg ? -v : v, col });
-      i += t.length;
-      continue;
-    }
-    const id = /^[A-Za-z_][A-Za-z0-9_]*/.exec(src.slice(i));
-    if (id) { out.push({ kind: 'ident', text: id[0], value: id[0].toLowerCase(), col }); i += id[0].length; continue; }
-    throw new FilterError(`unexpected character '${c}'`, col, src);
-  }
-  out.push({ kind: 'end', text: 'end of input', value: '', col: src.length + 1 });
-  return out;
-}
-
-export type CompareOp = '==' | '!=' | '<' | '>' | '<=' | '>=' | '=~' | '!~' | 'IN';
-export type Literal = number | string | boolean;
+export type CompareOp = '==' | '!=' | '<' | '>' | '<=' | '>=' | '=~' | '!~' | 'IN' | 'HAS';
+/** A value: a number, a string, a boolean, or an address block ({cidr}). */
+export type Literal = number | string | boolean | { cidr: string };
 
 export type Node =
   | { type: 'or' | 'and'; left: Node; right: Node }
@@ -100,7 +41,7 @@ export type Node =
   | { type: 'bool'; field: string }
   | { type: 'true' };
 
-const KEYWORDS = new Set(['and', 'or', 'not', 'in', 'true', 'false']);
+const KEYWORDS = new Set(['and', 'or', 'not', 'in', 'has', 'true', 'false']);
 
 /** Nesting a condition may have (parentheses, NOT, and chained AND/OR together): deeper ones are
  * an error, not a stack overflow in the daemon. */
@@ -189,15 +130,27 @@ class Parser {
     if (!type) this.fail(t, `unknown field '${t.text}'`);
     const opTok = this.peek();
     const op = opTok.kind === 'op' && isCompare(opTok.text) ? opTok.text as CompareOp
-      : this.isWord(opTok, 'in') ? 'IN' : undefined;
+      : this.isWord(opTok, 'in') ? 'IN' : this.isWord(opTok, 'has') ? 'HAS' : undefined;
     if (!op) {
       if (type === 'bool') return { type: 'bool', field };
       this.fail(opTok, `expected a comparison after '${t.text}', found ${opTok.kind === 'end' ? 'end of input' : `'${opTok.text}'`}`);
     }
     this.next();
+    if (op === 'HAS') {
+      // `changed HAS mtu`: a list field holds the name (a bare word, or a string).
+      if (type !== 'list') this.fail(opTok, `HAS needs a list field ('changed'), '${field}' is ${type === 'int' ? 'an integer' : `a ${type}`}`);
+      const vt = this.next();
+      if (vt.kind !== 'ident' && vt.kind !== 'string') this.fail(vt, `HAS needs a name, found ${vt.kind === 'end' ? 'end of input' : `'${vt.text}'`}`);
+      return { type: 'cmp', field, op, value: vt.kind === 'ident' ? vt.text : vt.value as string };
+    }
+    if (op === 'IN' && this.peek().kind === 'cidr') {
+      // `ip IN 10.0.0.0/8`: one address block.
+      if (type !== 'string') this.fail(this.peek(), `an address block needs an address field ('ip'), '${field}' is ${type === 'int' ? 'an integer' : `a ${type}`}`);
+      return { type: 'cmp', field, op, value: [{ cidr: this.next().text }] };
+    }
     if (op === 'IN') {
       const open = this.next();
-      if (!(open.kind === 'punct' && open.text === '[')) this.fail(open, `IN needs a list '[…]'`);
+      if (!(open.kind === 'punct' && open.text === '[')) this.fail(open, `IN needs a list '[…]' or an address block (10.0.0.0/8)`);
       const items: Literal[] = [];
       if (!(this.peek().kind === 'punct' && this.peek().text === ']')) {
         for (;;) {
@@ -214,6 +167,7 @@ class Parser {
     }
     const vt = this.next();
     const value = this.literal(field, type === 'list' ? 'string' : type, vt);
+    if (typeof value === 'object') this.fail(vt, `an address block goes after IN ('${field} IN ${vt.text}')`);
     checkOperator(field, type, op, opTok, this.src);
     const node: Node = { type: 'cmp', field, op, value };
     if (op === '=~' || op === '!~') {
@@ -233,6 +187,10 @@ class Parser {
   /** A literal for a field of the given type; constants resolve by the field's type. */
   private literal(field: string, type: FieldType, t: Token): Literal {
     if (t.kind === 'punct' && t.text === '[') this.fail(t, `a list only goes after IN`);
+    if (t.kind === 'cidr') {
+      if (type !== 'string') this.fail(t, `an address block needs an address field ('ip'), '${field}' is ${type === 'int' ? 'an integer' : `a ${type}`}`);
+      return { cidr: t.text };
+    }
     if (t.kind === 'ident') {
       const w = t.value as string;
       if (w === 'true' || w === 'false') {
@@ -298,6 +256,7 @@ function compileCompare(n: Extract<Node, { type: 'cmp' }>): Pred {
       case '==': { const v = n.value as string; return (e) => list(e).includes(v); }
       case '!=': { const v = n.value as string; return (e) => !list(e).includes(v); }
       case 'IN': { const s = new Set(n.value as string[]); return (e) => list(e).some((x) => s.has(x)); }
+      case 'HAS': { const v = n.value as string; return (e) => list(e).includes(v); }
       case '=~': { const r = n.regex!; return (e) => list(e).some((x) => r.test(x)); }
       case '!~': { const r = n.regex!; return (e) => !list(e).some((x) => r.test(x)); }
       default: throw new Error(`internal: operator ${n.op} on a list field`);
@@ -313,7 +272,25 @@ function compileCompare(n: Extract<Node, { type: 'cmp' }>): Pred {
     case '>=': return (e) => (get(e) as number) >= (v as number);
     case '=~': { const m = lastMatch(n.regex!); return (e) => m(get(e) as string); }
     case '!~': { const m = lastMatch(n.regex!); return (e) => !m(get(e) as string); }
-    case 'IN': { const s = new Set(n.value as Literal[]); return (e) => s.has(get(e) as Literal); }
+    case 'IN': {
+      const items = n.value as Literal[];
+      const s = new Set<unknown>(items.filter((x) => typeof x !== 'object'));
+      const blocks = items.filter((x): x is { cidr: string } => typeof x === 'object');
+      if (!blocks.length) return (e) => s.has(get(e));
+      const list = new net.BlockList();
+      for (const b of blocks) {
+        const [addr, bits] = b.cidr.split('/') as [string, string];
+        list.addSubnet(addr, Number(bits), net.isIPv4(addr) ? 'ipv4' : 'ipv6');
+      }
+      return (e) => {
+        const v = get(e);
+        if (s.has(v)) return true;
+        if (typeof v !== 'string') return false;
+        const family = net.isIPv4(v) ? 'ipv4' : net.isIPv6(v) ? 'ipv6' : undefined;
+        return family !== undefined && list.check(v, family);
+      };
+    }
+    case 'HAS': return () => false;
   }
 }
 
@@ -333,6 +310,7 @@ function lastMatch(r: RegExp): (s: string) => boolean {
 }
 
 function quote(v: Literal): string {
+  if (typeof v === 'object') return v.cidr;
   if (typeof v === 'string') return `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
   return String(v);
 }
