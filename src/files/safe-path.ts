@@ -134,25 +134,14 @@ export function openSafe(file: string, opts: { flags?: number; mode?: number; di
   return fd;
 }
 
-/** Opens an existing file in a checked directory for reading and writing (truncating a spool
- * segment), without following a symlink. */
-export function openExistingSafe(file: string, flags: number): number {
-  const c = fs.constants;
-  const dir = safeDirectory(path.dirname(file));
-  const real = path.join(dir, path.basename(file));
-  refuseLink(file, real);
-  let fd: number;
+/** A path with every symlink resolved, and what it is; undefined when it is not there. */
+export function realStat(file: string): { real: string; st: fs.Stats } | undefined {
   try {
-    fd = fs.openSync(real, flags | c.O_NOFOLLOW);
-  } catch (e) {
-    throw openError(file, e);
+    const real = fs.realpathSync(file);
+    return { real, st: fs.statSync(real) };
+  } catch {
+    return undefined;
   }
-  const problem = fileProblem(fs.fstatSync(fd));
-  if (problem) {
-    fs.closeSync(fd);
-    throw new UnsafePathError(file, problem);
-  }
-  return fd;
 }
 
 /** Why a file holding a secret (a webhook's secret_file, a nats credentials_file) must not be
@@ -160,14 +149,9 @@ export function openExistingSafe(file: string, flags: number): number {
  * readable by every user, and every directory above it must pass the checks above (another
  * user could otherwise swap it). A file that is not there is the reader's to report. */
 export function secretFileProblem(key: string, file: string): string | undefined {
-  let real: string;
-  let st: fs.Stats;
-  try {
-    real = fs.realpathSync(file);
-    st = fs.statSync(real);
-  } catch {
-    return undefined;
-  }
+  const found = realStat(file);
+  if (!found) return undefined;
+  const { real, st } = found;
   if (!st.isFile()) return `${key} ${file} is not a regular file`;
   if (!trusted(st.uid)) return `${key} ${file} is owned by uid ${st.uid}, not root or nlmon's user`;
   if (st.mode & 0o002) return `${key} ${file} is writable by every user (chmod 600 ${file})`;

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
+import { realStat } from '../files/safe-path.js';
 
 export const HOOK_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -43,6 +44,17 @@ function ownerProblem(what: string, p: string, st: { mode: number; uid: number }
   const sticky = dir && (st.mode & 0o1000) !== 0;
   if (st.mode & 0o002 && !sticky) return `${what} ${p} is world-writable; ${UNSAFE_HINT}`;
   if (st.mode & 0o020 && !sticky) return `${what} ${p} is group-writable; ${UNSAFE_HINT}`;
+  return undefined;
+}
+
+/** Why a file (`what`, with its stat) or a directory above it may be changed by someone else. */
+function treeProblem(what: string, file: string, real: string, st: fs.Stats): string | undefined {
+  const problem = ownerProblem(what, file, st, st.isDirectory());
+  if (problem) return problem;
+  for (const d of parents(real)) {
+    const dp = ownerProblem('directory', `${d} (above ${file})`, fs.statSync(d), true);
+    if (dp) return dp;
+  }
   return undefined;
 }
 
@@ -95,14 +107,8 @@ export function checkScript(argv: readonly string[], allowUnsafe: boolean): { pr
         return { problem: `script ${file} is not executable (chmod +x)` };
       }
     }
-    if (!allowUnsafe) {
-      const problem = ownerProblem(what, file, st, st.isDirectory());
-      if (problem) return { problem };
-      for (const d of parents(real)) {
-        const dp = ownerProblem('directory', `${d} (above ${file})`, fs.statSync(d), true);
-        if (dp) return { problem: dp };
-      }
-    }
+    const problem = allowUnsafe ? undefined : treeProblem(what, file, real, st);
+    if (problem) return { problem };
     files.push({ path: file, real, dev: st.dev, ino: st.ino });
   }
   return { files };
@@ -144,21 +150,8 @@ export async function recheckFiles(files: readonly CheckedFile[]): Promise<strin
 /** Why a file a module hook loads (the module, or any file it imports, at any depth) must not
  * be loaded as root, or undefined: the script rules, for module-guard.ts. */
 export function loadProblem(file: string): string | undefined {
-  let real: string;
-  let st: fs.Stats;
-  try {
-    real = fs.realpathSync(file);
-    st = fs.statSync(real);
-  } catch {
-    return undefined; // not there: the loader says so
-  }
-  const problem = ownerProblem('file', file, st, false);
-  if (problem) return problem;
-  for (const d of parents(real)) {
-    const dp = ownerProblem('directory', `${d} (above ${file})`, fs.statSync(d), true);
-    if (dp) return dp;
-  }
-  return undefined;
+  const found = realStat(file);
+  return found ? treeProblem('file', file, found.real, found.st) : undefined; // not there: the loader says so
 }
 
 /** The loader hooks that check every file a module loads (module-guard.ts). */
@@ -193,23 +186,12 @@ if (typeof m.default !== 'function' && typeof m.handle !== 'function') {
 /** At load: why a module hook must not be run (a file like a script's, which must also load), or
  * the file to check again at each run. */
 export function checkModule(file: string, allowUnsafe: boolean): { problem: string } | { files: CheckedFile[] } {
-  let real: string;
-  let st: fs.Stats;
-  try {
-    real = fs.realpathSync(file);
-    st = fs.statSync(real);
-  } catch {
-    return { problem: `module ${file} does not exist` };
-  }
+  const found = realStat(file);
+  if (!found) return { problem: `module ${file} does not exist` };
+  const { real, st } = found;
   if (!st.isFile()) return { problem: `module ${file} is not a regular file` };
-  if (!allowUnsafe) {
-    const problem = ownerProblem('module', file, st, false);
-    if (problem) return { problem };
-    for (const d of parents(real)) {
-      const dp = ownerProblem('directory', `${d} (above ${file})`, fs.statSync(d), true);
-      if (dp) return { problem: dp };
-    }
-  }
+  const problem = allowUnsafe ? undefined : treeProblem('module', file, real, st);
+  if (problem) return { problem };
   // A syntax error first, with its line (the loader's own message does not say where).
   const syntax = spawnSync(process.execPath, ['--check', real], { encoding: 'utf8', timeout: 20_000 });
   if (syntax.status !== 0 && !syntax.error) {
