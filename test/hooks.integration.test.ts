@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { FIELDS } from '../src/event/filter.js';
 import {
   alive, cli, config, ip, lines, linkburst, needsRoot, nlmonSync, script, until, withDaemon, withNetns, withTempDir,
 } from './helpers/index.js';
@@ -30,10 +31,9 @@ test('a veth hook runs once per new veth end with every NLMON_ variable and the 
       const env = Object.fromEntries(fs.readFileSync(path.join(dir, f), 'utf8').split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
       const json = JSON.parse(fs.readFileSync(path.join(dir, f.replace('.env', '.json')), 'utf8'));
       const names = Object.keys(env).filter((k) => k !== 'PWD' && k !== 'SHLVL' && k !== '_').sort();
-      assert.deepEqual(names, ['NLMON_CONTAINER_ID', 'NLMON_CONTAINER_IMAGE', 'NLMON_CONTAINER_NAME', 'NLMON_CONTAINER_RUNTIME',
-        'NLMON_EVENT', 'NLMON_EVENT_JSON', 'NLMON_EVENT_TYPE', 'NLMON_FAMILY', 'NLMON_HOOK', 'NLMON_HOST', 'NLMON_IFINDEX', 'NLMON_INTERFACE',
-        'NLMON_IP', 'NLMON_KIND', 'NLMON_MESSAGE_TYPE', 'NLMON_NAMESPACE', 'NLMON_OPERSTATE', 'NLMON_PEER_NAMESPACE', 'NLMON_POD_NAME', 'NLMON_POD_NAMESPACE',
-        'NLMON_POD_UID', 'NLMON_PREFIXLEN', 'NLMON_SCOPE', 'NLMON_SEQUENCE', 'NLMON_TIMESTAMP', 'PATH', 'SITE']);
+      // Every event field as its variable, the hook's name, the JSON, PATH and the hook's env.
+      assert.deepEqual(names, [...Object.keys(FIELDS).map((f) => `NLMON_${f.toUpperCase()}`), 'NLMON_EVENT_JSON', 'NLMON_HOOK', 'PATH', 'SITE'].sort());
+      assert.deepEqual([env.NLMON_MTU, env.NLMON_UP, env.NLMON_CHANGED, env.NLMON_OLD_INTERFACE], ['1500', '0', '', '']);
       assert.deepEqual([env.NLMON_FAMILY, env.NLMON_IP, env.NLMON_PREFIXLEN, env.NLMON_SCOPE], ['', '', '0', ''], 'a link event has no address');
       assert.equal(env.PATH, '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
       assert.equal(env.NLMON_HOST, os.hostname());
