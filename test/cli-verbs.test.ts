@@ -3,7 +3,8 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { nlmonSync, script, withTempDir } from './helpers/index.js';
+import { execaSync } from 'execa';
+import { NLMON, nlmonSync, script, withTempDir } from './helpers/index.js';
 import { Fifo } from '../src/hooks/fifo.js';
 
 const nlmon = (...args: string[]) => nlmonSync(args);
@@ -44,6 +45,11 @@ test('hooks run fires one hook by hand and prints exit code, duration and output
     const out = JSON.parse(j.stdout);
     assert.equal(out.exit_code, 3);
     assert.equal(out.stdout, 'hello x in default\n');
+    // --event -: a line of monitor --json on standard input.
+    const line = JSON.stringify({ interface: 'veth9', namespace: 'red', event: 'link_added', event_type: 1 });
+    const piped = execaSync(process.execPath, [NLMON, 'hooks', 'run', 'h', '--config', cfg, '--event', '-'], { input: `${line}\n`, reject: false });
+    assert.equal(piped.exitCode, 1, piped.stderr);
+    assert.match(piped.stdout, /--- stdout\nhello veth9 in red\n/);
     const missing = nlmon('hooks', 'run', 'nope', '--config', cfg);
     assert.equal(missing.exitCode, 2);
     assert.match(missing.stderr, /no hook named 'nope'/);

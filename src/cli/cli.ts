@@ -179,7 +179,7 @@ export function buildProgram(run: (job: Promise<number>) => void): Command {
     .argument('<name>', 'hook name')
     .addOption(configOption())
     .addOption(unsafeOption())
-    .option('--event <json>', 'the event to pass, as JSON (fields of docs/events.md)')
+    .option('--event <json>', 'the event to pass, as JSON (fields of docs/events.md); - reads one line from standard input')
     .option('--interface <name>', 'synthesize a link_added event for this interface')
     .option('--namespace <name>', 'namespace of the synthesized event', 'default')
     .option('--json', 'print the result as JSON')

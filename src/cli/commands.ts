@@ -1,4 +1,5 @@
 // The verbs that need no daemon besides `monitor`: run, hooks run, filter check, config check.
+import fs from 'node:fs';
 import { ConfigError, defaultConfig, loadConfigFile, type NlmonConfig } from '../daemon/config-file.js';
 import { compileCondition, FilterError } from '../event/filter.js';
 import { runDaemon, type LogFormat } from '../daemon/daemon.js';
@@ -92,7 +93,10 @@ export async function hooksRunCommand(name: string, opts: ConfigOptions & { even
   }
   let event: NlEvent;
   if (opts.event !== undefined) {
-    const e = parseEvent(opts.event);
+    // `--event -`: the first line of standard input (a line of `monitor --json`, the file output
+    // or a NATS consumer).
+    const text = opts.event === '-' ? (fs.readFileSync(0, 'utf8').split('\n').find((l) => l.trim()) ?? '') : opts.event;
+    const e = parseEvent(text);
     if (typeof e === 'string') {
       process.stderr.write(`${e}\n`);
       return 2;
