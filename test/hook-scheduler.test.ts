@@ -252,3 +252,21 @@ test('events held behind a sync hook are bounded by backlog_limit: the oldest ar
   assert.equal(s.backlogDropped, 6);
   assert.equal(counts.at(-1), 6);
 });
+
+test('order_by: runs of one key start one after another in event order; other keys run meanwhile; waiting runs count as queued', async () => {
+  const runner = new FakeRunner();
+  const s = new HookScheduler({ maxConcurrent: 10, queueLimit: 100 }, runner);
+  s.setHooks([hook('o', { order_by: ['interface'] })]);
+  const on = (seq: number, iface: string) => ({ ...syntheticEvent(iface, 'default'), sequence: seq });
+  s.submit([on(1, 'x'), on(2, 'y'), on(3, 'x'), on(4, 'x'), on(5, 'y')]);
+  assert.deepEqual(runner.started, ['o#1', 'o#2'], 'one run per key at a time');
+  assert.equal(s.status()[0]!.queued, 3);
+  await runner.finishOne(); // o#1
+  assert.deepEqual(runner.started, ['o#1', 'o#2', 'o#3']);
+  await runner.finishOne(); // o#2
+  assert.deepEqual(runner.started, ['o#1', 'o#2', 'o#3', 'o#5']);
+  while (runner.waiting) await runner.finishOne();
+  assert.deepEqual(runner.started, ['o#1', 'o#2', 'o#3', 'o#5', 'o#4']);
+  assert.equal(s.status()[0]!.queued, 0);
+  assert.equal(s.status()[0]!.executions, 5);
+});

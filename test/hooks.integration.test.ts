@@ -181,3 +181,33 @@ test('a failing script\'s stderr is in the hook log, the daemon\'s log and hooks
   assert.match(run.stderr, /hook fails: its condition does not match this event \(event == link_added AND interface == 'f0'\); running it anyway/);
   assert.equal(run.exitCode, 1);
 })));
+
+test('order_by [interface]: 20 veths added and removed in a burst, a hook that sleeps 0-50 ms sees each interface added before removed, with runs in parallel', opts, () => withNetns(1, (ns) => withTempDir(async (dir) => {
+  const rec = script(dir, 'rec.sh', `start=$(date +%s%N)\nsleep 0.0$(( $(od -An -N1 -tu1 /dev/urandom) % 5 ))\necho "$NLMON_INTERFACE $NLMON_EVENT $start $(date +%s%N)" >> ${dir}/runs`);
+  await withDaemon(dir, config(ns, dir, `    max_concurrent: 10
+    hooks:
+      - name: ordered
+        script: ${rec}
+        async: true
+        order_by: [interface]
+        condition: "event IN [link_added, link_removed] AND interface =~ '^o'"
+`), async () => {
+    // One burst in one ip -batch: each pair added and at once removed, so that the runs of an
+    // interface's two events would overlap if nothing kept them in order.
+    const batch = path.join(dir, 'batch');
+    fs.writeFileSync(batch, Array.from({ length: 20 }, (_, i) => `link add o${i} type veth peer name op${i}\nlink del o${i}`).join('\n') + '\n');
+    ip('-n', ns, '-batch', batch);
+    await until(() => lines(`${dir}/runs`).length === 80, 'a run for each end added and removed', 30000);
+  });
+  const runs = lines(`${dir}/runs`).map((l) => {
+    const [iface, event, start, end] = l.split(' ');
+    return { iface: iface!, event: event!, start: Number(start), end: Number(end) };
+  });
+  for (const iface of new Set(runs.map((r) => r.iface))) {
+    const mine = runs.filter((r) => r.iface === iface);
+    assert.deepEqual(mine.map((r) => r.event), ['link_added', 'link_removed'], `${iface}: added, then removed`);
+    assert.ok(mine[0]!.end <= mine[1]!.start, `${iface}: the removal's run started after the addition's ended`);
+  }
+  const overlapping = runs.some((a) => runs.some((b) => a !== b && a.start < b.end && b.start < a.end));
+  assert.ok(overlapping, 'runs of different interfaces ran at the same time');
+})));

@@ -20,6 +20,9 @@ export interface HookBase {
    * retry); absent: half of max_concurrent beside other hooks, and the daemon's queue_limit. */
   max_concurrent?: number;
   queue_limit?: number;
+  /** Event fields whose values make a key: runs of one key start one after another, in event
+   * order (key-order.ts); absent: no order between the runs of an async hook. */
+  order_by?: string[];
 }
 
 export type RunOutcome = 'success' | 'failure' | 'timeout';

@@ -4,6 +4,7 @@
 import type { Checker, Entries, YamlNode, YAMLMap } from '../config/checker.js';
 import { isMap, isScalar } from '../config/checker.js';
 import type { ActionReadOptions, HookBase } from './action.js';
+import { FIELDS } from '../event/filter.js';
 import { actionTypes, type HookConfig } from './registry.js';
 
 export interface IntegrationConfig {
@@ -32,7 +33,7 @@ export function defaultIntegration(): IntegrationConfig {
  * own (the order of the "known:" list in messages). */
 export function hookKeys(): string[] {
   const types = actionTypes();
-  return ['name', ...types.map((a) => a.key), 'condition', 'timeout_ms', 'enabled', 'async', 'max_concurrent', 'queue_limit', ...types.flatMap((a) => a.keys)];
+  return ['name', ...types.map((a) => a.key), 'condition', 'timeout_ms', 'enabled', 'async', 'max_concurrent', 'queue_limit', 'order_by', ...types.flatMap((a) => a.keys)];
 }
 
 export function readIntegration(c: Checker, integ: YAMLMap | undefined, opts: ActionReadOptions): IntegrationConfig {
@@ -97,11 +98,16 @@ export function readHook(c: Checker, item: YAMLMap, opts: ActionReadOptions): Ho
   const isAsync = c.scalar(e.get('async'), 'bool', 'async');
   const share = c.positive(e.get('max_concurrent'), 'max_concurrent', 1, 10000);
   const waiting = c.positive(e.get('queue_limit'), 'queue_limit', 1, 10_000_000);
+  const orderBy = c.stringList(e.get('order_by'), 'order_by');
+  const badField = orderBy?.find((f) => !(f in FIELDS));
+  if (badField !== undefined) c.at(e.get('order_by')!.value, `${label}: order_by: '${badField}' is not an event field (docs/events.md)`);
+  else if (orderBy && orderBy.length === 0) c.at(e.get('order_by')!.value, `${label}: order_by names no field`);
   const own = action?.read(c, e, label, opts);
   if (c.issues.length !== before || name === undefined || !match || !action || !own) return undefined;
   const base: HookBase = {
     name, action: action.key, condition, match, timeout_ms: timeout ?? DEFAULT_TIMEOUT_MS, enabled: enabled ?? true, async: isAsync ?? false,
     ...(share !== undefined ? { max_concurrent: share } : {}), ...(waiting !== undefined ? { queue_limit: waiting } : {}),
+    ...(orderBy?.length ? { order_by: orderBy } : {}),
   };
   return { ...base, ...own } as HookConfig;
 }

@@ -2,8 +2,9 @@
 // queueing"): at most max_concurrent at once, and at most a hook's own share of them; each hook's
 // runs wait in its own FIFO, served round-robin across hooks so that one hook's flood does not
 // delay another's; a bounded number of runs per hook and in all may wait (queued, or waiting to
-// retry), the oldest queued dropped past it; sync hooks hold back the dispatch of later events
-// until they end, up to backlog_limit events. Intake never waits: events queue here.
+// retry), the oldest queued dropped past it; runs of one key (order_by) start one after another
+// (key-order.ts); sync hooks hold back the dispatch of later events until they end, up to
+// backlog_limit events. Intake never waits: events queue here.
 import type { NlEvent } from '../event/event.js';
 import type { HookBase, HookRunner, RunResult, RunSlot } from './action.js';
 import { hookTarget } from './registry.js';
@@ -11,30 +12,10 @@ import { HookStats, type HookStatus } from './stats.js';
 
 export type { HookStatus } from './stats.js';
 import { Fifo } from './fifo.js';
+import { KeyOrder, orderKey, type Job } from './key-order.js';
+import type { SchedulerLimits, SchedulerObserver } from './scheduler-api.js';
 
-export interface SchedulerObserver {
-  started?(hook: HookBase, event: NlEvent): void;
-  finished?(hook: HookBase, event: NlEvent, result: RunResult): void;
-  /** A run dropped: its hook's or the daemon's queue was full. */
-  dropped?(hook: HookBase, event: NlEvent, why: string): void;
-  /** Events waiting behind a sync hook were dropped: backlog_limit was reached. */
-  backlogDropped?(count: number, limit: number): void;
-}
-
-export interface SchedulerLimits {
-  maxConcurrent: number;
-  /** Runs that may wait in all: queued, and waiting to retry. */
-  queueLimit: number;
-  /** Events that may wait behind sync hooks before the oldest are dropped. */
-  backlogLimit?: number;
-}
-
-interface Job {
-  hook: HookBase;
-  event: NlEvent;
-  /** Set for sync runs: called once when the run ends or is dropped. */
-  release: (() => void) | undefined;
-}
+export type { SchedulerLimits, SchedulerObserver } from './scheduler-api.js';
 
 /** One hook's runs: queued, holding a slot, waiting to retry. */
 interface Lane {
@@ -45,13 +26,13 @@ interface Lane {
   ready: boolean;
 }
 
-
 const DEFAULT_BACKLOG_LIMIT = 100_000;
 
 export class HookScheduler {
   private hooks: Array<HookBase> = [];
   private readonly stats = new Map<string, HookStats>();
   private readonly lanes = new Map<string, Lane>();
+  private readonly order = new KeyOrder();
   /** Lanes with queued jobs, served in turn. */
   private readonly ring = new Fifo<Lane>();
   private queued = 0;
@@ -169,6 +150,7 @@ export class HookScheduler {
     for (const lane of this.lanes.values()) {
       for (let job = lane.jobs.shift(); job; job = lane.jobs.shift()) this.drop(lane, job, 'the daemon stops');
     }
+    for (const job of this.order.drain()) this.drop(this.lane(job.hook.name), job, 'the daemon stops');
     if (this.active > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
   }
 
@@ -199,7 +181,8 @@ export class HookScheduler {
           if (this.syncOutstanding === 0) queueMicrotask(() => this.drainPending());
         };
       }
-      this.enqueue({ hook, event: e, release });
+      const key = orderKey(hook, e);
+      this.enqueue({ hook, event: e, release, ...(key !== undefined ? { key } : {}) });
     }
   }
 
@@ -221,7 +204,7 @@ export class HookScheduler {
     // The hook's own bound, then the daemon's (while every slot is taken): runs queued or
     // waiting to retry; the oldest queued run is dropped past it (the new one, when only runs
     // waiting to retry fill it).
-    if (lane.jobs.length + lane.retrying >= this.waitLimit(job.hook)) {
+    if (lane.jobs.length + lane.retrying + this.order.parkedOf(job.hook.name) >= this.waitLimit(job.hook)) {
       const oldest = lane.jobs.shift();
       if (!oldest) return this.drop(lane, job, `queue_limit ${this.waitLimit(job.hook)} of hook ${job.hook.name} reached, all waiting to retry`, false);
       this.drop(lane, oldest, `queue_limit ${this.waitLimit(job.hook)} of hook ${job.hook.name} reached`);
@@ -233,6 +216,12 @@ export class HookScheduler {
     }
     this.statsOf(job).queued++;
     this.queued++;
+    if (job.key !== undefined && !this.order.admit(job)) return; // waits behind its key's run
+    this.queue(lane, job);
+  }
+
+  /** Puts a counted run on its hook's queue, and the hook on the ring. */
+  private queue(lane: Lane, job: Job): void {
     lane.jobs.push(job);
     if (!lane.ready) {
       lane.ready = true;
@@ -267,6 +256,14 @@ export class HookScheduler {
     this.statsOf(job).dropped++;
     this.observer.dropped?.(job.hook, job.event, why);
     job.release?.();
+    this.nextOfKey(job);
+  }
+
+  /** A run of a key ended or was dropped: the next run of that key is queued. */
+  private nextOfKey(job: Job): void {
+    if (job.key === undefined || this.stopping) return;
+    const next = this.order.release(job.key);
+    if (next) this.queue(this.lane(next.hook.name), next);
   }
 
   /** Runs of a hook that may wait: queued, or waiting to retry. */
@@ -388,6 +385,7 @@ export class HookScheduler {
     this.statsOf(job).record(r, new Date());
     this.observer.finished?.(job.hook, job.event, r);
     job.release?.();
+    this.nextOfKey(job);
     this.startMore();
     if (this.active === 0) {
       const w = this.idleWaiters;
