@@ -229,7 +229,8 @@ export class Checker {
     return pair.value.items as YamlNode[];
   }
 
-  /** A string map (`env`, `headers`): each key checked by `key`, each value a scalar. */
+  /** The pairs of a mapping such as `env` or `headers`, for the caller to check ([] when it is
+   * absent; reported when it is not a mapping). */
   pairs(pair: KeyPair | undefined, name: string): KeyPair[] {
     const m = this.map(pair, name);
     return m ? (m.items as KeyPair[]) : [];

@@ -28,14 +28,19 @@ const trusted = (uid: number) => uid === 0 || uid === ME;
 /** Symlinks followed on one path at most (as the kernel's limit). */
 const MAX_LINKS = 40;
 
-/** Why a directory may be changed by someone else, or undefined. */
-function dirProblem(st: fs.Stats): string | undefined {
+/** Why a file or a directory may be changed by someone other than root or nlmon's user, or
+ * undefined: the rule every path nlmon trusts is held to (scripts, modules, the files it writes,
+ * secret files). A sticky directory (/tmp) may be writable by others: only an entry's owner can
+ * replace it, and entries are checked in turn. */
+export function othersCanChange(st: { mode: number; uid: number }, dir: boolean): string | undefined {
   if (!trusted(st.uid)) return `owned by uid ${st.uid}, not root or nlmon's user`;
-  const sticky = (st.mode & 0o1000) !== 0;
+  const sticky = dir && (st.mode & 0o1000) !== 0;
   if (st.mode & 0o002 && !sticky) return 'world-writable';
   if (st.mode & 0o020 && !sticky) return 'group-writable';
   return undefined;
 }
+
+const dirProblem = (st: fs.Stats) => othersCanChange(st, true);
 
 /** Checks (and with `create`, makes, mode `mode`) the directory `dir` and every one above it;
  * returns its real path. Throws UnsafePathError naming the first directory that fails. */

@@ -42,7 +42,7 @@ export class HookScheduler {
   /** Runs started and not finished (waiting to retry included). */
   private active = 0;
   /** Runs that gave their slot back to wait and want one again, with their lane. */
-  private readonly slotWaiters = new Fifo<{ lane: Lane; grant: () => void }>();
+  private readonly slotWaiters = new Fifo<{ lane: Lane; hook: HookBase; grant: () => void }>();
   /** Whether the last slot went to a retry: retries and new runs take turns. */
   private lastWasRetry = false;
   private readonly pending = new Fifo<NlEvent>();
@@ -148,9 +148,9 @@ export class HookScheduler {
     this.discarded += this.pending.length;
     this.pending.clear();
     for (const lane of this.lanes.values()) {
-      for (let job = lane.jobs.shift(); job; job = lane.jobs.shift()) this.drop(lane, job, 'the daemon stops');
+      for (let job = lane.jobs.shift(); job; job = lane.jobs.shift()) this.drop(job, 'the daemon stops');
     }
-    for (const job of this.order.drain()) this.drop(this.lane(job.hook.name), job, 'the daemon stops');
+    for (const job of this.order.drain()) this.drop(job, 'the daemon stops');
     if (this.active > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
   }
 
@@ -206,13 +206,13 @@ export class HookScheduler {
     // waiting to retry fill it).
     if (lane.jobs.length + lane.retrying + this.order.parkedOf(job.hook.name) >= this.waitLimit(job.hook)) {
       const oldest = lane.jobs.shift();
-      if (!oldest) return this.drop(lane, job, `queue_limit ${this.waitLimit(job.hook)} of hook ${job.hook.name} reached, all waiting to retry`, false);
-      this.drop(lane, oldest, `queue_limit ${this.waitLimit(job.hook)} of hook ${job.hook.name} reached`);
+      if (!oldest) return this.drop(job, `queue_limit ${this.waitLimit(job.hook)} of hook ${job.hook.name} reached, all waiting to retry`, false);
+      this.drop(oldest, `queue_limit ${this.waitLimit(job.hook)} of hook ${job.hook.name} reached`);
     } else if (this.queued + this.retrying >= this.limits.queueLimit && this.running >= this.limits.maxConcurrent) {
       const victim = this.longestLane() ?? lane;
       const oldest = victim.jobs.shift();
-      if (!oldest) return this.drop(lane, job, `queue_limit ${this.limits.queueLimit} reached, all waiting to retry`, false);
-      this.drop(victim, oldest, `queue_limit ${this.limits.queueLimit} reached`);
+      if (!oldest) return this.drop(job, `queue_limit ${this.limits.queueLimit} reached, all waiting to retry`, false);
+      this.drop(oldest, `queue_limit ${this.limits.queueLimit} reached`);
     }
     this.statsOf(job).queued++;
     this.queued++;
@@ -248,7 +248,7 @@ export class HookScheduler {
   }
 
   /** Counts a run as dropped; `queued` says whether it had been counted as queued. */
-  private drop(_lane: Lane, job: Job, why: string, queued = true): void {
+  private drop(job: Job, why: string, queued = true): void {
     if (queued) {
       this.statsOf(job).queued--;
       this.queued--;
@@ -287,13 +287,14 @@ export class HookScheduler {
         this.statsOf(job).retrying++;
         // A run going to wait may take the place of a queued one: the bound holds.
         if (lane.jobs.length && lane.jobs.length + lane.retrying > this.waitLimit(job.hook)) {
-          this.drop(lane, lane.jobs.shift()!, `queue_limit ${this.waitLimit(job.hook)} of hook ${job.hook.name} reached`);
+          this.drop(lane.jobs.shift()!, `queue_limit ${this.waitLimit(job.hook)} of hook ${job.hook.name} reached`);
         }
         this.startMore();
       },
       acquire: () => new Promise<void>((resolve) => {
         this.slotWaiters.push({
           lane,
+          hook: job.hook,
           grant: () => {
             lane.retrying--;
             this.retrying--;
@@ -312,8 +313,7 @@ export class HookScheduler {
   private nextRetry(): (() => void) | undefined {
     for (let n = this.slotWaiters.length; n > 0; n--) {
       const w = this.slotWaiters.shift()!;
-      const hook = this.hooks.find((h) => this.lanes.get(h.name) === w.lane);
-      if (!hook || w.lane.running < this.share(hook)) return w.grant;
+      if (w.lane.running < this.share(w.hook)) return w.grant;
       this.slotWaiters.push(w); // its hook is at its share: later
     }
     return undefined;

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { realStat } from '../files/safe-path.js';
+import { othersCanChange, realStat } from '../files/safe-path.js';
 
 export const HOOK_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -39,12 +39,8 @@ const UNSAFE_HINT = 'refusing to run it (--allow-unsafe-scripts overrides)';
 
 /** Why one file or directory (with its stat) may be changed by someone else, or undefined. */
 function ownerProblem(what: string, p: string, st: { mode: number; uid: number }, dir: boolean): string | undefined {
-  const me = process.getuid?.() ?? 0;
-  if (st.uid !== 0 && st.uid !== me) return `${what} ${p} is owned by uid ${st.uid}, not root or nlmon's user; ${UNSAFE_HINT}`;
-  const sticky = dir && (st.mode & 0o1000) !== 0;
-  if (st.mode & 0o002 && !sticky) return `${what} ${p} is world-writable; ${UNSAFE_HINT}`;
-  if (st.mode & 0o020 && !sticky) return `${what} ${p} is group-writable; ${UNSAFE_HINT}`;
-  return undefined;
+  const why = othersCanChange(st, dir);
+  return why && `${what} ${p} is ${why}; ${UNSAFE_HINT}`;
 }
 
 /** Why a file (`what`, with its stat) or a directory above it may be changed by someone else. */
