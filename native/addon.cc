@@ -9,6 +9,7 @@ namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   nlmon::InitSpawn(env);
   exports.Set("LinkWatcher", nlmon::DefineLinkWatcher(env));
+  exports.Set("namespaceId", Napi::Function::New(env, nlmon::NamespaceIdOf, "namespaceId"));
   exports.Set("decode", Napi::Function::New(env, nlmon::Decode, "decode"));
   exports.Set("spawnHook", Napi::Function::New(env, nlmon::SpawnHook, "spawnHook"));
   exports.Set("watchExit", Napi::Function::New(env, nlmon::WatchExit, "watchExit"));

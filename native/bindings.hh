@@ -7,6 +7,8 @@ namespace nlmon {
 
 // link_watcher_binding.cc: class LinkWatcher({netns, receiveBuffer, onBatch, onOverrun, onError}).
 Napi::Function DefineLinkWatcher(Napi::Env env);
+// link_watcher_binding.cc: namespaceId(path) -> {nsid, ino} (given an id if it has none).
+Napi::Value NamespaceIdOf(const Napi::CallbackInfo& info);
 
 // decode_binding.cc: decode(bytes) -> {ints, strings, count, messages, malformed, ignored}.
 Napi::Value Decode(const Napi::CallbackInfo& info);

@@ -17,7 +17,7 @@ constexpr size_t kIfinfoLen = 16;     // sizeof(struct ifinfomsg)
 constexpr size_t kRtaHdrLen = 4;      // sizeof(struct rtattr)
 constexpr uint16_t kNlmsgNoop = 1, kNlmsgError = 2, kNlmsgDone = 3, kNlmsgOverrun = 4;
 constexpr uint16_t kRtmNewlink = 16, kRtmDellink = 17, kRtmNewaddr = 20, kRtmDeladdr = 21,
-                   kRtmNewnsid = 88;
+                   kRtmNewnsid = 88, kRtmDelnsid = 89;
 constexpr size_t kIfaddrLen = 8;      // sizeof(struct ifaddrmsg)
 constexpr uint16_t kIfaAddress = 1, kIfaLocal = 2, kIfaLabel = 3, kIfaCacheinfo = 6, kIfaFlags = 8;
 constexpr size_t kIfaCacheinfoLen = 16;  // sizeof(struct ifa_cacheinfo)
@@ -243,7 +243,8 @@ size_t DecodeDatagram(const uint8_t* buf, size_t len, std::vector<LinkRecord>* o
         }
         break;
       }
-      case kRtmNewnsid: {
+      case kRtmNewnsid:
+      case kRtmDelnsid: {
         if (body_len < kRtgenLen) {
           stats->malformed++;
           break;

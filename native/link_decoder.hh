@@ -13,7 +13,8 @@ enum class RecordKind : uint8_t {
   kLink = 0,      // RTM_NEWLINK / RTM_DELLINK for AF_UNSPEC
   kDumpDone = 1,  // NLMSG_DONE closing a dump
   kError = 2,     // NLMSG_ERROR with a non-zero errno (answer to our request)
-  kNsid = 3,      // RTM_NEWNSID answering RTM_GETNSID: link_netnsid holds the id (-1 if none)
+  kNsid = 3,      // RTM_NEWNSID answering RTM_GETNSID (seq set), or RTM_NEWNSID / RTM_DELNSID
+                  // notifying an id given or gone (seq 0): link_netnsid holds the id (-1 if none)
   kAddr = 4,      // RTM_NEWADDR / RTM_DELADDR for AF_INET or AF_INET6
 };
 
@@ -43,6 +44,9 @@ struct LinkRecord {
   uint8_t prefixlen = 0;
   uint8_t scope = 0;          // RT_SCOPE_*: 0 global, 200 site, 253 link, 254 host, 255 nowhere
   std::string peer;
+  // The id, in the socket's namespace, of the namespace a notification came from: set from the
+  // NETLINK_LISTEN_ALL_NSID control message; -1 for the socket's own namespace (no message).
+  int32_t origin_nsid = -1;
 };
 
 struct DecodeStats {

@@ -61,9 +61,10 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
       return;
     }
     const std::string path = netns.As<Napi::String>().Utf8Value();
-    const Napi::Value addresses = opts.Get("addresses");
+    const Napi::Value addresses = opts.Get("addresses"), all_nsid = opts.Get("allNsid");
     OpenResult r = OpenLinkSocket(path, rcvbuf.As<Napi::Number>().Int32Value(),
-                                  addresses.IsBoolean() && addresses.As<Napi::Boolean>().Value());
+                                  addresses.IsBoolean() && addresses.As<Napi::Boolean>().Value(),
+                                  all_nsid.IsBoolean() && all_nsid.As<Napi::Boolean>().Value());
     if (r.fd < 0) {
       ThrowSystemError(env, r.error, path);
       return;
@@ -168,15 +169,19 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
       Napi::Error::New(env, "requestDump on a closed watcher").ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    // requestDump(seq, what): what 'addr' dumps the addresses; anything else the links.
+    // requestDump(seq, what, target): what 'addr' dumps the addresses; anything else the links;
+    // a target (a namespace id here, >= 0) dumps that namespace's.
     const uint32_t seq = info.Length() > 0 ? info[0].ToNumber().Uint32Value() : 1;
     const bool addrs = info.Length() > 1 && info[1].IsString() && info[1].As<Napi::String>().Utf8Value() == "addr";
-    const int err = addrs ? SendAddrDump(poll_->fd, seq) : SendLinkDump(poll_->fd, seq);
+    const int32_t target = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : -1;
+    const int err = addrs ? SendAddrDump(poll_->fd, seq, target) : SendLinkDump(poll_->fd, seq, target);
     if (err != 0) ThrowSystemError(env, SysError{err, "sendto"}, "");
     return env.Undefined();
   }
 
-  // requestNsid(seq, fd): RTM_GETNSID for the namespace open as fd; the answer comes in a batch.
+  // requestNsid(seq, fd, target, peer): RTM_GETNSID for the namespace open as fd (or, with fd
+  // -1, the one with id peer here), as the namespace with id target (>= 0) knows it, or as this
+  // socket's does; the answer comes in a batch.
   Napi::Value RequestNsid(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!poll_) {
@@ -187,7 +192,9 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
       Napi::TypeError::New(env, "requestNsid(seq, fd)").ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    const int err = SendGetNsid(poll_->fd, info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Int32Value());
+    const int32_t target = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : -1;
+    const int32_t peer = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Int32Value() : -1;
+    const int err = SendGetNsid(poll_->fd, info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Int32Value(), target, peer);
     if (err != 0) ThrowSystemError(env, SysError{err, "sendto"}, "");
     return env.Undefined();
   }
@@ -305,5 +312,24 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
 }  // namespace
 
 Napi::Function DefineLinkWatcher(Napi::Env env) { return LinkWatcher::Define(env); }
+
+// namespaceId(path) -> {nsid, ino}: see NamespaceId in netlink_socket.hh.
+Napi::Value NamespaceIdOf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) {
+    Napi::TypeError::New(env, "namespaceId(path)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const std::string path = info[0].As<Napi::String>().Utf8Value();
+  NsidResult r = NamespaceId(path);
+  if (r.error.code != 0) {
+    ThrowSystemError(env, r.error, path);
+    return env.Undefined();
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("nsid", Napi::Number::New(env, r.nsid));
+  out.Set("ino", Napi::Number::New(env, static_cast<double>(r.ino)));
+  return out;
+}
 
 }  // namespace nlmon

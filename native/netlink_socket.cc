@@ -9,6 +9,8 @@
 #include <linux/rtnetlink.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -26,7 +28,7 @@ constexpr size_t kBatch = 64;            // datagrams per recvmmsg call
 SysError Fail(const char* syscall) { return SysError{errno, syscall}; }
 
 // Creates and configures the socket in the calling thread's network namespace.
-void CreateSocket(int receive_buffer, uint32_t groups, OpenResult* r) {
+void CreateSocket(int receive_buffer, uint32_t groups, bool all_nsid, OpenResult* r) {
   const int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
   if (fd < 0) {
     r->error = Fail("socket");
@@ -49,6 +51,16 @@ void CreateSocket(int receive_buffer, uint32_t groups, OpenResult* r) {
     close(fd);
     return;
   }
+  if (all_nsid) {
+    // Refused (EPERM) without CAP_NET_BROADCAST; RTNLGRP_NSID needs nothing.
+    const int group = RTNLGRP_NSID;
+    if (setsockopt(fd, SOL_NETLINK, NETLINK_LISTEN_ALL_NSID, &one, sizeof one) < 0 ||
+        setsockopt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) < 0) {
+      r->error = Fail("setsockopt");
+      close(fd);
+      return;
+    }
+  }
   socklen_t alen = sizeof addr;
   if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) < 0) {
     r->error = Fail("getsockname");
@@ -63,9 +75,16 @@ void CreateSocket(int receive_buffer, uint32_t groups, OpenResult* r) {
   r->receive_buffer = granted;
 }
 
+// Room for one NETLINK_LISTEN_ALL_NSID control message (an int), aligned for cmsghdr.
+union Control {
+  cmsghdr align;
+  uint8_t bytes[CMSG_SPACE(sizeof(int))];
+};
+
 struct RecvBuffers {
   std::unique_ptr<uint8_t[]> data{new uint8_t[kDatagramSize * kBatch]};
   iovec iov[kBatch];
+  Control control[kBatch];
   sockaddr_nl from[kBatch];
   mmsghdr msgs[kBatch];
 };
@@ -77,46 +96,68 @@ RecvBuffers& Buffers() {
   return *buffers;
 }
 
+// The namespace a datagram came from (the NETLINK_LISTEN_ALL_NSID control message), -1 if none.
+int32_t OriginNsid(const msghdr& m) {
+  for (const cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(const_cast<msghdr*>(&m), const_cast<cmsghdr*>(c))) {
+    if (c->cmsg_level == SOL_NETLINK && c->cmsg_type == NETLINK_LISTEN_ALL_NSID &&
+        c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+      int v;
+      std::memcpy(&v, CMSG_DATA(c), sizeof v);
+      return v;
+    }
+  }
+  return -1;
+}
+
 }  // namespace
 
 // NSFS_MAGIC (linux/magic.h): the filesystem of namespace files.
 constexpr unsigned long kNsfsMagic = 0x6e736673;
 
-OpenResult OpenLinkSocket(const std::string& netns_path, int receive_buffer, bool addresses) {
+// Opens path as a network namespace file: O_NONBLOCK, so that a FIFO (or any other file)
+// dropped into a netns directory cannot block; only an nsfs file is a namespace, anything else
+// is EINVAL. Returns the fd or -1 with *error set.
+int OpenNamespaceFile(const std::string& path, SysError* error) {
+  const int nsfd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (nsfd < 0) {
+    *error = Fail("open");
+    return -1;
+  }
+  struct statfs fs;
+  if (fstatfs(nsfd, &fs) < 0 || static_cast<unsigned long>(fs.f_type) != kNsfsMagic) {
+    *error = SysError{EINVAL, "fstatfs"};
+    close(nsfd);
+    return -1;
+  }
+  return nsfd;
+}
+
+OpenResult OpenLinkSocket(const std::string& netns_path, int receive_buffer, bool addresses,
+                          bool all_nsid) {
   OpenResult r;
   const uint32_t groups = RTMGRP_LINK | (addresses ? RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR : 0);
   if (netns_path.empty()) {
-    CreateSocket(receive_buffer, groups, &r);
+    CreateSocket(receive_buffer, groups, all_nsid, &r);
     return r;
   }
   struct Job {
     const std::string* path;
     int receive_buffer;
     uint32_t groups;
+    bool all_nsid;
     OpenResult* result;
-  } job{&netns_path, receive_buffer, groups, &r};
+  } job{&netns_path, receive_buffer, groups, all_nsid, &r};
   auto enter_and_create = [](void* arg) -> void* {
     Job* j = static_cast<Job*>(arg);
-    // O_NONBLOCK: a FIFO (or any other file) dropped into a netns directory must not block
-    // here. Only an nsfs file is a namespace; anything else is EINVAL, before setns.
-    const int nsfd = open(j->path->c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (nsfd < 0) {
-      j->result->error = Fail("open");
-      return nullptr;
-    }
-    struct statfs fs;
-    if (fstatfs(nsfd, &fs) < 0 || static_cast<unsigned long>(fs.f_type) != kNsfsMagic) {
-      j->result->error = SysError{EINVAL, "fstatfs"};
-      close(nsfd);
-      return nullptr;
-    }
+    const int nsfd = OpenNamespaceFile(*j->path, &j->result->error);
+    if (nsfd < 0) return nullptr;
     if (setns(nsfd, CLONE_NEWNET) < 0) {
       j->result->error = Fail("setns");
       close(nsfd);
       return nullptr;
     }
     close(nsfd);
-    CreateSocket(j->receive_buffer, j->groups, j->result);
+    CreateSocket(j->receive_buffer, j->groups, j->all_nsid, j->result);
     return nullptr;
   };
   pthread_t helper;
@@ -140,49 +181,140 @@ int SendRequest(int fd, const void* req, size_t len) {
   }
 }
 
-int SendLinkDump(int fd, uint32_t seq) {
-  struct {
-    nlmsghdr nh;
-    ifinfomsg ifi;
-  } req{};
-  req.nh.nlmsg_len = sizeof req;
-  req.nh.nlmsg_type = RTM_GETLINK;
-  req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  req.nh.nlmsg_seq = seq;
-  req.ifi.ifi_family = AF_UNSPEC;
-  return SendRequest(fd, &req, sizeof req);
+namespace {
+
+// A request: the header, the family message and up to two 32-bit attributes, built in place.
+class Request {
+ public:
+  Request(uint16_t type, uint16_t flags, uint32_t seq, const void* body, size_t body_len) {
+    std::memset(buf_, 0, sizeof buf_);
+    nlmsghdr* nh = reinterpret_cast<nlmsghdr*>(buf_);
+    nh->nlmsg_type = type;
+    nh->nlmsg_flags = flags;
+    nh->nlmsg_seq = seq;
+    std::memcpy(buf_ + NLMSG_HDRLEN, body, body_len);
+    len_ = NLMSG_HDRLEN + NLMSG_ALIGN(body_len);
+  }
+  void Add(uint16_t type, int32_t value) {
+    rtattr* a = reinterpret_cast<rtattr*>(buf_ + len_);
+    a->rta_type = type;
+    a->rta_len = RTA_LENGTH(sizeof value);
+    std::memcpy(RTA_DATA(a), &value, sizeof value);
+    len_ += RTA_SPACE(sizeof value);
+  }
+  int Send(int fd) {
+    reinterpret_cast<nlmsghdr*>(buf_)->nlmsg_len = static_cast<uint32_t>(len_);
+    return SendRequest(fd, buf_, len_);
+  }
+
+ private:
+  alignas(nlmsghdr) uint8_t buf_[NLMSG_HDRLEN + 32 + 2 * RTA_SPACE(sizeof(int32_t))];
+  size_t len_;
+};
+
+}  // namespace
+
+int SendLinkDump(int fd, uint32_t seq, int32_t target_nsid) {
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_UNSPEC;
+  Request req(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, seq, &ifi, sizeof ifi);
+  if (target_nsid >= 0) req.Add(IFLA_TARGET_NETNSID, target_nsid);
+  return req.Send(fd);
 }
 
-int SendAddrDump(int fd, uint32_t seq) {
-  struct {
-    nlmsghdr nh;
-    ifaddrmsg ifa;
-  } req{};
-  req.nh.nlmsg_len = sizeof req;
-  req.nh.nlmsg_type = RTM_GETADDR;
-  req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  req.nh.nlmsg_seq = seq;
-  req.ifa.ifa_family = AF_UNSPEC;  // IPv4 and IPv6 in one dump
-  return SendRequest(fd, &req, sizeof req);
+int SendAddrDump(int fd, uint32_t seq, int32_t target_nsid) {
+  ifaddrmsg ifa{};
+  ifa.ifa_family = AF_UNSPEC;  // IPv4 and IPv6 in one dump
+  Request req(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, seq, &ifa, sizeof ifa);
+  if (target_nsid >= 0) req.Add(IFA_TARGET_NETNSID, target_nsid);
+  return req.Send(fd);
 }
 
-int SendGetNsid(int fd, uint32_t seq, int nsfd) {
-  struct {
-    nlmsghdr nh;
-    rtgenmsg g;
-    uint8_t pad[3];
-    rtattr fd_attr;
-    uint32_t fd_value;
-  } req{};
-  req.nh.nlmsg_len = sizeof req;
-  req.nh.nlmsg_type = RTM_GETNSID;
-  req.nh.nlmsg_flags = NLM_F_REQUEST;
-  req.nh.nlmsg_seq = seq;
-  req.g.rtgen_family = AF_UNSPEC;
-  req.fd_attr.rta_len = RTA_LENGTH(sizeof(uint32_t));
-  req.fd_attr.rta_type = NETNSA_FD;
-  req.fd_value = static_cast<uint32_t>(nsfd);
-  return SendRequest(fd, &req, sizeof req);
+int SendGetNsid(int fd, uint32_t seq, int nsfd, int32_t target_nsid, int32_t peer_nsid) {
+  rtgenmsg g{};
+  g.rtgen_family = AF_UNSPEC;
+  Request req(RTM_GETNSID, NLM_F_REQUEST, seq, &g, sizeof g);
+  if (nsfd >= 0) req.Add(NETNSA_FD, nsfd);
+  else req.Add(NETNSA_NSID, peer_nsid);
+  if (target_nsid >= 0) req.Add(NETNSA_TARGET_NSID, target_nsid);
+  return req.Send(fd);
+}
+
+namespace {
+
+// Sends req on the blocking socket fd and reads records until one answers seq (a kNsid record or
+// an error). Returns 0 with *nsid set, or an errno (a kernel error, or a receive that failed or
+// timed out).
+int Ask(int fd, Request& req, uint32_t seq, int32_t* nsid) {
+  int err = req.Send(fd);
+  if (err != 0) return err;
+  static thread_local uint8_t buf[8192];
+  for (;;) {
+    const ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    std::vector<LinkRecord> out;
+    DecodeStats stats;
+    DecodeDatagram(buf, static_cast<size_t>(n), &out, &stats);
+    for (const LinkRecord& rec : out) {
+      if (rec.seq != seq) continue;
+      if (rec.kind == RecordKind::kError) return rec.error;
+      if (rec.kind == RecordKind::kNsid) {
+        *nsid = rec.link_netnsid;
+        return 0;
+      }
+    }
+    // An ACK is decoded as nothing: a request that asked for one (RTM_NEWNSID) has succeeded.
+    if (n >= static_cast<ssize_t>(NLMSG_HDRLEN + sizeof(int32_t))) {
+      const nlmsghdr* nh = reinterpret_cast<const nlmsghdr*>(buf);
+      if (nh->nlmsg_seq == seq && nh->nlmsg_type == NLMSG_ERROR) return 0;
+    }
+  }
+}
+
+}  // namespace
+
+NsidResult NamespaceId(const std::string& netns_path) {
+  NsidResult r;
+  const int nsfd = OpenNamespaceFile(netns_path, &r.error);
+  if (nsfd < 0) return r;
+  struct stat st;
+  if (fstat(nsfd, &st) < 0) {
+    r.error = Fail("fstat");
+    close(nsfd);
+    return r;
+  }
+  r.ino = static_cast<uint64_t>(st.st_ino);
+  const int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) {
+    r.error = Fail("socket");
+    close(nsfd);
+    return r;
+  }
+  timeval timeout{1, 0};  // the kernel answers at once; this only bounds a surprise
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  rtgenmsg g{};
+  g.rtgen_family = AF_UNSPEC;
+  int err = 0;
+  for (uint32_t seq = 1; seq <= 3 && err == 0; seq += 2) {
+    Request get(RTM_GETNSID, NLM_F_REQUEST, seq, &g, sizeof g);
+    get.Add(NETNSA_FD, nsfd);
+    err = Ask(fd, get, seq, &r.nsid);
+    if (err != 0 || r.nsid >= 0 || seq == 3) break;
+    // No id yet: ask for one (-1: the kernel picks). EEXIST: another process gave it one since.
+    Request give(RTM_NEWNSID, NLM_F_REQUEST | NLM_F_ACK, seq + 1, &g, sizeof g);
+    give.Add(NETNSA_FD, nsfd);
+    give.Add(NETNSA_NSID, -1);
+    int32_t unused = -1;
+    err = Ask(fd, give, seq + 1, &unused);
+    if (err == EEXIST) err = 0;
+  }
+  if (err != 0) r.error = SysError{err, "RTM_NEWNSID"};
+  close(fd);
+  close(nsfd);
+  return r;
 }
 
 DrainResult DrainSocket(int fd, size_t max_datagrams, std::vector<LinkRecord>* out,
@@ -199,6 +331,8 @@ DrainResult DrainSocket(int fd, size_t max_datagrams, std::vector<LinkRecord>* o
       b.msgs[i].msg_hdr.msg_iovlen = 1;
       b.msgs[i].msg_hdr.msg_name = &b.from[i];
       b.msgs[i].msg_hdr.msg_namelen = sizeof b.from[i];
+      b.msgs[i].msg_hdr.msg_control = b.control[i].bytes;
+      b.msgs[i].msg_hdr.msg_controllen = sizeof b.control[i].bytes;
     }
     const int n = recvmmsg(fd, b.msgs, static_cast<unsigned>(want), MSG_DONTWAIT, nullptr);
     if (n < 0) {
@@ -221,7 +355,12 @@ DrainResult DrainSocket(int fd, size_t max_datagrams, std::vector<LinkRecord>* o
         r.truncated++;
         continue;
       }
+      const size_t first = out->size();
       DecodeDatagram(static_cast<const uint8_t*>(b.iov[i].iov_base), m.msg_len, out, stats);
+      const int32_t origin = OriginNsid(m.msg_hdr);
+      if (origin >= 0) {
+        for (size_t k = first; k < out->size(); k++) (*out)[k].origin_nsid = origin;
+      }
     }
     r.datagrams += static_cast<size_t>(n);
     if (static_cast<size_t>(n) < want) {

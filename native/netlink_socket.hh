@@ -24,17 +24,36 @@ struct OpenResult {
 // addresses, RTMGRP_IPV4_IFADDR and RTMGRP_IPV6_IFADDR). With a
 // non-empty netns_path the socket is created inside that namespace by a short-lived helper
 // thread (setns never runs on the caller's thread).
-OpenResult OpenLinkSocket(const std::string& netns_path, int receive_buffer, bool addresses);
+//
+// With all_nsid (the shared intake, docs/config.md "intake"), the socket also listens to every
+// namespace that has an id in its own (NETLINK_LISTEN_ALL_NSID: CAP_NET_BROADCAST), each
+// datagram's origin in a control message, and joins RTNLGRP_NSID (ids given and gone).
+OpenResult OpenLinkSocket(const std::string& netns_path, int receive_buffer, bool addresses,
+                          bool all_nsid = false);
 
-// Sends RTM_GETLINK with NLM_F_DUMP and the given sequence number. Returns 0 or errno.
-int SendLinkDump(int fd, uint32_t seq);
+// Sends RTM_GETLINK with NLM_F_DUMP and the given sequence number; with target_nsid >= 0, of the
+// namespace with that id (IFLA_TARGET_NETNSID: CAP_NET_ADMIN over it). Returns 0 or errno.
+int SendLinkDump(int fd, uint32_t seq, int32_t target_nsid = -1);
 
-// Sends RTM_GETADDR (AF_UNSPEC: both families) with NLM_F_DUMP. Returns 0 or errno.
-int SendAddrDump(int fd, uint32_t seq);
+// Sends RTM_GETADDR (AF_UNSPEC: both families) with NLM_F_DUMP; target_nsid as above
+// (IFA_TARGET_NETNSID). Returns 0 or errno.
+int SendAddrDump(int fd, uint32_t seq, int32_t target_nsid = -1);
 
-// Sends RTM_GETNSID for the namespace open as nsfd: the reply (RTM_NEWNSID, a kNsid record with
-// this seq) gives the id the socket's namespace knows it by, -1 if none. Returns 0 or errno.
-int SendGetNsid(int fd, uint32_t seq, int nsfd);
+// Sends RTM_GETNSID for the namespace open as nsfd (or, with nsfd < 0, the one with id peer_nsid
+// here): the reply (RTM_NEWNSID, a kNsid record with this seq) gives the id the socket's
+// namespace (or, with target_nsid >= 0, the namespace with that id) knows it by, -1 if none.
+// Returns 0 or errno.
+int SendGetNsid(int fd, uint32_t seq, int nsfd, int32_t target_nsid = -1, int32_t peer_nsid = -1);
+
+// The id the calling thread's namespace has for the network namespace file at path, given one
+// (RTM_NEWNSID, CAP_NET_ADMIN) when it has none; and the file's inode. A file that is not a
+// namespace is EINVAL, as OpenLinkSocket says.
+struct NsidResult {
+  int32_t nsid = -1;
+  uint64_t ino = 0;
+  SysError error;
+};
+NsidResult NamespaceId(const std::string& netns_path);
 
 enum class DrainEnd { kEmpty, kLimit, kOverrun, kError };
 

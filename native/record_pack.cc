@@ -32,6 +32,7 @@ bool PackRecords(napi_env env, const std::vector<LinkRecord>& recs, napi_value* 
     *p++ = r.link;
     *p++ = r.link_netnsid;
     *p++ = r.operstate;
+    *p++ = r.origin_nsid;
     for (const std::string* f : {&r.ifname, &r.address, addr ? &r.peer : &r.kind_name, &r.alias}) {
       strs += *f;
       strs.push_back('\0');

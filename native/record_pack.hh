@@ -11,7 +11,7 @@
 namespace nlmon {
 
 // Int32 fields per record in the packed batch; the order is mirrored in src/netlink/native.ts.
-constexpr size_t kIntsPerRecord = 14;
+constexpr size_t kIntsPerRecord = 15;
 
 // Packs records as (Int32Array of kIntsPerRecord per record, string of 4 fields per record
 // joined by NUL). False if the environment could not create them.

@@ -36,6 +36,7 @@ const CASES: Array<[string, string, number, number, RegExp]> = [
   ['empty namespaces', 'nlmon:\n  monitoring:\n    namespaces: []\n', 3, 17, /must not be empty/],
   ['receive_buffer as a string', 'nlmon:\n  monitoring:\n    receive_buffer: big\n', 3, 21, /receive_buffer must be an integer, not a string/],
   ['receive_buffer too small', 'nlmon:\n  monitoring:\n    receive_buffer: 10\n', 3, 21, /at least 4096/],
+  ['an unknown intake', 'nlmon:\n  monitoring:\n    intake: setns\n', 3, 13, /intake must be one of auto, per_namespace, shared, not 'setns'/],
   ['list_existing not a boolean', 'nlmon:\n  monitoring:\n    list_existing: "yes"\n', 3, 20, /list_existing must be true or false/],
   ['relative netns dir', 'nlmon:\n  monitoring:\n    netns_dirs: [run/netns]\n', 3, 17, /not an absolute path/],
   ['max_concurrent zero', 'nlmon:\n  integration:\n    max_concurrent: 0\n', 3, 21, /max_concurrent must be at least 1/],
@@ -140,6 +141,7 @@ test('defaults, relative scripts, and the shipped example config', () => {
   assert.equal(cfg.integration.max_concurrent, 10);
   assert.equal(cfg.integration.queue_limit, 10000);
   assert.deepEqual(cfg.monitoring.namespaces, ['default']);
+  assert.equal(cfg.monitoring.intake, 'auto');
   assert.equal(cfg.monitoring.receive_buffer, 16777216);
   const example = nlmonSync(['config', 'check', '--config', 'config/nlmon.yaml'], { cwd: ROOT });
   assert.equal(example.exitCode, 0, example.stderr);

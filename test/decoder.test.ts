@@ -15,7 +15,7 @@ test('decodes every attribute of a veth RTM_NEWLINK', () => {
   assert.equal(r.records.length, 1);
   const m = r.records[0] as LinkMessage;
   assert.deepEqual(m, {
-    kind: 'link', message_type: 16, seq: 0, dump: false, dump_interrupted: false, ifindex: 3, flags: 0x11043, mtu: 9000,
+    kind: 'link', message_type: 16, seq: 0, dump: false, dump_interrupted: false, origin: -1, ifindex: 3, flags: 0x11043, mtu: 9000,
     txqlen: 500, master: 7, link: 2, link_netnsid: 4, operstate: 6, interface: 'veth0',
     address: 'aa:bb:cc:0d:0e:0f', link_kind: 'veth', alias: 'uplink',
   });
@@ -106,9 +106,10 @@ test('truncated copies of a valid datagram never crash and never invent records'
   }
 });
 
-test('RTM_NEWNSID answering RTM_GETNSID gives its id; a short or bad one is malformed', () => {
-  assert.deepEqual(decode(nsidMsg(0x40000001, 3)).records, [{ kind: 'nsid', seq: 0x40000001, nsid: 3 }]);
-  assert.deepEqual(decode(nlmsg(88, 0, 5, Buffer.alloc(4))).records, [{ kind: 'nsid', seq: 5, nsid: -1 }], 'no NETNSA_NSID: no id');
+test('RTM_NEWNSID answering RTM_GETNSID gives its id; RTM_DELNSID says one is gone; a short or bad one is malformed', () => {
+  assert.deepEqual(decode(nsidMsg(0x40000001, 3)).records, [{ kind: 'nsid', seq: 0x40000001, message_type: 88, nsid: 3 }]);
+  assert.deepEqual(decode(nlmsg(88, 0, 5, Buffer.alloc(4))).records, [{ kind: 'nsid', seq: 5, message_type: 88, nsid: -1 }], 'no NETNSA_NSID: no id');
+  assert.deepEqual(decode(nlmsg(89, 0, 0, Buffer.concat([Buffer.alloc(4), attr(1, Buffer.from([7, 0, 0, 0]))]))).records, [{ kind: 'nsid', seq: 0, message_type: 89, nsid: 7 }], 'an id gone');
   const short = decode(nlmsg(88, 0, 5, Buffer.alloc(2)));
   assert.equal(short.records.length, 0);
   assert.equal(short.malformed, 1);
@@ -121,7 +122,7 @@ test('RTM_NEWADDR / RTM_DELADDR: IPv4 with its label, IPv6 canonical, a point-to
   const v4 = decode(addrMsg({ ifindex: 3, prefixlen: 24, address: [10, 9, 8, 7], local: [10, 9, 8, 7], label: 'd0', cacheinfo: true, extFlags: 0x80 }));
   assert.equal(v4.malformed, 0);
   assert.deepEqual(v4.records, [{
-    kind: 'addr', message_type: 20, seq: 0, dump: false, dump_interrupted: false, ifindex: 3, flags: 0x80, prefixlen: 24, family: 'inet', scope: 0, ip: '10.9.8.7', peer: '', label: 'd0',
+    kind: 'addr', message_type: 20, seq: 0, dump: false, dump_interrupted: false, origin: -1, ifindex: 3, flags: 0x80, prefixlen: 24, family: 'inet', scope: 0, ip: '10.9.8.7', peer: '', label: 'd0',
   }]);
   const fd00 = [0xfd, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7];
   const v6 = decode(addrMsg({ type: 21, family: 10, prefixlen: 64, flags: 0x40, scope: 253, ifindex: 4, address: fd00, extFlags: 0x240, nlFlags: 2, seq: 9 })).records[0] as AddrMessage;

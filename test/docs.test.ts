@@ -63,7 +63,7 @@ test('docs/cli.md and the man page have every verb and option', () => {
 test('docs/hooks.md lists every variable a hook gets; docs/config.md every nlmon_ metric', async () => {
   const env = hookEnvironment({ name: 'h', argv: ['/bin/true'], env: {}, timeout_ms: 1, capture_output: false }, syntheticEvent('x', 'default'));
   assert.deepEqual(missing(doc('hooks.md'), Object.keys(env).map((k) => `\`${k}\``)), []);
-  const empty = { events: 0, overruns: 0, resyncs: 0, namespaces: [] };
+  const empty = { intake: 'per_namespace' as const, events: 0, overruns: 0, resyncs: 0, namespaces: [] };
   const metrics = new Metrics({ monitorStats: () => empty, queueDepth: () => 0, running: () => 0, backlog: () => 0, discarded: () => 0, hookLogLost: () => 0 });
   const names = (await metrics.registry.getMetricsAsJSON()).map((m) => m.name).filter((n) => n.startsWith('nlmon_'));
   assert.ok(names.length >= 8);

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { Metrics } from '../src/daemon/metrics.js';
 import { syntheticEvent } from '../src/event/make.js';
 
-const source = { monitorStats: () => ({ events: 0, overruns: 0, resyncs: 0, namespaces: [] }), queueDepth: () => 0, running: () => 0, backlog: () => 0, discarded: () => 0, hookLogLost: () => 0 };
+const source = { monitorStats: () => ({ intake: 'per_namespace' as const, events: 0, overruns: 0, resyncs: 0, namespaces: [] }), queueDepth: () => 0, running: () => 0, backlog: () => 0, discarded: () => 0, hookLogLost: () => 0 };
 
 test('process metrics (and their event-loop sampler) are registered only when metrics are served', async () => {
   const m = new Metrics(source);

@@ -56,6 +56,7 @@ export function buildProgram(run: (job: Promise<number>) => void): Command {
     .addOption(new Option('--events <families>', 'the families of events to print: link, addr, or link,addr (the default)').argParser(eventFamilies))
     .addOption(new Option('--receive-buffer <bytes>', 'netlink receive buffer to ask for (4096 to 1073741824)').argParser(integerIn('--receive-buffer', 4096, 2 ** 30)))
     .option('--filter <expr>', 'print only events matching this condition (see docs/filter.md)')
+    .addOption(new Option('--intake <mode>', 'a socket in each namespace, one shared socket, or auto (shared without CAP_SYS_ADMIN)').choices(['auto', 'per_namespace', 'shared']))
     .action((opts) => {
       if (opts.filter !== undefined) {
         try {

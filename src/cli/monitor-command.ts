@@ -1,5 +1,5 @@
 // `nlmon monitor`: streams events to stdout until SIGINT/SIGTERM, one write per batch.
-import { Monitor, MonitorError } from '../netlink/monitor.js';
+import { Monitor, MonitorError, type IntakeMode } from '../netlink/monitor.js';
 import { containerAttribution } from '../containers/resolver.js';
 import { formatEventHuman, formatEventJson } from '../event/format.js';
 import type { NlEvent } from '../event/event.js';
@@ -15,6 +15,7 @@ export interface MonitorCommandOptions {
   json?: boolean;
   listExisting?: boolean;
   receiveBuffer?: number;
+  intake?: IntakeMode;
   /** The families of events to print (default both). */
   events?: Array<'link' | 'addr'>;
   /** Set by later verbs (--filter): events that do not match are not printed. */
@@ -49,6 +50,7 @@ export async function runMonitorCommand(opts: MonitorCommandOptions): Promise<nu
       receiveBuffer: opts.receiveBuffer ?? DEFAULT_RECEIVE_BUFFER,
       listExisting: opts.listExisting ?? false,
       addresses: families.includes('addr'),
+      intake: opts.intake ?? 'auto',
       stage: containerStage(containers),
     },
     {

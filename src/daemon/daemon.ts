@@ -80,7 +80,7 @@ export class Daemon implements ControlApi {
     this.containers = cc.enabled ? containerAttribution({ dockerSockets: cc.docker_socket, criSockets: cc.cri_socket, waitMs: cc.wait_ms, log: (level, msg) => this.log(level, msg) }) : undefined;
     this.monitor = new Monitor(
       {
-        namespaces: m.namespaces, netnsDirs: m.netns_dirs, receiveBuffer: m.receive_buffer, listExisting: m.list_existing,
+        namespaces: m.namespaces, netnsDirs: m.netns_dirs, receiveBuffer: m.receive_buffer, listExisting: m.list_existing, intake: m.intake,
         ...(this.containers ? { stage: containerStage(this.containers) } : {}),
       },
       {

@@ -4,7 +4,7 @@
 // is changed.
 import fs from 'node:fs';
 import path from 'node:path';
-import { CAPABILITIES, daemonCapabilities } from '../hooks/identity.js';
+import { daemonCapabilities, hasCapability } from '../native/capabilities.js';
 import { safeDirectory } from '../files/safe-path.js';
 import type { NlmonConfig } from './config-file.js';
 
@@ -39,7 +39,7 @@ function socketState(p: string): string {
 
 export function doctor(config: NlmonConfig, caps = daemonCapabilities()): DoctorCheck[] {
   const out: DoctorCheck[] = [];
-  const has = (name: string) => ((caps >> BigInt(CAPABILITIES.indexOf(name))) & 1n) === 1n;
+  const has = (name: string) => hasCapability(caps, name);
   for (const [cap, gives] of USES) out.push({ what: cap, ok: has(cap), detail: has(cap) ? gives : `missing: no ${gives}` });
   if (config.containers.enabled) {
     for (const [key, list] of [['docker_socket', config.containers.docker_socket], ['cri_socket', config.containers.cri_socket]] as const) {

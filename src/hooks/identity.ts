@@ -5,16 +5,7 @@
 // given by number, with its group).
 import fs from 'node:fs';
 import type { SpawnIdentity } from '../native/addon.js';
-
-/** The capabilities by name, numbered as in linux/capability.h. */
-export const CAPABILITIES: readonly string[] = [
-  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID', 'CAP_SETUID',
-  'CAP_SETPCAP', 'CAP_LINUX_IMMUTABLE', 'CAP_NET_BIND_SERVICE', 'CAP_NET_BROADCAST', 'CAP_NET_ADMIN', 'CAP_NET_RAW', 'CAP_IPC_LOCK',
-  'CAP_IPC_OWNER', 'CAP_SYS_MODULE', 'CAP_SYS_RAWIO', 'CAP_SYS_CHROOT', 'CAP_SYS_PTRACE', 'CAP_SYS_PACCT', 'CAP_SYS_ADMIN',
-  'CAP_SYS_BOOT', 'CAP_SYS_NICE', 'CAP_SYS_RESOURCE', 'CAP_SYS_TIME', 'CAP_SYS_TTY_CONFIG', 'CAP_MKNOD', 'CAP_LEASE',
-  'CAP_AUDIT_WRITE', 'CAP_AUDIT_CONTROL', 'CAP_SETFCAP', 'CAP_MAC_OVERRIDE', 'CAP_MAC_ADMIN', 'CAP_SYSLOG', 'CAP_WAKE_ALARM',
-  'CAP_BLOCK_SUSPEND', 'CAP_AUDIT_READ', 'CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE',
-];
+import { CAPABILITIES, daemonCapabilities } from '../native/capabilities.js';
 
 /** What the config asked for, as written. */
 export interface IdentityKeys {
@@ -37,16 +28,6 @@ function table(file: string): Entry[] {
     const f = l.split(':');
     return { name: f[0]!, id: Number(f[2]), gid: Number(f[3]), members: (f[3] ?? '').split(',').filter(Boolean) };
   });
-}
-
-/** The daemon's effective capabilities, as a bit mask. */
-export function daemonCapabilities(status = '/proc/self/status'): bigint {
-  try {
-    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(fs.readFileSync(status, 'utf8'));
-    return m ? BigInt(`0x${m[1]}`) : 0n;
-  } catch {
-    return 0n;
-  }
 }
 
 /** The identity to spawn with, or why the daemon cannot grant it; undefined when none is asked

@@ -15,6 +15,9 @@ export interface LinkMessage extends LinkState {
   /** Part of a dump reply (NLM_F_MULTI), not a notification. */
   dump: boolean;
   dump_interrupted: boolean;
+  /** The id, in the socket's namespace, of the namespace a shared socket heard this from; -1 for
+   * the socket's own namespace (and always on a per-namespace socket). */
+  origin: number;
 }
 
 /** NLMSG_DONE closing a dump. */
@@ -33,10 +36,13 @@ export interface RequestError {
   errno: number;
 }
 
-/** RTM_NEWNSID answering requestNsid: the id this socket's namespace has for that one. */
+/** RTM_NEWNSID answering requestNsid (seq set): the id this socket's namespace has for that one;
+ * or, on a shared socket (seq 0), a notification that a namespace was given an id (88,
+ * RTM_NEWNSID) or that its id is gone (89, RTM_DELNSID: the namespace is no more). */
 export interface NsidReply {
   kind: 'nsid';
   seq: number;
+  message_type: number;
   /** -1 when the namespace has no id here (no link ties the two). */
   nsid: number;
 }
@@ -49,6 +55,8 @@ export interface AddrMessage {
   seq: number;
   dump: boolean;
   dump_interrupted: boolean;
+  /** As LinkMessage.origin. */
+  origin: number;
   ifindex: number;
   family: 'inet' | 'inet6';
   prefixlen: number;
@@ -80,6 +88,9 @@ export interface WatcherOptions extends WatcherCallbacks {
   receiveBuffer: number;
   /** Join the IPv4 and IPv6 address groups too. */
   addresses?: boolean;
+  /** Listen to every namespace with an id in the socket's (NETLINK_LISTEN_ALL_NSID, needs
+   * CAP_NET_BROADCAST) and to ids given and gone: the shared intake's socket. */
+  allNsid?: boolean;
 }
 
 export interface NativeWatcherStats {
@@ -95,10 +106,12 @@ export interface NativeWatcher {
   readonly portId: number;
   /** Sends RTM_GETLINK (or, with what 'addr', RTM_GETADDR for IPv4 and IPv6) NLM_F_DUMP; the
    * reply arrives through onBatch, then a DumpDone. */
-  requestDump(seq: number, what?: 'link' | 'addr'): void;
-  /** Sends RTM_GETNSID for the namespace open as fd; the NsidReply (or a RequestError) arrives
-   * through onBatch. The fd may be closed once this returns. */
-  requestNsid(seq: number, fd: number): void;
+  requestDump(seq: number, what?: 'link' | 'addr', target?: number): void;
+  /** Sends RTM_GETNSID for the namespace open as fd (or, with fd -1, the one with id `peer` in
+   * the socket's namespace); the id given is the one the namespace with id `target` has for it
+   * (the socket's own namespace without). The NsidReply (or a RequestError) arrives through
+   * onBatch. The fd may be closed once this returns. */
+  requestNsid(seq: number, fd: number, target?: number, peer?: number): void;
   stats(): NativeWatcherStats;
   /** Stops reading the socket; the kernel queues and then overruns. Idempotent. */
   pause(): void;
@@ -149,6 +162,10 @@ export interface SpawnIdentity {
 
 export interface NativeBinding {
   openWatcher(options: WatcherOptions): NativeWatcher;
+  /** The id nlmon's namespace has for the namespace file at path, given one when it has none
+   * (RTM_NEWNSID: CAP_NET_ADMIN), and the file's inode. Throws a Node-style error (ENOENT,
+   * EINVAL when it is not a namespace, EPERM). */
+  namespaceId(path: string): { nsid: number; ino: number };
   /** Decodes one datagram's bytes with the same decoder the sockets use. */
   decode(bytes: Uint8Array): DecodeResult;
   /** posix_spawn on the thread pool: own session, default signals, cwd /, stdin preloaded. */
@@ -164,10 +181,12 @@ interface RawAddon {
     netns: string;
     receiveBuffer: number;
     addresses: boolean;
+    allNsid: boolean;
     onBatch(ints: Int32Array, strings: string, count: number): void;
     onOverrun(): void;
     onError(err: NodeJS.ErrnoException): void;
   }) => NativeWatcher;
+  namespaceId(path: string): { nsid: number; ino: number };
   decode(bytes: Uint8Array): { ints: Int32Array; strings: string; count: number; messages: number; malformed: number; ignored: number };
   intsPerRecord: number;
   spawnHook(file: string, argv: string[], env: string[], stdin: string, capture: boolean,
@@ -176,7 +195,7 @@ interface RawAddon {
   raiseFileLimit(): { before: number; soft: number; hard: number };
 }
 
-const INTS = 14; // mirrors kIntsPerRecord in native/record_pack.hh
+const INTS = 15; // mirrors kIntsPerRecord in native/record_pack.hh
 
 /** Turns a packed batch (see PackRecords in native/record_pack.cc) into records. */
 export function unpackRecords(ints: Int32Array, strings: string, count: number): NativeRecord[] {
@@ -193,6 +212,7 @@ export function unpackRecords(ints: Int32Array, strings: string, count: number):
         seq: ints[b + 4]! >>> 0,
         dump: ints[b + 2] === 1,
         dump_interrupted: ints[b + 3] === 1,
+        origin: ints[b + 14]!,
         ifindex: ints[b + 6]!,
         flags: ints[b + 7]! >>> 0,
         mtu: ints[b + 8]! >>> 0,
@@ -214,6 +234,7 @@ export function unpackRecords(ints: Int32Array, strings: string, count: number):
         seq: ints[b + 4]! >>> 0,
         dump: ints[b + 2] === 1,
         dump_interrupted: ints[b + 3] === 1,
+        origin: ints[b + 14]!,
         ifindex: ints[b + 6]!,
         flags: ints[b + 7]! >>> 0,
         prefixlen: ints[b + 8]!,
@@ -224,7 +245,7 @@ export function unpackRecords(ints: Int32Array, strings: string, count: number):
         label: strs[s]!,
       };
     } else if (kind === 3) {
-      out[i] = { kind: 'nsid', seq: ints[b + 4]! >>> 0, nsid: ints[b + 12]! };
+      out[i] = { kind: 'nsid', seq: ints[b + 4]! >>> 0, message_type: ints[b + 1]!, nsid: ints[b + 12]! };
     } else if (kind === 1) {
       out[i] = { kind: 'done', seq: ints[b + 4]! >>> 0, dump_interrupted: ints[b + 3] === 1, errno: ints[b + 5]! };
     } else {
@@ -252,11 +273,13 @@ export function nativeBinding(): NativeBinding {
         netns: o.netns,
         receiveBuffer: o.receiveBuffer,
         addresses: o.addresses ?? false,
+        allNsid: o.allNsid ?? false,
         onBatch: (ints, strings, count) => o.onBatch(unpackRecords(ints, strings, count)),
         onOverrun: () => o.onOverrun(),
         onError: (err) => o.onError(err),
       });
     },
+    namespaceId: (file) => addon.namespaceId(file),
     decode(bytes) {
       const r = addon.decode(bytes);
       return { records: unpackRecords(r.ints, r.strings, r.count), messages: r.messages, malformed: r.malformed, ignored: r.ignored };

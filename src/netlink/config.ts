@@ -2,20 +2,23 @@
 // defaults and its reader.
 import path from 'node:path';
 import { isScalar, type Checker, type YAMLMap } from '../config/checker.js';
+import type { IntakeMode } from './shared-intake.js';
 
 export interface MonitoringConfig {
   namespaces: 'all' | string[];
   netns_dirs: string[];
   receive_buffer: number;
   list_existing: boolean;
+  intake: IntakeMode;
 }
 
-export const MONITORING_KEYS = ['namespaces', 'netns_dirs', 'receive_buffer', 'list_existing'] as const;
+export const MONITORING_KEYS = ['namespaces', 'netns_dirs', 'receive_buffer', 'list_existing', 'intake'] as const;
+export const INTAKE_MODES: readonly IntakeMode[] = ['auto', 'per_namespace', 'shared'];
 export const DEFAULT_NETNS_DIRS: readonly string[] = ['/var/run/netns', '/var/run/docker/netns'];
 export const DEFAULT_RECEIVE_BUFFER = 16 * 1024 * 1024;
 
 export function defaultMonitoring(): MonitoringConfig {
-  return { namespaces: ['default'], netns_dirs: [...DEFAULT_NETNS_DIRS], receive_buffer: DEFAULT_RECEIVE_BUFFER, list_existing: false };
+  return { namespaces: ['default'], netns_dirs: [...DEFAULT_NETNS_DIRS], receive_buffer: DEFAULT_RECEIVE_BUFFER, list_existing: false, intake: 'auto' };
 }
 
 export function readMonitoring(c: Checker, mon: YAMLMap | undefined): MonitoringConfig {
@@ -45,5 +48,11 @@ export function readMonitoring(c: Checker, mon: YAMLMap | undefined): Monitoring
   }
   const le = c.scalar(e.get('list_existing'), 'bool', 'list_existing');
   if (le !== undefined) cfg.list_existing = le;
+  const intake = e.get('intake');
+  const mode = c.scalar(intake, 'string', 'intake');
+  if (mode !== undefined) {
+    if (!(INTAKE_MODES as readonly string[]).includes(mode)) c.at(intake!.value, `intake must be one of ${INTAKE_MODES.join(', ')}, not '${mode}'`);
+    else cfg.intake = mode as IntakeMode;
+  }
   return cfg;
 }

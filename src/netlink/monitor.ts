@@ -6,64 +6,20 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { nativeBinding, type NativeBinding } from '../native/addon.js';
 import type { NlEvent } from '../event/event.js';
-import type { EventStage, EventStageFactory } from '../event/stage.js';
+import type { EventStage } from '../event/stage.js';
 import type { LinkState } from '../event/make.js';
 import { printable } from '../event/format.js';
-import { NamespaceWatcher, type NamespaceRef, type NamespaceStats } from './namespace-watcher.js';
+import { NamespaceWatcher, describeOpenError, type NamespaceRef } from './namespace-watcher.js';
 import type { AddrState } from './addr-table.js';
 import { NetnsDiscovery, ScanError, type NetnsFile } from './netns-discovery.js';
+import { SharedIntake, chooseIntake } from './shared-intake.js';
+import { daemonCapabilities } from '../native/capabilities.js';
 
-export interface MonitorOptions {
-  /** `all`, or namespace names (`default`, a file name in a netns dir, or a path). */
-  namespaces: 'all' | string[];
-  /** Directories whose files name namespaces (`netns_dirs`). */
-  netnsDirs: readonly string[];
-  /** Bytes of receive buffer to ask for, per socket (`receive_buffer`). */
-  receiveBuffer: number;
-  listExisting?: boolean;
-  /** Watch IPv4 and IPv6 addresses too (addr_* events, the address tables); default true. */
-  addresses?: boolean;
-  binding?: NativeBinding;
-  /** The stage each namespace's events go through before they are numbered (the containers
-   * stage); none if absent. */
-  stage?: EventStageFactory;
-  /** How often the netns directories are read again besides inotify (ms). */
-  rescanMs?: number;
-}
+import { MonitorError, type LogLevel, type MonitorListener, type MonitorOptions, type MonitorStats } from './monitor-api.js';
 
-export type LogLevel = 'info' | 'warn' | 'error';
-
-export interface MonitorListener {
-  /** Each batch of events, numbered and time-stamped, in order. */
-  events(events: NlEvent[]): void;
-  log?(level: LogLevel, message: string): void;
-  /** A namespace is no longer watched (gone, dropped by a reload, or failed). */
-  namespaceClosed?(name: string): void;
-}
-
-/** A problem the operator must fix before the monitor can run (exit 1, one line). */
-export class MonitorError extends Error {}
-
-export interface MonitorStats {
-  events: number;
-  overruns: number;
-  resyncs: number;
-  namespaces: Array<NamespaceStats & {
-    /** What the stage knows of the namespace: the container or pod that owns it; ''. */
-    container: string;
-  }>;
-}
+export { MonitorError, type IntakeMode, type LogLevel, type MonitorListener, type MonitorOptions, type MonitorStats } from './monitor-api.js';
 
 const DEFAULT_NS = 'default';
-
-function describeOpenError(name: string, err: NodeJS.ErrnoException): string {
-  if (err.code === 'EPERM' || err.code === 'EACCES') {
-    return `cannot enter network namespace "${name}": permission denied (run as root, or with CAP_SYS_ADMIN and CAP_NET_ADMIN)`;
-  }
-  if (err.code === 'EINVAL') return `"${err.path ?? name}" is not a network namespace`;
-  if (err.code === 'ENOENT') return `network namespace "${name}" not found (${err.path ?? name})`;
-  return `cannot watch network namespace "${name}": ${err.message}`;
-}
 
 export class Monitor {
   private readonly binding: NativeBinding;
@@ -82,6 +38,8 @@ export class Monitor {
   private configuring = false;
   private defaultIno = -1;
   private readonly stage: EventStage | undefined;
+  /** The shared socket, when that intake runs. */
+  private intake: SharedIntake | undefined;
 
   constructor(private options: MonitorOptions, private readonly listener: MonitorListener) {
     this.binding = options.binding ?? nativeBinding();
@@ -102,11 +60,26 @@ export class Monitor {
       // no /proc: the default namespace is not compared with the files
     }
     try {
+      this.startIntake();
       this.watchWanted();
     } finally {
       this.starting = false;
     }
     await Promise.all([...this.watchers.values()].map((w) => w.ns.loaded));
+  }
+
+  /** Opens the shared socket when that intake is chosen, and says so. */
+  private startIntake(): void {
+    if (chooseIntake(this.options.intake ?? 'auto', this.options.capabilities ?? daemonCapabilities()) === 'per_namespace') return;
+    const intake = new SharedIntake(this.binding, this.receiveBuffer, this.options.addresses ?? true, { namespacesChanged: () => this.discovery.soon() });
+    try {
+      intake.start();
+    } catch (e) {
+      this.running = false;
+      throw new MonitorError(SharedIntake.describe(e as NodeJS.ErrnoException));
+    }
+    this.intake = intake;
+    this.log('info', `intake: one shared socket for every namespace (NETLINK_LISTEN_ALL_NSID, receive buffer ${intake.receiveBuffer} bytes)`);
   }
 
   /** Changes what is watched without a restart (a reload): namespaces no longer asked for are
@@ -184,6 +157,8 @@ export class Monitor {
       this.stage?.closeNamespace(name);
     }
     this.watchers.clear();
+    this.intake?.stop();
+    this.intake = undefined;
   }
 
   private paused = false;
@@ -228,6 +203,7 @@ export class Monitor {
   stats(): MonitorStats {
     const namespaces = [...this.watchers.values()].map((w) => ({ ...w.ns.stats(), container: this.stage?.describe(w.ns.ref.name) ?? '' }));
     return {
+      intake: this.intake ? 'shared' : 'per_namespace',
       events: this.sequence,
       overruns: namespaces.reduce((n, s) => n + s.overruns, 0),
       resyncs: namespaces.reduce((n, s) => n + s.resyncs, 0),
@@ -311,7 +287,7 @@ export class Monitor {
     try {
       // A namespace that appears after start (a container's) reports the links and addresses it
       // already holds as added: they appeared after nlmon started, and its eth0 is an event.
-      ns = new NamespaceWatcher(ref, this.binding, this.receiveBuffer, this.listExisting || !this.configuring, {
+      ns = new NamespaceWatcher(ref, this.intake?.binding ?? this.binding, this.receiveBuffer, this.listExisting || !this.configuring, {
         events: (events) => (this.stage ? this.stage.submit(ref.name, events) : this.emit(events)),
         overrun: (name) => this.log('warn', `namespace ${name}: netlink receive buffer overrun; resyncing the tables`),
         resynced: (name) => this.log('info', `namespace ${name}: tables resynced`),
@@ -330,15 +306,15 @@ export class Monitor {
         const key = `${ref.path}:${ino}`;
         const tries = (this.einval.get(key) ?? 0) + 1;
         this.einval.set(key, tries);
-        if (tries < 5) {
-          this.discovery.soon();
+        if (tries < 8) {
+          this.discovery.later(10 * 2 ** tries); // 20 ms to 2.5 s: about 5 s in all
         } else {
           this.notNamespace.add(key);
           this.log('warn', `namespace file ${ref.path} is not a network namespace; skipped until it changes`);
         }
         return false;
       }
-      const msg = describeOpenError(ref.name, err);
+      const msg = describeOpenError(ref.name, err, this.intake !== undefined);
       if (fatal || (this.starting && err.code === 'EPERM')) {
         this.stop();
         throw new MonitorError(msg);

@@ -45,6 +45,19 @@ export interface NamespaceStats {
   receive_buffer: number;
 }
 
+/** The one line that says why a namespace could not be opened (on the shared socket or not). */
+export function describeOpenError(name: string, err: NodeJS.ErrnoException, shared: boolean): string {
+  if ((err.code === 'EPERM' || err.code === 'EACCES') && shared) {
+    return `cannot watch network namespace "${name}": permission denied (the shared intake needs CAP_NET_ADMIN over the namespace, and to read its file)`;
+  }
+  if (err.code === 'EPERM' || err.code === 'EACCES') {
+    return `cannot enter network namespace "${name}": permission denied (run as root, with CAP_SYS_ADMIN and CAP_NET_ADMIN, or use intake: shared with CAP_NET_ADMIN and CAP_NET_BROADCAST)`;
+  }
+  if (err.code === 'EINVAL') return `"${err.path ?? name}" is not a network namespace`;
+  if (err.code === 'ENOENT') return `network namespace "${name}" not found (${err.path ?? name})`;
+  return `cannot watch network namespace "${name}": ${err.message}`;
+}
+
 /** Delay before a dump refused or failed by the kernel (EBUSY, EINTR) is asked for again. */
 const DUMP_RETRY_MS = 50;
 /** Least time between two reopens of a failing socket. */

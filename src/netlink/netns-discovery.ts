@@ -41,7 +41,9 @@ const SOON_MS = 20;
 
 export class NetnsDiscovery {
   private dirs: string[];
-  private readonly dirWatchers = new Map<string, fs.FSWatcher>();
+  /** inotify on each directory that exists, with the directory's inode (made again: watched again). */
+  private readonly dirWatchers = new Map<string, { watcher: fs.FSWatcher; ino: number }>();
+  private readonly laterTimers = new Set<NodeJS.Timeout>();
   private rescanTimer: NodeJS.Timeout | undefined;
   private soonTimer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -49,8 +51,10 @@ export class NetnsDiscovery {
    * namespace, and never opened (opening a FIFO would block). */
   skipped: NetnsFile[] = [];
 
-  /** onChange runs after inotify reports a change in a directory, and every rescanMs while
-   * following, since inotify cannot watch a directory that does not exist yet. */
+  /** onChange runs after inotify reports a change in a directory, and when a directory is made,
+   * removed or replaced: every rescanMs while following, each directory itself is looked at (one
+   * stat each, whatever the number of namespaces in it), since inotify cannot watch a directory
+   * that does not exist yet. */
   constructor(dirs: readonly string[], private readonly onChange: () => void, private readonly rescanMs = 1000) {
     this.dirs = [...dirs];
   }
@@ -63,7 +67,7 @@ export class NetnsDiscovery {
     this.dirs = [...dirs];
     for (const [dir, w] of this.dirWatchers) {
       if (this.dirs.includes(dir)) continue;
-      w.close();
+      w.watcher.close();
       this.dirWatchers.delete(dir);
     }
   }
@@ -82,15 +86,24 @@ export class NetnsDiscovery {
     if (on && !this.rescanTimer) {
       this.watchDirs();
       this.rescanTimer = setInterval(() => {
-        this.watchDirs();
-        this.onChange();
+        if (this.watchDirs()) this.onChange();
       }, this.rescanMs);
     } else if (!on && this.rescanTimer) {
       clearInterval(this.rescanTimer);
       this.rescanTimer = undefined;
-      for (const w of this.dirWatchers.values()) w.close();
+      for (const w of this.dirWatchers.values()) w.watcher.close();
       this.dirWatchers.clear();
     }
+  }
+
+  /** Calls onChange after ms (a file being made into a namespace is looked at again). */
+  later(ms: number): void {
+    if (this.stopped) return;
+    const t = setTimeout(() => {
+      this.laterTimers.delete(t);
+      this.onChange();
+    }, ms);
+    this.laterTimers.add(t);
   }
 
   /** Calls onChange shortly (once for a burst of calls). */
@@ -107,6 +120,8 @@ export class NetnsDiscovery {
     this.follow(false);
     clearTimeout(this.soonTimer);
     this.soonTimer = undefined;
+    for (const t of this.laterTimers) clearTimeout(t);
+    this.laterTimers.clear();
   }
 
   /** Namespace files now in the directories, by name (the first directory wins). */
@@ -169,19 +184,37 @@ export class NetnsDiscovery {
     return { close, open, aliases };
   }
 
-  private watchDirs(): void {
+  /** Watches each directory that exists with inotify, and stops watching those gone or made
+   * again (another inode). Returns whether any of that changed. */
+  private watchDirs(): boolean {
+    let changed = false;
     for (const dir of this.dirs) {
-      if (this.dirWatchers.has(dir)) continue;
+      let ino = -1;
       try {
-        const w = fs.watch(dir, { persistent: false }, () => this.soon());
-        w.on('error', () => {
-          w.close();
-          this.dirWatchers.delete(dir);
-        });
-        this.dirWatchers.set(dir, w);
+        ino = fs.statSync(dir).ino;
       } catch {
-        // not there yet: the periodic rescan tries again
+        // not there (yet)
+      }
+      const w = this.dirWatchers.get(dir);
+      if (w && w.ino === ino) continue;
+      if (w) {
+        w.watcher.close();
+        this.dirWatchers.delete(dir);
+        changed = true;
+      }
+      if (ino < 0) continue;
+      try {
+        const watcher = fs.watch(dir, { persistent: false }, () => this.soon());
+        watcher.on('error', () => {
+          watcher.close();
+          if (this.dirWatchers.get(dir)?.watcher === watcher) this.dirWatchers.delete(dir);
+        });
+        this.dirWatchers.set(dir, { watcher, ino });
+        changed = true;
+      } catch {
+        // gone again, or not readable: looked at again next time
       }
     }
+    return changed;
   }
 }

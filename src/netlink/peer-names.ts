@@ -20,6 +20,7 @@ export class PeerNames {
   private seq = PEER_SEQ_BASE;
   private timer: NodeJS.Timeout | undefined;
   private held: NlEvent[] | undefined;
+  private releasing = false;
 
   constructor(
     /** Sends RTM_GETNSID for the namespace file open as fd (throws if the socket refuses). */
@@ -44,7 +45,7 @@ export class PeerNames {
         e.peer_namespace = name;
         continue;
       }
-      if (this.unknownIds.has(e.link_netnsid) || !this.ask()) continue;
+      if (this.unknownIds.has(e.link_netnsid) || this.releasing || !this.ask()) continue;
       if (i > 0) this.out(events.slice(0, i));
       this.held = events.slice(i);
       return;
@@ -100,18 +101,26 @@ export class PeerNames {
       }
     }
     if (this.asked.size === 0) return false;
-    this.timer = setTimeout(() => this.answered(), PEER_WAIT_MS);
+    this.timer = setTimeout(() => this.answered(true), PEER_WAIT_MS);
     return true;
   }
 
-  /** Every answer is in (or the wait is over): release what was held. */
-  private answered(): void {
+  /** Every answer is in (or the wait is over): release what was held. An id no file had is
+   * remembered as unknown; after a wait that ran out (answers lost in an overrun) it is asked
+   * again when next seen. */
+  private answered(timedOut = false): void {
     clearTimeout(this.timer);
     this.timer = undefined;
     this.asked.clear();
     const held = this.held ?? [];
     this.held = undefined;
-    for (const e of held) if (e.link_netnsid >= 0 && !this.peers.has(e.link_netnsid)) this.unknownIds.add(e.link_netnsid);
-    if (held.length) this.deliver(held);
+    if (!timedOut) for (const e of held) if (e.link_netnsid >= 0 && !this.peers.has(e.link_netnsid)) this.unknownIds.add(e.link_netnsid);
+    // What was held goes on now, named or not: asked again only by later events.
+    this.releasing = true;
+    try {
+      if (held.length) this.deliver(held);
+    } finally {
+      this.releasing = false;
+    }
   }
 }

@@ -58,6 +58,9 @@ export class FakeBinding implements NativeBinding {
     this.watchers.push(w);
     return w;
   }
+  namespaceId(file: string) {
+    return nativeBinding().namespaceId(file);
+  }
   decode(bytes: Uint8Array) {
     return nativeBinding().decode(bytes);
   }
