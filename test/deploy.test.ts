@@ -1,13 +1,15 @@
-// The fleet deployment (deploy/, docs/fleet.md): every manifest parses, the DaemonSet asks for
-// what nlmon needs and nothing more, its config passes nlmon's own checker with the paths it
-// mounts, and the image is built from the npm package in two stages.
+// The deployments (deploy/, config/, docs/fleet.md): every manifest parses, the DaemonSet asks
+// for what nlmon needs and nothing more, its config passes nlmon's own checker with the paths it
+// mounts, the image is built from the npm package in two stages, and the systemd unit runs at
+// least privilege (systemd-analyze's own rating).
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { parseConfig } from '../src/daemon/config-file.js';
-import { ROOT } from './helpers/index.js';
+import { execaSync } from 'execa';
+import { ROOT, withTempDir } from './helpers/index.js';
 
 // Manifests are free-form YAML: read them as plain objects.
 type Obj = Record<string, any>;
@@ -20,7 +22,7 @@ function manifests(): Obj[] {
   }));
 }
 
-test('the DaemonSet: host network and PID, NET_ADMIN and SYS_ADMIN only, a read-only root, the mounts and probes nlmon needs', () => {
+test('the DaemonSet: host network, NET_ADMIN and NET_BROADCAST only (no SYS_ADMIN, no host PID), a read-only root, the mounts and probes nlmon needs; its namespace\'s Pod Security level', () => {
   const all = manifests();
   assert.deepEqual(all.map((m) => m.kind).sort(), ['ConfigMap', 'DaemonSet', 'Namespace']);
   for (const m of all) if (m.kind !== 'Namespace') assert.equal(m.metadata.namespace, 'nlmon', `${m.kind} in the nlmon namespace`);
@@ -28,11 +30,13 @@ test('the DaemonSet: host network and PID, NET_ADMIN and SYS_ADMIN only, a read-
   const pod = ds.spec.template.spec;
   assert.deepEqual(ds.spec.selector.matchLabels, ds.spec.template.metadata.labels);
   assert.equal(pod.hostNetwork, true, 'the node\'s own namespace is the default one');
-  assert.equal(pod.hostPID, true, 'pods are named from their processes');
+  assert.equal(pod.hostPID, undefined, 'pods are named through CRI, not from the node\'s processes');
+  const ns = all.find((m) => m.kind === 'Namespace')!;
+  assert.equal(ns.metadata.labels['pod-security.kubernetes.io/enforce'], 'privileged', 'host network and hostPath need the privileged level');
   assert.deepEqual(pod.tolerations, [{ operator: 'Exists' }], 'every node');
   const c = pod.containers[0];
   assert.equal(pod.containers.length, 1);
-  assert.deepEqual(c.securityContext.capabilities, { drop: ['ALL'], add: ['NET_ADMIN', 'SYS_ADMIN'] });
+  assert.deepEqual(c.securityContext.capabilities, { drop: ['ALL'], add: ['NET_ADMIN', 'NET_BROADCAST'] });
   assert.equal(c.securityContext.privileged, undefined, 'not privileged');
   assert.equal(c.securityContext.readOnlyRootFilesystem, true);
   assert.equal(c.securityContext.allowPrivilegeEscalation, false);
@@ -42,6 +46,8 @@ test('the DaemonSet: host network and PID, NET_ADMIN and SYS_ADMIN only, a read-
   assert.equal(hostPathOf('/host/run'), '/run');
   assert.equal(mounts.get('/host/run')!.readOnly, true);
   assert.equal(mounts.get('/host/run')!.mountPropagation, 'HostToContainer', 'namespace files made after start reach nlmon');
+  assert.equal(hostPathOf('/run/netns'), '/run/netns', 'namespace files where CRI names them');
+  assert.equal(mounts.get('/run/netns')!.readOnly, true);
   assert.equal(hostPathOf('/var/log/pods'), '/var/log/pods');
   assert.equal(mounts.get('/var/log/pods')!.readOnly, true);
   assert.equal(volumes.get(mounts.get('/etc/nlmon')!.name)!.configMap.name, 'nlmon-config');
@@ -82,3 +88,27 @@ test('the Containerfile builds from the npm package in two stages; the second ha
   assert.doesNotMatch(stages[1]!, /g\+\+|python3|apt-get/);
   assert.match(stages[1]!, /COPY --from=build \/opt\/nlmon \/opt\/nlmon/);
 });
+
+/** `systemd-analyze`, or why a test that needs it is skipped. */
+const noSystemdAnalyze = execaSync('systemd-analyze', ['--version'], { reject: false }).exitCode === 0 ? false : 'systemd-analyze is not installed';
+
+test('the systemd unit: the nlmon user with CAP_NET_ADMIN and CAP_NET_BROADCAST only, sandboxed to an exposure of 3.0 or lower, and verified', { skip: noSystemdAnalyze }, () => withTempDir(async (dir) => {
+  const unit = path.join(ROOT, 'config', 'nlmon.service');
+  const text = fs.readFileSync(unit, 'utf8');
+  const value = (key: string) => text.split('\n').filter((l) => l.startsWith(`${key}=`)).map((l) => l.slice(key.length + 1));
+  assert.deepEqual(value('User'), ['nlmon']);
+  assert.deepEqual(value('AmbientCapabilities'), ['CAP_NET_ADMIN CAP_NET_BROADCAST']);
+  assert.deepEqual(value('CapabilityBoundingSet'), ['CAP_NET_ADMIN CAP_NET_BROADCAST']);
+  assert.deepEqual(value('StateDirectory'), ['nlmon'], 'the spool under /var/lib/nlmon');
+  assert.match(fs.readFileSync(path.join(ROOT, 'config', 'nlmon.sysusers'), 'utf8'), /^u nlmon - /m);
+  const security = execaSync('systemd-analyze', ['security', '--offline=true', '--no-pager', unit], { reject: false });
+  const level = /Overall exposure level for nlmon\.service: ([\d.]+)/.exec(security.stdout);
+  assert.ok(level, security.stdout + security.stderr);
+  assert.ok(Number(level[1]) <= 3.0, `exposure ${level[1]}`);
+  // verify wants the unit's own name; it reads the ExecStart binary (/usr/bin/env).
+  const copy = path.join(dir, 'nlmon.service');
+  fs.copyFileSync(unit, copy);
+  const verify = execaSync('systemd-analyze', ['verify', copy], { reject: false });
+  assert.equal(verify.exitCode, 0, verify.stderr);
+  assert.equal(verify.stderr.trim(), '', 'no warnings');
+}));

@@ -34,7 +34,10 @@ test('nlmon doctor says which capabilities nlmon has and what a missing one cost
     assert.equal(noAdmin.CAP_NET_ADMIN!.ok, true);
     const nobody = doctorAs(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'], cfg);
     assert.equal(nobody.CAP_NET_ADMIN!.ok, false);
-    assert.deepEqual([nobody[`docker_socket ${sock}`]!.ok, nobody[`docker_socket ${sock}`]!.detail], [false, 'EACCES: attribution from cgroups only']);
+    assert.deepEqual([nobody[`docker_socket ${sock}`]!.ok, nobody[`docker_socket ${sock}`]!.detail], [false, 'EACCES: no names from it (connecting needs write permission on the socket: root, or its group)']);
+    assert.equal(root.processes!.ok, true);
+    assert.deepEqual([nobody.processes!.ok, nobody.processes!.detail], [false, 'EACCES on other users\' /proc/PID/ns/net (needs CAP_SYS_PTRACE): no container is named']);
+    assert.equal(nobody.CAP_NET_BROADCAST!.ok, false);
     assert.equal(nobody[`hook_log ${dir}/log`]!.ok, false);
   } finally {
     server.close();

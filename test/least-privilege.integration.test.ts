@@ -113,3 +113,54 @@ test('uid 65534 with CAP_NET_ADMIN and CAP_NET_BROADCAST only: every namespace, 
     execaSync('umount', [file], { reject: false });
   }
 })));
+
+test('the daemon as uid 65534 with CAP_NET_ADMIN and CAP_NET_BROADCAST and no_new_privs: the shared intake, a hook for a namespace made after start, one line per attribution source', opts, () => withNetns(2, (host, inner) => withTempDir(async (dir) => {
+  fs.chmodSync(dir, 0o755);
+  const netns = path.join(dir, 'netns');
+  fs.mkdirSync(netns, { mode: 0o755 });
+  const out = path.join(dir, 'out');
+  fs.mkdirSync(out);
+  fs.chmodSync(out, 0o1777);
+  const hook = path.join(dir, 'who.sh');
+  fs.writeFileSync(hook, `#!/bin/sh\necho "$(id -u) $NLMON_NAMESPACE $NLMON_INTERFACE" >> ${out}/who\n`, { mode: 0o755 });
+  const cfg = path.join(dir, 'nlmon.yaml');
+  fs.writeFileSync(cfg, `nlmon:
+  monitoring:
+    namespaces: all
+    netns_dirs: [${netns}]
+  containers:
+    docker_socket: [${dir}/no-engine.sock]
+    cri_socket: []
+  integration:
+    hook_log: ""
+    hooks:
+      - name: who
+        script: ${hook}
+        condition: "event == link_added AND interface == 'c0'"
+  control:
+    socket: ${out}/nlmon.sock
+`);
+  const d = execa('nsenter', [`--net=/var/run/netns/${host}`, ...SETPRIV, '--no-new-privs', process.execPath, NLMON, 'run', '--config', cfg], { reject: false, stdin: 'ignore', all: true });
+  let all = '';
+  d.all!.on('data', (b: Buffer) => { all += b.toString(); });
+  const file = path.join(netns, 'late');
+  try {
+    await until(() => all.includes('watching default'), 'the daemon started', 15000);
+    assert.match(all, /intake: one shared socket for every namespace/);
+    assert.match(all, /containers: processes: EACCES on other users' \/proc\/PID\/ns\/net \(needs CAP_SYS_PTRACE\)/);
+    assert.match(all, /containers: docker_socket .*no-engine\.sock: not there/);
+    fs.writeFileSync(file, '');
+    execaSync('mount', ['--bind', `/var/run/netns/${inner}`, file]);
+    ip('-n', inner, 'link', 'add', 'c0', 'type', 'veth', 'peer', 'name', 'c1');
+    await until(() => fs.existsSync(`${out}/who`), 'the hook ran');
+    assert.equal(fs.readFileSync(`${out}/who`, 'utf8'), '65534 late c0\n');
+    const status = execaSync(process.execPath, [NLMON, 'status', '--json', '--socket', `${out}/nlmon.sock`]);
+    const report = JSON.parse(status.stdout) as { intake: string; namespaces: Array<{ name: string; links: number }> };
+    assert.equal(report.intake, 'shared');
+    assert.equal(report.namespaces.find((n) => n.name === 'late')!.links, 3);
+  } finally {
+    d.kill('SIGTERM');
+    await d;
+    execaSync('umount', [file], { reject: false });
+  }
+})));

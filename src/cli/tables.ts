@@ -50,7 +50,7 @@ export function outputsTable(outputs: OutputStatus[]): string {
 export function statusText(s: StatusReport): string {
   const lines = [
     `nlmon ${s.version}, pid ${s.pid}, up ${s.uptime_s} s (since ${s.started_at}), config ${terminalSafe(s.config) || '<embedded default>'}`,
-    `events ${s.events}, overruns ${s.overruns}, resyncs ${s.resyncs}`,
+    `events ${s.events}, overruns ${s.overruns}, resyncs ${s.resyncs}; intake ${s.intake === 'shared' ? 'one shared socket' : 'a socket per namespace'}`,
     `hooks ${s.hooks.total} (${s.hooks.enabled} enabled), running ${s.hooks.running}, queued ${s.hooks.queued}, events waiting on sync hooks ${s.hooks.backlog}` +
       (s.hooks.backlog_dropped ? `, dropped past backlog_limit ${s.hooks.backlog_dropped}` : '') +
       (s.hooks.discarded ? `, discarded by the stop ${s.hooks.discarded}` : ''),

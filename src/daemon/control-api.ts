@@ -10,6 +10,8 @@ export interface StatusReport {
   config: string;
   started_at: string;
   uptime_s: number;
+  /** How the namespaces are read: `per_namespace` or `shared` (docs/config.md, `intake`). */
+  intake: 'per_namespace' | 'shared';
   events: number;
   overruns: number;
   resyncs: number;

@@ -4,6 +4,7 @@ import type http from 'node:http';
 import { Monitor, MonitorError, type LogLevel } from '../netlink/monitor.js';
 import { nativeBinding } from '../native/addon.js';
 import { containerAttribution, type ContainerResolver } from '../containers/resolver.js';
+import { attributionSources } from '../containers/sources.js';
 import { containerStage } from '../containers/attribution-stage.js';
 import { HookScheduler, type HookStatus } from '../hooks/scheduler.js';
 import { ActionRunners } from '../hooks/registry.js';
@@ -117,7 +118,12 @@ export class Daemon implements ControlApi {
       await this.control.close();
       throw new StartError(outputErrors.join('; '));
     }
-    await this.containers?.start();
+    if (this.containers) {
+      // One line per attribution source: what it gives under the privileges nlmon has.
+      const cc = this.config.containers;
+      for (const s of attributionSources(cc.docker_socket, cc.cri_socket)) this.log(s.ok || s.absent ? 'info' : 'warn', `containers: ${s.what}: ${s.detail}`);
+      await this.containers.start();
+    }
     await this.monitor.start();
     if (this.config.metrics.listen) {
       try {
@@ -167,6 +173,7 @@ export class Daemon implements ControlApi {
       config: this.config.file,
       started_at: this.startedAt.toISOString(),
       uptime_s: Math.round((Date.now() - this.startedAt.getTime()) / 1000),
+      intake: st.intake,
       events: st.events,
       overruns: st.overruns,
       resyncs: st.resyncs,

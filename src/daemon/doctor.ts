@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { daemonCapabilities, hasCapability } from '../native/capabilities.js';
 import { safeDirectory } from '../files/safe-path.js';
+import { attributionSources } from '../containers/sources.js';
 import type { NlmonConfig } from './config-file.js';
 
 export interface DoctorCheck {
@@ -18,8 +19,9 @@ export interface DoctorCheck {
 
 /** The capabilities nlmon uses, and what each gives. */
 const USES: ReadonlyArray<[string, string]> = [
-  ['CAP_SYS_ADMIN', 'watching namespaces other than the one nlmon runs in (setns into each)'],
-  ['CAP_NET_ADMIN', 'receive buffers past net.core.rmem_max (SO_RCVBUFFORCE), for fewer overruns in bursts'],
+  ['CAP_NET_ADMIN', 'receive buffers past net.core.rmem_max (SO_RCVBUFFORCE), for fewer overruns in bursts; with the shared intake, ids for namespaces and dumps of them'],
+  ['CAP_NET_BROADCAST', 'the shared intake: every namespace heard on one socket without CAP_SYS_ADMIN (with CAP_NET_ADMIN)'],
+  ['CAP_SYS_ADMIN', 'watching namespaces other than the one nlmon runs in with a socket in each (intake: per_namespace, setns)'],
   ['CAP_SETUID', 'hooks with `user` (with CAP_SETGID)'],
   ['CAP_SETGID', 'hooks with `user` or `group`'],
   ['CAP_SYS_PTRACE', 'naming the container of a namespace from another user\'s process (/proc/PID/ns/net, cgroups)'],
@@ -27,28 +29,12 @@ const USES: ReadonlyArray<[string, string]> = [
   ['CAP_KILL', 'ending a hook that runs as another user at its timeout'],
 ];
 
-/** Whether this process may connect to a Unix socket (write permission on it). */
-function socketState(p: string): string {
-  try {
-    fs.accessSync(p, fs.constants.W_OK);
-    return fs.statSync(p).isSocket() ? 'ok' : 'not a socket';
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code ?? 'error';
-  }
-}
-
 export function doctor(config: NlmonConfig, caps = daemonCapabilities()): DoctorCheck[] {
   const out: DoctorCheck[] = [];
   const has = (name: string) => hasCapability(caps, name);
   for (const [cap, gives] of USES) out.push({ what: cap, ok: has(cap), detail: has(cap) ? gives : `missing: no ${gives}` });
   if (config.containers.enabled) {
-    for (const [key, list] of [['docker_socket', config.containers.docker_socket], ['cri_socket', config.containers.cri_socket]] as const) {
-      for (const p of list) {
-        const state = fs.existsSync(p) ? socketState(p) : 'not there';
-        if (state === 'not there') continue;
-        out.push({ what: `${key} ${p}`, ok: state === 'ok', detail: state === 'ok' ? 'containers named by the engine' : `${state}: attribution from cgroups only` });
-      }
-    }
+    for (const s of attributionSources(config.containers.docker_socket, config.containers.cri_socket)) if (!s.absent) out.push({ what: s.what, ok: s.ok, detail: s.detail });
   }
   for (const d of config.monitoring.netns_dirs) {
     if (!fs.existsSync(d)) continue;
