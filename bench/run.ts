@@ -12,11 +12,30 @@ import { actionRates, endToEnd, hookLatency, nlmonSpawnRate, plainSpawnRate } fr
 import { natsOutputRun } from './nats.js';
 import { idle } from './idle.js';
 import { containerRun } from './containers.js';
+import { makeNamespaces, manyNamespaces, namespaceNames, removeNamespaces, type NamespacesResult } from './namespaces.js';
 
-/** `nats`: only the nats output rows (a quick look while working on it). */
+/** `nats` or `namespaces`: only those rows (a quick look while working on them). */
 const ONLY = process.env.NLMON_BENCH_ONLY ?? '';
 /** Events/s offered to the nats output in its paced run. */
 const NATS_PACED = 30000;
+/** Namespaces watched in the many-namespaces rows. */
+const NAMESPACES = Number(process.env.NLMON_BENCH_NAMESPACES ?? 2000);
+
+/** The daemon watching NAMESPACES namespaces, with each intake (made and removed here). */
+async function namespaceRows(b: ReturnType<typeof openBench>): Promise<{ rows: string[]; ok: boolean }> {
+  const names = namespaceNames(b, NAMESPACES);
+  log(`${NAMESPACES} namespaces`);
+  await makeNamespaces(names);
+  const results: NamespacesResult[] = [];
+  try {
+    for (const intake of ['per_namespace', 'shared'] as const) results.push(await manyNamespaces(b, intake, NAMESPACES));
+  } finally {
+    await removeNamespaces(names);
+  }
+  const f = (v: number, d = 1) => v.toFixed(d);
+  const rows = results.map((r) => `| ${r.namespaces} namespaces watched, intake ${r.intake}: start s; idle CPU % over 10 s; descriptors; RSS MB; \`ip netns add\` + a veth inside → its link_added, p50 / max ms (${r.tries} tries, seen) | ${f(r.startS)}; ${f(r.cpuPct, 2)}; ${r.fds}; ${f(r.rssMb)}; ${f(r.delayP50, 0)} / ${f(r.delayMax, 0)} (${r.seen} of ${r.tries}) | before 2026-12-06 (a socket each, 1 s rescan): 1.8 % idle, 2 021 descriptors, 103 MB, about 1 s | |`);
+  return { rows, ok: results.every((r) => r.seen === r.tries) };
+}
 
 async function main(): Promise<number> {
   if (process.getuid?.() !== 0) {
@@ -29,6 +48,11 @@ async function main(): Promise<number> {
   try {
     ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
     log(`${BURST} link changes per burst, ${RUNS} runs per tool`);
+    if (ONLY === 'namespaces') {
+      const nsr = await namespaceRows(b);
+      process.stdout.write(nsr.rows.join('\n') + '\n');
+      return nsr.ok ? 0 : 1;
+    }
     log('nats output');
     const nr = await natsOutputRun(b, NATS_PACED);
     log(`nats output: ${JSON.stringify(nr)}`);
@@ -66,6 +90,7 @@ async function main(): Promise<number> {
     log(`actions: ${JSON.stringify(ar)}`);
     log('idle daemon (10 s)');
     const id = await idle(b);
+    const nsr = await namespaceRows(b);
     log(`${CONTAINERS} podman containers`);
     const ct = await containerRun(b);
     log(`containers: ${JSON.stringify(ct)}`);
@@ -93,12 +118,13 @@ async function main(): Promise<number> {
       `| webhooks: deliveries/s to a local receiver, 10 at a time, with a ${ar.storm}-change burst meanwhile (events received) | ${f(ar.web, 0)} (${ar.webStorm} of ${ar.storm}) | ${f(ar.curl, 0)} (a curl script hook) | ${f(ar.web / ar.curl, 1)} |`,
       `| module handler: calls/s, 10 at a time, with a ${ar.storm}-change burst meanwhile (events received) | ${f(ar.module, 0)} (${ar.moduleStorm} of ${ar.storm}) | ${f(tp.nlmon, 0)} (a script hook, /bin/true) | ${f(ar.module / tp.nlmon, 1)} |`,
       `| idle daemon watching all namespaces: RSS MB / CPU % over 10 s / main-thread wake-ups per s | ${f(id.rssMb)} / ${f(id.cpuPct, 2)} / ${f(id.wakeups, 1)} | | |`,
+      ...nsr.rows,
       ...natsRows.map((r) => r.replace('RATE_NO_OUTPUT', `${f(ir.nlmon.rate ?? 0, 0)} events/s received, first to last (nlmon monitor, no output)`).replace('RATE_RATIO', typeof nr === 'string' || !ir.nlmon.rate ? '' : f(nr.fullRate / ir.nlmon.rate, 2)).replace('CPU_NO_OUTPUT', f(ir['daemon-nocontainers'].cpuUsPerEvent, 2)).replace('RATIO_NO_OUTPUT', typeof nr === 'string' ? '' : f(nr.cpuUsPerEvent / ir['daemon-nocontainers'].cpuUsPerEvent, 2))),
     ];
     process.stdout.write(rows.join('\n') + '\n');
     const ok = ir.nlmon.received === BURST && ir.daemon.received === BURST && ir['nlmon-addr'].received === BURST && ov.tableOk && tp.stormReceived === tp.stormGenerated
       && ar.webStorm === ar.storm && ar.moduleStorm === ar.storm
-      && (typeof ct === 'string' || (ct.attributed === ct.events && ct.firstAttributed === ct.containers)) && natsOk;
+      && (typeof ct === 'string' || (ct.attributed === ct.events && ct.firstAttributed === ct.containers)) && natsOk && nsr.ok;
     if (!ok) log('a correctness row failed (events lost or table wrong)');
     return ok ? 0 : 1;
   } finally {

@@ -307,7 +307,7 @@ export class Monitor {
         const tries = (this.einval.get(key) ?? 0) + 1;
         this.einval.set(key, tries);
         if (tries < 8) {
-          this.discovery.later(10 * 2 ** tries); // 20 ms to 2.5 s: about 5 s in all
+          this.discovery.later(5 * 2 ** tries); // 10 ms to 1.3 s: about 2.5 s in all
         } else {
           this.notNamespace.add(key);
           this.log('warn', `namespace file ${ref.path} is not a network namespace; skipped until it changes`);

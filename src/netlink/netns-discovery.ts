@@ -37,7 +37,7 @@ export class ScanError extends Error {
 }
 
 /** Debounce for bursts of inotify events (one `ip netns add` makes several). */
-const SOON_MS = 20;
+const SOON_MS = 5;
 
 export class NetnsDiscovery {
   private dirs: string[];
