@@ -251,6 +251,8 @@ size_t DecodeDatagram(const uint8_t* buf, size_t len, std::vector<LinkRecord>* o
         }
         rec.kind = RecordKind::kNsid;
         rec.link_netnsid = -1;
+        // nlmsg_pid: the port of the request it answers or was caused by (0: the kernel's own).
+        rec.ifindex = static_cast<int32_t>(Load<uint32_t>(msg + 12));
         const bool ok = ForEachAttr(body + kRtgenLen, body_len - kRtgenLen, [&rec](const Attr& a) {
           if (a.type == kNetnsaNsid) {
             if (a.len < 4) return false;

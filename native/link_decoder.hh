@@ -14,7 +14,8 @@ enum class RecordKind : uint8_t {
   kDumpDone = 1,  // NLMSG_DONE closing a dump
   kError = 2,     // NLMSG_ERROR with a non-zero errno (answer to our request)
   kNsid = 3,      // RTM_NEWNSID answering RTM_GETNSID (seq set), or RTM_NEWNSID / RTM_DELNSID
-                  // notifying an id given or gone (seq 0): link_netnsid holds the id (-1 if none)
+                  // notifying an id given or gone: link_netnsid holds the id (-1 if none), ifindex
+                  // the message's nlmsg_pid (the requester's port; a reply has the socket's own)
   kAddr = 4,      // RTM_NEWADDR / RTM_DELADDR for AF_INET or AF_INET6
 };
 

@@ -107,9 +107,9 @@ test('truncated copies of a valid datagram never crash and never invent records'
 });
 
 test('RTM_NEWNSID answering RTM_GETNSID gives its id; RTM_DELNSID says one is gone; a short or bad one is malformed', () => {
-  assert.deepEqual(decode(nsidMsg(0x40000001, 3)).records, [{ kind: 'nsid', seq: 0x40000001, message_type: 88, nsid: 3 }]);
-  assert.deepEqual(decode(nlmsg(88, 0, 5, Buffer.alloc(4))).records, [{ kind: 'nsid', seq: 5, message_type: 88, nsid: -1 }], 'no NETNSA_NSID: no id');
-  assert.deepEqual(decode(nlmsg(89, 0, 0, Buffer.concat([Buffer.alloc(4), attr(1, Buffer.from([7, 0, 0, 0]))]))).records, [{ kind: 'nsid', seq: 0, message_type: 89, nsid: 7 }], 'an id gone');
+  assert.deepEqual(decode(nsidMsg(0x40000001, 3)).records, [{ kind: 'nsid', seq: 0x40000001, port: 0, message_type: 88, nsid: 3 }]);
+  assert.deepEqual(decode(nlmsg(88, 0, 5, Buffer.alloc(4))).records, [{ kind: 'nsid', seq: 5, port: 0, message_type: 88, nsid: -1 }], 'no NETNSA_NSID: no id');
+  assert.deepEqual(decode(nlmsg(89, 0, 0, Buffer.concat([Buffer.alloc(4), attr(1, Buffer.from([7, 0, 0, 0]))]))).records, [{ kind: 'nsid', seq: 0, port: 0, message_type: 89, nsid: 7 }], 'an id gone');
   const short = decode(nlmsg(88, 0, 5, Buffer.alloc(2)));
   assert.equal(short.records.length, 0);
   assert.equal(short.malformed, 1);

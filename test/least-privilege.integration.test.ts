@@ -74,9 +74,14 @@ test('uid 65534 with CAP_NET_ADMIN and CAP_NET_BROADCAST only: every namespace, 
     ip('-n', inner, 'link', 'add', 'e0', 'type', 'veth', 'peer', 'name', 'e1', 'netns', host);
     ip('-n', host, 'link', 'set', 'e1', 'up');
     const has = (ns: string, ev: string, ifname: string) => events.find((e) => e.namespace === ns && e.event === ev && e.interface === ifname);
-    for (const ifname of ['lo', 'c0', 'c1', 'e0']) await until(() => has('late', 'link_added', ifname), `link_added ${ifname} in the late namespace`);
-    const addr = await until(() => events.find((e) => e.namespace === 'late' && e.event === 'addr_added' && e.ip === '10.7.0.1'), 'addr_added 10.7.0.1');
+    const seen = () => `; nlmon said:\n${stderr}\nand printed:\n${events.map((e) => `${e.namespace} ${e.event} ${e.interface} ${e.ip}`).join('\n')}`;
+    for (const ifname of ['lo', 'c0', 'c1', 'e0']) await until(() => has('late', 'link_added', ifname), `link_added ${ifname} in the late namespace${seen()}`);
+    const addr = await until(() => events.find((e) => e.namespace === 'late' && e.event === 'addr_added' && e.ip === '10.7.0.1'), 'addr_added 10.7.0.1').catch((e: Error) => { throw new Error(e.message + seen()); });
     assert.equal(addr.interface, 'c0');
+    // Once it is watched: a notification of an address, which carries the seq of the `ip`
+    // request that made it (link notifications carry none).
+    ip('-n', inner, 'addr', 'add', '10.7.0.2/24', 'dev', 'c1');
+    await until(() => events.find((e) => e.namespace === 'late' && e.event === 'addr_added' && e.ip === '10.7.0.2' && !e.resync), `addr_added 10.7.0.2${seen()}`);
     assert.ok(Date.now() - before < 5000);
     const e1 = await until(() => events.find((e) => e.namespace === 'default' && e.interface === 'e1' && e.peer_namespace === 'late'), 'e1 in H named with its peer namespace');
     assert.ok(e1.link_netnsid >= 0);

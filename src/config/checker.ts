@@ -203,6 +203,22 @@ export class Checker {
     return out;
   }
 
+  /** A non-empty list of integers from min to max. */
+  intList(pair: KeyPair | undefined, name: string, min: number, max: number): number[] | undefined {
+    if (!pair) return undefined;
+    if (!isSeq(pair.value) || pair.value.items.length === 0) {
+      this.at(pair.value ?? pair, `${name} must be a list of integers, not ${this.describeNode(pair.value)}`);
+      return undefined;
+    }
+    const out: number[] = [];
+    for (const item of pair.value.items as YamlNode[]) {
+      const v = (item as unknown as { value: unknown }).value;
+      if (this.kindOf(item) !== 'int' || (v as number) < min || (v as number) > max) this.at(item, `${name}: each item must be an integer from ${min} to ${max}, not ${this.describeNode(item)}`);
+      else out.push(v as number);
+    }
+    return out.length === pair.value.items.length ? out : undefined;
+  }
+
   /** One string, or a list of them. */
   stringOrList(pair: KeyPair | undefined, name: string): string[] | undefined {
     const one = pair && isScalar(pair.value) && typeof pair.value.value === 'string' ? [pair.value.value] : undefined;

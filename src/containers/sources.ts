@@ -5,7 +5,6 @@
 //   users' processes: CAP_SYS_PTRACE, or root with every capability those processes have.
 //   /proc/PID/cgroup is readable by all.
 import fs from 'node:fs';
-import { daemonCapabilities, hasCapability } from '../native/capabilities.js';
 
 export interface SourceState {
   /** `docker_socket PATH`, `cri_socket PATH` or `processes`. */
@@ -29,8 +28,8 @@ function socketState(p: string): string {
 
 /** Whether the network namespaces of other users' processes can be read: with CAP_SYS_PTRACE,
  * or when PID 1's (the node's init, with every capability) can be. */
-function processState(procDir: string, caps: bigint): string {
-  if (hasCapability(caps, 'CAP_SYS_PTRACE')) return 'ok';
+function processState(procDir: string, ptrace: boolean): string {
+  if (ptrace) return 'ok';
   try {
     fs.statSync(`${procDir}/1/ns/net`);
     return 'ok';
@@ -39,7 +38,8 @@ function processState(procDir: string, caps: bigint): string {
   }
 }
 
-export function attributionSources(dockerSockets: readonly string[], criSockets: readonly string[], procDir = '/proc', caps = daemonCapabilities()): SourceState[] {
+/** `ptrace`: whether nlmon has CAP_SYS_PTRACE. */
+export function attributionSources(dockerSockets: readonly string[], criSockets: readonly string[], ptrace: boolean, procDir = '/proc'): SourceState[] {
   const out: SourceState[] = [];
   const engines: string[] = [];
   for (const [key, list] of [['docker_socket', dockerSockets], ['cri_socket', criSockets]] as const) {
@@ -54,7 +54,7 @@ export function attributionSources(dockerSockets: readonly string[], criSockets:
       out.push({ what: `${key} ${p}`, ok: state === 'ok', absent: state === 'not there', detail });
     }
   }
-  const proc = processState(procDir, caps);
+  const proc = processState(procDir, ptrace);
   out.push({
     what: 'processes',
     ok: proc === 'ok',

@@ -5,6 +5,7 @@ import { Monitor, MonitorError, type LogLevel } from '../netlink/monitor.js';
 import { nativeBinding } from '../native/addon.js';
 import { containerAttribution, type ContainerResolver } from '../containers/resolver.js';
 import { attributionSources } from '../containers/sources.js';
+import { daemonCapabilities, hasCapability } from '../native/capabilities.js';
 import { containerStage } from '../containers/attribution-stage.js';
 import { HookScheduler, type HookStatus } from '../hooks/scheduler.js';
 import { ActionRunners } from '../hooks/registry.js';
@@ -121,7 +122,7 @@ export class Daemon implements ControlApi {
     if (this.containers) {
       // One line per attribution source: what it gives under the privileges nlmon has.
       const cc = this.config.containers;
-      for (const s of attributionSources(cc.docker_socket, cc.cri_socket)) this.log(s.ok || s.absent ? 'info' : 'warn', `containers: ${s.what}: ${s.detail}`);
+      for (const s of attributionSources(cc.docker_socket, cc.cri_socket, hasCapability(daemonCapabilities(), 'CAP_SYS_PTRACE'))) this.log(s.ok || s.absent ? 'info' : 'warn', `containers: ${s.what}: ${s.detail}`);
       await this.containers.start();
     }
     await this.monitor.start();

@@ -34,7 +34,7 @@ export function doctor(config: NlmonConfig, caps = daemonCapabilities()): Doctor
   const has = (name: string) => hasCapability(caps, name);
   for (const [cap, gives] of USES) out.push({ what: cap, ok: has(cap), detail: has(cap) ? gives : `missing: no ${gives}` });
   if (config.containers.enabled) {
-    for (const s of attributionSources(config.containers.docker_socket, config.containers.cri_socket)) if (!s.absent) out.push({ what: s.what, ok: s.ok, detail: s.detail });
+    for (const s of attributionSources(config.containers.docker_socket, config.containers.cri_socket, has('CAP_SYS_PTRACE'))) if (!s.absent) out.push({ what: s.what, ok: s.ok, detail: s.detail });
   }
   for (const d of config.monitoring.netns_dirs) {
     if (!fs.existsSync(d)) continue;

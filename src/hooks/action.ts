@@ -23,6 +23,16 @@ export interface HookBase {
   /** Event fields whose values make a key: runs of one key start one after another, in event
    * order (key-order.ts); absent: no order between the runs of an async hook. */
   order_by?: string[];
+  /** Events of one key within this many ms collapse into one run (gates.ts); max_delay_ms
+   * bounds how long a key that never settles waits. */
+  debounce_ms?: number;
+  max_delay_ms?: number;
+  /** At most `burst` runs at once, then one per min_interval_ms (gates.ts). */
+  min_interval_ms?: number;
+  burst?: number;
+  /** Attempts after a failed one (script: a non-zero exit, or one of retry_on; url: no answer,
+   * 408, 429, 5xx), with backoff; absent: the action's default. */
+  retries?: number;
 }
 
 export type RunOutcome = 'success' | 'failure' | 'timeout';
@@ -102,6 +112,9 @@ export interface ActionType<H extends HookBase = HookBase> {
   readonly key: string;
   /** The keys only hooks of this action may have. */
   readonly keys: readonly string[];
+  /** `retries` when a hook does not give it; absent: the action never retries, and `retries`
+   * is a mistake on its hooks. */
+  readonly retries?: number;
   /** Reads the action's keys (its own key included) from a hook's entries; undefined after
    * reporting a mistake. The keys every hook has are read by hooks/config.ts. */
   read(c: Checker, e: Entries, label: string, opts: ActionReadOptions): Omit<H, keyof HookBase> | undefined;

@@ -33,7 +33,7 @@ export function defaultIntegration(): IntegrationConfig {
  * own (the order of the "known:" list in messages). */
 export function hookKeys(): string[] {
   const types = actionTypes();
-  return ['name', ...types.map((a) => a.key), 'condition', 'timeout_ms', 'enabled', 'async', 'max_concurrent', 'queue_limit', 'order_by', ...types.flatMap((a) => a.keys)];
+  return ['name', ...types.map((a) => a.key), 'condition', 'timeout_ms', 'enabled', 'async', 'max_concurrent', 'queue_limit', 'order_by', 'debounce_ms', 'max_delay_ms', 'min_interval_ms', 'burst', 'retries', ...types.flatMap((a) => a.keys)];
 }
 
 export function readIntegration(c: Checker, integ: YAMLMap | undefined, opts: ActionReadOptions): IntegrationConfig {
@@ -102,12 +102,28 @@ export function readHook(c: Checker, item: YAMLMap, opts: ActionReadOptions): Ho
   const badField = orderBy?.find((f) => !(f in FIELDS));
   if (badField !== undefined) c.at(e.get('order_by')!.value, `${label}: order_by: '${badField}' is not an event field (docs/events.md)`);
   else if (orderBy && orderBy.length === 0) c.at(e.get('order_by')!.value, `${label}: order_by names no field`);
+  const debounce = c.positive(e.get('debounce_ms'), 'debounce_ms', 1, MAX_TIMEOUT_MS, ' (24 hours)');
+  const maxDelay = c.positive(e.get('max_delay_ms'), 'max_delay_ms', 1, MAX_TIMEOUT_MS, ' (24 hours)');
+  const interval = c.positive(e.get('min_interval_ms'), 'min_interval_ms', 1, MAX_TIMEOUT_MS, ' (24 hours)');
+  const burst = c.positive(e.get('burst'), 'burst', 1, 10000);
+  if (maxDelay !== undefined && debounce === undefined) c.at(e.get('max_delay_ms')!.key as YamlNode, `${label}: max_delay_ms needs debounce_ms`);
+  else if (maxDelay !== undefined && debounce !== undefined && maxDelay < debounce) c.at(e.get('max_delay_ms')!.value, `${label}: max_delay_ms (${maxDelay}) must be at least debounce_ms (${debounce})`);
+  if (burst !== undefined && interval === undefined) c.at(e.get('burst')!.key as YamlNode, `${label}: burst needs min_interval_ms`);
+  // A sync hook holds every later event until it ends: it cannot also wait for quiet or its turn.
+  for (const k of ['debounce_ms', 'min_interval_ms']) {
+    if (e.has(k) && !(isAsync ?? false)) c.at(e.get(k)!.key as YamlNode, `${label}: ${k} needs async: true (a sync hook holds every later event until it ends)`);
+  }
+  const retries = c.positive(e.get('retries'), 'retries', 0, 20);
+  if (retries !== undefined && action && action.retries === undefined) c.at(e.get('retries')!.key as YamlNode, `${label}: ${action.key} hooks are not retried (retries is for ${actionTypes().filter((a) => a.retries !== undefined).map((a) => a.key).join(' and ')} hooks)`);
   const own = action?.read(c, e, label, opts);
   if (c.issues.length !== before || name === undefined || !match || !action || !own) return undefined;
   const base: HookBase = {
     name, action: action.key, condition, match, timeout_ms: timeout ?? DEFAULT_TIMEOUT_MS, enabled: enabled ?? true, async: isAsync ?? false,
     ...(share !== undefined ? { max_concurrent: share } : {}), ...(waiting !== undefined ? { queue_limit: waiting } : {}),
     ...(orderBy?.length ? { order_by: orderBy } : {}),
+    ...(debounce !== undefined ? { debounce_ms: debounce } : {}), ...(maxDelay !== undefined ? { max_delay_ms: maxDelay } : {}),
+    ...(interval !== undefined ? { min_interval_ms: interval } : {}), ...(burst !== undefined ? { burst } : {}),
+    ...(action.retries !== undefined ? { retries: retries ?? action.retries } : {}),
   };
   return { ...base, ...own } as HookConfig;
 }

@@ -13,6 +13,7 @@ import { HookStats, type HookStatus } from './stats.js';
 export type { HookStatus } from './stats.js';
 import { Fifo } from './fifo.js';
 import { KeyOrder, orderKey, type Job } from './key-order.js';
+import { Gates, gated, realClock, type Clock } from './gates.js';
 import type { SchedulerLimits, SchedulerObserver } from './scheduler-api.js';
 
 export type { SchedulerLimits, SchedulerObserver } from './scheduler-api.js';
@@ -52,7 +53,12 @@ export class HookScheduler {
   /** The share of max_concurrent of a hook that does not set its own. */
   private defaultShare = 1;
 
-  constructor(private limits: SchedulerLimits, private readonly runner: HookRunner, private readonly observer: SchedulerObserver = {}) {}
+  /** debounce_ms and min_interval_ms: where a matched run waits before it is queued. */
+  private readonly gates: Gates;
+
+  constructor(private limits: SchedulerLimits, private readonly runner: HookRunner, private readonly observer: SchedulerObserver = {}, clock: Clock = realClock) {
+    this.gates = new Gates((job) => this.enqueue(job), (job, why) => this.drop(job, why, false), (hook) => this.waitLimit(hook), clock);
+  }
 
   /** Replaces the hooks; statistics of hooks that keep their name survive. */
   setHooks(hooks: Array<HookBase>, limits?: SchedulerLimits): void {
@@ -85,23 +91,14 @@ export class HookScheduler {
   resetStats(name?: string): boolean {
     const names = name === undefined ? this.hooks.map((h) => h.name) : [name];
     if (name !== undefined && !this.stats.has(name)) return false;
-    for (const n of names) {
-      const old = this.stats.get(n);
-      const fresh = new HookStats();
-      if (old) {
-        fresh.running = old.running;
-        fresh.queued = old.queued;
-        fresh.retrying = old.retrying;
-      }
-      this.stats.set(n, fresh);
-    }
+    for (const n of names) this.stats.set(n, HookStats.keepingGauges(this.stats.get(n)));
     return true;
   }
 
   status(): HookStatus[] {
     return this.hooks.map((h) => ({
       name: h.name, enabled: h.enabled, async: h.async, action: h.action, target: hookTarget(h), condition: h.condition,
-      ...this.stats.get(h.name)!.snapshot(),
+      ...this.stats.get(h.name)!.snapshot(), delayed: this.gates.waitingOf(h.name), coalesced: this.gates.foldedOf(h.name),
     }));
   }
 
@@ -151,6 +148,7 @@ export class HookScheduler {
       for (let job = lane.jobs.shift(); job; job = lane.jobs.shift()) this.drop(job, 'the daemon stops');
     }
     for (const job of this.order.drain()) this.drop(job, 'the daemon stops');
+    for (const job of this.gates.drain()) this.drop(job, 'the daemon stops', false);
     if (this.active > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
   }
 
@@ -182,7 +180,9 @@ export class HookScheduler {
         };
       }
       const key = orderKey(hook, e);
-      this.enqueue({ hook, event: e, release, ...(key !== undefined ? { key } : {}) });
+      const job: Job = { hook, event: e, release, ...(key !== undefined ? { key } : {}) };
+      if (gated(hook)) this.gates.submit(job);
+      else this.enqueue(job);
     }
   }
 

@@ -45,6 +45,13 @@ export class HookStats {
   private min = Infinity;
   private max = 0;
   private total = 0;
+
+  /** Fresh counts (reset-stats) that keep the gauges of runs going on now. */
+  static keepingGauges(old: HookStats | undefined): HookStats {
+    const fresh = new HookStats();
+    if (old) [fresh.running, fresh.queued, fresh.retrying] = [old.running, old.queued, old.retrying];
+    return fresh;
+  }
   private readonly recent = new Float64Array(WINDOW);
   private lastExit: number | null = null;
   private lastRunAt = '';
@@ -97,4 +104,8 @@ export interface HookStatus extends HookStatsSnapshot {
   /** What it runs: the script's command line, the URL or the module's path. */
   target: string;
   condition: string;
+  /** Runs waiting out a debounce_ms (one per key) or their min_interval_ms (docs/hooks.md). */
+  delayed: number;
+  /** Events folded into another run's by debounce_ms, since start. */
+  coalesced: number;
 }

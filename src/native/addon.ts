@@ -36,12 +36,15 @@ export interface RequestError {
   errno: number;
 }
 
-/** RTM_NEWNSID answering requestNsid (seq set): the id this socket's namespace has for that one;
- * or, on a shared socket (seq 0), a notification that a namespace was given an id (88,
- * RTM_NEWNSID) or that its id is gone (89, RTM_DELNSID: the namespace is no more). */
+/** RTM_NEWNSID answering requestNsid (its port is the socket's own): the id this socket's
+ * namespace has for that one; or, on a shared socket, a notification that a namespace was given
+ * an id (88, RTM_NEWNSID) or that its id is gone (89, RTM_DELNSID: the namespace is no more),
+ * whose seq and port are those of the request that caused it (another program's, or 0). */
 export interface NsidReply {
   kind: 'nsid';
   seq: number;
+  /** nlmsg_pid. */
+  port: number;
   message_type: number;
   /** -1 when the namespace has no id here (no link ties the two). */
   nsid: number;
@@ -245,7 +248,7 @@ export function unpackRecords(ints: Int32Array, strings: string, count: number):
         label: strs[s]!,
       };
     } else if (kind === 3) {
-      out[i] = { kind: 'nsid', seq: ints[b + 4]! >>> 0, message_type: ints[b + 1]!, nsid: ints[b + 12]! };
+      out[i] = { kind: 'nsid', seq: ints[b + 4]! >>> 0, port: ints[b + 6]! >>> 0, message_type: ints[b + 1]!, nsid: ints[b + 12]! };
     } else if (kind === 1) {
       out[i] = { kind: 'done', seq: ints[b + 4]! >>> 0, dump_interrupted: ints[b + 3] === 1, errno: ints[b + 5]! };
     } else {

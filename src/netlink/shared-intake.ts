@@ -250,12 +250,16 @@ export class SharedIntake {
       if (!list) batches.set(c, (list = []));
       return list;
     };
+    const port = this.portId;
     for (const r of records) {
-      if (r.kind === 'nsid' && r.seq === 0) {
+      // Notifications carry the seq (and port) of the request that caused them, often another
+      // program's: a notification is a link or address message outside a dump, or an id message
+      // not addressed to this socket.
+      if (r.kind === 'nsid' && (r.port !== port || !this.pending.has(r.seq))) {
         this.idChanged(r.message_type, r.nsid);
         continue;
       }
-      if (r.seq === 0 && (r.kind === 'link' || r.kind === 'addr')) {
+      if ((r.kind === 'link' || r.kind === 'addr') && !r.dump) {
         const c = this.channels.get(r.origin === this.selfNsid ? -1 : r.origin);
         if (c) this.route(c, r, out);
         else this.unwatched++;

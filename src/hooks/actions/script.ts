@@ -12,7 +12,9 @@ import { formatEventJson } from '../../event/format.js';
 import { FIELDS } from '../../event/filter.js';
 import { isScalar, scalarText, type Checker, type Entries } from '../../config/checker.js';
 import { splitWords, WordsError } from '../../config/words.js';
-import type { ActionReadOptions, ActionType, HookBase, ScriptRunResult } from '../action.js';
+import type { ActionReadOptions, ActionType, HookBase, RunSlot, ScriptRunResult } from '../action.js';
+import { RetryWaits, backoffMs } from '../retry.js';
+import { coalescedOf } from '../gates.js';
 
 export interface ScriptHook extends HookBase {
   action: 'script';
@@ -30,6 +32,8 @@ export interface ScriptHook extends HookBase {
   files: CheckedFile[];
   /** Who it runs as, when not as the daemon (`user`, `group`, `capabilities`, `no_new_privs`). */
   identity?: SpawnIdentity;
+  /** The exit codes that are tried again; absent: every non-zero one. */
+  retry_on?: number[];
 }
 
 /** What a run needs of its hook. */
@@ -54,6 +58,10 @@ export function hookEnvironment(hook: RunSpec, event: NlEvent, json = formatEven
   for (const [name, field] of FIELD_VARS) env[name] = fieldText(event[field]);
   env.NLMON_HOOK = hook.name;
   env.NLMON_EVENT_JSON = json;
+  // How many events this run stands for (debounce_ms folds several into one), and the first's.
+  const folded = coalescedOf(event);
+  env.NLMON_COALESCED = String(folded.count);
+  env.NLMON_FIRST_SEQUENCE = String(folded.first_sequence);
   return env;
 }
 
@@ -185,6 +193,34 @@ export class NativeHookRunner {
   }
 }
 
+/** A script run, tried again after an exit the hook retries on (docs/hooks.md, "Retries"). A
+ * timeout, a signal, or a program refused or not started is not tried again. */
+export class ScriptRunner {
+  private readonly native: NativeHookRunner;
+  private readonly waits = new RetryWaits();
+
+  constructor(binding?: NativeBinding) {
+    this.native = new NativeHookRunner(binding);
+  }
+
+  async run(hook: ScriptHook, event: NlEvent, slot?: RunSlot): Promise<ScriptRunResult> {
+    const t0 = performance.now();
+    for (let attempts = 1; ; attempts++) {
+      const r = await this.native.run(hook, event);
+      const again = r.outcome === 'failure' && r.exit_code !== null && r.exit_code !== 0 && (hook.retry_on?.includes(r.exit_code) ?? true);
+      if (!again || attempts > (hook.retries ?? 0) || this.waits.closed) {
+        return attempts > 1 ? { ...r, attempts, duration_ms: performance.now() - t0, error: r.error && `${r.error} after ${attempts} attempts` } : r;
+      }
+      await this.waits.wait(backoffMs(attempts), slot);
+      if (this.waits.closed) return { ...r, attempts, duration_ms: performance.now() - t0 };
+    }
+  }
+
+  close(): void {
+    this.waits.close();
+  }
+}
+
 /** The keys of a script hook (docs/hooks.md), read from its entries. */
 function readScript(c: Checker, e: Entries, label: string, opts: ActionReadOptions): Omit<ScriptHook, keyof HookBase> | undefined {
   const before = c.issues.length;
@@ -230,18 +266,20 @@ function readScript(c: Checker, e: Entries, label: string, opts: ActionReadOptio
     ...(capabilities ? { capabilities } : {}), ...(noNewPrivs !== undefined ? { no_new_privs: noNewPrivs } : {}),
   });
   if (who.problem) c.at((e.get('capabilities') ?? e.get('user') ?? e.get('group') ?? e.get('no_new_privs'))!.value, `${label}: ${who.problem}`);
+  const retryOn = c.intList(e.get('retry_on'), 'retry_on', 1, 255);
   if (c.issues.length !== before || script === undefined) return undefined;
   return {
     script, argv: [...argv, ...args], args, env, capture_output: capture ?? false, keep_children: keepChildren ?? false, files,
-    ...(who.identity ? { identity: who.identity } : {}),
-  };
+    ...(who.identity ? { identity: who.identity } : {}), ...(retryOn ? { retry_on: retryOn } : {}),
+  } as Omit<ScriptHook, keyof HookBase>;
 }
 
 export const scriptAction: ActionType<ScriptHook> = {
   key: 'script',
-  keys: ['args', 'env', 'capture_output', 'keep_children', 'user', 'group', 'capabilities', 'no_new_privs'],
+  keys: ['args', 'env', 'capture_output', 'keep_children', 'user', 'group', 'capabilities', 'no_new_privs', 'retry_on'],
+  retries: 0,
   read: readScript,
   target: (h) => h.script,
   failure: 'start',
-  runner: (services) => new NativeHookRunner(services.binding),
+  runner: (services) => new ScriptRunner(services.binding),
 };

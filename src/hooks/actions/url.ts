@@ -14,6 +14,8 @@ import { isScalar, scalarText, type Checker, type Entries } from '../../config/c
 import { redactUrl } from '../../config/redact.js';
 import { secretFileProblem } from '../../files/safe-path.js';
 import type { ActionType, HookBase, RunSlot, WebhookRunResult } from '../action.js';
+import { RetryWaits, backoffMs } from '../retry.js';
+import { coalescedOf, type Coalesced } from '../gates.js';
 
 export interface UrlHook extends HookBase {
   action: 'url';
@@ -32,9 +34,6 @@ export type WebhookSpec = Pick<UrlHook, 'name' | 'url' | 'method' | 'headers' | 
 /** How often a webhook is tried again after a failed attempt, when `retries` is not given. */
 export const DEFAULT_RETRIES = 3;
 
-/** First backoff; each retry doubles it, up to MAX_BACKOFF_MS, with full jitter. */
-const BASE_BACKOFF_MS = 250;
-const MAX_BACKOFF_MS = 30_000;
 /** A Retry-After longer than this is cut to it: the event must not wait for hours. */
 const MAX_RETRY_AFTER_MS = 60_000;
 /** The most of a response body kept for the run's stderr (the receiver's error message). */
@@ -78,12 +77,6 @@ export function retryAfterMs(value: string | undefined, now = Date.now()): numbe
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
-/** The wait before retry number n (1-based): exponential with full jitter. */
-export function backoffMs(n: number, random = Math.random): number {
-  const cap = Math.min(MAX_BACKOFF_MS, BASE_BACKOFF_MS * 2 ** (n - 1));
-  return Math.round(cap / 2 + random() * (cap / 2));
-}
-
 interface Attempt {
   status?: number;
   /** 'timeout' | 'connection' when there was no answer. */
@@ -98,8 +91,7 @@ const retryable = (a: Attempt) => a.failed !== undefined || a.status === 408 || 
 export class WebhookRunner {
   private readonly agents = new Map<string, http.Agent>();
   /** Runs waiting to retry: woken at close(), which ends them with their last answer. */
-  private readonly sleepers = new Set<() => void>();
-  private closed = false;
+  private readonly waits = new RetryWaits();
 
   /** Runs one event: attempts until an answer is final or the retries are spent. The run holds
    * its concurrency slot only while a request is in flight: it gives the slot back while it waits
@@ -113,21 +105,10 @@ export class WebhookRunner {
     let last: Attempt;
     for (;;) {
       attempts++;
-      last = await this.attempt(hook, url, id, body);
-      if (!retryable(last) || attempts > hook.retries || this.closed) break;
-      const wait = Math.min(MAX_RETRY_AFTER_MS, last.retryAfter ?? backoffMs(attempts));
-      slot?.release();
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          clearTimeout(t);
-          this.sleepers.delete(wake);
-          resolve();
-        };
-        const t = setTimeout(wake, wait);
-        this.sleepers.add(wake);
-      });
-      await slot?.acquire();
-      if (this.closed) break;
+      last = await this.attempt(hook, url, id, body, coalescedOf(event));
+      if (!retryable(last) || attempts > hook.retries || this.waits.closed) break;
+      await this.waits.wait(Math.min(MAX_RETRY_AFTER_MS, last.retryAfter ?? backoffMs(attempts)), slot);
+      if (this.waits.closed) break;
     }
     const duration_ms = performance.now() - t0;
     const base = { duration_ms, stdout: '', attempts };
@@ -146,8 +127,7 @@ export class WebhookRunner {
 
   /** Closes the kept-alive connections (a reload or a stop). */
   close(): void {
-    this.closed = true;
-    for (const wake of [...this.sleepers]) wake();
+    this.waits.close();
     for (const a of this.agents.values()) a.destroy();
     this.agents.clear();
   }
@@ -163,10 +143,12 @@ export class WebhookRunner {
     return a;
   }
 
-  private attempt(hook: WebhookSpec, url: URL, id: string, body: string): Promise<Attempt> {
+  private attempt(hook: WebhookSpec, url: URL, id: string, body: string, folded: Coalesced): Promise<Attempt> {
     const headers: Record<string, string> = {
       'user-agent': 'nlmon',
       ...hook.headers,
+      // A run that debounce_ms made of several events says so (docs/hooks.md, "Debounce").
+      ...(folded.count > 1 ? { 'nlmon-coalesced': String(folded.count), 'nlmon-first-sequence': String(folded.first_sequence) } : {}),
       'content-type': hook.format === 'cloudevents' ? 'application/cloudevents+json' : 'application/json',
       'content-length': String(Buffer.byteLength(body)),
     };
@@ -259,14 +241,14 @@ function readWebhook(c: Checker, e: Entries, label: string): Omit<UrlHook, keyof
     if (!key) c.at(e.get('secret_file')?.value ?? e.get('secret')!.value, `${label}: the secret must be whsec_ followed by base64 (as the Standard Webhooks libraries make them)`);
     else secret = key;
   }
-  const retries = c.positive(e.get('retries'), 'retries', 0, 20) ?? DEFAULT_RETRIES;
   if (c.issues.length !== before || url === undefined) return undefined;
-  return { url, method, headers, format: format as 'json' | 'cloudevents', secret, retries };
+  return { url, method, headers, format: format as 'json' | 'cloudevents', secret };
 }
 
 export const urlAction: ActionType<UrlHook> = {
   key: 'url',
-  keys: ['method', 'headers', 'format', 'secret', 'secret_file', 'retries'],
+  keys: ['method', 'headers', 'format', 'secret', 'secret_file'],
+  retries: DEFAULT_RETRIES,
   read: readWebhook,
   // Shown in hooks list, the hook log and /api/hooks: a token in the query is not.
   target: (h) => redactUrl(h.url),
