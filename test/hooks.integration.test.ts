@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { FIELDS } from '../src/event/filter.js';
 import {
-  alive, cli, config, ip, lines, linkburst, needsRoot, nlmonSync, script, until, withDaemon, withNetns, withTempDir,
+  alive, cli, config, ip, lines, linkburst, needsRoot, nlmonSync, script, sleep, until, withDaemon, withNetns, withTempDir,
 } from './helpers/index.js';
 
 const opts = { skip: needsRoot, timeout: 60000 };
@@ -210,4 +210,31 @@ test('order_by [interface]: 20 veths added and removed in a burst, a hook that s
   }
   const overlapping = runs.some((a) => runs.some((b) => a !== b && a.start < b.end && b.start < a.end));
   assert.ok(overlapping, 'runs of different interfaces ran at the same time');
+})));
+
+test('debounce_ms 300: a link flapped 50 times in 200 ms gives at most 2 runs, the last with its final state, NLMON_COALESCED summing to 50', opts, () => withNetns(1, (ns) => withTempDir(async (dir) => {
+  ip('-n', ns, 'link', 'add', 'f0', 'type', 'veth', 'peer', 'name', 'f1');
+  const rec = script(dir, 'rec.sh', `echo "$NLMON_INTERFACE $NLMON_UP $NLMON_COALESCED $NLMON_FIRST_SEQUENCE $NLMON_SEQUENCE" >> ${dir}/runs`);
+  await withDaemon(dir, config(ns, dir, `    hooks:
+      - name: settled
+        script: ${rec}
+        async: true
+        order_by: [namespace, interface]
+        debounce_ms: 300
+        max_delay_ms: 2000
+        condition: "event IN [link_up, link_down] AND interface == 'f0'"
+`), async () => {
+    // 50 toggles at 250/s: up, down, … ending down.
+    linkburst(`/var/run/netns/${ns}`, 50, 250, 'f0');
+    await until(() => lines(`${dir}/runs`).length >= 1, 'the debounced run');
+    await sleep(800); // a second run, if any, would have started by now
+    const runs = lines(`${dir}/runs`).map((l) => l.split(' '));
+    assert.ok(runs.length >= 1 && runs.length <= 2, `${runs.length} runs`);
+    assert.equal(runs.reduce((n, r) => n + Number(r[2]), 0), 50, 'the runs stand for every event');
+    const last = runs.at(-1)!;
+    assert.equal(last[1], '0', 'the last run sees the final state: down');
+    assert.ok(Number(last[3]) < Number(last[4]), 'the first sequence it stands for is before its own');
+    const st = (JSON.parse(cli(dir, 'hooks', 'stats', '--json').stdout) as Array<{ name: string; executions: number; coalesced: number; delayed: number }>).find((h) => h.name === 'settled')!;
+    assert.deepEqual([st.executions, st.coalesced, st.delayed], [runs.length, 50 - runs.length, 0]);
+  });
 })));

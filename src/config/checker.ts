@@ -213,7 +213,7 @@ export class Checker {
     const out: number[] = [];
     for (const item of pair.value.items as YamlNode[]) {
       const v = (item as unknown as { value: unknown }).value;
-      if (this.kindOf(item) !== 'int' || (v as number) < min || (v as number) > max) this.at(item, `${name}: each item must be an integer from ${min} to ${max}, not ${this.describeNode(item)}`);
+      if (this.kindOf(item) !== 'int' || (v as number) < min || (v as number) > max) this.at(item, `${name}: each item must be an integer from ${min} to ${max}, not ${this.kindOf(item) === 'int' ? String(v) : this.describeNode(item)}`);
       else out.push(v as number);
     }
     return out.length === pair.value.items.length ? out : undefined;
