@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { runMonitorCommand } from './monitor-command.js';
-import { configCheckCommand, doctorCommand, filterCheckCommand, hooksRunCommand, runCommand } from './commands.js';
+import { configCheckCommand, doctorCommand, filterCheckCommand, hooksRunCommand, replayVerb, runCommand } from './commands.js';
 import { compileCondition, FilterError } from '../event/filter.js';
 import { VERSION } from '../version.js';
 import { api, clientCommand, watchStats } from './control-client.js';
@@ -109,6 +109,16 @@ export function buildProgram(run: (job: Promise<number>) => void): Command {
     .addOption(configOption())
     .option('--json', 'print the checks as JSON')
     .action((opts) => run(Promise.resolve(doctorCommand(opts))));
+
+  program
+    .command('replay')
+    .description('print the hook runs recorded events would start (conditions, order_by, debounce applied); --run runs them')
+    .argument('<file>', 'NDJSON events (monitor --json, the file output, a NATS consumer); - reads standard input')
+    .addOption(configOption())
+    .addOption(unsafeOption())
+    .option('--run', 'run the hooks for real (the events given at once, not at their recorded pace)')
+    .option('--json', 'one JSON object per line')
+    .action((file, opts) => run(replayVerb(file, opts)));
 
   const filter = program.command('filter').description('the filter language');
   filter

@@ -1,4 +1,5 @@
-// The verbs that need no daemon besides `monitor`: run, hooks run, filter check, config check.
+// The verbs that need no daemon besides `monitor`: run, hooks run, replay, filter check, config
+// check, doctor.
 import fs from 'node:fs';
 import { ConfigError, defaultConfig, loadConfigFile, type NlmonConfig } from '../daemon/config-file.js';
 import { compileCondition, FilterError } from '../event/filter.js';
@@ -9,6 +10,7 @@ import { table } from './tables.js';
 import { syntheticEvent } from '../event/make.js';
 import { EventError, parseEventJson } from '../event/schema.js';
 import type { NlEvent } from '../event/event.js';
+import { replayCommand, type ReplayOptions } from './replay-command.js';
 
 export interface ConfigOptions {
   config?: string;
@@ -121,4 +123,11 @@ export async function hooksRunCommand(name: string, opts: ConfigOptions & { even
     if (r.stderr) process.stdout.write(`--- stderr\n${r.stderr}${r.stderr.endsWith('\n') ? '' : '\n'}`);
   }
   return r.outcome === 'success' ? 0 : 1;
+}
+
+/** `nlmon replay FILE|-`: the config's hooks over recorded events (replay-command.ts). */
+export async function replayVerb(file: string, opts: ConfigOptions & ReplayOptions): Promise<number> {
+  const config = readConfig(opts);
+  if (!config) return 2;
+  return replayCommand(file, config, opts);
 }
