@@ -1,7 +1,7 @@
 // The verbs that need no daemon besides `monitor`: run, hooks run, replay, filter check, config
 // check, doctor.
 import fs from 'node:fs';
-import { ConfigError, defaultConfig, loadConfigFile, type NlmonConfig } from '../daemon/config-file.js';
+import { ConfigError, defaultConfig, formatIssue, loadConfigFile, type NlmonConfig } from '../daemon/config-file.js';
 import { compileCondition, FilterError } from '../event/filter.js';
 import { runDaemon, type LogFormat } from '../daemon/daemon.js';
 import { ActionRunners, type HookConfig } from '../hooks/registry.js';
@@ -48,7 +48,16 @@ export function configCheckCommand(opts: ConfigOptions): number {
   const config = readConfig(opts);
   if (!config) return 2;
   for (const w of config.warnings) process.stderr.write(`warning: ${w}\n`);
-  process.stdout.write(`${config.file || '<embedded default>'}: ok (${config.integration.hooks.length} hook(s))\n`);
+  const integ = config.integration;
+  // A broken drop-in file does not stop the daemon (its hooks are left out), but is an error here.
+  for (const i of integ.include_issues) process.stderr.write(`${formatIssue(i)}\n`);
+  const dropIns = integ.included.length ? `, ${integ.included.length} drop-in file(s)` : '';
+  if (integ.include_issues.length) {
+    const broken = new Set(integ.include_issues.map((i) => i.file)).size;
+    process.stdout.write(`${config.file}: ${broken} drop-in file(s) not loaded (${integ.hooks.length} hook(s)${dropIns})\n`);
+    return 2;
+  }
+  process.stdout.write(`${config.file || '<embedded default>'}: ok (${integ.hooks.length} hook(s)${dropIns})\n`);
   return 0;
 }
 

@@ -287,4 +287,4 @@ export function scalarText(c: Checker, n: YamlNode | null | undefined, kinds: re
   return kinds.includes(c.kindOf(n)) ? String((n as unknown as { value: unknown }).value) : undefined;
 }
 
-export { isMap, isScalar };
+export { isMap, isScalar, isSeq };

@@ -12,7 +12,7 @@ import { ActionRunners } from '../hooks/registry.js';
 import { Outputs } from '../outputs/fan-out.js';
 import type { OutputStatusBase } from '../outputs/output.js';
 import { HookLog, outputTail } from '../hooks/log.js';
-import { ConfigError, loadConfigFile, type LoadOptions, type NlmonConfig } from './config-file.js';
+import { ConfigError, formatIssue, loadConfigFile, type LoadOptions, type NlmonConfig } from './config-file.js';
 import { addHookToFile, ConfigEditError, deleteHookFromFile, type NewHook } from './config-edit.js';
 import { ControlServer, ControlSocketError } from './control-server.js';
 import type { ControlApi, StatusReport } from './control-api.js';
@@ -139,6 +139,7 @@ export class Daemon implements ControlApi {
       this.log('info', `metrics on http://${this.config.metrics.listen}/metrics`);
     }
     for (const w of this.config.warnings) this.log('warn', w);
+    this.logIncludeIssues(this.config);
     const hooks = this.config.integration.hooks;
     this.log('info', `watching ${this.monitor.namespaces().join(', ')}; ${hooks.length} hook(s): ${hooks.map((h) => h.name).join(', ') || 'none'}; control socket ${this.control.file}`);
   }
@@ -234,8 +235,15 @@ export class Daemon implements ControlApi {
   }
 
   deleteHook(name: string): void {
+    const from = this.scheduler.hook(name)?.from;
+    if (from) throw new ConfigEditError(`hook '${name}' is defined in the drop-in file ${from}: remove it there, then reload`);
     this.applyEdit(deleteHookFromFile(this.requireFile(), name, this.loadOptions));
     this.log('info', `hook ${name}: deleted`);
+  }
+
+  /** A drop-in hook file with a mistake is not loaded, and said so; the other hooks run. */
+  private logIncludeIssues(config: NlmonConfig): void {
+    for (const i of config.integration.include_issues) this.log('error', `include: ${formatIssue(i)}; that file's hooks are not loaded`);
   }
 
   /** Reads the config file again; a bad one is logged and the running config kept. Ignored
@@ -256,6 +264,7 @@ export class Daemon implements ControlApi {
     }
     this.applyConfig(next);
     for (const w of next.warnings) this.log('warn', w);
+    this.logIncludeIssues(next);
     this.log('info', `reloaded ${next.file}: ${next.integration.hooks.length} hook(s), watching ${this.monitor.namespaces().join(', ')}`);
     return { ok: true, errors: [] };
   }

@@ -33,6 +33,8 @@ export interface HookBase {
   /** Attempts after a failed one (script: a non-zero exit, or one of retry_on; url: no answer,
    * 408, 429, 5xx), with backoff; absent: the action's default. */
   retries?: number;
+  /** The drop-in file (`include`) that defines it; absent for the config file's own hooks. */
+  from?: string;
 }
 
 export type RunOutcome = 'success' | 'failure' | 'timeout';

@@ -1,8 +1,11 @@
 // `nlmon.integration` (docs/config.md, docs/hooks.md): the scheduler's limits, the hook log and
 // the hooks. The keys every hook has are read here; each action's own keys by its registry
 // entry (registry.ts), so that a key list is written once, where its action lives.
-import type { Checker, Entries, YamlNode, YAMLMap } from '../config/checker.js';
-import { isMap, isScalar } from '../config/checker.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Checker, ConfigIssue, Entries, YamlNode, YAMLMap } from '../config/checker.js';
+import { ConfigError, isMap, isScalar, isSeq, parseYaml } from '../config/checker.js';
+import { loadProblem } from './script-check.js';
 import type { ActionReadOptions, HookBase } from './action.js';
 import { FIELDS } from '../event/filter.js';
 import { actionTypes, type HookConfig } from './registry.js';
@@ -14,9 +17,14 @@ export interface IntegrationConfig {
   backlog_limit: number;
   hook_log: string;
   hooks: HookConfig[];
+  /** Drop-in hook files (`include`): the patterns as given (absolute), the files they matched,
+   * and the mistakes of the files that were not loaded (each at its file, line and column). */
+  include: string[];
+  included: string[];
+  include_issues: ConfigIssue[];
 }
 
-export const INTEGRATION_KEYS = ['max_concurrent', 'queue_limit', 'backlog_limit', 'hook_log', 'hooks'] as const;
+export const INTEGRATION_KEYS = ['max_concurrent', 'queue_limit', 'backlog_limit', 'hook_log', 'hooks', 'include'] as const;
 export const DEFAULT_MAX_CONCURRENT = 10;
 export const DEFAULT_QUEUE_LIMIT = 10000;
 export const DEFAULT_BACKLOG_LIMIT = 100_000;
@@ -26,7 +34,10 @@ export const DEFAULT_TIMEOUT_MS = 30000;
 export const MAX_TIMEOUT_MS = 86_400_000;
 
 export function defaultIntegration(): IntegrationConfig {
-  return { max_concurrent: DEFAULT_MAX_CONCURRENT, queue_limit: DEFAULT_QUEUE_LIMIT, backlog_limit: DEFAULT_BACKLOG_LIMIT, hook_log: DEFAULT_HOOK_LOG, hooks: [] };
+  return {
+    max_concurrent: DEFAULT_MAX_CONCURRENT, queue_limit: DEFAULT_QUEUE_LIMIT, backlog_limit: DEFAULT_BACKLOG_LIMIT, hook_log: DEFAULT_HOOK_LOG, hooks: [],
+    include: [], included: [], include_issues: [],
+  };
 }
 
 /** Every key a hook may have: its name, the actions' keys, the common ones, then each action's
@@ -67,7 +78,78 @@ export function readIntegration(c: Checker, integ: YAMLMap | undefined, opts: Ac
     seen.set(h.name, c.lineOf(nameNode));
     cfg.hooks.push(h);
   }
+  const patterns = c.stringList(e.get('include'), 'include');
+  for (const p of patterns ?? []) {
+    const abs = c.relative(p);
+    if (/[*?[]/.test(path.dirname(abs))) c.at(e.get('include')!.value, `include: '${p}': wildcards only in the file name`);
+    else cfg.include.push(abs);
+  }
+  if (!c.issues.length) readIncludes(cfg, new Map([...seen].map(([n, line]) => [n, `${c.name}:${line}`])), opts);
   return cfg;
+}
+
+/** The files a pattern names: `*` and `?` in its last part, sorted; none when its directory is
+ * missing. */
+export function expandInclude(pattern: string): string[] {
+  const dir = path.dirname(pattern);
+  const re = new RegExp(`^${path.basename(pattern).replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')}$`);
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names.filter((n) => re.test(n) && !n.startsWith('.')).sort().map((n) => path.join(dir, n));
+}
+
+/** Loads each drop-in file: a YAML list of hooks, checked as the main file's are. A file with any
+ * mistake (or unsafe: writable by others than root and nlmon's user) is not loaded, and its
+ * mistakes are kept; the other files' hooks are. */
+function readIncludes(cfg: IntegrationConfig, names: Map<string, string>, opts: ActionReadOptions): void {
+  for (const file of [...new Set(cfg.include.flatMap(expandInclude))]) {
+    cfg.included.push(file);
+    const problem = opts.allowUnsafeScripts ? undefined : loadProblem(file);
+    let text = '';
+    try {
+      if (problem) throw new Error(problem);
+      text = fs.readFileSync(file, 'utf8');
+    } catch (err) {
+      cfg.include_issues.push({ file, line: 0, col: 0, message: (err as Error).message });
+      continue;
+    }
+    let fc: Checker;
+    let root: YamlNode | null;
+    try {
+      ({ c: fc, root } = parseYaml(text, file));
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      cfg.include_issues.push(...err.issues);
+      continue;
+    }
+    const items: YamlNode[] | undefined = root === null ? [] : isSeq(root) ? (root.items as YamlNode[]) : undefined;
+    if (!items) fc.at(root, 'a drop-in hook file is a list of hooks');
+    const mine: HookConfig[] = [];
+    const lines = new Map<string, string>();
+    for (const item of items ?? []) {
+      if (!isMap(item)) {
+        fc.at(item, `each hook must be a mapping with at least name and script`);
+        continue;
+      }
+      const h = readHook(fc, item, opts);
+      if (!h) continue;
+      const nameNode = (item.items as Array<{ key: YamlNode; value: YamlNode }>).find((p) => isScalar(p.key) && p.key.value === 'name')?.value;
+      const first = names.get(h.name) ?? lines.get(h.name);
+      if (first) fc.at(nameNode, `duplicate hook name '${h.name}' (first defined at ${first})`);
+      lines.set(h.name, `${file}:${fc.lineOf(nameNode)}`);
+      mine.push({ ...h, from: file });
+    }
+    if (fc.issues.length) {
+      cfg.include_issues.push(...fc.issues);
+      continue;
+    }
+    for (const [n, where] of lines) names.set(n, where);
+    cfg.hooks.push(...mine);
+  }
 }
 
 /** One hook: the keys every hook has, then its one action's. */
