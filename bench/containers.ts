@@ -57,3 +57,62 @@ export async function containerRun(b: BenchContext): Promise<ContainerRun | stri
     };
   });
 }
+
+export interface OrderedRun { mode: 'order_by' | 'sync'; runs: number; violations: number; totalS: number; overlapping: boolean }
+
+/** CONTAINERS podman containers started and removed one after another under a hook that takes
+ * 50 ms for every event of a container (container_id set), once with `order_by: [container_id]`
+ * (async) and once sync: the runs, the runs of a container that started before its previous
+ * run ended or out of event order (violations), and the time from the first event to the last
+ * run's end. */
+export async function orderedContainerRuns(b: BenchContext): Promise<OrderedRun[] | string> {
+  const { tmp, CONTAINERS } = b;
+  if (needsPodman) return needsPodman;
+  const dir = path.join(tmp, 'ordered');
+  fs.mkdirSync(dir);
+  return withPodman(dir, async (pm) => {
+    const out: OrderedRun[] = [];
+    for (const mode of ['order_by', 'sync'] as const) {
+      const runs = path.join(dir, `runs-${mode}`);
+      fs.writeFileSync(path.join(dir, 'work.sh'), `#!/bin/sh\nstart=$(date +%s%3N)\nsleep 0.05\necho "$NLMON_CONTAINER_ID $NLMON_SEQUENCE $NLMON_TIMESTAMP $start $(date +%s%3N)" >> "$RUNS"\n`, { mode: 0o755 });
+      const hook = mode === 'order_by' ? '        async: true\n        order_by: [container_id]\n' : '';
+      const cfg = path.join(dir, `${mode}.yaml`);
+      fs.writeFileSync(cfg, `nlmon:\n  monitoring:\n    namespaces: all\n  containers:\n    docker_socket: [${pm.socket}]\n  integration:\n    hook_log: ""\n    max_concurrent: 10\n    hooks:\n      - name: work\n        script: ${dir}/work.sh\n        env: {RUNS: ${runs}}\n${hook}        condition: "container_id != ''"\n  control:\n    socket: ${dir}/${mode}.sock\n`);
+      const child = execa(process.execPath, [NLMON, 'run', '--config', cfg], { stdin: 'ignore', stdout: 'ignore', buffer: false, reject: false });
+      let err = '';
+      child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
+      for (let i = 0; i < 200 && !err.includes('hook(s)'); i++) await sleep(50);
+      try {
+        for (let i = 0; i < CONTAINERS; i++) {
+          const name = `nlmon-bench-o${i}`;
+          await pm.run(name);
+          await pm.rm(name);
+        }
+        // Until the runs stop coming (a sync hook may be far behind).
+        let last = -1;
+        for (let i = 0; i < 1200; i++) {
+          await sleep(500);
+          const n = fs.existsSync(runs) ? fs.readFileSync(runs, 'utf8').length : 0;
+          if (n === last) break;
+          last = n;
+        }
+      } finally {
+        child.kill('SIGTERM');
+        await child;
+      }
+      const rows = fs.readFileSync(runs, 'utf8').split('\n').filter(Boolean).map((l) => {
+        const [id, seq, ts, start, end] = l.split(' ');
+        return { id: id!, seq: Number(seq), ts: Number(ts), start: Number(start), end: Number(end) };
+      });
+      let violations = 0;
+      for (const id of new Set(rows.map((r) => r.id))) {
+        const mine = rows.filter((r) => r.id === id).sort((a, b) => a.start - b.start || a.seq - b.seq);
+        for (let k = 1; k < mine.length; k++) if (mine[k]!.seq < mine[k - 1]!.seq || mine[k]!.start < mine[k - 1]!.end) violations++;
+      }
+      const overlapping = rows.some((a) => rows.some((c) => a !== c && a.id !== c.id && a.start < c.end && c.start < a.end));
+      const totalS = (Math.max(...rows.map((r) => r.end)) - Math.min(...rows.map((r) => r.ts))) / 1000;
+      out.push({ mode, runs: rows.length, violations, totalS, overlapping });
+    }
+    return out;
+  });
+}

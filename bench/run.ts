@@ -11,15 +11,26 @@ import { intake, overrun } from './intake.js';
 import { actionRates, endToEnd, hookLatency, nlmonSpawnRate, plainSpawnRate } from './hooks.js';
 import { natsOutputRun } from './nats.js';
 import { idle } from './idle.js';
-import { containerRun } from './containers.js';
+import { containerRun, orderedContainerRuns } from './containers.js';
 import { makeNamespaces, manyNamespaces, namespaceNames, removeNamespaces, type NamespacesResult } from './namespaces.js';
 
-/** `nats` or `namespaces`: only those rows (a quick look while working on them). */
+/** `nats`, `namespaces` or `ordered`: only those rows (a quick look while working on them). */
 const ONLY = process.env.NLMON_BENCH_ONLY ?? '';
 /** Events/s offered to the nats output in its paced run. */
 const NATS_PACED = 30000;
 /** Namespaces watched in the many-namespaces rows. */
 const NAMESPACES = Number(process.env.NLMON_BENCH_NAMESPACES ?? 2000);
+
+/** CONTAINERS podman containers under a 50 ms hook per container event: order_by against sync. */
+async function orderedRows(b: ReturnType<typeof openBench>): Promise<{ rows: string[]; ok: boolean }> {
+  log(`${b.CONTAINERS} podman containers, order_by [container_id] against sync`);
+  const oc = await orderedContainerRuns(b);
+  log(`ordered: ${JSON.stringify(oc)}`);
+  if (typeof oc === 'string') return { rows: [`| ${b.CONTAINERS} podman containers, a 50 ms hook per container event, order_by [container_id] | not run: ${oc} | | |`], ok: true };
+  const [ob, sync] = oc;
+  const row = `| ${b.CONTAINERS} podman containers started and removed, a 50 ms script hook for each event naming a container: runs; order violations (a run of a container starting before its previous one ended); runs of different containers at once; seconds from the first event to the last run's end | ${ob!.runs}; ${ob!.violations}; ${ob!.overlapping ? 'yes' : 'no'}; ${ob!.totalS.toFixed(1)} (async, order_by [container_id]) | ${sync!.runs}; ${sync!.violations}; ${sync!.overlapping ? 'yes' : 'no'}; ${sync!.totalS.toFixed(1)} (a sync hook) | ${(ob!.totalS / sync!.totalS).toFixed(2)} |`;
+  return { rows: [row], ok: ob!.violations === 0 && sync!.violations === 0 };
+}
 
 /** The daemon watching NAMESPACES namespaces, with each intake (made and removed here). */
 async function namespaceRows(b: ReturnType<typeof openBench>): Promise<{ rows: string[]; ok: boolean }> {
@@ -48,6 +59,11 @@ async function main(): Promise<number> {
   try {
     ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
     log(`${BURST} link changes per burst, ${RUNS} runs per tool`);
+    if (ONLY === 'ordered') {
+      const oc = await orderedRows(b);
+      process.stdout.write(oc.rows.join('\n') + '\n');
+      return oc.ok ? 0 : 1;
+    }
     if (ONLY === 'namespaces') {
       const nsr = await namespaceRows(b);
       process.stdout.write(nsr.rows.join('\n') + '\n');
@@ -94,6 +110,7 @@ async function main(): Promise<number> {
     log(`${CONTAINERS} podman containers`);
     const ct = await containerRun(b);
     log(`containers: ${JSON.stringify(ct)}`);
+    const oc = await orderedRows(b);
 
     const cpuModel = os.cpus()[0]?.model ?? 'unknown CPU';
     const rows = [
@@ -110,6 +127,7 @@ async function main(): Promise<number> {
       typeof ct === 'string'
         ? `| ${CONTAINERS} podman containers started and removed | not run: ${ct} | | |`
         : `| ${ct.containers} podman containers started and removed (engine API, wait_ms 1000): their events naming the container; host veths' link_added naming it; that event received → its hook running, p50 / max ms (the wait for the container) | ${ct.attributed} of ${ct.events}; ${ct.firstAttributed} of ${ct.containers}; ${f(ct.firstMsP50, 0)} / ${f(ct.firstMsMax, 0)} | | |`,
+      ...oc.rows,
       `| overrun (200 ms stall, ${Math.round(ov.rcvbuf / 1024)} KiB buffer): overruns / resyncs / table equals kernel | ${ov.overruns} / ${ov.resyncs} / ${ov.tableOk ? 'yes' : 'NO'} | | |`,
       `| hook start, inside the daemon: batch reaching the core → posix_spawn returned, at 100 events/s: p50 / p99 ms (${lat.n} runs) | ${f(lat.p50, 2)} / ${f(lat.p99, 2)} | | |`,
       `| hook end to end, from outside (nlmon run, hook log and metrics on), to the hook's first instruction: from \`ip link set\` started, p50 / p99 ms; from it returned to its caller, p50 / p99 ms (${e2e.n} runs) | ${f(e2e.startP50, 2)} / ${f(e2e.startP99, 2)}; ${f(e2e.p50, 2)} / ${f(e2e.p99, 2)} | | |`,
@@ -124,7 +142,7 @@ async function main(): Promise<number> {
     process.stdout.write(rows.join('\n') + '\n');
     const ok = ir.nlmon.received === BURST && ir.daemon.received === BURST && ir['nlmon-addr'].received === BURST && ov.tableOk && tp.stormReceived === tp.stormGenerated
       && ar.webStorm === ar.storm && ar.moduleStorm === ar.storm
-      && (typeof ct === 'string' || (ct.attributed === ct.events && ct.firstAttributed === ct.containers)) && natsOk && nsr.ok;
+      && (typeof ct === 'string' || (ct.attributed === ct.events && ct.firstAttributed === ct.containers)) && natsOk && nsr.ok && oc.ok;
     if (!ok) log('a correctness row failed (events lost or table wrong)');
     return ok ? 0 : 1;
   } finally {
