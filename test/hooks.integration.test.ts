@@ -32,8 +32,9 @@ test('a veth hook runs once per new veth end with every NLMON_ variable and the 
       const json = JSON.parse(fs.readFileSync(path.join(dir, f.replace('.env', '.json')), 'utf8'));
       const names = Object.keys(env).filter((k) => k !== 'PWD' && k !== 'SHLVL' && k !== '_').sort();
       // Every event field as its variable, the hook's name, the JSON, PATH and the hook's env.
-      assert.deepEqual(names, [...Object.keys(FIELDS).map((f) => `NLMON_${f.toUpperCase()}`), 'NLMON_EVENT_JSON', 'NLMON_HOOK', 'PATH', 'SITE'].sort());
+      assert.deepEqual(names, [...Object.keys(FIELDS).map((f) => `NLMON_${f.toUpperCase()}`), 'NLMON_EVENT_JSON', 'NLMON_HOOK', 'NLMON_COALESCED', 'NLMON_FIRST_SEQUENCE', 'PATH', 'SITE'].sort());
       assert.deepEqual([env.NLMON_MTU, env.NLMON_UP, env.NLMON_CHANGED, env.NLMON_OLD_INTERFACE], ['1500', '0', '', '']);
+      assert.deepEqual([env.NLMON_COALESCED, env.NLMON_FIRST_SEQUENCE], ['1', env.NLMON_SEQUENCE], 'a run of one event stands for itself');
       assert.deepEqual([env.NLMON_FAMILY, env.NLMON_IP, env.NLMON_PREFIXLEN, env.NLMON_SCOPE], ['', '', '0', ''], 'a link event has no address');
       assert.equal(env.PATH, '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
       assert.equal(env.NLMON_HOST, os.hostname());
