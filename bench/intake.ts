@@ -6,7 +6,7 @@ import { execa, execaSync, type ResultPromise } from 'execa';
 import { Monitor } from '../src/netlink/monitor.js';
 import type { NlEvent } from '../src/event/event.js';
 import type { StatusReport } from '../src/daemon/control-api.js';
-import { LINKBURST, NLMON, cpuSeconds, ip, kernelLinks, linkburst, nlmonSync, sleep, statusKb, tableLinks } from '../test/helpers/index.js';
+import { BAREREAD, LINKBURST, NLMON, cpuSeconds, ip, kernelLinks, linkburst, nlmonSync, sleep, statusKb, tableLinks } from '../test/helpers/index.js';
 import { type BenchContext, log, median, waitQuiet } from './context.js';
 
 export interface IntakeRun {
@@ -15,7 +15,7 @@ export interface IntakeRun {
   rate?: number;
 }
 
-export type IntakeTool = 'nlmon' | 'ip' | 'daemon' | 'daemon-nocontainers' | 'nlmon-addr' | 'ip-addr';
+export type IntakeTool = 'nlmon' | 'ip' | 'daemon' | 'daemon-nocontainers' | 'nlmon-addr' | 'ip-addr' | 'bare';
 
 /** `nlmon run` on this namespace with one hook that never matches: the daemon's intake path
  * (monitor, metrics counting, scheduler dispatch) without any hook run. */
@@ -60,13 +60,14 @@ export async function intakeRun(b: BenchContext, tool: IntakeTool): Promise<Inta
   const addr = tool === 'nlmon-addr' || tool === 'ip-addr';
   const child: ResultPromise = tool === 'nlmon' || tool === 'nlmon-addr'
     ? execa(process.execPath, [NLMON, 'monitor', '--netns', ns, '--json'], io)
-    : execa('ip', ['-n', ns, '-o', 'monitor', addr ? 'address' : 'link'], io);
+    : tool === 'bare' ? execa(BAREREAD, [nsPath], io)
+      : execa('ip', ['-n', ns, '-o', 'monitor', addr ? 'address' : 'link'], io);
   fs.closeSync(fd);
   let err = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
   const pid = child.pid!;
-  if (tool === 'nlmon' || tool === 'nlmon-addr') {
-    for (let i = 0; i < 100 && !err.includes('monitoring'); i++) await sleep(50);
+  if (tool === 'nlmon' || tool === 'nlmon-addr' || tool === 'bare') {
+    for (let i = 0; i < 100 && !err.includes(tool === 'bare' ? 'reading' : 'monitoring'); i++) await sleep(50);
   } else {
     await sleep(500);
   }
@@ -90,9 +91,9 @@ export async function intakeRun(b: BenchContext, tool: IntakeTool): Promise<Inta
 
 export async function intake(b: BenchContext): Promise<Record<IntakeTool, IntakeRun>> {
   const { BURST, RUNS } = b;
-  const runs: Record<IntakeTool, IntakeRun[]> = { nlmon: [], ip: [], daemon: [], 'daemon-nocontainers': [], 'nlmon-addr': [], 'ip-addr': [] };
+  const runs: Record<IntakeTool, IntakeRun[]> = { nlmon: [], ip: [], daemon: [], 'daemon-nocontainers': [], 'nlmon-addr': [], 'ip-addr': [], bare: [] };
   for (let i = 0; i < RUNS; i++) {
-    for (const tool of ['ip', 'nlmon', 'daemon', 'daemon-nocontainers', 'ip-addr', 'nlmon-addr'] as const) {
+    for (const tool of ['bare', 'ip', 'nlmon', 'daemon', 'daemon-nocontainers', 'ip-addr', 'nlmon-addr'] as const) {
       const r = await intakeRun(b, tool);
       log(`intake ${tool} run ${i + 1}: ${r.received}/${BURST} events, ${r.cpuUsPerEvent.toFixed(2)} µs CPU/event, peak RSS ${r.peakRssMb.toFixed(1)} MB`);
       runs[tool].push(r);

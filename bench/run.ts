@@ -14,12 +14,27 @@ import { idle } from './idle.js';
 import { containerRun, orderedContainerRuns } from './containers.js';
 import { makeNamespaces, manyNamespaces, namespaceNames, removeNamespaces, type NamespacesResult } from './namespaces.js';
 
-/** `nats`, `namespaces` or `ordered`: only those rows (a quick look while working on them). */
+/** `intake`, `nats`, `namespaces` or `ordered`: only those rows (a quick look while working on them). */
 const ONLY = process.env.NLMON_BENCH_ONLY ?? '';
 /** Events/s offered to the nats output in its paced run. */
 const NATS_PACED = 30000;
 /** Namespaces watched in the many-namespaces rows. */
 const NAMESPACES = Number(process.env.NLMON_BENCH_NAMESPACES ?? 2000);
+
+/** The intake rows: nlmon next to `ip monitor` and the bare C reader, in one run. */
+function intakeRows(b: ReturnType<typeof openBench>, ir: Awaited<ReturnType<typeof intake>>): string[] {
+  const { BURST, RUNS } = b;
+  const f = (v: number, d = 1) => v.toFixed(d);
+  return [
+    `| intake, nlmon monitor --json: events received of ${BURST} (median of ${RUNS}) | ${ir.nlmon.received} | ${ir.ip.received} (ip -o monitor link) | |`,
+    `| intake, nlmon monitor --json: CPU µs per event received | ${f(ir.nlmon.cpuUsPerEvent, 2)} | ${f(ir.ip.cpuUsPerEvent, 2)} (ip -o monitor link) | ${f(ir.nlmon.cpuUsPerEvent / ir.ip.cpuUsPerEvent, 2)} |`,
+    `| intake, the floor: a bare C reader (recvmmsg, one short line per message, no decoding): events; CPU µs per event | ${ir.bare.received}; ${f(ir.bare.cpuUsPerEvent, 2)} | ${f(ir.nlmon.cpuUsPerEvent, 2)} (nlmon monitor --json) | ${f(ir.nlmon.cpuUsPerEvent / ir.bare.cpuUsPerEvent, 2)} (nlmon / floor) |`,
+    `| intake, nlmon monitor --json: peak RSS MB | ${f(ir.nlmon.peakRssMb)} | ${f(ir.ip.peakRssMb)} (ip -o monitor link) | ${f(ir.nlmon.peakRssMb / ir.ip.peakRssMb)} |`,
+    `| intake, nlmon run (one hook that never matches): events received; CPU µs per event received; peak RSS MB | ${ir.daemon.received}; ${f(ir.daemon.cpuUsPerEvent, 2)}; ${f(ir.daemon.peakRssMb)} | ${f(ir.ip.cpuUsPerEvent, 2)} µs (ip -o monitor link) | ${f(ir.daemon.cpuUsPerEvent / ir.ip.cpuUsPerEvent, 2)} |`,
+    `| address burst (${BURST} IPv4 adds and deletes), nlmon monitor --json: events received; CPU µs per event received | ${ir['nlmon-addr'].received}; ${f(ir['nlmon-addr'].cpuUsPerEvent, 2)} | ${ir['ip-addr'].received}; ${f(ir['ip-addr'].cpuUsPerEvent, 2)} (ip -o monitor address) | ${f(ir['nlmon-addr'].cpuUsPerEvent / ir['ip-addr'].cpuUsPerEvent, 2)} |`,
+    `| intake, nlmon run as above with containers.enabled: false: CPU µs per event received | ${f(ir['daemon-nocontainers'].cpuUsPerEvent, 2)} | ${f(ir.daemon.cpuUsPerEvent, 2)} (enabled, the row above) | ${f(ir['daemon-nocontainers'].cpuUsPerEvent / ir.daemon.cpuUsPerEvent, 2)} |`,
+  ];
+}
 
 /** CONTAINERS podman containers under a 50 ms hook per container event: order_by against sync. */
 async function orderedRows(b: ReturnType<typeof openBench>): Promise<{ rows: string[]; ok: boolean }> {
@@ -59,6 +74,11 @@ async function main(): Promise<number> {
   try {
     ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
     log(`${BURST} link changes per burst, ${RUNS} runs per tool`);
+    if (ONLY === 'intake') {
+      const ir = await intake(b);
+      process.stdout.write(intakeRows(b, ir).join('\n') + '\n');
+      return ir.nlmon.received === BURST && ir.daemon.received === BURST ? 0 : 1;
+    }
     if (ONLY === 'ordered') {
       const oc = await orderedRows(b);
       process.stdout.write(oc.rows.join('\n') + '\n');
@@ -118,12 +138,7 @@ async function main(): Promise<number> {
       '',
       '| measure | nlmon | reference | nlmon / reference |',
       '|---|---|---|---|',
-      `| intake, nlmon monitor --json: events received of ${BURST} (median of ${RUNS}) | ${ir.nlmon.received} | ${ir.ip.received} (ip -o monitor link) | |`,
-      `| intake, nlmon monitor --json: CPU µs per event received | ${f(ir.nlmon.cpuUsPerEvent, 2)} | ${f(ir.ip.cpuUsPerEvent, 2)} (ip -o monitor link) | ${f(ir.nlmon.cpuUsPerEvent / ir.ip.cpuUsPerEvent, 2)} |`,
-      `| intake, nlmon monitor --json: peak RSS MB | ${f(ir.nlmon.peakRssMb)} | ${f(ir.ip.peakRssMb)} (ip -o monitor link) | ${f(ir.nlmon.peakRssMb / ir.ip.peakRssMb)} |`,
-      `| intake, nlmon run (one hook that never matches): events received; CPU µs per event received; peak RSS MB | ${ir.daemon.received}; ${f(ir.daemon.cpuUsPerEvent, 2)}; ${f(ir.daemon.peakRssMb)} | ${f(ir.ip.cpuUsPerEvent, 2)} µs (ip -o monitor link) | ${f(ir.daemon.cpuUsPerEvent / ir.ip.cpuUsPerEvent, 2)} |`,
-      `| address burst (${BURST} IPv4 adds and deletes), nlmon monitor --json: events received; CPU µs per event received | ${ir['nlmon-addr'].received}; ${f(ir['nlmon-addr'].cpuUsPerEvent, 2)} | ${ir['ip-addr'].received}; ${f(ir['ip-addr'].cpuUsPerEvent, 2)} (ip -o monitor address) | ${f(ir['nlmon-addr'].cpuUsPerEvent / ir['ip-addr'].cpuUsPerEvent, 2)} |`,
-      `| intake, nlmon run as above with containers.enabled: false: CPU µs per event received | ${f(ir['daemon-nocontainers'].cpuUsPerEvent, 2)} | ${f(ir.daemon.cpuUsPerEvent, 2)} (enabled, the row above) | ${f(ir['daemon-nocontainers'].cpuUsPerEvent / ir.daemon.cpuUsPerEvent, 2)} |`,
+      ...intakeRows(b, ir),
       typeof ct === 'string'
         ? `| ${CONTAINERS} podman containers started and removed | not run: ${ct} | | |`
         : `| ${ct.containers} podman containers started and removed (engine API, wait_ms 1000): their events naming the container; host veths' link_added naming it; that event received → its hook running, p50 / max ms (the wait for the container) | ${ct.attributed} of ${ct.events}; ${ct.firstAttributed} of ${ct.containers}; ${f(ct.firstMsP50, 0)} / ${f(ct.firstMsMax, 0)} | | |`,

@@ -12,6 +12,8 @@ export const NLMON = path.join(ROOT, 'bin', 'nlmon.js');
 /** Built by `npm run build:tools` (pretest, prebench): a test tool, not part of the package. */
 export const LINKBURST = path.join(ROOT, 'build', 'tools', 'nlmon-linkburst');
 export const HOOKSTAMP = path.join(ROOT, 'build', 'tools', 'nlmon-hookstamp');
+/** The bench's floor: a bare rtnetlink reader that prints a short line per message. */
+export const BAREREAD = path.join(ROOT, 'build', 'tools', 'nlmon-bareread');
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
