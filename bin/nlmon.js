@@ -1,6 +1,11 @@
 #!/usr/bin/env node
 import { main } from '../dist/src/cli/cli.js';
 
+// A reader that stops reading (`nlmon hooks list | head -1`) is not an error: exit quietly.
+process.stdout.on('error', (err) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+});
+
 main(process.argv).then(
   (code) => { process.exitCode = code; },
   (err) => { process.stderr.write(`nlmon: ${err && err.stack ? err.stack : err}\n`); process.exitCode = 1; },

@@ -207,7 +207,10 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT_OK;
+      // --help and --version: 0. A verb missing its subcommand (`nlmon hooks`, `nlmon`): the help,
+      // and a usage error.
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT_OK;
+      if (err.code === 'commander.help') return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE; // `help hooks`: 0
       return EXIT_USAGE;
     }
     throw err;

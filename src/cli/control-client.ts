@@ -1,7 +1,7 @@
 // The CLI side of the control socket: one JSON request to the running daemon, and the verbs
 // that print what it answers (tables.ts, or --json).
 import http from 'node:http';
-import { loadConfigFile } from '../daemon/config-file.js';
+import { ConfigError, loadConfigFile } from '../daemon/config-file.js';
 import type { HookStatus } from '../hooks/scheduler.js';
 import type { StatusReport } from '../daemon/control-api.js';
 import type { NewHook } from '../daemon/config-edit.js';
@@ -72,6 +72,11 @@ export async function clientCommand<T>(opts: SocketOptions, call: (socket: strin
     process.stdout.write(opts.json ? `${JSON.stringify(answer)}\n` : print(answer));
     return 0;
   } catch (e) {
+    // A config file that cannot be read or is wrong (-c): a configuration error, as everywhere.
+    if (e instanceof ConfigError) {
+      process.stderr.write(`${e.message}\n`);
+      return 2;
+    }
     if (!(e instanceof ClientError)) {
       process.stderr.write(`nlmon: ${(e as Error).message.split('\n')[0]}\n`);
       return 1;
@@ -86,19 +91,25 @@ export async function watchStats(opts: SocketOptions, name: string | undefined, 
   const socket = socketPath(opts);
   let stop = false;
   const off = onStopSignal(() => { stop = true; });
+  // A reader that goes away (`| head -5`) ends the watch quietly, as it ends `ip monitor`.
+  const gone = () => { stop = true; };
+  process.stdout.on('error', gone);
+  // The screen is cleared for a terminal only; into a pipe or a file each table follows the last.
+  const clear = process.stdout.isTTY ? '\x1b[H\x1b[2J' : '';
   try {
     while (!stop) {
       const hooks = await fetchStats(socket, name);
       const stamp = new Date().toISOString();
-      process.stdout.write(opts.json ? `${JSON.stringify({ time: stamp, hooks })}\n` : `\x1b[H\x1b[2J${stamp}\n${statsTable(hooks)}`);
+      process.stdout.write(opts.json ? `${JSON.stringify({ time: stamp, hooks })}\n` : `${clear}${stamp}\n${statsTable(hooks)}${clear ? '' : '\n'}`);
       for (let waited = 0; waited < intervalMs && !stop; waited += 100) await new Promise((r) => setTimeout(r, 100));
     }
     return 0;
   } catch (e) {
-    process.stderr.write(`nlmon: ${(e as Error).message}\n`);
-    return e instanceof ClientError ? e.exitCode : 1;
+    process.stderr.write(e instanceof ConfigError ? `${e.message}\n` : `nlmon: ${(e as Error).message}\n`);
+    return e instanceof ClientError ? e.exitCode : e instanceof ConfigError ? 2 : 1;
   } finally {
     off();
+    process.stdout.off('error', gone);
   }
 }
 

@@ -295,6 +295,9 @@ export class Daemon implements ControlApi {
       for (const e of errors) this.log('error', `${e}; it is left out until the next reload`);
     });
     this.scheduler.setHooks(i.hooks, { maxConcurrent: i.max_concurrent, queueLimit: i.queue_limit, backlogLimit: i.backlog_limit });
+    // A hook gone (deleted, or no longer in the file) takes its metric series with it.
+    const kept = new Set(i.hooks.map((h) => h.name));
+    for (const h of prev.integration.hooks) if (!kept.has(h.name)) this.metrics.forgetHook(h.name);
     this.monitor.setNamespaces(next.monitoring.namespaces, next.monitoring.netns_dirs);
     if (i.hook_log !== prev.integration.hook_log) {
       try {

@@ -47,7 +47,7 @@ export class Metrics {
 
   constructor(private readonly source: MetricsSource) {
     const registers = [this.registry];
-    this.events = new Counter({ name: 'nlmon_events_total', help: 'Link events emitted, by namespace and event', labelNames: ['namespace', 'event'], registers });
+    this.events = new Counter({ name: 'nlmon_events_total', help: 'Events emitted (link and address), by namespace and event', labelNames: ['namespace', 'event'], registers });
     new Counter({
       name: 'nlmon_netlink_overruns_total', help: 'Netlink receive buffer overruns (ENOBUFS), by namespace', labelNames: ['namespace'], registers,
       collect() {
@@ -86,7 +86,7 @@ export class Metrics {
         for (const o of source.outputs?.() ?? []) if ('lag_seconds' in o) this.set({ output: o.name }, o.lag_seconds as number);
       },
     });
-    this.hookRetries = new Counter({ name: 'nlmon_hook_retries_total', help: 'Webhook requests made again after a failed attempt', labelNames: ['hook'], registers });
+    this.hookRetries = new Counter({ name: 'nlmon_hook_retries_total', help: 'Webhook requests and script runs made again after a failed attempt', labelNames: ['hook'], registers });
     this.hookRuns = new Counter({ name: 'nlmon_hook_runs_total', help: 'Hook runs by result (success, failure, timeout, dropped)', labelNames: ['hook', 'result'], registers });
     this.hookDuration = new Histogram({
       name: 'nlmon_hook_duration_seconds', help: 'Hook run duration', labelNames: ['hook'], registers,
@@ -108,6 +108,13 @@ export class Metrics {
       name: 'nlmon_hook_log_lost_total', help: 'Hook log lines that could not be written (full disk, I/O error)', registers,
       collect() { this.reset(); this.inc(source.hookLogLost()); },
     });
+  }
+
+  /** Removes the series of a hook that is gone (deleted, or left out of a reloaded file). */
+  forgetHook(hook: string): void {
+    for (const result of ['success', 'failure', 'timeout', 'dropped']) this.hookRuns.remove({ hook, result });
+    this.hookRetries.remove({ hook });
+    this.hookDuration.remove({ hook });
   }
 
   /** Removes the series of a namespace no longer watched (containers come and go). */
@@ -154,6 +161,9 @@ export class Metrics {
       // unauthenticated listener.
       this.registry.removeSingleMetric('process_open_fds');
       this.registry.removeSingleMetric('process_max_fds');
+      // Gauges with a counter's `_total` name (promtool check metrics refuses them); the same
+      // gauges without the suffix stay.
+      for (const m of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(m);
     }
     const i = listen.lastIndexOf(':');
     const host = listen.slice(0, i).replace(/^\[(.*)\]$/, '$1') || '0.0.0.0';

@@ -1,0 +1,68 @@
+// What a new user trips over (issue 24), each written as the user's command: a watch piped into
+// `head`, the exit codes of a verb without its subcommand and of an unreadable config, and the
+// metrics as `promtool check metrics` reads them, a deleted hook's series gone.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { execa, execaSync } from 'execa';
+import { NLMON, config, needsRoot, nlmonSync, script, withDaemon, withNetns, withTempDir } from './helpers/index.js';
+
+const opts = { skip: needsRoot, timeout: 60000 };
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+test('hooks stats --watch | head -5 (and --json) ends quietly, with no escape codes into the pipe', opts, () => withNetns(1, (ns) => withTempDir(async (dir) => {
+  const ok = script(dir, 'ok.sh', 'exit 0');
+  await withDaemon(dir, config(ns, dir, `    hooks:\n      - name: a\n        script: ${ok}\n`), async () => {
+    for (const json of ['', ' --json']) {
+      const r = await execa('sh', ['-c', `${process.execPath} ${NLMON} hooks stats --watch --interval 100${json} --socket ${dir}/nlmon.sock | head -5`], { reject: false, timeout: 20000 });
+      assert.equal(r.exitCode, 0);
+      assert.equal(r.stderr, '', 'no EPIPE stack');
+      assert.equal(r.stdout.split('\n').length, 5);
+      assert.doesNotMatch(r.stdout, /\x1b/, 'no clear-screen into a pipe');
+    }
+  });
+})));
+
+test('exit codes: a verb without its subcommand is a usage error (2); help asked for is 0; an unreadable config for a daemon verb is 2', () => {
+  assert.equal(nlmonSync(['hooks']).exitCode, 2);
+  assert.equal(nlmonSync(['outputs']).exitCode, 2);
+  assert.equal(nlmonSync([]).exitCode, 2);
+  assert.equal(nlmonSync(['help', 'hooks']).exitCode, 0);
+  assert.equal(nlmonSync(['hooks', '--help']).exitCode, 0);
+  const r = nlmonSync(['status', '-c', '/nonexistent.yaml']);
+  assert.equal(r.exitCode, 2);
+  assert.match(r.stderr, /^\/nonexistent.yaml:0:0: cannot read the config file: no such file/);
+});
+
+const noPromtool = execaSync('promtool', ['--version'], { reject: false }).exitCode === 0 ? false : 'promtool is not installed (Debian: prometheus)';
+
+test('promtool check metrics passes on /metrics; a deleted hook\'s series go with it; the events metric says it counts addresses too', { ...opts, skip: needsRoot || noPromtool }, () => withNetns(1, (ns) => withTempDir(async (dir) => {
+  const ok = script(dir, 'ok.sh', 'exit 0');
+  const port = await freePort();
+  const yaml = config(ns, dir, `    hooks:\n      - name: gone\n        script: ${ok}\n        async: true\n`) + `  metrics:\n    listen: 127.0.0.1:${port}\n`;
+  await withDaemon(dir, yaml, async () => {
+    const run = nlmonSync(['hooks', 'run', 'gone', '--config', `${dir}/nlmon.yaml`, '--interface', 'x']);
+    assert.equal(run.exitCode, 0, run.stderr);
+    // A real run through the daemon: a link in its namespace.
+    execaSync('ip', ['-n', ns, 'link', 'add', 'm0', 'type', 'veth', 'peer', 'name', 'm1']);
+    let body = '';
+    for (let i = 0; i < 100 && !body.includes('nlmon_hook_runs_total{hook="gone"'); i++) {
+      body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.match(body, /nlmon_hook_runs_total\{hook="gone",result="success"\}/);
+    assert.match(body, /# HELP nlmon_events_total Events emitted \(link and address\)/);
+    const check = await execa('promtool', ['check', 'metrics'], { input: body, reject: false });
+    assert.equal(check.exitCode, 0, check.stdout + check.stderr);
+    assert.equal(nlmonSync(['hooks', 'delete', 'gone', '--socket', `${dir}/nlmon.sock`]).exitCode, 0);
+    const after = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    assert.doesNotMatch(after, /hook="gone"/);
+  });
+})));
