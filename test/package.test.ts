@@ -38,7 +38,7 @@ const newer = (a: string, b: string) => {
   return false;
 };
 
-test('package.json engines names the oldest Node of each line that has every API the code uses, and this Node is one', () => {
+test('package.json engines names the lines CI tests (20, 22, 24: .ci/node-versions), from the oldest release of each that has every API the code uses, and this Node is one', () => {
   const engines = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
   const src = fs.readdirSync(path.join(ROOT, 'src'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'))
     .map((f) => fs.readFileSync(path.join(ROOT, 'src', f), 'utf8')).join('\n');
@@ -47,8 +47,10 @@ test('package.json engines names the oldest Node of each line that has every API
     assert.match(src, a.used, `${a.api} is still used (or leave it out of this table)`);
     for (const line of [20, 22] as const) if (newer(a.since[line], oldest[line])) oldest[line] = a.since[line];
   }
-  assert.equal(engines, `^${oldest[20]} || >=${oldest[22]}`);
+  assert.equal(engines, `^${oldest[20]} || ^${oldest[22]} || ^24.0.0`);
+  assert.match(fs.readFileSync(path.join(ROOT, '.ci', 'node-versions'), 'utf8'), /NLMON_NODE_VERSIONS:-22 24\}/, 'CI runs the suite on 22 and 24');
   const here = process.versions.node;
-  const ok = here.startsWith('20.') ? !newer(oldest[20], here) : !newer(oldest[22], here) && Number(here.split('.')[0]) >= 22;
+  const major = Number(here.split('.')[0]);
+  const ok = major === 20 ? !newer(oldest[20], here) : major === 22 ? !newer(oldest[22], here) : major === 24;
   assert.ok(ok, `Node ${here} is not one engines allows (${engines})`);
 });
