@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { NlEvent } from '../src/event/event.js';
+import { execaSync } from 'execa';
 import { cliJson, script, startDaemon, until, withTempDir } from './helpers/index.js';
 import { IMAGE, needsPodman, withPodman } from './helpers/podman.js';
 import { needsContainerd, withContainerd } from './helpers/containerd.js';
@@ -66,6 +67,7 @@ test('podman: the host veth and the container\'s eth0 carry the container from t
     const removed = await until(() => events(file).find((e) => e.namespace === 'default' && e.event === 'link_removed' && e.ifindex === hostAdded.ifindex), 'the host veth removed');
     assert.equal(removed.container_name, name, 'the removal carries the container, though its namespace is gone');
     assert.equal(removed.container_id, id);
+    assert.equal(removed.peer_namespace, hostAdded.peer_namespace, 'and the peer namespace it was last named with');
     // Every event of the container ran the filtered hook once, with NLMON_CONTAINER_NAME.
     const mine = events(file).filter((e) => e.container_name === name);
     await until(() => fs.existsSync(path.join(dir, 'named')) && fs.readFileSync(path.join(dir, 'named'), 'utf8').split('\n').filter(Boolean).length === mine.length, 'the named hook\'s runs');
@@ -74,6 +76,31 @@ test('podman: the host veth and the container\'s eth0 carry the container from t
     assert.ok(events(file).filter((e) => e.container_name !== name).every((e) => e.container_id === ''), 'no other event names a container');
   } finally {
     await d.stop();
+  }
+})));
+
+test('podman: a namespace that outlives its container (--network ns:) is no longer named after it once the container is removed', opts, () => withTempDir(async (dir) => withPodman(dir, async (pm) => {
+  const name = `nlmon-ns-${process.pid}`;
+  const ns = `nlmon-test-keep-${process.pid}`;
+  execaSync('ip', ['netns', 'add', ns]);
+  const d = await startDaemon(dir, daemonConfig(dir, `    docker_socket: [${pm.socket}]`));
+  try {
+    await until(() => d.stderr().includes(`reading Podman at ${pm.socket}`), 'the daemon to reach the podman API');
+    await pm.run(name, '--network', `ns:/var/run/netns/${ns}`);
+    const file = path.join(dir, 'events');
+    execaSync('ip', ['-n', ns, 'link', 'add', 'k0', 'type', 'veth', 'peer', 'name', 'k1']);
+    const during = await until(() => events(file).find((e) => e.namespace === ns && e.interface === 'k0' && e.event === 'link_added'), 'k0 while the container runs');
+    assert.equal(during.container_name, name);
+    assert.equal(cliJson<{ namespaces: Array<{ name: string; container: string }> }>(dir, 'status').namespaces.find((n) => n.name === ns)?.container, name);
+    await pm.rm(name);
+    // The engine's removal reaches nlmon; then a new link in the namespace names no container.
+    await until(() => cliJson<{ namespaces: Array<{ name: string; container: string }> }>(dir, 'status').namespaces.find((n) => n.name === ns)?.container === '', 'nlmon status without the container', 20000);
+    execaSync('ip', ['-n', ns, 'link', 'add', 'k2', 'type', 'veth', 'peer', 'name', 'k3']);
+    const after = await until(() => events(file).find((e) => e.namespace === ns && e.interface === 'k2' && e.event === 'link_added'), 'k2 after the container is gone');
+    assert.deepEqual([after.container_id, after.container_name], ['', '']);
+  } finally {
+    await d.stop();
+    execaSync('ip', ['netns', 'del', ns], { reject: false });
   }
 })));
 

@@ -281,6 +281,7 @@ export class EngineSource {
     if (!c) return;
     this.byId.delete(id);
     if (c.ino >= 0 && this.byIno.get(c.ino) === c) this.byIno.delete(c.ino);
+    this.onChange(); // what was found from the host with this id is asked again
   }
 
   /** Queues a container to be inspected (once, however many events name it). Past

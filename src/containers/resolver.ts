@@ -75,7 +75,13 @@ export class ContainerResolver {
    * answer, or a young namespace with no container yet) goes on in the background; with `wait`
    * it is returned, as a promise that settles when the lookup ends. */
   lookup(ino: number, since: number, wait: boolean): ContainerFields | Promise<void> | undefined {
-    const e = this.entries.get(ino);
+    let e = this.entries.get(ino);
+    // A container an engine named stays named while that engine still knows it: once removed
+    // (its namespace may outlive it: `--network ns:PATH`), the namespace is looked up afresh.
+    if (e?.info && e.named && !this.engines.some((x) => x.get(ino) || x.getById(e!.info!.container_id))) {
+      this.entries.delete(ino);
+      e = undefined;
+    }
     if (e?.info && (e.named || e.generation === this.generation)) return e.info;
     if (e?.pending) return wait ? e.pending : undefined;
     if (e && e.generation === this.generation && this.now() - e.missedAt < RETRY_MS) return undefined;
