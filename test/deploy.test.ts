@@ -55,7 +55,10 @@ test('the DaemonSet: host network, NET_ADMIN and NET_BROADCAST only (no SYS_ADMI
   for (const [p, m] of mounts) {
     if (!m.readOnly) assert.ok(['/run/nlmon', '/var/log/nlmon', '/var/lib/nlmon'].includes(p), `${p}: only the control socket, the logs and the spools are writable`);
   }
-  for (const probe of [c.livenessProbe, c.readinessProbe]) assert.deepEqual(probe.exec.command, ['nlmon', 'status', '--socket', '/run/nlmon/nlmon.sock']);
+  for (const probe of [c.livenessProbe, c.readinessProbe]) {
+    assert.deepEqual(probe.httpGet, { path: '/api/status', port: 'metrics' }, 'an HTTP GET of the status, not a Node started per probe');
+    assert.equal(probe.exec, undefined);
+  }
   assert.ok(c.resources.requests.cpu && c.resources.requests.memory && c.resources.limits.memory, 'requests and a memory limit');
   assert.equal(ds.spec.template.metadata.annotations['prometheus.io/port'], String(c.ports[0].containerPort));
 });
@@ -79,8 +82,11 @@ test('the ConfigMap\'s config passes nlmon\'s checker, and names the paths the D
   assert.deepEqual(c.args.slice(0, 3), ['run', '--config', '/etc/nlmon/nlmon.yaml']);
 });
 
-test('the Containerfile builds from the npm package in two stages; the second has no compiler', () => {
+test('the Containerfile builds from the npm package in two stages on a current Node; the second has no compiler; the build context is the tarball alone', () => {
   const text = fs.readFileSync(path.join(ROOT, 'deploy', 'Containerfile'), 'utf8');
+  for (const from of text.match(/^FROM \S+/gm)!) assert.match(from, /node:24\.\d+-bookworm/, `${from}: Node 24, a pinned minor`);
+  assert.deepEqual(fs.readFileSync(path.join(ROOT, '.containerignore'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#')), ['*', '!nlmon-*.tgz']);
+  assert.doesNotMatch(text, /apt-get/, 'the build image has the compiler already');
   const stages = text.split(/^FROM /m).slice(1);
   assert.equal(stages.length, 2);
   assert.match(stages[0]!, /COPY nlmon-\*\.tgz/);
