@@ -103,3 +103,22 @@ test('usage errors exit 2; --help exits 0', async () => {
   assert.equal(help.exitCode, 0);
   assert.match(help.stdout, /--all-netns/);
 });
+
+test('monitor --count 3 -t: three human lines, each with its receipt time, then exit 0; no colour into a pipe unless --color always', opts, () => withNetns(1, async (ns) => {
+  ip('-n', ns, 'link', 'add', 'c0', 'type', 'veth', 'peer', 'name', 'c1');
+  const run = (extra: string[]) => {
+    const child = execa(process.execPath, [NLMON, 'monitor', '--netns', ns, '--count', '3', '-t', ...extra], { reject: false, timeout: 20000 });
+    setTimeout(() => {
+      for (const s of ['up', 'down', 'up', 'down']) ip('-n', ns, 'link', 'set', 'c0', s);
+    }, 1000);
+    return child;
+  };
+  const r = await run([]);
+  assert.equal(r.exitCode, 0, r.stderr);
+  const lines = r.stdout.split('\n');
+  assert.equal(lines.length, 3, r.stdout);
+  for (const l of lines) assert.match(l, new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z \\[${ns}\\] #\\d+ link_(up|down) `));
+  assert.doesNotMatch(r.stdout, /\x1b/);
+  const colored = await run(['--color', 'always']);
+  assert.match(colored.stdout, /\x1b\[3[12]mlink_(up|down)\x1b\[0m/);
+}));

@@ -57,6 +57,9 @@ export function buildProgram(run: (job: Promise<number>) => void): Command {
     .addOption(new Option('--receive-buffer <bytes>', 'netlink receive buffer to ask for (4096 to 1073741824)').argParser(integerIn('--receive-buffer', 4096, 2 ** 30)))
     .option('--filter <expr>', 'print only events matching this condition (see docs/filter.md)')
     .addOption(new Option('--intake <mode>', 'a socket in each namespace, one shared socket, or auto (shared without CAP_SYS_ADMIN)').choices(['auto', 'per_namespace', 'shared']))
+    .addOption(new Option('--count <n>', 'stop after printing n events (exit 0)').argParser(integerIn('--count', 1, 2 ** 31)))
+    .option('-t, --timestamp', 'begin each human line with the time the event was received, as ip -ts monitor')
+    .addOption(new Option('--color <when>', 'colour the event names of human lines: auto (a terminal, unless NO_COLOR is set), always, never').choices(['auto', 'always', 'never']).default('auto'))
     .action((opts) => {
       if (opts.filter !== undefined) {
         try {

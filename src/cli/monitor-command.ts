@@ -20,6 +20,25 @@ export interface MonitorCommandOptions {
   events?: Array<'link' | 'addr'>;
   /** Set by later verbs (--filter): events that do not match are not printed. */
   match?: (e: NlEvent) => boolean;
+  /** Stop after printing this many events (exit 0). */
+  count?: number;
+  /** Human lines start with the event's time of receipt, as `ip -ts monitor` does. */
+  timestamp?: boolean;
+  /** Colour the event name of human lines: 'auto' (a terminal, unless NO_COLOR is set). */
+  color?: 'auto' | 'always' | 'never';
+}
+
+const COLORS: Record<string, string> = {
+  link_added: '32', addr_added: '32', link_up: '32',
+  link_removed: '31', addr_removed: '31', link_down: '31',
+  link_renamed: '33', link_changed: '33', addr_changed: '33', resync: '35',
+};
+
+/** The human line of an event, with its time and colour as asked. */
+function humanLine(e: NlEvent, timestamp: boolean, color: boolean): string {
+  let line = formatEventHuman(e);
+  if (color && COLORS[e.event]) line = line.replace(` ${e.event}`, ` \x1b[${COLORS[e.event]}m${e.event}\x1b[0m`);
+  return timestamp ? `${new Date(e.timestamp).toISOString()} ${line}` : line;
 }
 
 /** Bytes of output that may wait for a slow reader before netlink reading pauses. */
@@ -30,7 +49,10 @@ export async function runMonitorCommand(opts: MonitorCommandOptions): Promise<nu
     process.stderr.write('nlmon monitor: --netns and --all-netns do not go together\n');
     return 2;
   }
-  const format = opts.json ? formatEventJson : formatEventHuman;
+  const color = opts.color === 'always' || (opts.color !== 'never' && process.stdout.isTTY === true && !process.env.NO_COLOR);
+  const timestamp = opts.timestamp ?? false;
+  const format = opts.json ? formatEventJson : (e: NlEvent) => humanLine(e, timestamp, color);
+  let left = opts.count ?? Infinity;
   const families = opts.events ?? ['link', 'addr'];
   const links = families.includes('link');
   const filter = opts.match;
@@ -60,9 +82,16 @@ export async function runMonitorCommand(opts: MonitorCommandOptions): Promise<nu
         for (const e of events) {
           if (match && !match(e)) continue;
           out += format(e) + '\n';
+          if (--left <= 0) break;
         }
         if (!out) return;
         process.stdout.write(Buffer.from(out));
+        if (left <= 0) {
+          // --count reached: stop once what was written has gone out.
+          stdoutBroken = true;
+          process.stdout.write('', () => stop());
+          return;
+        }
         // A reader that stops reading: stop reading netlink rather than buffer without bound.
         // The kernel overruns meanwhile, and the resync after 'drain' sets the state right.
         if (process.stdout.writableLength > OUTPUT_LIMIT && !waiting) {
