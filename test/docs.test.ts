@@ -10,6 +10,8 @@ import { execaSync } from 'execa';
 import { FIELDS } from '../src/event/filter.js';
 import { EVENT_NAMES } from '../src/event/event.js';
 import { syntheticEvent } from '../src/event/make.js';
+import { formatEventJson } from '../src/event/format.js';
+import { parseEventJson } from '../src/event/schema.js';
 import { configKeys } from '../src/daemon/config-file.js';
 import { buildProgram } from '../src/cli/cli.js';
 import { hookEnvironment } from '../src/hooks/actions/script.js';
@@ -89,4 +91,14 @@ test('the README links every page of docs/, and docs/ cites no file outside the 
     assert.ok(readme.includes(`docs/${page}`), `README.md does not link docs/${page}`);
     assert.doesNotMatch(doc(page), /\bSPEC\b/, `docs/${page} cites SPEC`);
   }
+});
+
+test('docs/events.md lists the fields in the order of the JSON, and its sample lines are what nlmon writes byte for byte', () => {
+  const text = doc('events.md');
+  const listed = [...text.matchAll(/^\| ((?:`[a-z_]+`(?:, )?)+) \| (?:integer|string|boolean|string\[\])/gm)].flatMap((m) => [...m[1]!.matchAll(/`([a-z_]+)`/g)].map((x) => x[1]!));
+  const json = formatEventJson(syntheticEvent('x', 'default'));
+  assert.deepEqual(listed, Object.keys(JSON.parse(json)));
+  const samples = text.split('\n').filter((l) => l.startsWith('{"sequence":'));
+  assert.ok(samples.length >= 5);
+  for (const line of samples) assert.equal(formatEventJson(parseEventJson(line)), line);
 });
