@@ -267,8 +267,7 @@ export class EngineSource {
     }
   }
 
-  /** A container that stopped is no longer in its namespace; the namespace goes, and its inode
-   * may be given to another. (Links keep the container they had: see namespace-watcher.ts.) */
+  /** A stopped container left its namespace, whose inode may be reused (links keep theirs). */
   private leftNamespace(id: string): void {
     const c = this.byId.get(id);
     if (!c || c.ino < 0) return;
@@ -281,7 +280,7 @@ export class EngineSource {
     if (!c) return;
     this.byId.delete(id);
     if (c.ino >= 0 && this.byIno.get(c.ino) === c) this.byIno.delete(c.ino);
-    this.onChange(); // what was found from the host with this id is asked again
+    this.onChange(); // what the host found with this id is asked again
   }
 
   /** Queues a container to be inspected (once, however many events name it). Past

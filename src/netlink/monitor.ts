@@ -13,6 +13,7 @@ import { NamespaceWatcher, describeOpenError, type NamespaceRef } from './namesp
 import type { AddrState } from './addr-table.js';
 import { NetnsDiscovery, ScanError, type NetnsFile } from './netns-discovery.js';
 import { SharedIntake, chooseIntake } from './shared-intake.js';
+import { LastPeers } from './peer-names.js';
 import { daemonCapabilities } from '../native/capabilities.js';
 
 import { MonitorError, type LogLevel, type MonitorListener, type MonitorOptions, type MonitorStats } from './monitor-api.js';
@@ -40,6 +41,7 @@ export class Monitor {
   private readonly stage: EventStage | undefined;
   /** The shared socket, when that intake runs. */
   private intake: SharedIntake | undefined;
+  private readonly lastPeers = new LastPeers();
 
   constructor(private options: MonitorOptions, private readonly listener: MonitorListener) {
     this.binding = options.binding ?? nativeBinding();
@@ -272,6 +274,7 @@ export class Monitor {
     if (w && w.ino >= 0) this.stage?.forgetInode(w.ino);
     w?.ns.close();
     this.stage?.closeNamespace(name);
+    this.lastPeers.forget(name);
     this.watchers.delete(name);
     this.listener.namespaceClosed?.(name);
   }
@@ -333,6 +336,7 @@ export class Monitor {
   }
 
   private emit(events: NlEvent[]): void {
+    this.lastPeers.apply(events);
     for (const e of events) e.sequence = ++this.sequence;
     this.listener.events(events);
   }

@@ -250,27 +250,7 @@ export class NamespaceWatcher {
 
   private pass(events: NlEvent[]): void {
     this.eventCount += events.length;
-    this.keepPeers(events);
     this.sink.events(events);
-  }
-
-  /** Each veth's last named peer, by ifindex (while the link lives). */
-  private readonly lastPeer = new Map<number, { netnsid: number; name: string }>();
-
-  /** When a container goes, its namespace may be gone before its host veth's `link_down` and
-   * `link_removed` (the kernel then says link_netnsid -1): those events carry the peer they were
-   * last named with (docs/events.md, "Removals"). */
-  private keepPeers(events: NlEvent[]): void {
-    for (const e of events) {
-      if (e.family !== '' || e.ifindex <= 0 || e.kind !== 'veth') continue;
-      if (e.peer_namespace) {
-        this.lastPeer.set(e.ifindex, { netnsid: e.link_netnsid, name: e.peer_namespace });
-      } else if (e.link_netnsid < 0 && (e.event === 'link_removed' || e.event === 'link_down')) {
-        const p = this.lastPeer.get(e.ifindex);
-        if (p) [e.link_netnsid, e.peer_namespace] = [p.netnsid, p.name];
-      }
-      if (e.event === 'link_removed') this.lastPeer.delete(e.ifindex);
-    }
   }
 
   /** Namespace files came or went: ids are asked again when next seen. */

@@ -124,3 +124,32 @@ export class PeerNames {
     }
   }
 }
+
+/** When a container goes, its namespace may be gone before its host veth's `link_down` and
+ * `link_removed` (the kernel then says link_netnsid -1): those events carry the peer they were
+ * last named with (docs/events.md, "Removals"). Applied after the containers stage, which keeps
+ * a link's container by itself (a peer carried before it would send it looking up a namespace
+ * that is gone). One entry per veth with a named peer, while the link lives. */
+export class LastPeers {
+  private readonly peers = new Map<string, Map<number, { netnsid: number; name: string }>>();
+
+  apply(events: NlEvent[]): void {
+    for (const e of events) {
+      if (e.family !== '' || e.ifindex <= 0 || e.kind !== 'veth') continue;
+      let mine = this.peers.get(e.namespace);
+      if (e.peer_namespace) {
+        if (!mine) this.peers.set(e.namespace, (mine = new Map()));
+        mine.set(e.ifindex, { netnsid: e.link_netnsid, name: e.peer_namespace });
+      } else if (e.link_netnsid < 0 && (e.event === 'link_removed' || e.event === 'link_down')) {
+        const p = mine?.get(e.ifindex);
+        if (p) [e.link_netnsid, e.peer_namespace] = [p.netnsid, p.name];
+      }
+      if (e.event === 'link_removed') mine?.delete(e.ifindex);
+    }
+  }
+
+  /** A namespace is no longer watched. */
+  forget(namespace: string): void {
+    this.peers.delete(namespace);
+  }
+}
