@@ -79,7 +79,7 @@ test('config check refuses a secret_file or credentials_file others can write or
   fs.chmodSync(cfg, 0o644);
   const warned = nlmonSync(['config', 'check', '--config', cfg]);
   assert.equal(warned.exitCode, 0, warned.stderr);
-  assert.match(warned.stderr, new RegExp(`^warning: ${cfg} holds hook 'w''s secret and is readable by every user: chmod 600`, 'm'));
+  assert.match(warned.stderr, new RegExp(`^warning: ${cfg} holds the secret of hook 'w' and is readable by every user: chmod 600`, 'm'));
   fs.chmodSync(cfg, 0o600);
   assert.equal(nlmonSync(['config', 'check', '--config', cfg]).stderr, '');
 }));

@@ -224,7 +224,7 @@ function readWebhook(c: Checker, e: Entries, label: string): Omit<UrlHook, keyof
   if (e.has('secret') && e.has('secret_file')) c.at(e.get('secret_file')!.key as never, `${label}: secret and secret_file do not go together`);
   let secretText = c.scalar(e.get('secret'), 'string', 'secret');
   const secretFile = c.scalar(e.get('secret_file'), 'string', 'secret_file');
-  if (secretText !== undefined) c.inlineSecrets.push(`${label}'s secret`);
+  if (secretText !== undefined) c.inlineSecrets.push(`the secret of ${label}`);
   if (secretFile !== undefined) {
     const f = c.relative(secretFile);
     const unsafe = secretFileProblem('secret_file', f);

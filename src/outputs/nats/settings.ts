@@ -73,7 +73,7 @@ export function readNats(c: Checker, e: Entries, item: YAMLMap, ctx: OutputReadC
     if (credentials && !fs.existsSync(credentials)) c.at(e.get('credentials_file')!.value, `${label}: credentials_file ${credentials}: no such file`);
     else if (unsafe) c.at(e.get('credentials_file')!.value, `${label}: ${unsafe}`);
   }
-  if (token) c.inlineSecrets.push(`${label}'s token`);
+  if (token) c.inlineSecrets.push(`the token of ${label}`);
   const spool = readSpoolKeys(c, e, item, ctx);
   if (c.issues.length !== before || !spool) return undefined;
   return { url, token, credentials_file: credentials, tls, stream: stream ?? '', subject: subject ?? '', ...spool };
