@@ -3,9 +3,10 @@
 // metrics as `promtool check metrics` reads them, a deleted hook's series gone.
 import test from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import net from 'node:net';
 import { execa, execaSync } from 'execa';
-import { NLMON, config, needsRoot, nlmonSync, script, withDaemon, withNetns, withTempDir } from './helpers/index.js';
+import { NLMON, config, needsRoot, nlmonSync, script, until, withDaemon, withNetns, withTempDir } from './helpers/index.js';
 
 const opts = { skip: needsRoot, timeout: 60000 };
 
@@ -64,5 +65,37 @@ test('promtool check metrics passes on /metrics; a deleted hook\'s series go wit
     assert.equal(nlmonSync(['hooks', 'delete', 'gone', '--socket', `${dir}/nlmon.sock`]).exitCode, 0);
     const after = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     assert.doesNotMatch(after, /hook="gone"/);
+  });
+})));
+
+test('hooks log NAME: that hook\'s last lines from the daemon\'s hook log; -f prints what is appended, across a rotation', opts, () => withNetns(1, (ns) => withTempDir(async (dir) => {
+  const ok = script(dir, 'ok.sh', 'exit 0');
+  const bad = script(dir, 'bad.sh', 'echo "it broke" >&2; exit 3');
+  await withDaemon(dir, config(ns, dir, `    hooks:\n      - name: good\n        script: ${ok}\n        condition: "event == link_added"\n      - name: broken\n        script: ${bad}\n        condition: "event == link_added"\n`), async () => {
+    execaSync('ip', ['-n', ns, 'link', 'add', 'l0', 'type', 'veth', 'peer', 'name', 'l1']);
+    const socket = ['--socket', `${dir}/nlmon.sock`];
+    await until(() => nlmonSync(['hooks', 'log', 'broken', ...socket]).stdout.split('\n').filter(Boolean).length === 6, 'two runs of broken: start, end, stderr each');
+    const r = nlmonSync(['hooks', 'log', 'broken', ...socket]);
+    assert.equal(r.exitCode, 0);
+    const lines = r.stdout.trim().split('\n');
+    assert.ok(lines.every((l) => / : (started|done|stderr) broken : /.test(l)), r.stdout);
+    assert.ok(lines.some((l) => l.includes('stderr broken : it broke')));
+    assert.equal(nlmonSync(['hooks', 'log', 'broken', '-n', '2', ...socket]).stdout.trim().split('\n').length, 2);
+    assert.equal(nlmonSync(['hooks', 'log', '-n', '1000', ...socket]).stdout.trim().split('\n').length, 10, 'all hooks: 2 runs of each, and broken\'s stderr');
+    // -f: new lines as they come, and after a rotation (logrotate's rename, then SIGUSR1).
+    const follow = execa(process.execPath, [NLMON, 'hooks', 'log', 'good', '-f', '-n', '0', ...socket], { reject: false });
+    let seen = '';
+    follow.stdout!.on('data', (b: Buffer) => { seen += b.toString(); });
+    await new Promise((res) => setTimeout(res, 500));
+    execaSync('ip', ['-n', ns, 'link', 'add', 'l2', 'type', 'veth', 'peer', 'name', 'l3']);
+    await until(() => (seen.match(/done good/g) ?? []).length === 2, 'two new runs of good, followed');
+    fs.renameSync(`${dir}/hook.log`, `${dir}/hook.log.1`);
+    execaSync('pkill', ['-USR1', '-f', `run --config ${dir}/nlmon.yaml`]);
+    await new Promise((res) => setTimeout(res, 300));
+    execaSync('ip', ['-n', ns, 'link', 'add', 'l4', 'type', 'veth', 'peer', 'name', 'l5']);
+    await until(() => (seen.match(/done good/g) ?? []).length === 4, 'the runs after the rotation, followed');
+    assert.doesNotMatch(seen, /broken/);
+    follow.kill('SIGINT');
+    assert.equal((await follow).exitCode, 0);
   });
 })));

@@ -8,6 +8,7 @@ import { configCheckCommand, doctorCommand, filterCheckCommand, hooksRunCommand,
 import { compileCondition, FilterError } from '../event/filter.js';
 import { VERSION } from '../version.js';
 import { api, clientCommand, watchStats } from './control-client.js';
+import { hooksLogCommand } from './hooks-log.js';
 import { lastOutput, listTable, outputsTable, statsTable, statusText } from './tables.js';
 
 export const EXIT_OK = 0;
@@ -143,6 +144,15 @@ export function buildProgram(run: (job: Promise<number>) => void): Command {
     socketOptions(hooks.command(on ? 'enable' : 'disable').description(`${on ? 'enable' : 'disable'} a hook of the running daemon at once (not written to the config file)`).argument('<name>'))
       .action((name, opts) => run(clientCommand(opts, (s) => api.enable(s, name, on), (a) => `hook ${a.hook.name}: ${a.hook.enabled ? 'enabled' : 'disabled'}\n`)));
   }
+  hooks
+    .command('log')
+    .description('the hook log: the last lines of one hook or all, then (-f) what is appended')
+    .argument('[name]', 'one hook')
+    .option('--socket <path>', 'ask this daemon where its hook log is (default /run/nlmon/nlmon.sock)')
+    .addOption(new Option('-c, --config <file>', 'the hook log of this config file (integration.hook_log)').conflicts('socket'))
+    .addOption(new Option('-n, --lines <n>', 'how many of the last lines first').argParser(integerIn('--lines', 0, 1_000_000)).default(20))
+    .option('-f, --follow', 'then print the lines appended, across a rotation, until interrupted')
+    .action((name, opts) => run(hooksLogCommand(name, opts)));
   socketOptions(hooks.command('reset-stats').description('zero the statistics of one hook, or of all').argument('[name]'))
     .action((name, opts) => run(clientCommand(opts, (s) => api.resetStats(s, name), () => `statistics reset${name ? ` for ${name}` : ''}\n`)));
   socketOptions(hooks.command('add').description('add a hook to the running daemon and to its config file (comments kept)'))

@@ -21,6 +21,8 @@ export interface StatusReport {
   hooks: { total: number; enabled: number; running: number; queued: number; backlog: number; backlog_dropped: number; discarded: number };
   /** Lines the hook log could not write (a full disk, an I/O error). */
   hook_log_lost: number;
+  /** The hook log's path ('' for none): what `nlmon hooks log` reads. */
+  hook_log: string;
   outputs: OutputStatus[];
 }
 

@@ -190,6 +190,7 @@ export class Daemon implements ControlApi {
         discarded: this.scheduler.discarded,
       },
       hook_log_lost: this.hookLogLost(),
+      hook_log: this.config.integration.hook_log,
       outputs: this.outputs.status(),
     };
   }
