@@ -17,6 +17,9 @@ fs.chmodSync(worldWritable, 0o777);
 const groupWritable = path.join(dir, 'gw.sh');
 fs.writeFileSync(groupWritable, '#!/bin/sh\nexit 0\n');
 fs.chmodSync(groupWritable, 0o775);
+const open = path.join(dir, 'token');
+fs.writeFileSync(open, 't0ken\n');
+fs.chmodSync(open, 0o644);
 const notExec = path.join(dir, 'noexec.sh');
 fs.writeFileSync(notExec, '#!/bin/sh\nexit 0\n');
 fs.chmodSync(notExec, 0o644);
@@ -97,7 +100,8 @@ const CASES: Array<[string, string, number, number, RegExp]> = [
   ['nats subject wildcard', 'nlmon:\n  outputs:\n    - name: f\n      type: nats\n      url: nats://127.0.0.1:4222\n      stream: S\n      subject: a.>\n', 7, 16, /must not contain white space, \* or >/],
   ['nats subject unknown placeholder', 'nlmon:\n  outputs:\n    - name: f\n      type: nats\n      url: nats://127.0.0.1:4222\n      stream: S\n      subject: a.{pod}\n', 7, 16, /only the placeholders \{host\}, \{namespace\} and \{event\}/],
   ['nats subject empty token', 'nlmon:\n  outputs:\n    - name: f\n      type: nats\n      url: nats://127.0.0.1:4222\n      stream: S\n      subject: a..b\n', 7, 16, /empty token/],
-  ['nats token and credentials', `nlmon:\n  outputs:\n    - name: f\n      type: nats\n      url: nats://127.0.0.1:4222\n      token: t\n      credentials_file: ${safe}\n      stream: S\n      subject: a\n`, 6, 7, /give one/],
+  ['nats token_file readable by all', `nlmon:\n  outputs:\n    - name: f\n      type: nats\n      url: nats://127.0.0.1:4222\n      token_file: ${open}\n      stream: S\n      subject: a\n`, 6, 19, /token_file .* is readable by every user/],
+  ['nats token and credentials', `nlmon:\n  outputs:\n    - name: f\n      type: nats\n      url: nats://127.0.0.1:4222\n      token: t\n      credentials_file: ${safe}\n      stream: S\n      subject: a\n`, 7, 7, /token and credentials_file are ways to log in: give one/],
   ['nats missing credentials file', 'nlmon:\n  outputs:\n    - name: f\n      type: nats\n      url: nats://127.0.0.1:4222\n      credentials_file: /nonexistent/x.creds\n      stream: S\n      subject: a\n', 6, 25, /no such file/],
   ['nats spool_limit too small', 'nlmon:\n  outputs:\n    - name: f\n      type: nats\n      url: nats://127.0.0.1:4222\n      stream: S\n      subject: a\n      spool_limit: 1000\n', 8, 20, /spool_limit must be at least 65536/],
   ['path on a nats output', 'nlmon:\n  outputs:\n    - name: f\n      type: nats\n      url: nats://127.0.0.1:4222\n      stream: S\n      subject: a\n      path: /tmp/x\n', 8, 7, /path is not a key of a nats output/],

@@ -217,11 +217,12 @@ test('nats output: a full spool drops the oldest events and counts them', opts, 
   }
 }, { start: false }))));
 
-test('nats output: a stream that does not take the subject, and a wrong token, are clear errors, never a crash', opts, () => withNetns(1, (ns) => withTempDir((dir) => withNats(async (s) => {
+test('nats output: a stream that does not take the subject, and a wrong token, are clear errors, never a crash; the right token from token_file logs in', opts, () => withNetns(1, (ns) => withTempDir((dir) => withNats(async (s) => {
   ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
   // An existing stream, made by someone else for other subjects.
   await addStream(s, { name: 'NLMON', subjects: ['other.>'] }, 's3cret');
-  const yaml = outputsConfig(ns, dir, `${natsOutput(s, dir, '      token: s3cret\n')}${otherOutput('badtoken', s.url, dir, '      token: wrong\n')}`);
+  fs.writeFileSync(`${dir}/token`, 's3cret\n', { mode: 0o600 });
+  const yaml = outputsConfig(ns, dir, `${natsOutput(s, dir, `      token_file: ${dir}/token\n`)}${otherOutput('badtoken', s.url, dir, '      token: wrong\n')}`);
   const d = await startDaemon(dir, yaml);
   try {
     await burst(ns, 100, 0);

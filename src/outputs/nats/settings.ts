@@ -19,7 +19,7 @@ export interface NatsOutputConfig extends OutputBase, SpoolSettings {
   subject: string;
 }
 
-export const NATS_KEYS = ['url', 'token', 'credentials_file', 'tls', 'stream', 'subject', ...SPOOL_KEYS] as const;
+export const NATS_KEYS = ['url', 'token', 'token_file', 'credentials_file', 'tls', 'stream', 'subject', ...SPOOL_KEYS] as const;
 export const TLS_KEYS = ['ca', 'cert', 'key'] as const;
 
 export function readNats(c: Checker, e: Entries, item: YAMLMap, ctx: OutputReadContext): Omit<NatsOutputConfig, keyof OutputBase> | undefined {
@@ -41,9 +41,25 @@ export function readNats(c: Checker, e: Entries, item: YAMLMap, ctx: OutputReadC
       if (!ok) c.at(urlPair.value, `${label}: '${u}' is not a server URL (nats://host:port or tls://host:port)`);
     }
   }
-  const token = c.scalar(e.get('token'), 'string', 'token') ?? '';
+  const inlineToken = c.scalar(e.get('token'), 'string', 'token') ?? '';
+  let token = inlineToken;
   let credentials = c.scalar(e.get('credentials_file'), 'string', 'credentials_file') ?? '';
-  if (token && credentials) c.at(e.get('token')!.key as never, `${label}: token and credentials_file are two ways to log in: give one`);
+  const ways = ['token', 'token_file', 'credentials_file'].filter((k) => e.has(k));
+  if (ways.length > 1) c.at(e.get(ways[1]!)!.key as never, `${label}: ${ways.join(' and ')} are ways to log in: give one`);
+  // The token from a file of its own (read at load, checked like every secret file), so that no
+  // secret need be in the config file.
+  const tokenFile = c.scalar(e.get('token_file'), 'string', 'token_file');
+  if (tokenFile !== undefined) {
+    const f = c.relative(tokenFile);
+    const unsafe = secretFileProblem('token_file', f);
+    if (unsafe) c.at(e.get('token_file')!.value, `${label}: ${unsafe}`);
+    else try {
+      token = fs.readFileSync(f, 'utf8').trim();
+      if (!token) c.at(e.get('token_file')!.value, `${label}: token_file ${f} is empty`);
+    } catch (err) {
+      c.at(e.get('token_file')!.value, `${label}: token_file ${f}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    }
+  }
   let tls: NatsOutputConfig['tls'];
   const tlsMap = c.map(e.get('tls'), 'tls');
   if (tlsMap) {
@@ -73,7 +89,7 @@ export function readNats(c: Checker, e: Entries, item: YAMLMap, ctx: OutputReadC
     if (credentials && !fs.existsSync(credentials)) c.at(e.get('credentials_file')!.value, `${label}: credentials_file ${credentials}: no such file`);
     else if (unsafe) c.at(e.get('credentials_file')!.value, `${label}: ${unsafe}`);
   }
-  if (token) c.inlineSecrets.push(`the token of ${label}`);
+  if (inlineToken) c.inlineSecrets.push(`the token of ${label}`);
   const spool = readSpoolKeys(c, e, item, ctx);
   if (c.issues.length !== before || !spool) return undefined;
   return { url, token, credentials_file: credentials, tls, stream: stream ?? '', subject: subject ?? '', ...spool };
