@@ -99,3 +99,26 @@ test('hooks log NAME: that hook\'s last lines from the daemon\'s hook log; -f pr
     assert.equal((await follow).exitCode, 0);
   });
 })));
+
+test('completion: the bash script completes verbs, subverbs and options from the command tree; --names lists the running daemon\'s hooks; zsh and fish scripts are made', opts, () => withNetns(1, (ns) => withTempDir(async (dir) => {
+  const bin = `${dir}/bin`;
+  fs.mkdirSync(bin);
+  fs.symlinkSync(NLMON, `${bin}/nlmon`);
+  const complete = (words: string) => {
+    const script = `eval "$(nlmon completion bash)"; read -ra COMP_WORDS <<< "$W"; [[ "$W" == *" " ]] && COMP_WORDS+=(""); COMP_CWORD=$((\${#COMP_WORDS[@]}-1)); _nlmon; echo "\${COMPREPLY[*]}"`;
+    return execaSync('bash', ['-c', script], { env: { PATH: `${bin}:${process.env.PATH}`, W: words } }).stdout;
+  };
+  assert.equal(complete('nlmon ho'), 'hooks');
+  assert.equal(complete('nlmon hooks en'), 'enable');
+  assert.equal(complete('nlmon monitor --js'), '--json');
+  assert.equal(complete('nlmon monitor --netns x --co'), '--count --color');
+  assert.equal(complete('nlmon replay --r'), '--run');
+  const ok = script(dir, 'ok.sh', 'exit 0');
+  await withDaemon(dir, config(ns, dir, `    hooks:\n      - name: alpha\n        script: ${ok}\n      - name: beta\n        script: ${ok}\n`), async () => {
+    assert.equal(nlmonSync(['completion', '--names', 'hooks', '--socket', `${dir}/nlmon.sock`]).stdout, 'alpha\nbeta\n');
+  });
+  assert.equal(nlmonSync(['completion', '--names', 'hooks', '--socket', `${dir}/none.sock`]).stdout, '', 'no daemon: nothing');
+  assert.match(nlmonSync(['completion', 'zsh']).stdout, /bashcompinit[\s\S]*complete -F _nlmon nlmon/);
+  assert.match(nlmonSync(['completion', 'fish']).stdout, /^complete -c nlmon -n '__fish_use_subcommand' -a hooks$/m);
+  assert.equal(nlmonSync(['completion', 'tcsh']).exitCode, 2);
+})));

@@ -9,6 +9,7 @@ import { compileCondition, FilterError } from '../event/filter.js';
 import { VERSION } from '../version.js';
 import { api, clientCommand, watchStats } from './control-client.js';
 import { hooksLogCommand } from './hooks-log.js';
+import { completionNames, completionScript } from './completion.js';
 import { lastOutput, listTable, outputsTable, statsTable, statusText } from './tables.js';
 
 export const EXIT_OK = 0;
@@ -123,6 +124,22 @@ export function buildProgram(run: (job: Promise<number>) => void): Command {
     .option('--run', 'run the hooks for real (the events given at once, not at their recorded pace)')
     .option('--json', 'one JSON object per line')
     .action((file, opts) => run(replayVerb(file, opts)));
+
+  program
+    .command('completion')
+    .description('print a completion script for bash, zsh or fish (verbs, options, and the running daemon\'s hook names)')
+    .argument('[shell]', 'bash, zsh or fish')
+    .addOption(new Option('--names <kind>', 'print the running daemon\'s hook or output names, one per line (what the scripts call)').choices(['hooks', 'outputs']))
+    .option('--socket <path>', 'with --names: the daemon\'s control socket')
+    .action((shell: string | undefined, opts: { names?: string; socket?: string }) => {
+      if (opts.names) return run(completionNames(opts.names, opts));
+      if (!shell || !['bash', 'zsh', 'fish'].includes(shell)) {
+        process.stderr.write('nlmon completion: name a shell: bash, zsh or fish\n');
+        return run(Promise.resolve(EXIT_USAGE));
+      }
+      process.stdout.write(completionScript(program, shell));
+      return run(Promise.resolve(EXIT_OK));
+    });
 
   const filter = program.command('filter').description('the filter language');
   filter

@@ -1,0 +1,101 @@
+// `nlmon completion bash|zsh|fish` (docs/cli.md): a completion script for the shell, made from
+// the command tree itself (so it lists exactly the verbs and options there are), and
+// `nlmon completion --names hooks|outputs`, which the scripts call to complete the names of the
+// running daemon's hooks and outputs (nothing printed when no daemon answers).
+import type { Command } from 'commander';
+import { api, socketPath } from './control-client.js';
+
+interface Verb {
+  /** `hooks stats`: the words after `nlmon`. */
+  path: string;
+  options: string[];
+  /** What its argument is: a hook name, an output name, a file, or nothing to complete. */
+  arg: 'hook' | 'file' | '';
+}
+
+const HOOK_ARG = /^(hooks (enable|disable|stats|reset-stats|delete|run|log))$/;
+
+function verbs(c: Command, prefix = ''): Verb[] {
+  return c.commands.flatMap((sub) => {
+    const path = `${prefix}${prefix ? ' ' : ''}${sub.name()}`;
+    const own: Verb = {
+      path,
+      options: sub.options.flatMap((o) => [o.long, o.short].filter((x): x is string => !!x)),
+      arg: HOOK_ARG.test(path) ? 'hook' : path === 'replay' ? 'file' : '',
+    };
+    return [own, ...verbs(sub, path)];
+  });
+}
+
+/** The words that may follow `prefix` (a verb path, '' for `nlmon` itself). */
+function nextWords(all: Verb[], prefix: string): string[] {
+  const depth = prefix ? prefix.split(' ').length : 0;
+  return all.filter((v) => v.path.split(' ').length === depth + 1 && (prefix === '' || v.path.startsWith(`${prefix} `))).map((v) => v.path.split(' ').at(-1)!);
+}
+
+function bash(program: Command): string {
+  const all = verbs(program);
+  const key = (p: string) => p.replace(/ /g, '_');
+  const cases = ['', ...all.map((v) => v.path)].map((p) => {
+    const v = all.find((x) => x.path === p);
+    const words = [...nextWords(all, p), ...(v?.options ?? ['--help', '--version'])].join(' ');
+    const arg = v?.arg === 'hook' ? ' $(nlmon completion --names hooks 2>/dev/null)' : '';
+    const files = v?.arg === 'file' ? '\n      COMPREPLY+=($(compgen -f -- "$cur"))' : '';
+    return `    "${key(p)}")\n      COMPREPLY=($(compgen -W "${words}${arg}" -- "$cur"))${files}\n      ;;`;
+  }).join('\n');
+  return `# bash completion for nlmon: eval "$(nlmon completion bash)", or save it as
+# /usr/share/bash-completion/completions/nlmon
+_nlmon() {
+  local cur="\${COMP_WORDS[COMP_CWORD]}" path="" cand w i
+  local known=" ${all.map((v) => key(v.path)).join(' ')} "
+  for ((i = 1; i < COMP_CWORD; i++)); do
+    w="\${COMP_WORDS[i]}"
+    [[ $w == -* ]] && continue
+    cand="\${path:+\${path}_}$w"
+    [[ $known == *" $cand "* ]] && path=$cand
+  done
+  case "$path" in
+${cases}
+  esac
+}
+complete -F _nlmon nlmon
+`;
+}
+
+function fish(program: Command): string {
+  const all = verbs(program);
+  const lines = ['# fish completion for nlmon: nlmon completion fish > ~/.config/fish/completions/nlmon.fish', 'complete -c nlmon -f'];
+  const cond = (p: string) => (p === '' ? '__fish_use_subcommand' : `__fish_seen_subcommand_from ${p.split(' ').at(-1)}`);
+  for (const p of ['', ...all.filter((v) => v.path.split(' ').length === 1 && nextWords(all, v.path).length).map((v) => v.path)]) {
+    for (const w of nextWords(all, p)) lines.push(`complete -c nlmon -n '${cond(p)}' -a ${w}`);
+  }
+  for (const v of all) {
+    const leaf = v.path.split(' ').at(-1)!;
+    for (const o of v.options) if (o.startsWith('--')) lines.push(`complete -c nlmon -n '__fish_seen_subcommand_from ${leaf}' -l ${o.slice(2)}`);
+    if (v.arg === 'hook') lines.push(`complete -c nlmon -n '__fish_seen_subcommand_from ${leaf}' -a '(nlmon completion --names hooks 2>/dev/null)'`);
+    if (v.arg === 'file') lines.push(`complete -c nlmon -n '__fish_seen_subcommand_from ${leaf}' -F`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+export function completionScript(program: Command, shell: string): string {
+  if (shell === 'bash') return bash(program);
+  if (shell === 'fish') return fish(program);
+  // zsh runs the bash function through its bashcompinit layer.
+  return `# zsh completion for nlmon: eval "$(nlmon completion zsh)" in ~/.zshrc
+autoload -U +X bashcompinit && bashcompinit
+${bash(program)}`;
+}
+
+/** The running daemon's hook (or output) names, one per line; nothing when none answers. */
+export async function completionNames(kind: string, opts: { socket?: string; config?: string }): Promise<number> {
+  try {
+    const s = socketPath(opts);
+    const names = kind === 'outputs' ? (await api.outputs(s)).map((o) => o.name) : (await api.hooks(s)).map((h) => h.name);
+    // Names are [A-Za-z0-9_.-]: nothing a shell would take for syntax.
+    process.stdout.write(names.filter((n) => /^[A-Za-z0-9_.-]+$/.test(n)).map((n) => `${n}\n`).join(''));
+  } catch {
+    // no daemon: nothing to complete
+  }
+  return 0;
+}
