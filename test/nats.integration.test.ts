@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import type { NatsOutputStatus as OutputStatus } from '../src/outputs/nats/nats.js';
-import { LINKBURST, ROOT, cli, cliJson, ip, needsNats, outputsConfig, readStream, sleep, startDaemon, startProxy, until, withNats, withNetns, withTempDir, type NatsServer } from './helpers/index.js';
+import { LINKBURST, NLMON as NLMON_BIN, ROOT, cli, cliJson, ip, needsNats, outputsConfig, readStream, sleep, startDaemon, startProxy, until, withNats, withNetns, withTempDir, type NatsServer } from './helpers/index.js';
 
 const opts = { skip: needsNats, timeout: 180000 };
 const port = 19470 + (process.pid % 500);
@@ -345,3 +345,45 @@ test('nats output: a spool_dir that cannot be made stops the daemon at start wit
 `);
   await assert.rejects(startDaemon(dir, yaml), new RegExp(`output fleet: cannot open its spool_dir ${dir}/afile/spool: ${dir}/afile: ENOTDIR: not a directory`));
 })));
+
+test('nlmon events reads the stream back as the daemon wrote its file output; --filter, --host, --since and --follow narrow it', opts, () => withNetns(1, (ns) => withTempDir((dir) => withNats(async (s) => {
+  ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
+  const yaml = outputsConfig(ns, dir, `    - name: fleet
+      type: nats
+      url: ${s.url}
+      stream: NLMON
+      subject: nlmon.{host}.{event}
+      spool_dir: ${dir}/spool
+    - name: file
+      type: file
+      path: ${dir}/events.ndjson
+`);
+  const d = await startDaemon(dir, yaml);
+  const cfg = `${dir}/nlmon.yaml`;
+  try {
+    await burst(ns, 200, 0);
+    await until(() => cliJson<OutputStatus[]>(dir, 'outputs', 'stats').find((o) => o.name === 'fleet')!.delivered >= 200, 'the stream has the burst', 30000);
+    const written = fs.readFileSync(`${dir}/events.ndjson`, 'utf8');
+    const all = await execa(process.execPath, [NLMON_BIN, 'events', '-c', cfg, '--json'], { reject: false, timeout: 30000 });
+    assert.equal(all.exitCode, 0, all.stderr);
+    assert.equal(all.stdout + '\n', written, 'the stream read back is the file output, line for line');
+    const ups = await execa(process.execPath, [NLMON_BIN, 'events', '-c', cfg, '--json', '--filter', 'event == link_up'], { reject: false });
+    assert.equal(ups.stdout.split('\n').length, written.split('\n').filter((l) => l.includes('"event":"link_up"')).length);
+    const human = await execa(process.execPath, [NLMON_BIN, 'events', '-c', cfg, '--host', os.hostname()], { reject: false });
+    assert.match(human.stdout.split('\n')[0]!, new RegExp(`^${os.hostname()} \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z \\[${ns}\\] #\\d+ link_`));
+    assert.equal((await execa(process.execPath, [NLMON_BIN, 'events', '-c', cfg, '--host', 'elsewhere'], { reject: false })).stdout, '');
+    await sleep(2100);
+    assert.equal((await execa(process.execPath, [NLMON_BIN, 'events', '-c', cfg, '--since', '2s'], { reject: false, timeout: 30000 })).stdout, '', 'nothing in the last 2 s');
+    // --follow: what arrives after it started.
+    const follow = execa(process.execPath, [NLMON_BIN, 'events', '-c', cfg, '--since', '1s', '--follow', '--json'], { reject: false });
+    let seen = '';
+    follow.stdout!.on('data', (b: Buffer) => { seen += b.toString(); });
+    await sleep(1000);
+    await burst(ns, 10, 0);
+    await until(() => seen.split('\n').filter(Boolean).length === 10, 'the ten new events, followed', 20000);
+    follow.kill('SIGINT');
+    assert.equal((await follow).exitCode, 0);
+  } finally {
+    await d.stop();
+  }
+}))));

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { runMonitorCommand } from './monitor-command.js';
-import { configCheckCommand, doctorCommand, filterCheckCommand, hooksRunCommand, replayVerb, runCommand } from './commands.js';
+import { configCheckCommand, doctorCommand, eventsVerb, filterCheckCommand, hooksRunCommand, replayVerb, runCommand } from './commands.js';
 import { compileCondition, FilterError } from '../event/filter.js';
 import { VERSION } from '../version.js';
 import { api, clientCommand, watchStats } from './control-client.js';
@@ -124,6 +124,21 @@ export function buildProgram(run: (job: Promise<number>) => void): Command {
     .option('--run', 'run the hooks for real (the events given at once, not at their recorded pace)')
     .option('--json', 'one JSON object per line')
     .action((file, opts) => run(replayVerb(file, opts)));
+
+  program
+    .command('events')
+    .description('read back the events a nats output shipped to its JetStream stream, as monitor prints them')
+    .addOption(configOption())
+    .addOption(unsafeOption())
+    .option('--output <name>', 'the nats output of the config whose stream is read (default: its only one)')
+    .option('--since <when>', 'from this long ago (90s, 30m, 1h, 2d) or this time (ISO 8601); default: the whole stream')
+    .option('--host <name>', 'only the events of this host')
+    .option('--container <name-or-id>', 'only the events naming this container (its name, or 12 or more hex digits of its id)')
+    .option('--pod <[namespace/]name>', 'only the events naming this Kubernetes pod')
+    .option('--filter <expr>', 'only the events matching this condition (docs/filter.md)')
+    .option('-f, --follow', 'then print what arrives, until interrupted')
+    .option('--json', 'one JSON event per line')
+    .action((opts) => run(eventsVerb(opts)));
 
   program
     .command('completion')

@@ -11,6 +11,7 @@ import { syntheticEvent } from '../event/make.js';
 import { EventError, parseEventJson } from '../event/schema.js';
 import type { NlEvent } from '../event/event.js';
 import { replayCommand, type ReplayOptions } from './replay-command.js';
+import { eventsCommand, type EventsOptions } from './events-command.js';
 
 export interface ConfigOptions {
   config?: string;
@@ -139,4 +140,20 @@ export async function replayVerb(file: string, opts: ConfigOptions & ReplayOptio
   const config = readConfig(opts);
   if (!config) return 2;
   return replayCommand(file, config, opts);
+}
+
+/** `nlmon events -c FILE`: a nats output's stream read back (events-command.ts). */
+export async function eventsVerb(opts: ConfigOptions & EventsOptions & { filter?: string }): Promise<number> {
+  const config = readConfig(opts);
+  if (!config) return 2;
+  if (opts.filter !== undefined) {
+    try {
+      opts.match = compileCondition(opts.filter);
+    } catch (e) {
+      if (!(e instanceof FilterError)) throw e;
+      process.stderr.write(`${e.format('--filter')}\n`);
+      return 2;
+    }
+  }
+  return eventsCommand(config, opts);
 }
