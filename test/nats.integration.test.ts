@@ -387,3 +387,47 @@ test('nlmon events reads the stream back as the daemon wrote its file output; --
     await d.stop();
   }
 }))));
+
+test('20 daemons, each its own host (the host key) and namespace, burst at once into one stream: per host every event once, in order', { ...opts, timeout: 300000 }, () => withTempDir(async (dir) => withNats(async (s) => {
+  const N = 20;
+  const BURST = 300;
+  const names = Array.from({ length: N }, (_, i) => `nlmon-test-fleet${i}-${process.pid}`);
+  const daemons: Array<Awaited<ReturnType<typeof startDaemon>>> = [];
+  try {
+    for (const ns of names) {
+      ip('netns', 'add', ns);
+      ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
+    }
+    await Promise.all(names.map(async (ns, i) => {
+      const d = path.join(dir, `d${i}`);
+      fs.mkdirSync(d);
+      const yaml = outputsConfig(ns, d, `    - name: fleet
+      type: nats
+      url: ${s.url}
+      stream: NLMON
+      subject: nlmon.{host}.{event}
+      spool_dir: ${d}/spool
+      condition: "interface == 'b0' AND event IN [link_up, link_down]"
+`).replace('nlmon:\n', `nlmon:\n  host: host-${i}\n`);
+      daemons[i] = await startDaemon(d, yaml);
+    }));
+    await Promise.all(names.map((ns) => burst(ns, BURST, 0)));
+    await until(async () => (await Promise.all(names.map((_, i) => cliJson<OutputStatus[]>(path.join(dir, `d${i}`), 'outputs', 'stats')[0]!.delivered))).every((n) => n >= BURST), 'every daemon delivered its burst', 120000);
+    const msgs = await readStream(s.url, 'NLMON');
+    assert.equal(msgs.length, N * BURST, 'every event of every host, none twice');
+    for (let i = 0; i < N; i++) {
+      const mine = msgs.filter((m) => m.event.host === `host-${i}`);
+      assert.equal(mine.length, BURST, `host-${i}`);
+      assert.ok(mine.every((m) => m.subject.startsWith(`nlmon.host-${i}.link_`)));
+      const seqs = mine.map((m) => m.event.sequence);
+      assert.ok(seqs.every((q, k) => k === 0 || q > seqs[k - 1]!), `host-${i}: in order`);
+      assert.equal(new Set(mine.map((m) => m.id)).size, BURST, `host-${i}: message ids unique`);
+    }
+    assert.equal(new Set(msgs.map((m) => m.id)).size, N * BURST, 'message ids unique across the daemons of one machine');
+  } finally {
+    await Promise.all(daemons.filter(Boolean).map((d) => d.stop()));
+    for (const ns of names) {
+      try { ip('netns', 'del', ns); } catch { /* not made */ }
+    }
+  }
+})));

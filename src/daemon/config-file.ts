@@ -16,6 +16,8 @@ export { ConfigError, formatIssue, type ConfigIssue } from '../config/checker.js
 export interface NlmonConfig {
   /** The file it was read from; '' for the embedded default. */
   file: string;
+  /** The name events carry as `host`; '' for the machine's hostname. */
+  host: string;
   monitoring: MonitoringConfig;
   integration: IntegrationConfig;
   control: { socket: string };
@@ -30,7 +32,7 @@ export interface NlmonConfig {
 }
 
 const TOP_KEYS = ['nlmon'] as const;
-const NLMON_KEYS = ['monitoring', 'containers', 'integration', 'outputs', 'control', 'metrics'] as const;
+const NLMON_KEYS = ['host', 'monitoring', 'containers', 'integration', 'outputs', 'control', 'metrics'] as const;
 const CONTROL_KEYS = ['socket'] as const;
 const METRICS_KEYS = ['listen'] as const;
 export const DEFAULT_SOCKET = '/run/nlmon/nlmon.sock';
@@ -91,8 +93,11 @@ function checkConfig(text: string, file: string, opts: ActionReadOptions): Nlmon
   const nl = c.map(top.get('nlmon'), 'nlmon');
   if (!top.has('nlmon')) c.at(root, `missing key 'nlmon'`);
   const sec = nl ? c.entries(nl, 'nlmon', NLMON_KEYS) : new Map();
+  const host = c.scalar(sec.get('host'), 'string', 'host') ?? '';
+  if (host && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/.test(host)) c.at(sec.get('host')!.value, `host '${host}' must be 1-253 of A-Z a-z 0-9 . _ - (a host name)`);
   const cfg: NlmonConfig = {
     file,
+    host,
     monitoring: readMonitoring(c, c.map(sec.get('monitoring'), 'nlmon.monitoring')),
     integration: readIntegration(c, c.map(sec.get('integration'), 'nlmon.integration'), opts),
     containers: readContainers(c, c.map(sec.get('containers'), 'nlmon.containers')),

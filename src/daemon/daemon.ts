@@ -5,6 +5,7 @@ import { Monitor, MonitorError, type LogLevel } from '../netlink/monitor.js';
 import { nativeBinding } from '../native/addon.js';
 import { containerAttribution, type ContainerResolver } from '../containers/resolver.js';
 import { attributionSources } from '../containers/sources.js';
+import { setEventHost } from '../event/make.js';
 import { daemonCapabilities, hasCapability } from '../native/capabilities.js';
 import { containerStage } from '../containers/attribution-stage.js';
 import { HookScheduler, type HookStatus } from '../hooks/scheduler.js';
@@ -50,6 +51,7 @@ export class Daemon implements ControlApi {
   private readonly containers: ContainerResolver | undefined;
 
   constructor(private config: NlmonConfig, private readonly log: Logger, private readonly loadOptions: LoadOptions = {}) {
+    setEventHost(config.host);
     this.limited = new RateLimitedLog(log);
     this.hookLog = this.openHookLog(config.integration.hook_log);
     this.scheduler = new HookScheduler(
@@ -287,6 +289,7 @@ export class Daemon implements ControlApi {
   private applyConfig(next: NlmonConfig): void {
     const prev = this.config;
     this.config = next;
+    setEventHost(next.host);
     const i = next.integration;
     this.runner.load(i.hooks);
     this.outputs.reopen(); // SIGHUP reopens files too (logrotate)

@@ -6,8 +6,18 @@ import {
   type ChangedField, type EventName, type NlEvent,
 } from './event.js';
 
-/** The machine's hostname, read once: every event carries it. */
-const HOST = os.hostname();
+/** The name every event carries as `host`: the config's `host` (docs/config.md), else the
+ * machine's hostname. */
+let HOST = os.hostname();
+
+/** Sets the name events carry (the daemon, from its config); '' goes back to the hostname. */
+export function setEventHost(name: string): void {
+  HOST = name || os.hostname();
+}
+
+export function eventHost(): string {
+  return HOST;
+}
 
 /** What nlmon keeps of one link: its fields as the kernel last reported them. */
 export interface LinkState {

@@ -6,22 +6,24 @@ import type { NodeConnectionOptions } from '@nats-io/transport-node';
 import { credsAuthenticator } from '@nats-io/nats-core';
 import { StorageType, type JetStreamManager } from '@nats-io/jetstream';
 import type { SpoolRecord } from '../spool/spool.js';
+import { eventHost } from '../../event/make.js';
 import { subjectCovers } from './subject.js';
 import type { NatsOutputConfig } from './settings.js';
 
-/** What names this daemon's run in every message id: the host, the kernel's boot id (a reboot
- * restarts nothing else) and the run's start (restarts within one boot). */
-function runIdentity(): string {
+const STARTED = Date.now();
+
+/** What names this daemon's run in every message id: the host events carry (the config's `host`,
+ * so that daemons of one machine each have their own), the kernel's boot id (a reboot restarts
+ * nothing else), the run's start and pid (restarts within one boot, daemons started together). */
+export function runIdentity(): string {
   let boot = 'noboot';
   try {
     boot = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim().replaceAll('-', '').slice(0, 16);
   } catch {
     // not Linux' procfs: the run's start alone
   }
-  return `${os.hostname()}/${boot}/${Date.now().toString(36)}`;
+  return `${eventHost()}/${boot}/${STARTED.toString(36)}.${process.pid.toString(36)}`;
 }
-
-export const RUN = runIdentity();
 
 /** The client's options: every server, reconnecting for ever, the output's credentials. */
 export function connectionOptions(c: NatsOutputConfig): NodeConnectionOptions {

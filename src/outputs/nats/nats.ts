@@ -20,7 +20,7 @@ import { subjectFilter, subjectFor } from './subject.js';
 import { LastError } from '../last-error.js';
 import type { EventJson, Output, OutputLog, OutputStatusBase, OutputType } from '../output.js';
 import { NATS_KEYS, natsTarget, readNats, TLS_KEYS, type NatsOutputConfig } from './settings.js';
-import { connectionOptions, describeError, ensureStream, RUN, storedInFlight } from './client.js';
+import { connectionOptions, describeError, ensureStream, runIdentity, storedInFlight } from './client.js';
 import { redactUrl } from '../../config/redact.js';
 
 export interface NatsOutputStatus extends OutputStatusBase {
@@ -54,6 +54,8 @@ type State = 'connecting' | 'connected' | 'disconnected' | 'error' | 'closed';
 class NatsOutput implements Output<NatsOutputConfig> {
   private readonly spool: Spool;
   private readonly subject: (e: NlEvent) => string;
+  /** The first part of every message id (client.ts): this run of this host's daemon. */
+  private readonly run = runIdentity();
   private readonly filter: string;
   private nc: NatsConnection | undefined;
   private sub: Subscription | undefined;
@@ -114,7 +116,7 @@ class NatsOutput implements Output<NatsOutputConfig> {
       const e = events[i]!;
       if (!this.cfg.match(e)) continue;
       first ||= e.timestamp;
-      recs.push(encodeRecord(e.timestamp, this.subject(e), `${RUN}/${e.sequence}`, json(i)));
+      recs.push(encodeRecord(e.timestamp, this.subject(e), `${this.run}/${e.sequence}`, json(i)));
     }
     if (recs.length === 0) return;
     this.events += recs.length;
