@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import type { NatsOutputStatus as OutputStatus } from '../src/outputs/nats/nats.js';
-import { LINKBURST, NLMON as NLMON_BIN, ROOT, cli, cliJson, ip, needsNats, outputsConfig, readStream, sleep, startDaemon, startProxy, until, withNats, withNetns, withTempDir, type NatsServer } from './helpers/index.js';
+import { LINKBURST, NLMON as NLMON_BIN, ROOT, cli, cliJson, ip, needsNats, outputsConfig, readStream, sleep, startDaemon, startProxy, until, withNats, withNatsCluster, withNetns, withTempDir, type NatsServer } from './helpers/index.js';
 
 const opts = { skip: needsNats, timeout: 180000 };
 const port = 19470 + (process.pid % 500);
@@ -431,3 +431,53 @@ test('20 daemons, each its own host (the host key) and namespace, burst at once 
     }
   }
 })));
+
+test('a three-node JetStream cluster, stream replicas 3: the stream leader killed mid-burst and back, then a node stopped for 10 s; the stream ends with every event once, in order', { ...opts, timeout: 300000 }, () => withNetns(1, (ns) => withTempDir((dir) => withNatsCluster(3, async (nodes) => {
+  ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
+  const { connect } = await import('@nats-io/transport-node');
+  const { jetstreamManager } = await import('@nats-io/jetstream');
+  const admin = async <T>(fn: (jsm: Awaited<ReturnType<typeof jetstreamManager>>) => Promise<T>): Promise<T> => {
+    const nc = await connect({ servers: nodes.map((n) => n.url) });
+    try {
+      return await fn(await jetstreamManager(nc));
+    } finally {
+      await nc.close();
+    }
+  };
+  // The operator makes the replicated stream; nlmon uses it as it is.
+  await admin((jsm) => jsm.streams.add({ name: 'NLMON', subjects: ['nlmon.>'], num_replicas: 3, duplicate_window: 120_000_000_000 }));
+  const yaml = outputsConfig(ns, dir, `    - name: fleet
+      type: nats
+      url: [${nodes.map((n) => n.url).join(', ')}]
+      stream: NLMON
+      subject: nlmon.{host}.{namespace}.{event}
+      spool_dir: ${dir}/spool
+      condition: "interface == 'b0' AND event IN [link_up, link_down]"
+`);
+  const d = await startDaemon(dir, yaml);
+  const N = 20000;
+  try {
+    const b = burst(ns, N, 2000); // ten seconds
+    await sleep(2000);
+    const leader = await admin(async (jsm) => (await jsm.streams.info('NLMON')).cluster?.leader ?? '');
+    const victim = nodes.find((n) => n.name === leader);
+    assert.ok(victim, `the stream's leader (${leader}) is one of the nodes`);
+    await victim.kill('SIGKILL');
+    await sleep(3000);
+    await victim.start();
+    await sleep(1000);
+    const other = nodes.find((n) => n !== victim)!;
+    other.pause();
+    await sleep(10000);
+    other.resume();
+    await b;
+    await until(() => cliJson<OutputStatus[]>(dir, 'outputs', 'stats')[0]!.delivered >= N, 'every event delivered', 120000);
+    const st = cliJson<OutputStatus[]>(dir, 'outputs', 'stats')[0]!;
+    assert.equal(st.dropped, 0);
+    const msgs = await readStream(nodes[0]!.url, 'NLMON');
+    assertExactlyOnce(msgs, N, ns);
+    if (process.env.NLMON_TEST_SHOW) fs.writeFileSync(process.env.NLMON_TEST_SHOW, `${d.stderr()}\n${JSON.stringify(st)}\n${JSON.stringify(msgs.map((m) => m.storedMs - m.event.timestamp))}\n`);
+  } finally {
+    await d.stop();
+  }
+}))));

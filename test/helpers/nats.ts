@@ -211,3 +211,69 @@ export async function startProxy(target: number): Promise<NatsProxy> {
   proxy.url = `nats://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
   return proxy;
 }
+
+export interface ClusterNode {
+  name: string;
+  url: string;
+  /** Starts it (again), with its store kept; resolves when it answers. */
+  start(): Promise<void>;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** SIGSTOP / SIGCONT: the node stops answering, its routes included. */
+  pause(): void;
+  resume(): void;
+}
+
+/** Runs fn with a cluster of `n` nats-servers with JetStream on 127.0.0.1 (each its own ports
+ * and store), routed to each other; every node and store removed afterwards. */
+export async function withNatsCluster<T>(n: number, fn: (nodes: ClusterNode[]) => Promise<T>): Promise<T> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nlmon-nats-cluster-'));
+  const ports = await Promise.all(Array.from({ length: n }, async () => ({ client: await freePort(), cluster: await freePort(), monitor: await freePort() })));
+  const children: Array<ResultPromise | undefined> = [];
+  const logs: string[] = ports.map(() => '');
+  const nodes: ClusterNode[] = ports.map((p, i) => ({
+    name: `n${i}`,
+    url: `nats://127.0.0.1:${p.client}`,
+    async start() {
+      const routes = ports.filter((_, j) => j !== i).map((q) => `nats://127.0.0.1:${q.cluster}`).join(',');
+      const c = execa(NATS_SERVER!, ['-js', '-sd', path.join(dir, `store${i}`), '-a', '127.0.0.1', '-p', String(p.client), '-m', String(p.monitor),
+        '-n', `n${i}`, '--cluster_name', 'nlmon', '--cluster', `nats://127.0.0.1:${p.cluster}`, '--routes', routes], { reject: false, all: true, buffer: false });
+      children[i] = c;
+      c.all?.on('data', (d: Buffer) => { logs[i] += d.toString(); });
+      await until(async () => {
+        try {
+          return (await fetch(`http://127.0.0.1:${p.monitor}/healthz`)).ok;
+        } catch {
+          if (c.exitCode !== null && c.exitCode !== undefined) throw new Error(`nats-server n${i} exited: ${logs[i]}`);
+          return false;
+        }
+      }, `nats-server n${i} to start`, 20000);
+    },
+    async kill(signal = 'SIGTERM') {
+      const c = children[i];
+      children[i] = undefined;
+      if (!c || c.exitCode !== null) return;
+      c.kill('SIGCONT');
+      c.kill(signal);
+      await c;
+    },
+    pause() { children[i]?.kill('SIGSTOP'); },
+    resume() { children[i]?.kill('SIGCONT'); },
+  }));
+  try {
+    await Promise.all(nodes.map((node) => node.start()));
+    // JetStream's meta group has a leader: streams can be made.
+    await until(async () => {
+      try {
+        const j = await (await fetch(`http://127.0.0.1:${ports[0]!.monitor}/jsz`)).json() as { meta_cluster?: { leader?: string } };
+        return !!j.meta_cluster?.leader;
+      } catch {
+        return false;
+      }
+    }, 'the JetStream meta leader', 30000);
+    return await fn(nodes);
+  } finally {
+    await Promise.all(nodes.map((node) => node.kill('SIGKILL')));
+    await sleep(50);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
