@@ -12,14 +12,27 @@ import { actionRates, endToEnd, hookLatency, nlmonSpawnRate, plainSpawnRate } fr
 import { natsOutputRun } from './nats.js';
 import { idle } from './idle.js';
 import { containerRun, orderedContainerRuns } from './containers.js';
+import { fleetRun } from './fleet.js';
 import { makeNamespaces, manyNamespaces, namespaceNames, removeNamespaces, type NamespacesResult } from './namespaces.js';
 
-/** `intake`, `nats`, `namespaces` or `ordered`: only those rows (a quick look while working on them). */
+/** `intake`, `nats`, `namespaces`, `ordered` or `fleet`: only those rows (a quick look while working on them). */
 const ONLY = process.env.NLMON_BENCH_ONLY ?? '';
 /** Events/s offered to the nats output in its paced run. */
 const NATS_PACED = 30000;
 /** Namespaces watched in the many-namespaces rows. */
 const NAMESPACES = Number(process.env.NLMON_BENCH_NAMESPACES ?? 2000);
+
+/** Many hosts into one stream (bench/fleet.ts). */
+async function fleetRows(b: ReturnType<typeof openBench>): Promise<{ rows: string[]; ok: boolean }> {
+  log('fleet: daemons into one stream');
+  const fr = await fleetRun(b);
+  log(`fleet: ${JSON.stringify(fr)}`);
+  if (typeof fr === 'string') return { rows: [`| fleet: daemons into one stream | not run: ${fr} | | |`], ok: true };
+  return {
+    rows: [`| fleet: ${fr.hosts} daemons on this machine, each its own host and namespace, a burst each at once into one stream of a local nats-server: events stored of made, each host exact; aggregate events/s, first received to last stored; the stream's bytes per event | ${fr.stored} of ${fr.events}, ${fr.exact ? 'yes' : 'NO'}; ${fr.rate.toFixed(0)}; ${fr.bytesPerEvent.toFixed(0)} | | |`],
+    ok: fr.exact,
+  };
+}
 
 /** The intake rows: nlmon next to `ip monitor` and the bare C reader, in one run. */
 function intakeRows(b: ReturnType<typeof openBench>, ir: Awaited<ReturnType<typeof intake>>): string[] {
@@ -79,8 +92,14 @@ async function main(): Promise<number> {
       process.stdout.write(intakeRows(b, ir).join('\n') + '\n');
       return ir.nlmon.received === BURST && ir.daemon.received === BURST ? 0 : 1;
     }
+    if (ONLY === 'fleet') {
+      const fr = await fleetRows(b);
+      process.stdout.write(fr.rows.join('\n') + '\n');
+      return fr.ok ? 0 : 1;
+    }
     if (ONLY === 'ordered') {
       const oc = await orderedRows(b);
+    const fr = await fleetRows(b);
       process.stdout.write(oc.rows.join('\n') + '\n');
       return oc.ok ? 0 : 1;
     }
@@ -131,6 +150,7 @@ async function main(): Promise<number> {
     const ct = await containerRun(b);
     log(`containers: ${JSON.stringify(ct)}`);
     const oc = await orderedRows(b);
+    const fr = await fleetRows(b);
 
     const cpuModel = os.cpus()[0]?.model ?? 'unknown CPU';
     const rows = [
@@ -143,6 +163,7 @@ async function main(): Promise<number> {
         ? `| ${CONTAINERS} podman containers started and removed | not run: ${ct} | | |`
         : `| ${ct.containers} podman containers started and removed (engine API, wait_ms 1000): their events naming the container; host veths' link_added naming it; that event received → its hook running, p50 / max ms (the wait for the container) | ${ct.attributed} of ${ct.events}; ${ct.firstAttributed} of ${ct.containers}; ${f(ct.firstMsP50, 0)} / ${f(ct.firstMsMax, 0)} | | |`,
       ...oc.rows,
+      ...fr.rows,
       `| overrun (200 ms stall, ${Math.round(ov.rcvbuf / 1024)} KiB buffer): overruns / resyncs / table equals kernel | ${ov.overruns} / ${ov.resyncs} / ${ov.tableOk ? 'yes' : 'NO'} | | |`,
       `| hook start, inside the daemon: batch reaching the core → posix_spawn returned, at 100 events/s: p50 / p99 ms (${lat.n} runs) | ${f(lat.p50, 2)} / ${f(lat.p99, 2)} | | |`,
       `| hook end to end, from outside (nlmon run, hook log and metrics on), to the hook's first instruction: from \`ip link set\` started, p50 / p99 ms; from it returned to its caller, p50 / p99 ms (${e2e.n} runs) | ${f(e2e.startP50, 2)} / ${f(e2e.startP99, 2)}; ${f(e2e.p50, 2)} / ${f(e2e.p99, 2)} | | |`,
@@ -157,7 +178,7 @@ async function main(): Promise<number> {
     process.stdout.write(rows.join('\n') + '\n');
     const ok = ir.nlmon.received === BURST && ir.daemon.received === BURST && ir['nlmon-addr'].received === BURST && ov.tableOk && tp.stormReceived === tp.stormGenerated
       && ar.webStorm === ar.storm && ar.moduleStorm === ar.storm
-      && (typeof ct === 'string' || (ct.attributed === ct.events && ct.firstAttributed === ct.containers)) && natsOk && nsr.ok && oc.ok;
+      && (typeof ct === 'string' || (ct.attributed === ct.events && ct.firstAttributed === ct.containers)) && natsOk && nsr.ok && oc.ok && fr.ok;
     if (!ok) log('a correctness row failed (events lost or table wrong)');
     return ok ? 0 : 1;
   } finally {

@@ -1,0 +1,62 @@
+// Bench (README, "Measured"; docs/fleet.md, "Sizing"): many hosts into one stream. FLEET_HOSTS
+// daemons on this machine (NLMON_BENCH_FLEET_HOSTS, default 20), each its own `host` and
+// namespace, each a burst of its own at once, into one stream of a local nats-server: the
+// aggregate rate (events stored per second, from the first event received to the last stored)
+// and the stream's bytes per event (its own count, from the server's monitoring endpoint).
+import fs from 'node:fs';
+import path from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+import { api } from '../src/cli/control-client.js';
+import { LINKBURST, NLMON, ip, sleep, until } from '../test/helpers/index.js';
+import { needsNats, readStream, withNats } from '../test/helpers/nats.js';
+import type { BenchContext } from './context.js';
+
+export interface FleetRun { hosts: number; events: number; stored: number; exact: boolean; rate: number; bytesPerEvent: number }
+
+export async function fleetRun(b: BenchContext, hosts = Number(process.env.NLMON_BENCH_FLEET_HOSTS ?? 20), perHost = 5000): Promise<FleetRun | string> {
+  if (needsNats) return needsNats;
+  const names = Array.from({ length: hosts }, (_, i) => `nlmon-bench-fleet${i}-${process.pid}`);
+  return withNats(async (srv) => {
+    const children: ResultPromise[] = [];
+    try {
+      for (const ns of names) {
+        ip('netns', 'add', ns);
+        ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
+      }
+      const socks: string[] = [];
+      for (const [i, ns] of names.entries()) {
+        const dir = path.join(b.tmp, `fleet${i}`);
+        fs.mkdirSync(dir);
+        const cfg = path.join(dir, 'nlmon.yaml');
+        socks.push(path.join(dir, 'nlmon.sock'));
+        fs.writeFileSync(cfg, `nlmon:\n  host: host-${i}\n  monitoring:\n    namespaces: [${ns}]\n  containers:\n    enabled: false\n  outputs:\n    - name: fleet\n      type: nats\n      url: ${srv.url}\n      stream: FLEET\n      subject: nlmon.{host}.{event}\n      spool_dir: ${dir}/spool\n      condition: "interface == 'b0'"\n  integration:\n    hook_log: ""\n    hooks: []\n  control:\n    socket: ${socks[i]}\n`);
+        children.push(execa(process.execPath, [NLMON, 'run', '--config', cfg], { stdin: 'ignore', stdout: 'ignore', stderr: 'ignore', reject: false }));
+      }
+      await until(() => socks.every((s) => fs.existsSync(s)), 'every daemon', 60000);
+      await sleep(1000);
+      await Promise.all(names.map((ns) => execa(LINKBURST, [`/var/run/netns/${ns}`, String(perHost), '0', 'b0'])));
+      const total = hosts * perHost;
+      await until(async () => (await Promise.all(socks.map((s) => api.outputs(s)))).every((o) => o[0]!.delivered >= perHost), 'every event stored', 300000);
+      const msgs = await readStream(srv.url, 'FLEET');
+      const first = Math.min(...msgs.map((m) => m.event.timestamp));
+      const last = Math.max(...msgs.map((m) => m.storedMs));
+      const jsz = await (await fetch(`${srv.url.replace('nats://', 'http://').replace(/:\d+$/, '')}:${await monitorPort(srv.log())}/jsz?streams=true&accounts=true`)).json() as { account_details?: Array<{ stream_detail?: Array<{ name: string; state: { messages: number; bytes: number } }> }> };
+      const st = jsz.account_details?.flatMap((a) => a.stream_detail ?? []).find((s) => s.name === 'FLEET')?.state;
+      const perHostOk = names.every((_, i) => msgs.filter((m) => m.event.host === `host-${i}`).length === perHost);
+      return { hosts, events: total, stored: msgs.length, exact: msgs.length === total && perHostOk, rate: msgs.length / ((last - first) / 1000), bytesPerEvent: st ? st.bytes / st.messages : NaN };
+    } finally {
+      for (const c of children) c.kill('SIGTERM');
+      await Promise.all(children);
+      for (const ns of names) {
+        try { ip('netns', 'del', ns); } catch { /* not made */ }
+      }
+    }
+  });
+}
+
+/** The monitoring port nats-server says it listens on, from its log. */
+async function monitorPort(log: string): Promise<number> {
+  const m = /Starting http monitor on [^:]+:(\d+)/.exec(log);
+  if (!m) throw new Error('nats-server did not say where its monitor listens');
+  return Number(m[1]);
+}
