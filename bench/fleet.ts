@@ -8,7 +8,7 @@ import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { api } from '../src/cli/control-client.js';
 import { LINKBURST, NLMON, ip, sleep, until } from '../test/helpers/index.js';
-import { needsNats, readStream, withNats } from '../test/helpers/nats.js';
+import { needsNats, readStream, withNats, withNatsCluster } from '../test/helpers/nats.js';
 import type { BenchContext } from './context.js';
 
 export interface FleetRun { hosts: number; events: number; stored: number; exact: boolean; rate: number; bytesPerEvent: number }
@@ -59,4 +59,52 @@ async function monitorPort(log: string): Promise<number> {
   const m = /Starting http monitor on [^:]+:(\d+)/.exec(log);
   if (!m) throw new Error('nats-server did not say where its monitor listens');
   return Number(m[1]);
+}
+
+export interface FailoverRun { events: number; stored: number; exact: boolean; lagP50: number; lagP99: number; lagMax: number }
+
+/** A three-node cluster, stream replicas 3, one daemon sending 20 000 changes at 2 000/s; 2 s in,
+ * the stream's leader is killed with SIGKILL, and started again 3 s later: every event stored
+ * once, and the lag from receipt to storage (p50, p99, max ms). */
+export async function failoverRun(b: BenchContext, n = 20000): Promise<FailoverRun | string> {
+  if (needsNats) return needsNats;
+  return withNatsCluster(3, async (nodes) => {
+    const { connect } = await import('@nats-io/transport-node');
+    const { jetstreamManager } = await import('@nats-io/jetstream');
+    const admin = async <T>(fn: (jsm: Awaited<ReturnType<typeof jetstreamManager>>) => Promise<T>): Promise<T> => {
+      const nc = await connect({ servers: nodes.map((x) => x.url) });
+      try {
+        return await fn(await jetstreamManager(nc));
+      } finally {
+        await nc.close();
+      }
+    };
+    await admin((jsm) => jsm.streams.add({ name: 'FAILOVER', subjects: ['nlmon.>'], num_replicas: 3, duplicate_window: 120_000_000_000 }));
+    const dir = path.join(b.tmp, 'failover');
+    fs.mkdirSync(dir);
+    const cfg = path.join(dir, 'nlmon.yaml');
+    const sock = path.join(dir, 'nlmon.sock');
+    fs.writeFileSync(cfg, `nlmon:\n  monitoring:\n    namespaces: [${b.ns}]\n  containers:\n    enabled: false\n  outputs:\n    - name: fleet\n      type: nats\n      url: [${nodes.map((x) => x.url).join(', ')}]\n      stream: FAILOVER\n      subject: nlmon.{host}.{event}\n      spool_dir: ${dir}/spool\n      condition: "interface == 'b0' AND event IN [link_up, link_down]"\n  integration:\n    hook_log: ""\n    hooks: []\n  control:\n    socket: ${sock}\n`);
+    const child = execa(process.execPath, [NLMON, 'run', '--config', cfg], { stdin: 'ignore', stdout: 'ignore', stderr: 'ignore', reject: false });
+    try {
+      await until(() => fs.existsSync(sock), 'the daemon', 30000);
+      await sleep(500);
+      const burst = execa(LINKBURST, [b.nsPath, String(n), '2000', 'b0']);
+      await sleep(2000);
+      const leader = await admin(async (jsm) => (await jsm.streams.info('FAILOVER')).cluster?.leader ?? '');
+      const victim = nodes.find((x) => x.name === leader) ?? nodes[0]!;
+      await victim.kill('SIGKILL');
+      await sleep(3000);
+      await victim.start();
+      await burst;
+      await until(async () => (await api.outputs(sock))[0]!.delivered >= n, 'every event stored', 120000);
+      const msgs = await readStream(nodes.find((x) => x !== victim)!.url, 'FAILOVER');
+      const lags = msgs.map((m) => m.storedMs - m.event.timestamp).sort((x, y) => x - y);
+      const at = (p: number) => lags[Math.min(lags.length - 1, Math.ceil((p / 100) * lags.length) - 1)]!;
+      return { events: n, stored: msgs.length, exact: msgs.length === n && new Set(msgs.map((m) => m.event.sequence)).size === n, lagP50: at(50), lagP99: at(99), lagMax: lags.at(-1)! };
+    } finally {
+      child.kill('SIGTERM');
+      await child;
+    }
+  });
 }
