@@ -106,11 +106,12 @@ test('usage errors exit 2; --help exits 0', async () => {
 
 test('monitor --count 3 -t: three human lines, each with its receipt time, then exit 0; no colour into a pipe unless --color always', opts, () => withNetns(1, async (ns) => {
   ip('-n', ns, 'link', 'add', 'c0', 'type', 'veth', 'peer', 'name', 'c1');
-  const run = (extra: string[]) => {
-    const child = execa(process.execPath, [NLMON, 'monitor', '--netns', ns, '--count', '3', '-t', ...extra], { reject: false, timeout: 20000 });
-    setTimeout(() => {
-      for (const s of ['up', 'down', 'up', 'down']) ip('-n', ns, 'link', 'set', 'c0', s);
-    }, 1000);
+  const run = async (extra: string[]) => {
+    const child = execa(process.execPath, [NLMON, 'monitor', '--netns', ns, '--count', '3', '-t', ...extra], { reject: false, timeout: 30000 });
+    let err = '';
+    child.stderr!.on('data', (b: Buffer) => { err += b.toString(); });
+    await until(() => err.includes('monitoring'), 'monitor to start', 20000);
+    for (const s of ['up', 'down', 'up', 'down']) ip('-n', ns, 'link', 'set', 'c0', s);
     return child;
   };
   const r = await run([]);

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { ROOT, needsRoot, withNetns } from './helpers/index.js';
+import { ROOT, needsRoot, until, withNetns } from './helpers/index.js';
 
 /** The sh blocks of a README section, one command per line (comments dropped). */
 function commands(section: string): string[] {
@@ -44,9 +44,19 @@ test('the quick-start commands that need no daemon run as written: checks exit 0
   const cmds = commands('Quick start').filter((c) => !/ (run|hooks stats|hooks run) /.test(`${c} `));
   assert.ok(cmds.some((c) => c.includes(' monitor')) && cmds.some((c) => c.includes('config check')) && cmds.some((c) => c.includes('filter check')));
   for (const c of cmds) {
-    // monitor runs until interrupted: in a test namespace of its own, stopped after 1 s.
-    const line = c.includes(' monitor') ? `timeout --preserve-status -s INT 1 ip netns exec ${ns} ${c}` : c;
-    const r = await execa('sh', ['-c', line], { cwd: ROOT, reject: false, timeout: 20000 });
+    if (c.includes(' monitor')) {
+      // monitor runs until interrupted: in a test namespace of its own (sh and ip exec into it,
+      // so the signal reaches nlmon), stopped with SIGINT once it says it is monitoring.
+      const child = execa('sh', ['-c', `exec ip netns exec ${ns} ${c}`], { cwd: ROOT, reject: false, timeout: 30000 });
+      let err = '';
+      child.stderr!.on('data', (b: Buffer) => { err += b.toString(); });
+      await until(() => err.includes('monitoring') || child.exitCode !== null, `${c} to start`, 20000);
+      child.kill('SIGINT');
+      const r = await child;
+      assert.equal(r.exitCode, 0, `${c}\n${r.stdout}\n${err}`);
+      continue;
+    }
+    const r = await execa('sh', ['-c', c], { cwd: ROOT, reject: false, timeout: 20000 });
     assert.equal(r.exitCode, 0, `${c}\n${r.stdout}\n${r.stderr}`);
     if (c.includes('filter check')) assert.match(r.stdout, /^match$/m);
     if (c.includes('config check')) assert.match(r.stdout, /config\/nlmon\.yaml: ok/);
