@@ -98,7 +98,13 @@ export async function failoverRun(b: BenchContext, n = 20000): Promise<FailoverR
       await victim.start();
       await burst;
       await until(async () => (await api.outputs(sock))[0]!.delivered >= n, 'every event stored', 120000);
-      const msgs = await readStream(nodes.find((x) => x !== victim)!.url, 'FAILOVER');
+      const msgs = await until(async () => {
+        try {
+          return await readStream(nodes.find((x) => x !== victim)!.url, 'FAILOVER');
+        } catch {
+          return undefined; // the cluster still settling
+        }
+      }, 'the stream readable', 60000);
       const lags = msgs.map((m) => m.storedMs - m.event.timestamp).sort((x, y) => x - y);
       const at = (p: number) => lags[Math.min(lags.length - 1, Math.ceil((p / 100) * lags.length) - 1)]!;
       return { events: n, stored: msgs.length, exact: msgs.length === n && new Set(msgs.map((m) => m.event.sequence)).size === n, lagP50: at(50), lagP99: at(99), lagMax: lags.at(-1)! };

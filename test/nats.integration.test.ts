@@ -474,7 +474,15 @@ test('a three-node JetStream cluster, stream replicas 3: the stream leader kille
     await until(() => cliJson<OutputStatus[]>(dir, 'outputs', 'stats')[0]!.delivered >= N, 'every event delivered', 120000);
     const st = cliJson<OutputStatus[]>(dir, 'outputs', 'stats')[0]!;
     assert.equal(st.dropped, 0);
-    const msgs = await readStream(nodes[0]!.url, 'NLMON');
+    // The cluster may still be settling after the stop (JetStream answers "temporarily
+    // unavailable" meanwhile): read once it answers.
+    const msgs = await until(async () => {
+      try {
+        return await readStream(nodes[0]!.url, 'NLMON');
+      } catch {
+        return undefined;
+      }
+    }, 'the stream readable', 60000);
     assertExactlyOnce(msgs, N, ns);
     if (process.env.NLMON_TEST_SHOW) fs.writeFileSync(process.env.NLMON_TEST_SHOW, `${d.stderr()}\n${JSON.stringify(st)}\n${JSON.stringify(msgs.map((m) => m.storedMs - m.event.timestamp))}\n`);
   } finally {
