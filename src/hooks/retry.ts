@@ -22,10 +22,11 @@ export class RetryWaits {
     return this.ended;
   }
 
-  /** Waits ms with the slot given back, then takes it again. */
-  async wait(ms: number, slot?: RunSlot): Promise<void> {
+  /** Waits ms with the slot given back, then takes it again. (Not an async function: a waiting
+   * run holds one promise here, not a suspended frame as well.) */
+  wait(ms: number, slot?: RunSlot): Promise<void> {
     slot?.release();
-    await new Promise<void>((resolve) => {
+    const slept = new Promise<void>((resolve) => {
       const wake = () => {
         clearTimeout(t);
         this.sleepers.delete(wake);
@@ -34,7 +35,7 @@ export class RetryWaits {
       const t = setTimeout(wake, ms);
       this.sleepers.add(wake);
     });
-    await slot?.acquire();
+    return slot ? slept.then(() => slot.acquire()) : slept;
   }
 
   /** The daemon stops: every wait ends now, and the runs end with their last attempt. */

@@ -92,6 +92,7 @@ export class WebhookRunner {
   private readonly agents = new Map<string, http.Agent>();
   /** Runs waiting to retry: woken at close(), which ends them with their last answer. */
   private readonly waits = new RetryWaits();
+  private readonly urls = new Map<string, URL>();
 
   /** Runs one event: attempts until an answer is final or the retries are spent. The run holds
    * its concurrency slot only while a request is in flight: it gives the slot back while it waits
@@ -100,7 +101,12 @@ export class WebhookRunner {
     const t0 = performance.now();
     const id = eventId(event);
     const body = webhookBody(hook, event, id);
-    const url = new URL(hook.url);
+    // One parsed URL per hook, not per run: thousands of runs may wait to retry at once.
+    let url = this.urls.get(hook.url);
+    if (!url) {
+      if (this.urls.size >= 1024) this.urls.clear();
+      this.urls.set(hook.url, (url = new URL(hook.url)));
+    }
     let attempts = 0;
     let last: Attempt;
     for (;;) {
