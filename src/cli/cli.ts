@@ -3,14 +3,32 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { runMonitorCommand } from './monitor-command.js';
-import { configCheckCommand, doctorCommand, eventsVerb, filterCheckCommand, hooksRunCommand, replayVerb, runCommand } from './commands.js';
-import { compileCondition, FilterError } from '../event/filter.js';
 import { VERSION } from '../version.js';
-import { api, clientCommand, watchStats } from './control-client.js';
-import { hooksLogCommand } from './hooks-log.js';
-import { completionNames, completionScript } from './completion.js';
-import { lastOutput, listTable, outputsTable, statsTable, statusText } from './tables.js';
+import type * as Client from './control-client.js';
+import type * as Tables from './tables.js';
+
+// Each verb loads only the modules it needs, when it runs: `nlmon status` does not load the
+// daemon, the config checkers or the netlink code (docs/cli.md: a probe or a prompt pays for
+// what it uses).
+const commands = () => import('./commands.js');
+let api!: typeof Client.api;
+let statusText!: typeof Tables.statusText;
+let listTable!: typeof Tables.listTable;
+let outputsTable!: typeof Tables.outputsTable;
+let statsTable!: typeof Tables.statsTable;
+let lastOutput!: typeof Tables.lastOutput;
+
+/** The control client and the tables, loaded once; the daemon verbs' callbacks use them after. */
+async function client(): Promise<typeof Client> {
+  const [c, t] = await Promise.all([import('./control-client.js'), import('./tables.js')]);
+  ({ api } = c);
+  ({ statusText, listTable, outputsTable, statsTable, lastOutput } = t);
+  return c;
+}
+
+async function clientCommand<T>(opts: Client.SocketOptions, call: (socket: string) => Promise<T>, print: (answer: T) => string): Promise<number> {
+  return (await client()).clientCommand(opts, call, print);
+}
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -62,19 +80,19 @@ export function buildProgram(run: (job: Promise<number>) => void): Command {
     .addOption(new Option('--count <n>', 'stop after printing n events (exit 0)').argParser(integerIn('--count', 1, 2 ** 31)))
     .option('-t, --timestamp', 'begin each human line with the time the event was received, as ip -ts monitor')
     .addOption(new Option('--color <when>', 'colour the event names of human lines: auto (a terminal, unless NO_COLOR is set), always, never').choices(['auto', 'always', 'never']).default('auto'))
-    .action((opts) => {
+    .action((opts) => run((async () => {
       if (opts.filter !== undefined) {
+        const { compileCondition, FilterError } = await import('../event/filter.js');
         try {
           opts.match = compileCondition(opts.filter);
         } catch (e) {
           if (!(e instanceof FilterError)) throw e;
           process.stderr.write(`${e.format('--filter')}\n`);
-          run(Promise.resolve(EXIT_USAGE));
-          return;
+          return EXIT_USAGE;
         }
       }
-      run(runMonitorCommand(opts));
-    });
+      return (await import('./monitor-command.js')).runMonitorCommand(opts);
+    })()));
 
   const configOption = () => new Option('-c, --config <file>', 'config file (default: the embedded default config)');
   const unsafeOption = () => new Option('--allow-unsafe-scripts', 'run hook scripts even if group/world-writable or owned by another user');
@@ -85,7 +103,7 @@ export function buildProgram(run: (job: Promise<number>) => void): Command {
     .addOption(configOption())
     .addOption(unsafeOption())
     .addOption(new Option('--log-format <format>', 'log lines on stderr as text or json').choices(['text', 'json']).default('text'))
-    .action((opts) => run(runCommand(opts)));
+    .action((opts) => run(commands().then((m) => m.runCommand(opts))));
 
   // Verbs that talk to the running daemon over its control socket.
   const socketOptions = (c: Command) => c
@@ -94,11 +112,11 @@ export function buildProgram(run: (job: Promise<number>) => void): Command {
     .option('--json', 'print JSON');
 
   socketOptions(program.command('status').description('daemon uptime, namespaces watched, events seen, overruns, hooks summary'))
-    .action((opts) => run(clientCommand(opts, (s) => api.status(s), statusText)));
+    .action((opts) => run(clientCommand(opts, (s) => api.status(s), (a) => statusText(a))));
 
   const outputs = program.command('outputs').description('the daemon\'s outputs (streams of events off the daemon)');
   socketOptions(outputs.command('stats').description('per output: state, events matched, delivered, dropped, spooled, lag, last error'))
-    .action((opts) => run(clientCommand(opts, (s) => api.outputs(s), outputsTable)));
+    .action((opts) => run(clientCommand(opts, (s) => api.outputs(s), (a) => outputsTable(a))));
 
   const config = program.command('config').description('configuration');
   config
@@ -106,14 +124,14 @@ export function buildProgram(run: (job: Promise<number>) => void): Command {
     .description('validate a config file; print every error with its line and column')
     .addOption(configOption())
     .addOption(unsafeOption())
-    .action((opts) => run(Promise.resolve(configCheckCommand(opts))));
+    .action((opts) => run(commands().then((m) => m.configCheckCommand(opts))));
 
   program
     .command('doctor')
     .description('what works under the privileges nlmon has now, and what each missing capability would give')
     .addOption(configOption())
     .option('--json', 'print the checks as JSON')
-    .action((opts) => run(Promise.resolve(doctorCommand(opts))));
+    .action((opts) => run(commands().then((m) => m.doctorCommand(opts))));
 
   program
     .command('replay')
@@ -123,7 +141,7 @@ export function buildProgram(run: (job: Promise<number>) => void): Command {
     .addOption(unsafeOption())
     .option('--run', 'run the hooks for real (the events given at once, not at their recorded pace)')
     .option('--json', 'one JSON object per line')
-    .action((file, opts) => run(replayVerb(file, opts)));
+    .action((file, opts) => run(commands().then((m) => m.replayVerb(file, opts))));
 
   program
     .command('events')
@@ -138,7 +156,7 @@ export function buildProgram(run: (job: Promise<number>) => void): Command {
     .option('--filter <expr>', 'only the events matching this condition (docs/filter.md)')
     .option('-f, --follow', 'then print what arrives, until interrupted')
     .option('--json', 'one JSON event per line')
-    .action((opts) => run(eventsVerb(opts)));
+    .action((opts) => run(commands().then((m) => m.eventsVerb(opts))));
 
   program
     .command('completion')
@@ -147,13 +165,15 @@ export function buildProgram(run: (job: Promise<number>) => void): Command {
     .addOption(new Option('--names <kind>', 'print the running daemon\'s hook or output names, one per line (what the scripts call)').choices(['hooks', 'outputs']))
     .option('--socket <path>', 'with --names: the daemon\'s control socket')
     .action((shell: string | undefined, opts: { names?: string; socket?: string }) => {
-      if (opts.names) return run(completionNames(opts.names, opts));
-      if (!shell || !['bash', 'zsh', 'fish'].includes(shell)) {
+      if (!opts.names && (!shell || !['bash', 'zsh', 'fish'].includes(shell))) {
         process.stderr.write('nlmon completion: name a shell: bash, zsh or fish\n');
         return run(Promise.resolve(EXIT_USAGE));
       }
-      process.stdout.write(completionScript(program, shell));
-      return run(Promise.resolve(EXIT_OK));
+      return run(import('./completion.js').then((m) => {
+        if (opts.names) return m.completionNames(opts.names, opts);
+        process.stdout.write(m.completionScript(program, shell!));
+        return EXIT_OK;
+      }));
     });
 
   const filter = program.command('filter').description('the filter language');
@@ -163,15 +183,15 @@ export function buildProgram(run: (job: Promise<number>) => void): Command {
     .argument('<expr>', 'the condition')
     .option('--event <json>', 'an event as JSON (fields of docs/events.md; missing ones take the values of a synthetic link_added)')
     .option('--json', 'print JSON')
-    .action((expr, opts) => run(Promise.resolve(filterCheckCommand(expr, opts))));
+    .action((expr, opts) => run(commands().then((m) => m.filterCheckCommand(expr, opts))));
 
   const hooks = program.command('hooks').description('hooks: run one by hand, or list, inspect and change those of the running daemon');
   socketOptions(hooks.command('list').description('the running daemon\'s hooks'))
-    .action((opts) => run(clientCommand(opts, (s) => api.hooks(s), listTable)));
+    .action((opts) => run(clientCommand(opts, (s) => api.hooks(s), (a) => listTable(a))));
   socketOptions(hooks.command('stats').description('per-hook statistics of the running daemon').argument('[name]', 'one hook'))
     .option('--watch', 'print again every --interval until interrupted')
     .addOption(new Option('--interval <ms>', 'refresh interval for --watch (100 to 3600000)').argParser(integerIn('--interval', 100, 3_600_000)).default(2000))
-    .action((name, opts) => run(opts.watch ? watchStats(opts, name, opts.interval) : clientCommand(opts, (s) => api.stats(s, name), (hooks) => statsTable(hooks) + (name ? lastOutput(hooks) : ''))));
+    .action((name, opts) => run(opts.watch ? client().then((c) => c.watchStats(opts, name, opts.interval)) : clientCommand(opts, (s) => api.stats(s, name), (hooks) => statsTable(hooks) + (name ? lastOutput(hooks) : ''))));
   for (const on of [true, false]) {
     socketOptions(hooks.command(on ? 'enable' : 'disable').description(`${on ? 'enable' : 'disable'} a hook of the running daemon at once (not written to the config file)`).argument('<name>'))
       .action((name, opts) => run(clientCommand(opts, (s) => api.enable(s, name, on), (a) => `hook ${a.hook.name}: ${a.hook.enabled ? 'enabled' : 'disabled'}\n`)));
@@ -184,7 +204,7 @@ export function buildProgram(run: (job: Promise<number>) => void): Command {
     .addOption(new Option('-c, --config <file>', 'the hook log of this config file (integration.hook_log)').conflicts('socket'))
     .addOption(new Option('-n, --lines <n>', 'how many of the last lines first').argParser(integerIn('--lines', 0, 1_000_000)).default(20))
     .option('-f, --follow', 'then print the lines appended, across a rotation, until interrupted')
-    .action((name, opts) => run(hooksLogCommand(name, opts)));
+    .action((name, opts) => run(import('./hooks-log.js').then((m) => m.hooksLogCommand(name, opts))));
   socketOptions(hooks.command('reset-stats').description('zero the statistics of one hook, or of all').argument('[name]'))
     .action((name, opts) => run(clientCommand(opts, (s) => api.resetStats(s, name), () => `statistics reset${name ? ` for ${name}` : ''}\n`)));
   socketOptions(hooks.command('add').description('add a hook to the running daemon and to its config file (comments kept)'))
@@ -239,7 +259,7 @@ export function buildProgram(run: (job: Promise<number>) => void): Command {
     .option('--interface <name>', 'synthesize a link_added event for this interface')
     .option('--namespace <name>', 'namespace of the synthesized event', 'default')
     .option('--json', 'print the result as JSON')
-    .action((name, opts) => run(hooksRunCommand(name, opts)));
+    .action((name, opts) => run(commands().then((m) => m.hooksRunCommand(name, opts))));
 
   return program;
 }

@@ -90,7 +90,7 @@ ${bash(program)}`;
 /** The running daemon's hook (or output) names, one per line; nothing when none answers. */
 export async function completionNames(kind: string, opts: { socket?: string; config?: string }): Promise<number> {
   try {
-    const s = socketPath(opts);
+    const s = await socketPath(opts);
     const names = kind === 'outputs' ? (await api.outputs(s)).map((o) => o.name) : (await api.hooks(s)).map((h) => h.name);
     // Names are [A-Za-z0-9_.-]: nothing a shell would take for syntax.
     process.stdout.write(names.filter((n) => /^[A-Za-z0-9_.-]+$/.test(n)).map((n) => `${n}\n`).join(''));

@@ -1,13 +1,12 @@
 // The CLI side of the control socket: one JSON request to the running daemon, and the verbs
 // that print what it answers (tables.ts, or --json).
 import http from 'node:http';
-import { ConfigError, loadConfigFile } from '../daemon/config-file.js';
 import type { HookStatus } from '../hooks/scheduler.js';
 import type { StatusReport } from '../daemon/control-api.js';
 import type { NewHook } from '../daemon/config-edit.js';
 import type { OutputStatusBase as OutputStatus } from '../outputs/output.js';
 import { onStopSignal } from '../signals.js';
-import { DEFAULT_SOCKET } from '../daemon/config-file.js';
+import { DEFAULT_SOCKET } from '../daemon/control-api.js';
 import { statsTable } from './tables.js';
 
 
@@ -17,18 +16,26 @@ export interface SocketOptions {
   json?: boolean;
 }
 
-/** A failure to print as one line; exit is 1 (no daemon, refused) or 2 (bad request). */
+/** A failure to print as one line; exit is 1 (no daemon, refused) or 2 (bad request, or a
+ * config file that cannot be read: printed as its own FILE:LINE:COL lines). */
 export class ClientError extends Error {
-  constructor(message: string, readonly exitCode: number) {
+  constructor(message: string, readonly exitCode: number, readonly ownLines = false) {
     super(message);
   }
 }
 
-/** --socket, else control.socket of --config, else the default path. */
-export function socketPath(opts: SocketOptions): string {
+/** --socket, else control.socket of --config, else the default path. The config reader is
+ * loaded only for -c: a daemon verb loads what it needs and no more. */
+export async function socketPath(opts: SocketOptions): Promise<string> {
   if (opts.socket) return opts.socket;
-  if (opts.config) return loadConfigFile(opts.config, { allowUnsafeScripts: true }).control.socket;
-  return DEFAULT_SOCKET;
+  if (!opts.config) return DEFAULT_SOCKET;
+  const { ConfigError, loadConfigFile } = await import('../daemon/config-file.js');
+  try {
+    return loadConfigFile(opts.config, { allowUnsafeScripts: true }).control.socket;
+  } catch (e) {
+    if (e instanceof ConfigError) throw new ClientError(e.message, 2, true);
+    throw e;
+  }
 }
 
 export function request<T>(socket: string, method: string, path: string, body?: unknown): Promise<T> {
@@ -68,27 +75,21 @@ export function request<T>(socket: string, method: string, path: string, body?: 
 /** Runs one daemon verb: prints its answer and resolves to the exit code. */
 export async function clientCommand<T>(opts: SocketOptions, call: (socket: string) => Promise<T>, print: (answer: T) => string): Promise<number> {
   try {
-    const answer = await call(socketPath(opts));
+    const answer = await call(await socketPath(opts));
     process.stdout.write(opts.json ? `${JSON.stringify(answer)}\n` : print(answer));
     return 0;
   } catch (e) {
-    // A config file that cannot be read or is wrong (-c): a configuration error, as everywhere.
-    if (e instanceof ConfigError) {
-      process.stderr.write(`${e.message}\n`);
-      return 2;
-    }
     if (!(e instanceof ClientError)) {
       process.stderr.write(`nlmon: ${(e as Error).message.split('\n')[0]}\n`);
       return 1;
     }
-    process.stderr.write(`nlmon: ${e.message}\n`);
+    process.stderr.write(e.ownLines ? `${e.message}\n` : `nlmon: ${e.message}\n`);
     return e.exitCode;
   }
 }
 
 /** `hooks stats --watch`: the table again every interval until SIGINT/SIGTERM. */
 export async function watchStats(opts: SocketOptions, name: string | undefined, intervalMs: number): Promise<number> {
-  const socket = socketPath(opts);
   let stop = false;
   const off = onStopSignal(() => { stop = true; });
   // A reader that goes away (`| head -5`) ends the watch quietly, as it ends `ip monitor`.
@@ -97,6 +98,7 @@ export async function watchStats(opts: SocketOptions, name: string | undefined, 
   // The screen is cleared for a terminal only; into a pipe or a file each table follows the last.
   const clear = process.stdout.isTTY ? '\x1b[H\x1b[2J' : '';
   try {
+    const socket = await socketPath(opts);
     while (!stop) {
       const hooks = await fetchStats(socket, name);
       const stamp = new Date().toISOString();
@@ -105,8 +107,8 @@ export async function watchStats(opts: SocketOptions, name: string | undefined, 
     }
     return 0;
   } catch (e) {
-    process.stderr.write(e instanceof ConfigError ? `${e.message}\n` : `nlmon: ${(e as Error).message}\n`);
-    return e instanceof ClientError ? e.exitCode : e instanceof ConfigError ? 2 : 1;
+    process.stderr.write(e instanceof ClientError && e.ownLines ? `${e.message}\n` : `nlmon: ${(e as Error).message}\n`);
+    return e instanceof ClientError ? e.exitCode : 1;
   } finally {
     off();
     process.stdout.off('error', gone);

@@ -19,7 +19,7 @@ const TAIL_BYTES = 4 * 1024 * 1024;
 async function logPath(opts: HooksLogOptions): Promise<string> {
   if (opts.config) return loadConfigFile(opts.config, { allowUnsafeScripts: true }).integration.hook_log;
   try {
-    return (await api.status(socketPath(opts))).hook_log;
+    return (await api.status(await socketPath(opts))).hook_log;
   } catch {
     return DEFAULT_HOOK_LOG; // no daemon running: where it would be
   }
