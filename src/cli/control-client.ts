@@ -6,7 +6,7 @@ import type { StatusReport } from '../daemon/control-api.js';
 import type { NewHook } from '../daemon/config-edit.js';
 import type { OutputStatusBase as OutputStatus } from '../outputs/output.js';
 import { onStopSignal } from '../signals.js';
-import { DEFAULT_SOCKET } from '../daemon/control-api.js';
+import { DEFAULT_SOCKET } from '../daemon/control-socket.js';
 import { statsTable } from './tables.js';
 
 

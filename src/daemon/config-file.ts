@@ -35,9 +35,9 @@ const TOP_KEYS = ['nlmon'] as const;
 const NLMON_KEYS = ['host', 'monitoring', 'containers', 'integration', 'outputs', 'control', 'metrics'] as const;
 const CONTROL_KEYS = ['socket'] as const;
 const METRICS_KEYS = ['listen'] as const;
-import { DEFAULT_SOCKET } from './control-api.js';
+import { DEFAULT_SOCKET } from './control-socket.js';
 
-export { DEFAULT_SOCKET } from './control-api.js';
+export { DEFAULT_SOCKET } from './control-socket.js';
 
 /** Every key the file may hold, by the mapping it belongs in (docs/config.md has each). */
 export function configKeys(): Record<string, readonly string[]> {

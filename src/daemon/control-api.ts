@@ -4,9 +4,6 @@ import type { HookStatus } from '../hooks/scheduler.js';
 import type { NewHook } from './config-edit.js';
 import type { OutputStatusBase as OutputStatus } from '../outputs/output.js';
 
-/** Where the control socket is when the config does not say (`control.socket`). */
-export const DEFAULT_SOCKET = '/run/nlmon/nlmon.sock';
-
 export interface StatusReport {
   pid: number;
   version: string;
