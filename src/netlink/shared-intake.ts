@@ -26,6 +26,9 @@ const RTM_NEWNSID = 88;
 const RTM_DELNSID = 89;
 /** Sequence numbers of the shared socket's requests: every channel's are renumbered. */
 const SEQ_LIMIT = 0x7fffffff;
+/** How long an RTM_GETNSID answer is waited for. The kernel answers at once, but an answer to a
+ * full receive buffer is dropped (an overrun): past this the request is forgotten. */
+const ANSWER_WAIT_MS = 200;
 
 export interface SharedIntakeListener {
   /** A namespace was given an id here or lost it: the netns directories may have changed. */
@@ -205,6 +208,8 @@ export class SharedIntake {
       this.pending.delete(global);
       throw e;
     }
+    // PeerNames stops waiting on its own; the entry must not outlive a lost answer either.
+    setTimeout(() => this.pending.delete(global), ANSWER_WAIT_MS * 5).unref();
   }
 
   paused(delta: number): void {
@@ -315,14 +320,22 @@ export class SharedIntake {
       this.socket!.requestNsid(global, -1, c.nsid, id);
       this.pending.set(global, { channel: c, seq: 0, translate: id });
     } catch {
-      // The socket refused the request: the id stays as nlmon's namespace has it.
-      c.ids.set(id, id);
-      const held = c.held ?? [];
-      c.held = undefined;
-      const list: NativeRecord[] = [];
-      for (const r of held) this.route(c, r, () => list);
-      this.deliver(c, list);
+      this.unanswered(c, id); // the socket refused the request
+      return;
     }
+    // A lost answer must not hold the namespace's records for ever.
+    setTimeout(() => {
+      if (this.pending.delete(global)) this.unanswered(c, id);
+    }, ANSWER_WAIT_MS).unref();
+  }
+
+  /** No answer: the records held go on with the id as nlmon's namespace has it (not remembered,
+   * so the next dump asks again). */
+  private unanswered(c: Channel, id: number): void {
+    const list: NativeRecord[] = [];
+    this.translated(c, id, id, () => list);
+    c.ids.delete(id);
+    this.deliver(c, list);
   }
 
   private translated(c: Channel, id: number, own: number, out: (c: Channel) => NativeRecord[]): void {
