@@ -4,19 +4,10 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import net from 'node:net';
 import { execa, execaSync } from 'execa';
-import { NLMON, config, needsRoot, nlmonSync, script, until, withDaemon, withNetns, withTempDir } from './helpers/index.js';
+import { NLMON, config, freePort, needsRoot, nlmonSync, script, until, withDaemon, withNetns, withTempDir } from './helpers/index.js';
 
 const opts = { skip: needsRoot, timeout: 60000 };
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 test('hooks stats --watch | head -5 (and --json) ends quietly, with no escape codes into the pipe', opts, () => withNetns(1, (ns) => withTempDir(async (dir) => {
   const ok = script(dir, 'ok.sh', 'exit 0');

@@ -5,21 +5,12 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { execaSync } from 'execa';
-import { cli, config, ip, needsRoot, NLMON, nlmonSync, startDaemon, until, withNetns, withTempDir } from './helpers/index.js';
+import { cli, config, freePort, ip, needsRoot, NLMON, nlmonSync, startDaemon, until, withNetns, withTempDir } from './helpers/index.js';
 
 const opts = { skip: needsRoot, timeout: 120000 };
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 test('hooks add takes a secret from standard input or a file, never from argv; a config holding one is written 0600', opts, () => withNetns(1, (ns) => withTempDir(async (dir) => {
   const d = await startDaemon(dir, config(ns, dir, '    hooks: []\n'));

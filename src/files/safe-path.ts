@@ -168,3 +168,15 @@ export function secretFileProblem(key: string, file: string): string | undefined
     if (d === '/') return undefined;
   }
 }
+
+/** A secret file's content, trimmed, once secretFileProblem has nothing against it; or why it
+ * cannot be used (unsafe, missing, unreadable). What `secret_file` and `token_file` read. */
+export function readSecretFile(key: string, file: string): { text: string } | { problem: string } {
+  const unsafe = secretFileProblem(key, file);
+  if (unsafe) return { problem: unsafe };
+  try {
+    return { text: fs.readFileSync(file, 'utf8').trim() };
+  } catch (err) {
+    return { problem: `${key} ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}` };
+  }
+}

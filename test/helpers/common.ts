@@ -2,6 +2,7 @@
 // /proc, and the link-change generator. Child processes are started with execa: errors carry the
 // command and its stderr, and a test process that dies takes its children with it.
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execaSync, type SyncResult } from 'execa';
@@ -64,4 +65,13 @@ export function nlmonSync(args: string[], options: { cwd?: string; timeout?: num
  * kernel allows) with raw RTM_NEWLINK requests; throws with its output if it fails. */
 export function linkburst(netnsPath: string, count: number, rate: number, ...ifnames: string[]): void {
   execaSync(LINKBURST, [netnsPath, String(count), String(rate), ...ifnames]);
+}
+
+/** A TCP port free on 127.0.0.1 now. */
+export async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
 }

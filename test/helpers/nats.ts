@@ -6,7 +6,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { execa, execaSync, type ResultPromise } from 'execa';
-import { sleep, until } from './common.js';
+import { freePort, sleep, until } from './common.js';
 
 function which(cmd: string): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/usr/bin'])) {
@@ -19,17 +19,6 @@ function which(cmd: string): string | undefined {
 export const NATS_SERVER = which('nats-server');
 /** Why the NATS tests cannot run here, or false. */
 export const needsNats: string | false = process.getuid?.() !== 0 ? 'needs root (network namespaces)' : NATS_SERVER ? false : 'nats-server is not installed (Debian package nats-server)';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 export interface NatsServer {
   url: string;

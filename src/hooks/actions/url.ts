@@ -7,12 +7,11 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import fs from 'node:fs';
 import type { NlEvent } from '../../event/event.js';
 import { formatEventJson } from '../../event/format.js';
 import { isScalar, scalarText, type Checker, type Entries } from '../../config/checker.js';
 import { redactUrl } from '../../config/redact.js';
-import { secretFileProblem } from '../../files/safe-path.js';
+import { readSecretFile } from '../../files/safe-path.js';
 import type { ActionType, HookBase, RunSlot, WebhookRunResult } from '../action.js';
 import { RetryWaits, backoffMs } from '../retry.js';
 import { coalescedOf, type Coalesced } from '../gates.js';
@@ -232,15 +231,11 @@ function readWebhook(c: Checker, e: Entries, label: string): Omit<UrlHook, keyof
   const secretFile = c.scalar(e.get('secret_file'), 'string', 'secret_file');
   if (secretText !== undefined) c.inlineSecrets.push(`the secret of ${label}`);
   if (secretFile !== undefined) {
-    const f = c.relative(secretFile);
-    const unsafe = secretFileProblem('secret_file', f);
-    if (unsafe) c.at(e.get('secret_file')!.value, `${label}: ${unsafe}`);
-    else try {
-      secretText = fs.readFileSync(f, 'utf8').trim();
-    } catch (err) {
-      c.at(e.get('secret_file')!.value, `${label}: secret_file ${f}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
-    }
+    const read = readSecretFile('secret_file', c.relative(secretFile));
+    if ('problem' in read) c.at(e.get('secret_file')!.value, `${label}: ${read.problem}`);
+    else secretText = read.text;
   }
+
   let secret: Buffer = Buffer.alloc(0);
   if (secretText !== undefined) {
     const key = webhookKey(secretText);

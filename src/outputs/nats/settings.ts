@@ -5,7 +5,7 @@ import type { OutputBase, OutputReadContext } from '../output.js';
 import { readSpoolKeys, SPOOL_KEYS, type SpoolSettings } from '../spool/settings.js';
 import { subjectProblem } from './subject.js';
 import { redactUrl } from '../../config/redact.js';
-import { secretFileProblem } from '../../files/safe-path.js';
+import { readSecretFile, secretFileProblem } from '../../files/safe-path.js';
 
 export interface NatsOutputConfig extends OutputBase, SpoolSettings {
   type: 'nats';
@@ -50,16 +50,12 @@ export function readNats(c: Checker, e: Entries, item: YAMLMap, ctx: OutputReadC
   // secret need be in the config file.
   const tokenFile = c.scalar(e.get('token_file'), 'string', 'token_file');
   if (tokenFile !== undefined) {
-    const f = c.relative(tokenFile);
-    const unsafe = secretFileProblem('token_file', f);
-    if (unsafe) c.at(e.get('token_file')!.value, `${label}: ${unsafe}`);
-    else try {
-      token = fs.readFileSync(f, 'utf8').trim();
-      if (!token) c.at(e.get('token_file')!.value, `${label}: token_file ${f} is empty`);
-    } catch (err) {
-      c.at(e.get('token_file')!.value, `${label}: token_file ${f}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
-    }
+    const read = readSecretFile('token_file', c.relative(tokenFile));
+    if ('problem' in read) c.at(e.get('token_file')!.value, `${label}: ${read.problem}`);
+    else if (!read.text) c.at(e.get('token_file')!.value, `${label}: token_file ${c.relative(tokenFile)} is empty`);
+    else token = read.text;
   }
+
   let tls: NatsOutputConfig['tls'];
   const tlsMap = c.map(e.get('tls'), 'tls');
   if (tlsMap) {
