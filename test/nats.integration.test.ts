@@ -475,7 +475,15 @@ test('a three-node JetStream cluster, stream replicas 3: the stream leader kille
     const st = cliJson<OutputStatus[]>(dir, 'outputs', 'stats')[0]!;
     assert.equal(st.dropped, 0);
     // The cluster may still be settling after the stop (JetStream answers "temporarily
-    // unavailable" meanwhile): read once it answers.
+    // unavailable" meanwhile, and a replica that was stopped catches up): read once the stream's
+    // leader reports every message (a stream that never does fails the count below).
+    await until(async () => {
+      try {
+        return (await admin(async (jsm) => (await jsm.streams.info('NLMON')).state.messages)) >= N;
+      } catch {
+        return false;
+      }
+    }, 'the stream to report every message', 30000).catch(() => {});
     const msgs = await until(async () => {
       try {
         return await readStream(nodes[0]!.url, 'NLMON');
