@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { api } from '../src/cli/control-client.js';
-import { LINKBURST, NLMON, ip, sleep, until } from '../test/helpers/index.js';
+import { LINKBURST, DAEMON_ARGS, ip, sleep, until } from '../test/helpers/index.js';
 import { needsNats, readStream, withNats, withNatsCluster } from '../test/helpers/nats.js';
 import type { BenchContext } from './context.js';
 
@@ -30,7 +30,7 @@ export async function fleetRun(b: BenchContext, hosts = Number(process.env.NLMON
         const cfg = path.join(dir, 'nlmon.yaml');
         socks.push(path.join(dir, 'nlmon.sock'));
         fs.writeFileSync(cfg, `nlmon:\n  host: host-${i}\n  monitoring:\n    namespaces: [${ns}]\n  containers:\n    enabled: false\n  outputs:\n    - name: fleet\n      type: nats\n      url: ${srv.url}\n      stream: FLEET\n      subject: nlmon.{host}.{event}\n      spool_dir: ${dir}/spool\n      condition: "interface == 'b0'"\n  integration:\n    hook_log: ""\n    hooks: []\n  control:\n    socket: ${socks[i]}\n`);
-        children.push(execa(process.execPath, [NLMON, 'run', '--config', cfg], { stdin: 'ignore', stdout: 'ignore', stderr: 'ignore', reject: false }));
+        children.push(execa(process.execPath, [...DAEMON_ARGS, '--config', cfg], { stdin: 'ignore', stdout: 'ignore', stderr: 'ignore', reject: false }));
       }
       await until(() => socks.every((s) => fs.existsSync(s)), 'every daemon', 60000);
       await sleep(1000);
@@ -85,7 +85,7 @@ export async function failoverRun(b: BenchContext, n = 20000): Promise<FailoverR
     const cfg = path.join(dir, 'nlmon.yaml');
     const sock = path.join(dir, 'nlmon.sock');
     fs.writeFileSync(cfg, `nlmon:\n  monitoring:\n    namespaces: [${b.ns}]\n  containers:\n    enabled: false\n  outputs:\n    - name: fleet\n      type: nats\n      url: [${nodes.map((x) => x.url).join(', ')}]\n      stream: FAILOVER\n      subject: nlmon.{host}.{event}\n      spool_dir: ${dir}/spool\n      condition: "interface == 'b0' AND event IN [link_up, link_down]"\n  integration:\n    hook_log: ""\n    hooks: []\n  control:\n    socket: ${sock}\n`);
-    const child = execa(process.execPath, [NLMON, 'run', '--config', cfg], { stdin: 'ignore', stdout: 'ignore', stderr: 'ignore', reject: false });
+    const child = execa(process.execPath, [...DAEMON_ARGS, '--config', cfg], { stdin: 'ignore', stdout: 'ignore', stderr: 'ignore', reject: false });
     try {
       await until(() => fs.existsSync(sock), 'the daemon', 30000);
       await sleep(500);

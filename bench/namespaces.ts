@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { NLMON, cpuSeconds, sleep, statusKb } from '../test/helpers/index.js';
+import { DAEMON_ARGS, cpuSeconds, sleep, statusKb } from '../test/helpers/index.js';
 import { log, median, type BenchContext } from './context.js';
 
 export interface NamespacesResult {
@@ -62,7 +62,7 @@ export async function manyNamespaces(b: BenchContext, intake: 'per_namespace' | 
     socket: ${dir}/nlmon.sock
 `);
   const t0 = Date.now();
-  const child = execa(process.execPath, [NLMON, 'run', '--config', cfg], { stdin: 'ignore', stdout: 'ignore', buffer: false, reject: false });
+  const child = execa(process.execPath, [...DAEMON_ARGS, '--config', cfg], { stdin: 'ignore', stdout: 'ignore', buffer: false, reject: false });
   // The start line names every namespace watched (long): look for its beginning only.
   let tail = '';
   let started = false;

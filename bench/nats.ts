@@ -4,7 +4,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { api } from '../src/cli/control-client.js';
 import type { NatsOutputStatus } from '../src/outputs/nats/nats.js';
-import { NLMON, cpuSeconds, linkburst, sleep, statusKb, until } from '../test/helpers/index.js';
+import { DAEMON_ARGS, cpuSeconds, linkburst, sleep, statusKb, until } from '../test/helpers/index.js';
 import { needsNats, readStream, withNats, type StreamMessage } from '../test/helpers/nats.js';
 import { type BenchContext, pct } from './context.js';
 
@@ -31,7 +31,7 @@ export async function natsOutputRun(b: BenchContext, pacedRate: number): Promise
     const cfg = path.join(tmp, 'nats.yaml');
     const sock = path.join(tmp, 'nats.sock');
     fs.writeFileSync(cfg, `nlmon:\n  monitoring:\n    namespaces: [${ns}]\n  containers:\n    enabled: false\n  outputs:\n    - name: fleet\n      type: nats\n      url: ${srv.url}\n      stream: BENCH\n      subject: nlmon.{host}.{event}\n      spool_dir: ${tmp}/spool\n  integration:\n    hook_log: ""\n    hooks: []\n  control:\n    socket: ${sock}\n`);
-    const child = execa(process.execPath, [NLMON, 'run', '--config', cfg], { stdin: 'ignore', stdout: 'ignore', buffer: false, reject: false });
+    const child = execa(process.execPath, [...DAEMON_ARGS, '--config', cfg], { stdin: 'ignore', stdout: 'ignore', buffer: false, reject: false });
     let err = '';
     child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
     try {

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { parseConfig } from '../src/daemon/config-file.js';
+import { DAEMON_NODE_OPTIONS } from '../src/daemon/node-options.js';
 import { execaSync } from 'execa';
 import { ROOT, withTempDir } from './helpers/index.js';
 
@@ -93,6 +94,12 @@ test('the Containerfile builds from the npm package in two stages on a current N
   assert.match(stages[0]!, /npm install --global --prefix \/opt\/nlmon/);
   assert.doesNotMatch(stages[1]!, /g\+\+|python3|apt-get/);
   assert.match(stages[1]!, /COPY --from=build \/opt\/nlmon \/opt\/nlmon/);
+  assert.ok(stages[1]!.split('\n').includes(`ENV NODE_OPTIONS=${DAEMON_NODE_OPTIONS}`), 'the V8 options the tests and the bench start the daemon with');
+});
+
+test('the systemd unit starts the daemon with the V8 options the tests and the bench use', () => {
+  const text = fs.readFileSync(path.join(ROOT, 'config', 'nlmon.service'), 'utf8');
+  assert.deepEqual(text.split('\n').filter((l) => l.startsWith('Environment=NODE_OPTIONS=')), [`Environment=NODE_OPTIONS=${DAEMON_NODE_OPTIONS}`]);
 });
 
 /** `systemd-analyze`, or why a test that needs it is skipped. */

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ScriptRunner, type ScriptHook } from '../src/hooks/actions/script.js';
+import { RetryWaits } from '../src/hooks/retry.js';
 import { compileCondition } from '../src/event/filter.js';
 import { syntheticEvent } from '../src/event/make.js';
 import { withTempDir } from './helpers/index.js';
@@ -52,3 +53,26 @@ test('close() ends a run waiting to retry with its last attempt', () => withTemp
   assert.equal(r.outcome, 'failure');
   assert.ok(Date.now() - t0 < 2000, 'no further attempts after close');
 }));
+
+test('waits to retry share one timer: 2 000 waits wake in the order of their times, each with its slot taken again; close() ends the rest at once', async () => {
+  const waits = new RetryWaits();
+  const woke: number[] = [];
+  let released = 0;
+  let acquired = 0;
+  const slot = { release() { released++; }, async acquire() { acquired++; } };
+  const ms = Array.from({ length: 2000 }, (_, i) => ((i * 7919) % 20) * 25);
+  const all = ms.map((m, i) => waits.wait(m, slot).then(() => woke.push(i)));
+  const late = waits.wait(60_000).then(() => woke.push(-1));
+  assert.equal(waits.size, 2001);
+  await Promise.all(all);
+  assert.equal(woke.length, 2000);
+  const order = woke.map((i) => ms[i]!);
+  assert.deepEqual(order, [...order].sort((a, b) => a - b), 'woken by their times');
+  assert.deepEqual([released, acquired], [2000, 2000]);
+  const t0 = performance.now();
+  waits.close();
+  await late;
+  assert.ok(performance.now() - t0 < 1000, 'the 60 s wait ended by close()');
+  assert.equal(waits.size, 0);
+  assert.ok(waits.closed);
+});

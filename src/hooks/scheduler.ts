@@ -15,21 +15,13 @@ import { Fifo } from './fifo.js';
 import { KeyOrder, orderKey, type Job } from './key-order.js';
 import { Gates, gated, realClock, type Clock } from './gates.js';
 import type { SchedulerLimits, SchedulerObserver } from './scheduler-api.js';
+import { SchedulerSlot, type Lane, type SlotOwner, type SlotWaiter } from './lane.js';
 
 export type { SchedulerLimits, SchedulerObserver } from './scheduler-api.js';
 
-/** One hook's runs: queued, holding a slot, waiting to retry. */
-interface Lane {
-  jobs: Fifo<Job>;
-  running: number;
-  retrying: number;
-  /** On the round-robin ring of lanes with queued jobs. */
-  ready: boolean;
-}
-
 const DEFAULT_BACKLOG_LIMIT = 100_000;
 
-export class HookScheduler {
+export class HookScheduler implements SlotOwner {
   private hooks: Array<HookBase> = [];
   private readonly stats = new Map<string, HookStats>();
   private readonly lanes = new Map<string, Lane>();
@@ -43,7 +35,7 @@ export class HookScheduler {
   /** Runs started and not finished (waiting to retry included). */
   private active = 0;
   /** Runs that gave their slot back to wait and want one again, with their lane. */
-  private readonly slotWaiters = new Fifo<{ lane: Lane; hook: HookBase; grant: () => void }>();
+  private readonly slotWaiters = new Fifo<SlotWaiter>();
   /** Whether the last slot went to a retry: retries and new runs take turns. */
   private lastWasRetry = false;
   private readonly pending = new Fifo<NlEvent>();
@@ -275,45 +267,41 @@ export class HookScheduler {
     return Math.min(this.limits.maxConcurrent, hook.max_concurrent ?? this.defaultShare);
   }
 
-  /** The slot of a run that waits between attempts (a webhook's retry): it gives the slot back
-   * while it waits and takes one again, within its hook's share, before the next attempt. */
-  private slotFor(job: Job, lane: Lane): RunSlot {
-    return {
-      release: () => {
-        this.running--;
-        lane.running--;
-        lane.retrying++;
-        this.retrying++;
-        this.statsOf(job).retrying++;
-        // A run going to wait may take the place of a queued one: the bound holds.
-        if (lane.jobs.length && lane.jobs.length + lane.retrying > this.waitLimit(job.hook)) {
-          this.drop(lane.jobs.shift()!, `queue_limit ${this.waitLimit(job.hook)} of hook ${job.hook.name} reached`);
-        }
-        this.startMore();
-      },
-      acquire: () => new Promise<void>((resolve) => {
-        this.slotWaiters.push({
-          lane,
-          hook: job.hook,
-          grant: () => {
-            lane.retrying--;
-            this.retrying--;
-            this.statsOf(job).retrying--;
-            this.running++;
-            lane.running++;
-            resolve();
-          },
-        });
-        this.startMore();
-      }),
-    };
+  /** A run going to wait between attempts (a webhook's retry) gives its slot back. Public for
+   * SchedulerSlot only. */
+  slotReleased(job: Job, lane: Lane): void {
+    this.running--;
+    lane.running--;
+    lane.retrying++;
+    this.retrying++;
+    this.statsOf(job).retrying++;
+    // A run going to wait may take the place of a queued one: the bound holds.
+    if (lane.jobs.length && lane.jobs.length + lane.retrying > this.waitLimit(job.hook)) {
+      this.drop(lane.jobs.shift()!, `queue_limit ${this.waitLimit(job.hook)} of hook ${job.hook.name} reached`);
+    }
+    this.startMore();
+  }
+
+  /** ...and wants one again, within its hook's share, before the next attempt. */
+  slotWanted(job: Job, lane: Lane, granted: () => void): void {
+    this.slotWaiters.push({ job, lane, granted });
+    this.startMore();
+  }
+
+  private grant(w: SlotWaiter): void {
+    w.lane.retrying--;
+    this.retrying--;
+    this.statsOf(w.job).retrying--;
+    this.running++;
+    w.lane.running++;
+    w.granted();
   }
 
   /** A retry waiting for a slot whose hook is under its share, taken off the queue. */
-  private nextRetry(): (() => void) | undefined {
+  private nextRetry(): SlotWaiter | undefined {
     for (let n = this.slotWaiters.length; n > 0; n--) {
       const w = this.slotWaiters.shift()!;
-      if (w.lane.running < this.share(w.hook)) return w.grant;
+      if (w.lane.running < this.share(w.job.hook)) return w;
       this.slotWaiters.push(w); // its hook is at its share: later
     }
     return undefined;
@@ -344,10 +332,10 @@ export class HookScheduler {
     while (this.running < this.limits.maxConcurrent) {
       // Retries and new runs take turns, so that neither starves the other.
       const retryFirst = !this.lastWasRetry;
-      const grant = retryFirst ? this.nextRetry() : undefined;
-      if (grant) {
+      const waiter = retryFirst ? this.nextRetry() : undefined;
+      if (waiter) {
         this.lastWasRetry = true;
-        grant();
+        this.grant(waiter);
         continue;
       }
       const job = this.nextJob();
@@ -359,7 +347,7 @@ export class HookScheduler {
       const late = retryFirst ? undefined : this.nextRetry();
       if (!late) return;
       this.lastWasRetry = true;
-      late();
+      this.grant(late);
     }
   }
 
@@ -372,7 +360,7 @@ export class HookScheduler {
     lane.running++;
     this.active++;
     this.observer.started?.(job.hook, job.event);
-    this.runner.run(job.hook, job.event, this.slotFor(job, lane)).then((r) => this.finish(job, lane, r), (err: Error) => this.finish(job, lane, {
+    this.runner.run(job.hook, job.event, new SchedulerSlot(this, job, lane)).then((r) => this.finish(job, lane, r), (err: Error) => this.finish(job, lane, {
       outcome: 'failure', duration_ms: 0, error: `runner: ${err.message}`, stdout: '', stderr: '',
     }));
   }

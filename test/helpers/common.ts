@@ -6,10 +6,13 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execaSync, type SyncResult } from 'execa';
+import { DAEMON_NODE_OPTIONS } from '../../src/daemon/node-options.js';
 
 /** The repository (this file runs from dist/test/helpers/). */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const NLMON = path.join(ROOT, 'bin', 'nlmon.js');
+/** Node's arguments for the daemon, as the shipped units start it (src/daemon/node-options.ts). */
+export const DAEMON_ARGS = [DAEMON_NODE_OPTIONS, NLMON, 'run'];
 /** Built by `npm run build:tools` (pretest, prebench): a test tool, not part of the package. */
 export const LINKBURST = path.join(ROOT, 'build', 'tools', 'nlmon-linkburst');
 export const HOOKSTAMP = path.join(ROOT, 'build', 'tools', 'nlmon-hookstamp');

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
-import { NLMON, nlmonSync, until } from './common.js';
+import { DAEMON_ARGS, nlmonSync, until } from './common.js';
 import type { HookStatus } from '../../src/hooks/scheduler.js';
 
 export interface RunningDaemon {
@@ -57,7 +57,7 @@ export interface StartOptions {
 export async function startDaemon(dir: string, yaml: string, extraArgs: string[] = [], options: StartOptions = {}): Promise<RunningDaemon> {
   const cfg = path.join(dir, 'nlmon.yaml');
   fs.writeFileSync(cfg, yaml);
-  const child = execa(process.execPath, [NLMON, 'run', '--config', cfg, ...extraArgs], {
+  const child = execa(process.execPath, [...DAEMON_ARGS, '--config', cfg, ...extraArgs], {
     stdio: ['ignore', 'ignore', 'pipe', ...(options.extraFd ? ['pipe' as const] : [])],
     buffer: false, reject: false, forceKillAfterDelay: 30000,
   });

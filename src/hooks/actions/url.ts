@@ -99,7 +99,6 @@ export class WebhookRunner {
   async run(hook: WebhookSpec, event: NlEvent, slot?: RunSlot): Promise<WebhookRunResult> {
     const t0 = performance.now();
     const id = eventId(event);
-    const body = webhookBody(hook, event, id);
     // One parsed URL per hook, not per run: thousands of runs may wait to retry at once.
     let url = this.urls.get(hook.url);
     if (!url) {
@@ -110,7 +109,9 @@ export class WebhookRunner {
     let last: Attempt;
     for (;;) {
       attempts++;
-      last = await this.attempt(hook, url, id, body, coalescedOf(event));
+      // The body is made again for each attempt rather than kept: a run waiting to retry then
+      // holds its event and little else (the same bytes: the body depends on the event alone).
+      last = await this.attempt(hook, url, id, webhookBody(hook, event, id), coalescedOf(event));
       if (!retryable(last) || attempts > hook.retries || this.waits.closed) break;
       await this.waits.wait(Math.min(MAX_RETRY_AFTER_MS, last.retryAfter ?? backoffMs(attempts)), slot);
       if (this.waits.closed) break;
