@@ -1,0 +1,84 @@
+// The event JSON is byte-identical for the same input (docs/events.md): a fixed run of kernel
+// messages — links added, brought up, changed, renamed, moved under a master, removed; IPv4 and
+// IPv6 addresses added, made tentative and removed; names and aliases that need escaping — is
+// decoded by the addon, classified by the link and address tables, and written by the event
+// writer, and every line is compared with test/fixtures/events.jsonl, recorded from the writer
+// as it was before the event path was made cheaper. NLMON_RECORD=1 writes the file again (only
+// for a change to the event schema that docs/events.md records).
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { nativeBinding, type AddrMessage, type LinkMessage } from '../src/native/addon.js';
+import { LinkTable } from '../src/netlink/link-table.js';
+import { AddrTable } from '../src/netlink/addr-table.js';
+import { formatEventJson } from '../src/event/format.js';
+import { eventHost, setEventHost } from '../src/event/make.js';
+import type { NlEvent } from '../src/event/event.js';
+import { addrMsg, linkMsg, veth } from './helpers/nlmsg.js';
+import { ROOT } from './helpers/index.js';
+
+const FIXTURE = path.join(ROOT, 'test', 'fixtures', 'events.jsonl');
+
+const v4 = (a: string) => a.split('.').map(Number);
+const v6 = (tail: number) => [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, tail];
+
+/** The input: datagrams as the kernel would send them, in order. */
+function datagrams(): Buffer[] {
+  const up = { flags: 0x11043, operstate: 6 };
+  return [
+    linkMsg({ ifindex: 1, name: 'lo', flags: 0x10049, mtu: 65536, txqlen: 1000, operstate: 0, address: [0, 0, 0, 0, 0, 0] }),
+    linkMsg(veth(2, 'veth0', { link: 3 })),
+    linkMsg(veth(3, 'veth1', { link: 2 })),
+    linkMsg(veth(2, 'veth0', { link: 3, flags: 0x1003, operstate: 2 })),
+    linkMsg(veth(2, 'veth0', { link: 3, ...up })),
+    linkMsg(veth(2, 'veth0', { link: 3, ...up, mtu: 9000, txqlen: 500 })),
+    linkMsg(veth(3, 'veth1', { link: 2, linkNetnsid: 4, alias: 'to "web" \\ tab\there, é ✓ \u0001' })),
+    linkMsg({ ifindex: 4, name: 'br0', flags: 0x1003, mtu: 1500, txqlen: 1000, operstate: 6, kind: 'bridge', address: [0x02, 0, 0, 0, 0, 4] }),
+    linkMsg(veth(2, 'veth0', { link: 3, ...up, mtu: 9000, txqlen: 500, master: 4 })),
+    addrMsg({ ifindex: 2, address: v4('10.1.2.3'), local: v4('10.1.2.3'), prefixlen: 24, label: 'veth0', cacheinfo: true }),
+    addrMsg({ ifindex: 2, family: 10, address: v6(1), prefixlen: 64, flags: 0x40, extFlags: 0x40, cacheinfo: true }),
+    addrMsg({ ifindex: 2, family: 10, address: v6(1), prefixlen: 64, flags: 0x80, extFlags: 0x80, cacheinfo: true }),
+    addrMsg({ ifindex: 2, family: 10, address: v6(2), prefixlen: 128, scope: 253, extFlags: 0x100, cacheinfo: true }),
+    linkMsg(veth(3, 'eth"0\n', { link: 2, linkNetnsid: 4, alias: 'to "web" \\ tab\there, é ✓ \u0001' })),
+    linkMsg(veth(2, 'veth0', { link: 3, flags: 0x1002, operstate: 2, mtu: 9000, txqlen: 500, master: 0 })),
+    addrMsg({ type: 21, ifindex: 2, address: v4('10.1.2.3'), local: v4('10.1.2.3'), prefixlen: 24, label: 'veth0' }),
+    linkMsg({ ...veth(3, 'eth"0\n', { link: 2, linkNetnsid: 4 }), type: 17 }),
+    linkMsg({ ...veth(2, 'veth0', { link: 3, mtu: 9000, txqlen: 500 }), type: 17 }),
+  ];
+}
+
+/** The events of the input, as the pipeline numbers and stamps them (sequence from 1; the
+ * time is part of the input: one second apart from a fixed instant). */
+function events(): NlEvent[] {
+  const links = new LinkTable('ns "1"');
+  const addrs = new AddrTable('ns "1"', (i) => links.get(i));
+  const out: NlEvent[] = [];
+  for (const dg of datagrams()) {
+    for (const r of nativeBinding().decode(dg).records) {
+      const e = r.kind === 'link' ? links.apply(r as LinkMessage) : r.kind === 'addr' ? addrs.apply(r as AddrMessage) : undefined;
+      if (!e) continue;
+      e.sequence = out.length + 1;
+      e.timestamp = 1_765_000_000_000 + out.length * 1000;
+      out.push(e);
+    }
+  }
+  return out;
+}
+
+test('the event JSON of a fixed run of kernel messages is byte-identical to the recorded output', () => {
+  const saved = eventHost();
+  setEventHost('host-1');
+  try {
+    const lines = events().map((e) => `${formatEventJson(e)}\n`).join('');
+    if (process.env.NLMON_RECORD === '1') fs.writeFileSync(FIXTURE, lines);
+    const want = fs.readFileSync(FIXTURE, 'utf8');
+    assert.ok(want.split('\n').length > 18, 'the recording has every event');
+    const got = lines.split('\n');
+    want.split('\n').forEach((line, i) => assert.equal(got[i], line, `line ${i + 1}`));
+    assert.equal(lines, want);
+    for (const l of got.filter(Boolean)) JSON.parse(l);
+  } finally {
+    setEventHost(saved);
+  }
+});
