@@ -67,7 +67,7 @@ test('docs/hooks.md lists every variable a hook gets; docs/config.md every nlmon
   assert.deepEqual(missing(doc('hooks.md'), Object.keys(env).map((k) => `\`${k}\``)), []);
   const empty = { intake: 'per_namespace' as const, events: 0, overruns: 0, resyncs: 0, namespaces: [] };
   const metrics = new Metrics({ monitorStats: () => empty, queueDepth: () => 0, running: () => 0, backlog: () => 0, discarded: () => 0, hookLogLost: () => 0 });
-  const names = (await metrics.registry.getMetricsAsJSON()).map((m) => m.name).filter((n) => n.startsWith('nlmon_'));
+  const names = (await (await metrics.load()).registry.getMetricsAsJSON()).map((m) => m.name).filter((n) => n.startsWith('nlmon_'));
   assert.ok(names.length >= 8);
   assert.deepEqual(missing(doc('config.md'), names.map((n) => `\`${n}`)), []);
 });

@@ -69,7 +69,7 @@ export async function eventsCommand(config: NlmonConfig, opts: EventsOptions): P
   const [{ connect }, { jetstream, DeliverPolicy }, { connectionOptions }] = await Promise.all([
     import('@nats-io/transport-node'), import('@nats-io/jetstream'), import('../outputs/nats/client.js'),
   ]);
-  const nc = await connect({ ...connectionOptions(out), reconnect: opts.follow ?? false, name: 'nlmon events' }).catch((e: Error) => e);
+  const nc = await connect({ ...(await connectionOptions(out)), reconnect: opts.follow ?? false, name: 'nlmon events' }).catch((e: Error) => e);
   if (nc instanceof Error) {
     process.stderr.write(`nlmon events: cannot connect to ${out.url.join(', ')}: ${nc.message}\n`);
     return 1;

@@ -114,6 +114,8 @@ export class Daemon implements ControlApi {
   /** Opens the control socket first (a second daemon is refused before it watches anything),
    * then the namespaces, then the metrics listener. */
   async start(): Promise<void> {
+    // The series before anything is counted into them (prom-client is loaded only for a listener).
+    if (this.config.metrics.listen) await this.metrics.load();
     this.control = await ControlServer.listen(this.config.control.socket, this);
     const outputErrors = await this.outputs.set(this.config.outputs);
     if (outputErrors.length) {

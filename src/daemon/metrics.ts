@@ -1,8 +1,11 @@
 // Prometheus metrics (docs/config.md, "nlmon.metrics"; prom-client), and the HTTP listener that
 // serves GET /metrics, and the read-only JSON views GET /api/hooks and GET /api/status (the
-// control socket stays the only way to change anything).
+// control socket stays the only way to change anything). prom-client is loaded, and the series
+// made, only when metrics are served (`metrics.listen`, read at start): a daemon without a
+// listener counts nothing here and does not load it (start-up time and memory; README,
+// "Measured").
 import http from 'node:http';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Counter, Histogram, Registry } from 'prom-client';
 import type { NlEvent } from '../event/event.js';
 import type { MonitorStats } from '../netlink/monitor.js';
 import type { RunOutcome } from '../hooks/action.js';
@@ -34,20 +37,142 @@ const LOOP_DELAY_RESOLUTION_MS = 1000;
 /** Connections the metrics listener holds at once; more are closed as they come. */
 const MAX_CONNECTIONS = 32;
 
+/** The series that are counted into (the others are read from the source when scraped). */
+interface Series {
+  registry: Registry;
+  events: Counter<'namespace' | 'event'>;
+  hookRuns: Counter<'hook' | 'result'>;
+  hookRetries: Counter<'hook'>;
+  hookDuration: Histogram<'hook'>;
+  collectDefaultMetrics: typeof import('prom-client').collectDefaultMetrics;
+}
+
 export class Metrics {
-  readonly registry = new Registry();
-  private readonly events: Counter<'namespace' | 'event'>;
-  private readonly hookRuns: Counter<'hook' | 'result'>;
-  private readonly hookRetries: Counter<'hook'>;
-  private readonly hookDuration: Histogram<'hook'>;
+  private series: Series | undefined;
+  private loading: Promise<Series> | undefined;
   private readonly batchCounts = new Map<string, { namespace: string; event: string; n: number }>();
   /** The event names counted per namespace, so that a namespace's series can be removed. */
   private readonly eventsSeen = new Map<string, Set<string>>();
   private processMetrics = false;
 
-  constructor(private readonly source: MetricsSource) {
-    const registers = [this.registry];
-    this.events = new Counter({ name: 'nlmon_events_total', help: 'Events emitted (link and address), by namespace and event', labelNames: ['namespace', 'event'], registers });
+  constructor(private readonly source: MetricsSource) {}
+
+  /** The registry, once load() has made it. */
+  get registry(): Registry | undefined {
+    return this.series?.registry;
+  }
+
+  /** Loads prom-client and makes the series; from then on events and runs are counted. */
+  load(): Promise<Series> {
+    this.loading ??= import('prom-client').then((prom) => {
+      this.series = makeSeries(prom, this.source);
+      return this.series;
+    });
+    return this.loading;
+  }
+
+  /** Removes the series of a hook that is gone (deleted, or left out of a reloaded file). */
+  forgetHook(hook: string): void {
+    const m = this.series;
+    if (!m) return;
+    for (const result of ['success', 'failure', 'timeout', 'dropped']) m.hookRuns.remove({ hook, result });
+    m.hookRetries.remove({ hook });
+    m.hookDuration.remove({ hook });
+  }
+
+  /** Removes the series of a namespace no longer watched (containers come and go). */
+  forgetNamespace(namespace: string): void {
+    for (const event of this.eventsSeen.get(namespace) ?? []) this.series?.events.remove({ namespace, event });
+    this.eventsSeen.delete(namespace);
+  }
+
+  /** Counts a batch of events, one counter update per (namespace, event) pair in it. */
+  countEvents(events: NlEvent[]): void {
+    const m = this.series;
+    if (!m) return;
+    const counts = this.batchCounts;
+    for (const e of events) {
+      const key = `${e.namespace}\0${e.event}`;
+      const c = counts.get(key);
+      if (c) c.n++;
+      else counts.set(key, { namespace: e.namespace, event: e.event, n: 1 });
+    }
+    for (const c of counts.values()) {
+      m.events.inc({ namespace: c.namespace, event: c.event }, c.n);
+      let seen = this.eventsSeen.get(c.namespace);
+      if (!seen) this.eventsSeen.set(c.namespace, (seen = new Set()));
+      seen.add(c.event);
+    }
+    counts.clear();
+  }
+
+  hookFinished(hook: string, outcome: RunOutcome, durationMs: number, retries = 0): void {
+    const m = this.series;
+    if (!m) return;
+    m.hookRuns.inc({ hook, result: outcome });
+    if (retries > 0) m.hookRetries.inc({ hook }, retries);
+    m.hookDuration.observe({ hook }, durationMs / 1000);
+  }
+
+  hookDropped(hook: string): void {
+    this.series?.hookRuns.inc({ hook, result: 'dropped' });
+  }
+
+  /** Serves GET /metrics on HOST:PORT; resolves once listening. prom-client's process metrics
+   * are registered here, only when metrics are served, and sampled coarsely. */
+  async serve(listen: string): Promise<http.Server> {
+    const m = await this.load();
+    const registry = m.registry;
+    if (!this.processMetrics) {
+      this.processMetrics = true;
+      m.collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: LOOP_DELAY_RESOLUTION_MS });
+      // Counting descriptors opens /proc/self/fd on every scrape: not offered to an
+      // unauthenticated listener.
+      registry.removeSingleMetric('process_open_fds');
+      registry.removeSingleMetric('process_max_fds');
+      // Gauges with a counter's `_total` name (promtool check metrics refuses them); the same
+      // gauges without the suffix stay.
+      for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
+    }
+    const i = listen.lastIndexOf(':');
+    const host = listen.slice(0, i).replace(/^\[(.*)\]$/, '$1') || '0.0.0.0';
+    const port = Number(listen.slice(i + 1));
+    // The listener has no authentication, so any local user can connect: bound the connections
+    // and their time, so that idle or half-sent requests cannot take the daemon's descriptors.
+    const server = http.createServer({ headersTimeout: 5000, requestTimeout: 10000, keepAliveTimeout: 2000, connectionsCheckingInterval: 1000 }, (req, res) => {
+      const url = (req.url ?? '').split('?')[0];
+      const view = url === '/api/hooks' ? this.source.hooksJson : url === '/api/status' ? this.source.statusJson : undefined;
+      if (req.method === 'GET' && view) {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(view())}\n`);
+        return;
+      }
+      if (req.method !== 'GET' || url !== '/metrics') {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try GET /metrics, /api/hooks or /api/status\n');
+        return;
+      }
+      registry.metrics().then(
+        (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
+        (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${err.message}\n`),
+      );
+    });
+    server.maxConnections = MAX_CONNECTIONS;
+    server.setTimeout(10000, (socket) => socket.destroy());
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve(server);
+      });
+    });
+  }
+}
+
+/** Every nlmon_ series in a new registry: the counted ones, and those read when scraped. */
+function makeSeries(prom: typeof import('prom-client'), source: MetricsSource): Series {
+  const { Counter, Gauge, Histogram, Registry } = prom;
+    const registry = new Registry();
+    const registers = [registry];
+    const events = new Counter({ name: 'nlmon_events_total', help: 'Events emitted (link and address), by namespace and event', labelNames: ['namespace', 'event'], registers });
     new Counter({
       name: 'nlmon_netlink_overruns_total', help: 'Netlink receive buffer overruns (ENOBUFS), by namespace', labelNames: ['namespace'], registers,
       collect() {
@@ -86,9 +211,9 @@ export class Metrics {
         for (const o of source.outputs?.() ?? []) if ('lag_seconds' in o) this.set({ output: o.name }, o.lag_seconds as number);
       },
     });
-    this.hookRetries = new Counter({ name: 'nlmon_hook_retries_total', help: 'Webhook requests and script runs made again after a failed attempt', labelNames: ['hook'], registers });
-    this.hookRuns = new Counter({ name: 'nlmon_hook_runs_total', help: 'Hook runs by result (success, failure, timeout, dropped)', labelNames: ['hook', 'result'], registers });
-    this.hookDuration = new Histogram({
+    const hookRetries = new Counter({ name: 'nlmon_hook_retries_total', help: 'Webhook requests and script runs made again after a failed attempt', labelNames: ['hook'], registers });
+    const hookRuns = new Counter({ name: 'nlmon_hook_runs_total', help: 'Hook runs by result (success, failure, timeout, dropped)', labelNames: ['hook', 'result'], registers });
+    const hookDuration = new Histogram({
       name: 'nlmon_hook_duration_seconds', help: 'Hook run duration', labelNames: ['hook'], registers,
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     });
@@ -108,92 +233,5 @@ export class Metrics {
       name: 'nlmon_hook_log_lost_total', help: 'Hook log lines that could not be written (full disk, I/O error)', registers,
       collect() { this.reset(); this.inc(source.hookLogLost()); },
     });
-  }
-
-  /** Removes the series of a hook that is gone (deleted, or left out of a reloaded file). */
-  forgetHook(hook: string): void {
-    for (const result of ['success', 'failure', 'timeout', 'dropped']) this.hookRuns.remove({ hook, result });
-    this.hookRetries.remove({ hook });
-    this.hookDuration.remove({ hook });
-  }
-
-  /** Removes the series of a namespace no longer watched (containers come and go). */
-  forgetNamespace(namespace: string): void {
-    for (const event of this.eventsSeen.get(namespace) ?? []) this.events.remove({ namespace, event });
-    this.eventsSeen.delete(namespace);
-  }
-
-  /** Counts a batch of events, one counter update per (namespace, event) pair in it. */
-  countEvents(events: NlEvent[]): void {
-    const counts = this.batchCounts;
-    for (const e of events) {
-      const key = `${e.namespace}\0${e.event}`;
-      const c = counts.get(key);
-      if (c) c.n++;
-      else counts.set(key, { namespace: e.namespace, event: e.event, n: 1 });
-    }
-    for (const c of counts.values()) {
-      this.events.inc({ namespace: c.namespace, event: c.event }, c.n);
-      let seen = this.eventsSeen.get(c.namespace);
-      if (!seen) this.eventsSeen.set(c.namespace, (seen = new Set()));
-      seen.add(c.event);
-    }
-    counts.clear();
-  }
-
-  hookFinished(hook: string, outcome: RunOutcome, durationMs: number, retries = 0): void {
-    this.hookRuns.inc({ hook, result: outcome });
-    if (retries > 0) this.hookRetries.inc({ hook }, retries);
-    this.hookDuration.observe({ hook }, durationMs / 1000);
-  }
-
-  hookDropped(hook: string): void {
-    this.hookRuns.inc({ hook, result: 'dropped' });
-  }
-
-  /** Serves GET /metrics on HOST:PORT; resolves once listening. prom-client's process metrics
-   * are registered here, only when metrics are served, and sampled coarsely. */
-  serve(listen: string): Promise<http.Server> {
-    if (!this.processMetrics) {
-      this.processMetrics = true;
-      collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: LOOP_DELAY_RESOLUTION_MS });
-      // Counting descriptors opens /proc/self/fd on every scrape: not offered to an
-      // unauthenticated listener.
-      this.registry.removeSingleMetric('process_open_fds');
-      this.registry.removeSingleMetric('process_max_fds');
-      // Gauges with a counter's `_total` name (promtool check metrics refuses them); the same
-      // gauges without the suffix stay.
-      for (const m of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(m);
-    }
-    const i = listen.lastIndexOf(':');
-    const host = listen.slice(0, i).replace(/^\[(.*)\]$/, '$1') || '0.0.0.0';
-    const port = Number(listen.slice(i + 1));
-    // The listener has no authentication, so any local user can connect: bound the connections
-    // and their time, so that idle or half-sent requests cannot take the daemon's descriptors.
-    const server = http.createServer({ headersTimeout: 5000, requestTimeout: 10000, keepAliveTimeout: 2000, connectionsCheckingInterval: 1000 }, (req, res) => {
-      const url = (req.url ?? '').split('?')[0];
-      const view = url === '/api/hooks' ? this.source.hooksJson : url === '/api/status' ? this.source.statusJson : undefined;
-      if (req.method === 'GET' && view) {
-        res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(view())}\n`);
-        return;
-      }
-      if (req.method !== 'GET' || url !== '/metrics') {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try GET /metrics, /api/hooks or /api/status\n');
-        return;
-      }
-      this.registry.metrics().then(
-        (body) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(body),
-        (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${err.message}\n`),
-      );
-    });
-    server.maxConnections = MAX_CONNECTIONS;
-    server.setTimeout(10000, (socket) => socket.destroy());
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve(server);
-      });
-    });
-  }
+  return { registry, events, hookRuns, hookRetries, hookDuration, collectDefaultMetrics: prom.collectDefaultMetrics };
 }

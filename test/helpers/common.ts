@@ -12,7 +12,7 @@ import { DAEMON_NODE_OPTIONS } from '../../src/daemon/node-options.js';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const NLMON = path.join(ROOT, 'bin', 'nlmon.js');
 /** Node's arguments for the daemon, as the shipped units start it (src/daemon/node-options.ts). */
-export const DAEMON_ARGS = [DAEMON_NODE_OPTIONS, NLMON, 'run'];
+export const DAEMON_ARGS = [...DAEMON_NODE_OPTIONS.split(' '), NLMON, 'run'];
 /** Built by `npm run build:tools` (pretest, prebench): a test tool, not part of the package. */
 export const LINKBURST = path.join(ROOT, 'build', 'tools', 'nlmon-linkburst');
 export const HOOKSTAMP = path.join(ROOT, 'build', 'tools', 'nlmon-hookstamp');

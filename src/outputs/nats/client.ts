@@ -3,8 +3,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import type { NodeConnectionOptions } from '@nats-io/transport-node';
-import { credsAuthenticator } from '@nats-io/nats-core';
-import { StorageType, type JetStreamManager } from '@nats-io/jetstream';
+import type { JetStreamManager, StorageType } from '@nats-io/jetstream';
+import { natsLibrary } from './library.js';
 import type { SpoolRecord } from '../spool/spool.js';
 import { eventHost } from '../../event/make.js';
 import { subjectCovers } from './subject.js';
@@ -26,13 +26,13 @@ export function runIdentity(): string {
 }
 
 /** The client's options: every server, reconnecting for ever, the output's credentials. */
-export function connectionOptions(c: NatsOutputConfig): NodeConnectionOptions {
+export async function connectionOptions(c: NatsOutputConfig): Promise<NodeConnectionOptions> {
   const o: NodeConnectionOptions = {
     servers: c.url, name: `nlmon ${os.hostname()}`, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 1000,
     timeout: 5000, pingInterval: 10_000, maxPingOut: 3, ignoreAuthErrorAbort: true,
   };
   if (c.token) o.token = c.token;
-  if (c.credentials_file) o.authenticator = credsAuthenticator(fs.readFileSync(c.credentials_file));
+  if (c.credentials_file) o.authenticator = (await natsLibrary()).credsAuthenticator(fs.readFileSync(c.credentials_file));
   if (c.tls) o.tls = { ...(c.tls.ca ? { caFile: c.tls.ca } : {}), ...(c.tls.cert ? { certFile: c.tls.cert } : {}), ...(c.tls.key ? { keyFile: c.tls.key } : {}) };
   return o;
 }
@@ -46,7 +46,7 @@ export async function ensureStream(jsm: JetStreamManager, cfg: NatsOutputConfig,
     subjects = (await jsm.streams.info(stream)).config.subjects ?? [];
   } catch (e) {
     if ((e as { name?: string }).name !== 'StreamNotFoundError') throw e;
-    await jsm.streams.add({ name: stream, subjects: [filter], storage: StorageType.File });
+    await jsm.streams.add({ name: stream, subjects: [filter], storage: 'file' satisfies StorageType });
     log(`created stream ${stream} with subjects ${filter}`);
     return;
   }

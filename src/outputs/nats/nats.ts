@@ -11,9 +11,9 @@
 // sent again in their order. Each message carries `Nats-Msg-Id: host/boot id/run/sequence`,
 // unique per event across restarts, so the stream stores a record sent twice once (within its
 // duplicate window, two minutes unless the stream says otherwise).
-import { connect } from '@nats-io/transport-node';
-import { createInbox, headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/nats-core';
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import type { Msg, MsgHdrs, NatsConnection, Subscription } from '@nats-io/nats-core';
+import type { JetStreamManager } from '@nats-io/jetstream';
+import { natsLibrary, type NatsLibrary } from './library.js';
 import type { NlEvent } from '../../event/event.js';
 import { encodeRecord, Spool, type SpoolPos, type SpoolRecord } from '../spool/spool.js';
 import { subjectFilter, subjectFor } from './subject.js';
@@ -66,8 +66,10 @@ class NatsOutput implements Output<NatsOutputConfig> {
   private flights: SpoolRecord[] = [];
   private first = 0;
   private base = 0;
-  /** Every message's headers, filled in with its id as it is published (encoded at once). */
-  private readonly hdrs = headers();
+  /** Every message's headers, filled in with its id as it is published (encoded at once); made
+   * once the client library is loaded, at the first connection. */
+  private hdrs: MsgHdrs | undefined;
+  private lib: NatsLibrary | undefined;
   /** Records read from the spool and not yet sent, and where reading goes on. */
   private ahead: SpoolRecord[] = [];
   private aheadPos = 0;
@@ -129,13 +131,15 @@ class NatsOutput implements Output<NatsOutputConfig> {
     while (!this.closing) {
       this.state = 'connecting';
       try {
-        const nc = await connect(connectionOptions(this.cfg));
+        const lib = (this.lib ??= await natsLibrary());
+        this.hdrs ??= lib.headers();
+        const nc = await lib.connect(await connectionOptions(this.cfg));
         if (this.closing) {
           await nc.close();
           return;
         }
         this.nc = nc;
-        this.inbox = createInbox();
+        this.inbox = lib.createInbox();
         this.sub = nc.subscribe(`${this.inbox}.*`, {
           callback: (_err, m) => {
             // A throw here would close the client's reader, and with it the connection.
@@ -188,7 +192,7 @@ class NatsOutput implements Output<NatsOutputConfig> {
     if (!nc || this.closing) return;
     clearTimeout(this.retryTimer);
     try {
-      const jsm = await jetstreamManager(nc, { timeout: 5000 });
+      const jsm = await this.lib!.jetstreamManager(nc, { timeout: 5000 });
       await ensureStream(jsm, this.cfg, this.filter, (m) => this.log(this.cfg.name, 'info', m));
       await this.skipStored(jsm);
     } catch (e) {
@@ -238,9 +242,10 @@ class NatsOutput implements Output<NatsOutputConfig> {
 
   private publish(f: SpoolRecord, n: number): void {
     f.sentAt = Date.now();
-    this.hdrs.set('Nats-Msg-Id', f.id);
+    const hdrs = this.hdrs!; // made before the connection that publishes
+    hdrs.set('Nats-Msg-Id', f.id);
     try {
-      this.nc!.publish(f.key, f.body, { reply: `${this.inbox}.${n}`, headers: this.hdrs });
+      this.nc!.publish(f.key, f.body, { reply: `${this.inbox}.${n}`, headers: hdrs });
     } catch (e) {
       this.fail(`cannot publish: ${describeError(e)}`);
       this.retryLater();

@@ -1,0 +1,26 @@
+// The NATS client libraries, loaded when a nats output first connects (or `nlmon events` reads a
+// stream): a daemon without a nats output never loads them, which keeps its start-up and its
+// idle memory down (README, "Measured").
+import type { connect } from '@nats-io/transport-node';
+import type { createInbox, credsAuthenticator, headers } from '@nats-io/nats-core';
+import type { jetstreamManager } from '@nats-io/jetstream';
+
+export interface NatsLibrary {
+  connect: typeof connect;
+  createInbox: typeof createInbox;
+  headers: typeof headers;
+  credsAuthenticator: typeof credsAuthenticator;
+  jetstreamManager: typeof jetstreamManager;
+}
+
+let loading: Promise<NatsLibrary> | undefined;
+
+export function natsLibrary(): Promise<NatsLibrary> {
+  loading ??= Promise.all([import('@nats-io/transport-node'), import('@nats-io/nats-core'), import('@nats-io/jetstream')]).then(
+    ([transport, core, js]) => ({
+      connect: transport.connect, createInbox: core.createInbox, headers: core.headers,
+      credsAuthenticator: core.credsAuthenticator, jetstreamManager: js.jetstreamManager,
+    }),
+  );
+  return loading;
+}
