@@ -9,7 +9,7 @@ import { register } from 'node:module';
 type Handler = (event: unknown, ctx: { hook: string; log: (...args: unknown[]) => void; signal: AbortSignal }) => unknown;
 
 /** A batch of runs: their ids, and their events as JSON lines in the same order. */
-type FromDaemon = { type: 'runs'; ids: Float64Array; events: string } | { type: 'abort' };
+type FromDaemon = { type: 'runs'; ids: number[]; events: string } | { type: 'abort' };
 
 const { file, hook, started, guard } = workerData as { file: string; hook: string; started: Int32Array; guard: string };
 const port = parentPort!;
