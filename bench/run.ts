@@ -13,9 +13,10 @@ import { natsOutputRun } from './nats.js';
 import { idle } from './idle.js';
 import { containerRun, orderedContainerRuns } from './containers.js';
 import { failoverRun, fleetRun } from './fleet.js';
+import { memoryRows } from './memory.js';
 import { makeNamespaces, manyNamespaces, namespaceNames, removeNamespaces, type NamespacesResult } from './namespaces.js';
 
-/** `intake`, `nats`, `namespaces`, `ordered` or `fleet`: only those rows (a quick look while working on them). */
+/** `intake`, `nats`, `namespaces`, `memory`, `ordered` or `fleet`: only those rows (a quick look while working on them). */
 const ONLY = process.env.NLMON_BENCH_ONLY ?? '';
 /** Events/s offered to the nats output in its paced run. */
 const NATS_PACED = 30000;
@@ -108,6 +109,11 @@ async function main(): Promise<number> {
       process.stdout.write(oc.rows.join('\n') + '\n');
       return oc.ok ? 0 : 1;
     }
+    if (ONLY === 'memory') {
+      const mr = await memoryRows(b);
+      process.stdout.write(mr.rows.join('\n') + '\n');
+      return mr.ok ? 0 : 1;
+    }
     if (ONLY === 'namespaces') {
       const nsr = await namespaceRows(b);
       process.stdout.write(nsr.rows.join('\n') + '\n');
@@ -150,6 +156,8 @@ async function main(): Promise<number> {
     log(`actions: ${JSON.stringify(ar)}`);
     log('idle daemon (10 s)');
     const id = await idle(b);
+    log('memory: idle next to a bare Node, and a mixed burst');
+    const mem = await memoryRows(b);
     const nsr = await namespaceRows(b);
     log(`${CONTAINERS} podman containers`);
     const ct = await containerRun(b);
@@ -177,13 +185,14 @@ async function main(): Promise<number> {
       `| webhooks: deliveries/s to a local receiver, 10 at a time, with a ${ar.storm}-change burst meanwhile (events received) | ${f(ar.web, 0)} (${ar.webStorm} of ${ar.storm}) | ${f(ar.curl, 0)} (a curl script hook) | ${f(ar.web / ar.curl, 1)} |`,
       `| module handler: calls/s, 10 at a time, with a ${ar.storm}-change burst meanwhile (events received) | ${f(ar.module, 0)} (${ar.moduleStorm} of ${ar.storm}) | ${f(tp.nlmon, 0)} (a script hook, /bin/true) | ${f(ar.module / tp.nlmon, 1)} |`,
       `| idle daemon watching all namespaces: RSS MB / CPU % over 10 s / main-thread wake-ups per s | ${f(id.rssMb)} / ${f(id.cpuPct, 2)} / ${f(id.wakeups, 1)} | | |`,
+      ...mem.rows,
       ...nsr.rows,
       ...natsRows.map((r) => r.replace('RATE_NO_OUTPUT', `${f(ir.nlmon.rate ?? 0, 0)} events/s received, first to last (nlmon monitor, no output)`).replace('RATE_RATIO', typeof nr === 'string' || !ir.nlmon.rate ? '' : f(nr.fullRate / ir.nlmon.rate, 2)).replace('CPU_NO_OUTPUT', f(ir['daemon-nocontainers'].cpuUsPerEvent, 2)).replace('RATIO_NO_OUTPUT', typeof nr === 'string' ? '' : f(nr.cpuUsPerEvent / ir['daemon-nocontainers'].cpuUsPerEvent, 2))),
     ];
     process.stdout.write(rows.join('\n') + '\n');
     const ok = ir.nlmon.received === BURST && ir.daemon.received === BURST && ir['nlmon-addr'].received === BURST && ov.tableOk && tp.stormReceived === tp.stormGenerated
       && ar.webStorm === ar.storm && ar.moduleStorm === ar.storm
-      && (typeof ct === 'string' || (ct.attributed === ct.events && ct.firstAttributed === ct.containers)) && natsOk && nsr.ok && oc.ok && fr.ok;
+      && (typeof ct === 'string' || (ct.attributed === ct.events && ct.firstAttributed === ct.containers)) && natsOk && nsr.ok && oc.ok && fr.ok && mem.ok;
     if (!ok) log('a correctness row failed (events lost or table wrong)');
     return ok ? 0 : 1;
   } finally {
