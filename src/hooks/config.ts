@@ -62,29 +62,15 @@ export function readIntegration(c: Checker, integ: YAMLMap | undefined, opts: Ac
     if (hl === '' || c.filePath(e.get('hook_log')!, 'hook_log', hl)) cfg.hook_log = hl;
   }
   const items = c.list(e.get('hooks'), 'hooks', 'hooks');
-  const seen = new Map<string, number>();
-  for (const item of items ?? []) {
-    if (!isMap(item)) {
-      c.at(item, `each hook must be a mapping with at least name and script`);
-      continue;
-    }
-    const h = readHook(c, item, opts);
-    if (!h) continue;
-    const nameNode = (item.items as Array<{ key: YamlNode; value: YamlNode }>).find((p) => isScalar(p.key) && p.key.value === 'name')?.value;
-    if (seen.has(h.name)) {
-      c.at(nameNode, `duplicate hook name '${h.name}' (first defined on line ${seen.get(h.name)})`);
-      continue;
-    }
-    seen.set(h.name, c.lineOf(nameNode));
-    cfg.hooks.push(h);
-  }
+  const read = readHookList(c, items ?? [], opts, () => undefined, (line) => `on line ${line}`);
+  cfg.hooks.push(...read.map((r) => r.hook));
   const patterns = c.stringList(e.get('include'), 'include');
   for (const p of patterns ?? []) {
     const abs = c.relative(p);
     if (/[*?[]/.test(path.dirname(abs))) c.at(e.get('include')!.value, `include: '${p}': wildcards only in the file name`);
     else cfg.include.push(abs);
   }
-  if (!c.issues.length) readIncludes(cfg, new Map([...seen].map(([n, line]) => [n, `${c.name}:${line}`])), opts);
+  if (!c.issues.length) readIncludes(cfg, new Map(read.map((r) => [r.hook.name, `${c.name}:${r.line}`])), opts);
   return cfg;
 }
 
@@ -128,28 +114,42 @@ function readIncludes(cfg: IntegrationConfig, names: Map<string, string>, opts: 
     }
     const items: YamlNode[] | undefined = root === null ? [] : isSeq(root) ? (root.items as YamlNode[]) : undefined;
     if (!items) fc.at(root, 'a drop-in hook file is a list of hooks');
-    const mine: HookConfig[] = [];
-    const lines = new Map<string, string>();
-    for (const item of items ?? []) {
-      if (!isMap(item)) {
-        fc.at(item, `each hook must be a mapping with at least name and script`);
-        continue;
-      }
-      const h = readHook(fc, item, opts);
-      if (!h) continue;
-      const nameNode = (item.items as Array<{ key: YamlNode; value: YamlNode }>).find((p) => isScalar(p.key) && p.key.value === 'name')?.value;
-      const first = names.get(h.name) ?? lines.get(h.name);
-      if (first) fc.at(nameNode, `duplicate hook name '${h.name}' (first defined at ${first})`);
-      lines.set(h.name, `${file}:${fc.lineOf(nameNode)}`);
-      mine.push({ ...h, from: file });
-    }
+    const read = readHookList(fc, items ?? [], opts, (name) => (names.has(name) ? `at ${names.get(name)}` : undefined), (line) => `at ${file}:${line}`);
     if (fc.issues.length) {
       cfg.include_issues.push(...fc.issues);
       continue;
     }
-    for (const [n, where] of lines) names.set(n, where);
-    cfg.hooks.push(...mine);
+    for (const r of read) names.set(r.hook.name, `${file}:${r.line}`);
+    cfg.hooks.push(...read.map((r) => ({ ...r.hook, from: file })));
   }
+}
+
+/** The hooks of a YAML list, each read and checked; a name defined earlier in the list, or
+ * elsewhere (`earlier` says where), is a mistake that says where it was first defined. */
+function readHookList(
+  c: Checker, items: readonly YamlNode[], opts: ActionReadOptions,
+  earlier: (name: string) => string | undefined, where: (line: number) => string,
+): Array<{ hook: HookConfig; line: number }> {
+  const out: Array<{ hook: HookConfig; line: number }> = [];
+  const here = new Map<string, number>();
+  for (const item of items) {
+    if (!isMap(item)) {
+      c.at(item, `each hook must be a mapping with at least name and script`);
+      continue;
+    }
+    const h = readHook(c, item, opts);
+    if (!h) continue;
+    const nameNode = (item.items as Array<{ key: YamlNode; value: YamlNode }>).find((p) => isScalar(p.key) && p.key.value === 'name')?.value;
+    const first = here.has(h.name) ? where(here.get(h.name)!) : earlier(h.name);
+    if (first) {
+      c.at(nameNode, `duplicate hook name '${h.name}' (first defined ${first})`);
+      continue;
+    }
+    const line = c.lineOf(nameNode);
+    here.set(h.name, line);
+    out.push({ hook: h, line });
+  }
+  return out;
 }
 
 /** One hook: the keys every hook has, then its one action's. */

@@ -6,7 +6,7 @@
 // (key-order.ts); sync hooks hold back the dispatch of later events until they end, up to
 // backlog_limit events. Intake never waits: events queue here.
 import type { NlEvent } from '../event/event.js';
-import type { HookBase, HookRunner, RunResult, RunSlot } from './action.js';
+import type { HookBase, HookRunner, RunResult } from './action.js';
 import { hookTarget } from './registry.js';
 import { HookStats, type HookStatus } from './stats.js';
 
