@@ -8,7 +8,8 @@ import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { api } from '../src/cli/control-client.js';
 import { LINKBURST, DAEMON_ARGS, ip, sleep, until } from '../test/helpers/index.js';
-import { needsNats, readStream, withNats, withNatsCluster } from '../test/helpers/nats.js';
+import { jetstreamAdmin, needsNats, readStream, withNats, withNatsCluster } from '../test/helpers/nats.js';
+import type { JetStreamManager } from '@nats-io/jetstream';
 import type { BenchContext } from './context.js';
 
 export interface FleetRun { hosts: number; events: number; stored: number; exact: boolean; rate: number; bytesPerEvent: number }
@@ -69,16 +70,7 @@ export interface FailoverRun { events: number; stored: number; exact: boolean; l
 export async function failoverRun(b: BenchContext, n = 20000): Promise<FailoverRun | string> {
   if (needsNats) return needsNats;
   return withNatsCluster(3, async (nodes) => {
-    const { connect } = await import('@nats-io/transport-node');
-    const { jetstreamManager } = await import('@nats-io/jetstream');
-    const admin = async <T>(fn: (jsm: Awaited<ReturnType<typeof jetstreamManager>>) => Promise<T>): Promise<T> => {
-      const nc = await connect({ servers: nodes.map((x) => x.url) });
-      try {
-        return await fn(await jetstreamManager(nc));
-      } finally {
-        await nc.close();
-      }
-    };
+    const admin = <T>(fn: (jsm: JetStreamManager) => Promise<T>) => jetstreamAdmin(nodes.map((x) => x.url), fn);
     await admin((jsm) => jsm.streams.add({ name: 'FAILOVER', subjects: ['nlmon.>'], num_replicas: 3, duplicate_window: 120_000_000_000 }));
     const dir = path.join(b.tmp, 'failover');
     fs.mkdirSync(dir);

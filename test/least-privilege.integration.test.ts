@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execa, execaSync } from 'execa';
 import type { NlEvent } from '../src/event/event.js';
-import { LINKBURST, NLMON, ip, kernelLinks, needsRoot, newName, sleep, until, withNetns, withTempDir, type LinkSummary } from './helpers/index.js';
+import { LINKBURST, NLMON, ip, kernelLinks, needsRoot, sleep, until, withNetns, withTempDir, type LinkSummary } from './helpers/index.js';
 
 const CAPS = '-all,+net_admin,+net_broadcast';
 const SETPRIV = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', `--inh-caps=${CAPS}`, `--ambient-caps=${CAPS}`, `--bounding-set=${CAPS}`];

@@ -11,8 +11,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import type { NatsOutputStatus as OutputStatus } from '../src/outputs/nats/nats.js';
-import { LINKBURST, NLMON as NLMON_BIN, ROOT, cli, cliJson, ip, needsNats, outputsConfig, readStream, sleep, startDaemon, startProxy, until, withNats, withNatsCluster, withNetns, withTempDir, type NatsServer } from './helpers/index.js';
+import { WINDOW, type NatsOutputStatus as OutputStatus } from '../src/outputs/nats/nats.js';
+import type { JetStreamManager } from '@nats-io/jetstream';
+import { LINKBURST, NLMON as NLMON_BIN, ROOT, cli, cliJson, ip, needsNats, outputsConfig, readStream, sleep, startDaemon, startProxy, until, withNats, withNatsCluster, jetstreamAdmin, withNetns, withTempDir, type NatsServer } from './helpers/index.js';
 
 const opts = { skip: needsNats, timeout: 180000 };
 const port = 19470 + (process.pid % 500);
@@ -60,18 +61,34 @@ function burst(ns: string, n: number, rate: number) {
   return execa(LINKBURST, [`/var/run/netns/${ns}`, String(n), String(rate), 'b0']);
 }
 
-/** The stream holds exactly the toggles 1..n of one run of the daemon, each once, in order. */
-function assertExactlyOnce(msgs: Awaited<ReturnType<typeof readStream>>, n: number, ns: string): void {
+/** The stream holds exactly the toggles 1..n of one run of the daemon, each once, in order —
+ * or, across a cluster's leader change (`reordered`), in order but for events stored after some
+ * sent behind them, by at most the publishes in flight (docs/config.md); returns how many. */
+function assertExactlyOnce(msgs: Awaited<ReturnType<typeof readStream>>, n: number, ns: string, reordered = false): number {
   assert.equal(msgs.length, n, 'messages in the stream');
   const ids = new Set(msgs.map((m) => m.id));
   assert.equal(ids.size, n, 'every Nats-Msg-Id once');
   const seqs = msgs.map((m) => m.event.sequence);
   assert.equal(new Set(seqs).size, n, 'every event once');
-  assert.ok(seqs.every((s, i) => i === 0 || s > seqs[i - 1]!), 'in the order they were received');
+  let highest = 0;
+  const late: string[] = [];
+  const far: string[] = [];
+  seqs.forEach((s, i) => {
+    const what = `#${s} stored after #${highest} (stream position ${i + 1})`;
+    if (s < highest) late.push(what);
+    if (highest - s > IN_FLIGHT) far.push(what);
+    highest = Math.max(highest, s);
+  });
+  if (!reordered) assert.deepEqual(late.slice(0, 10), [], `in the order they were received (${late.length} out of order)`);
+  else assert.deepEqual(far.slice(0, 10), [], `no event stored after more than ${IN_FLIGHT} sent behind it`);
   const host = os.hostname().replace(/[.*>\s]/g, '_');
   assert.ok(msgs.every((m) => m.subject === `nlmon.${host}.${ns}.${m.event.event}`), `subjects from the template: ${msgs[0]!.subject}`);
   assert.ok(msgs.every((m) => m.event.host === os.hostname() && m.event.interface === 'b0'));
+  return late.length;
 }
+
+/** The nats output's publishes in flight at most. */
+const IN_FLIGHT = WINDOW;
 
 test('nats output: a 6 000-change burst is in the stream exactly once', opts, () => withNetns(1, (ns) => withTempDir((dir) => withNats(async (s) => {
   ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
@@ -432,18 +449,9 @@ test('20 daemons, each its own host (the host key) and namespace, burst at once 
   }
 })));
 
-test('a three-node JetStream cluster, stream replicas 3: the stream leader killed mid-burst and back, then a node stopped for 10 s; the stream ends with every event once, in order', { ...opts, timeout: 300000 }, () => withNetns(1, (ns) => withTempDir((dir) => withNatsCluster(3, async (nodes) => {
+test('a three-node JetStream cluster, stream replicas 3: the stream leader killed mid-burst and back, then a node stopped for 10 s; the stream ends with every event once, in order but for a publish resent across the leader change (at most 2 048 behind)', { ...opts, timeout: 300000 }, (t) => withNetns(1, (ns) => withTempDir((dir) => withNatsCluster(3, async (nodes) => {
   ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
-  const { connect } = await import('@nats-io/transport-node');
-  const { jetstreamManager } = await import('@nats-io/jetstream');
-  const admin = async <T>(fn: (jsm: Awaited<ReturnType<typeof jetstreamManager>>) => Promise<T>): Promise<T> => {
-    const nc = await connect({ servers: nodes.map((n) => n.url) });
-    try {
-      return await fn(await jetstreamManager(nc));
-    } finally {
-      await nc.close();
-    }
-  };
+  const admin = <T>(fn: (jsm: JetStreamManager) => Promise<T>) => jetstreamAdmin(nodes.map((n) => n.url), fn);
   // The operator makes the replicated stream; nlmon uses it as it is.
   await admin((jsm) => jsm.streams.add({ name: 'NLMON', subjects: ['nlmon.>'], num_replicas: 3, duplicate_window: 120_000_000_000 }));
   const yaml = outputsConfig(ns, dir, `    - name: fleet
@@ -491,7 +499,8 @@ test('a three-node JetStream cluster, stream replicas 3: the stream leader kille
         return undefined;
       }
     }, 'the stream readable', 60000);
-    assertExactlyOnce(msgs, N, ns);
+    const late = assertExactlyOnce(msgs, N, ns, true);
+    t.diagnostic(`${late} event(s) stored after some sent behind them (the leader change)`);
     if (process.env.NLMON_TEST_SHOW) fs.writeFileSync(process.env.NLMON_TEST_SHOW, `${d.stderr()}\n${JSON.stringify(st)}\n${JSON.stringify(msgs.map((m) => m.storedMs - m.event.timestamp))}\n`);
   } finally {
     await d.stop();

@@ -6,6 +6,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { execa, execaSync, type ResultPromise } from 'execa';
+import type { JetStreamManager } from '@nats-io/jetstream';
 import { freePort, sleep, until } from './common.js';
 
 function which(cmd: string): string | undefined {
@@ -264,5 +265,18 @@ export async function withNatsCluster<T>(n: number, fn: (nodes: ClusterNode[]) =
     await Promise.all(nodes.map((node) => node.kill('SIGKILL')));
     await sleep(50);
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Runs fn with a JetStream manager on a connection of its own to these servers (closed after):
+ * what an operator does to a stream, from the tests and the bench. */
+export async function jetstreamAdmin<T>(servers: string[], fn: (jsm: JetStreamManager) => Promise<T>): Promise<T> {
+  const { connect } = await import('@nats-io/transport-node');
+  const { jetstreamManager } = await import('@nats-io/jetstream');
+  const nc = await connect({ servers });
+  try {
+    return await fn(await jetstreamManager(nc));
+  } finally {
+    await nc.close();
   }
 }

@@ -39,7 +39,7 @@ export interface NatsOutputStatus extends OutputStatusBase {
 }
 
 /** Publishes in flight at most. */
-const WINDOW = 2048;
+export const WINDOW = 2048;
 /** How long sending waits for more to send with it (see schedulePump). */
 const PUMP_DELAY_MS = 1;
 /** Records read from the spool and not yet sent below which the next read starts. */
