@@ -103,6 +103,15 @@ test('a young namespace with no process yet is looked at again until its contain
   assert.equal(a.lookup(700, t0, true), undefined, 'and then counted as a miss');
   pid(80, 800, '0::/system.slice/ip-netns.service\n');
   assert.equal(a.lookup(800, Date.now(), true), undefined, 'a namespace holding a host process is no container: no wait');
+  // A runtime's helper in the namespace (netavark setting up podman's network, before the
+  // container's process is there) is no answer: the wait goes on.
+  pid(85, 850, '0::/user.slice/user-0.slice/session-1.scope\n');
+  fs.writeFileSync(path.join(proc, '85', 'comm'), 'netavark\n');
+  const helper = a.lookup(850, Date.now(), true);
+  assert.ok(helper instanceof Promise, 'a namespace holding only a runtime helper is waited for');
+  setTimeout(() => pid(86, 850, `0::/machine.slice/libpod-${ID}.scope/container\n`), 120);
+  await helper;
+  assert.equal(get(a.lookup(850, 0, true))?.container_id, ID, 'and its container found once it starts');
   const off = new ContainerResolver({ waitMs: 0, host: new HostAttribution(proc, path.join(dir, 'pods')) });
   assert.equal(off.lookup(900, Date.now(), true), undefined, 'wait_ms 0 never waits');
 }));

@@ -8,12 +8,22 @@ import { parseCgroup, parsePodLogDir } from './cgroup.js';
 
 export type ContainerInfo = ContainerFields;
 
-/** What /proc says of one namespace: its container, and whether any process is in it at all (a
- * namespace with no process yet may be a container's being set up). */
+/** What /proc says of one namespace: its container, and whether a process other than a container
+ * runtime's helpers is in it (a namespace with no process yet, or with only netavark, runc or a
+ * CNI plugin in it, may be a container's being set up). */
 export interface HostProbeResult {
   found: ContainerInfo | undefined;
   occupied: boolean;
 }
+
+/** The names (/proc/PID/comm, at most 15 characters) of the programs that enter a container's
+ * namespace while a runtime sets it up, before the container's own process is there. A process
+ * may name itself so: that only makes nlmon wait up to wait_ms for its namespace. */
+const RUNTIME_HELPERS = new Set([
+  'netavark', 'aardvark-dns', 'conmon', 'runc', 'runc:[0:PARENT]', 'runc:[1:CHILD]', 'runc:[2:INIT]', 'crun', 'youki',
+  'slirp4netns', 'pasta', 'rootlessport', 'podman', 'containerd-shim',
+  'bridge', 'host-local', 'loopback', 'portmap', 'firewall', 'tuning', 'bandwidth', 'ptp', 'macvlan', 'ipvlan', 'dhcp',
+]);
 
 export class HostAttribution {
   constructor(private readonly procDir = '/proc', private readonly podLogDir = '/var/log/pods') {}
@@ -21,11 +31,19 @@ export class HostAttribution {
   /** Reads /proc once for the namespace whose nsfs inode is `ino`: a system call per process. */
   probe(ino: number): HostProbeResult {
     let occupied = false;
-    const found = this.find(ino, () => { occupied = true; });
+    const found = this.find(ino, (pid) => { occupied ||= !this.isRuntimeHelper(pid); });
     return { found, occupied };
   }
 
-  private find(ino: number, seen: () => void): ContainerInfo | undefined {
+  private isRuntimeHelper(pid: string): boolean {
+    try {
+      return RUNTIME_HELPERS.has(fs.readFileSync(path.join(this.procDir, pid, 'comm'), 'utf8').trimEnd());
+    } catch {
+      return false;
+    }
+  }
+
+  private find(ino: number, seen: (pid: string) => void): ContainerInfo | undefined {
     let pids: string[];
     try {
       pids = fs.readdirSync(this.procDir).filter((p) => /^\d+$/.test(p));
@@ -41,7 +59,7 @@ export class HostAttribution {
         continue; // gone, or a kernel thread
       }
       if (link !== want) continue;
-      seen();
+      seen(pid);
       let cgroup: string;
       try {
         cgroup = fs.readFileSync(path.join(this.procDir, pid, 'cgroup'), 'utf8');
