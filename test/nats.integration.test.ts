@@ -418,14 +418,8 @@ test('20 daemons, each its own host (the host key) and namespace, burst at once 
     await Promise.all(names.map(async (ns, i) => {
       const d = path.join(dir, `d${i}`);
       fs.mkdirSync(d);
-      const yaml = outputsConfig(ns, d, `    - name: fleet
-      type: nats
-      url: ${s.url}
-      stream: NLMON
-      subject: nlmon.{host}.{event}
-      spool_dir: ${d}/spool
-      condition: "interface == 'b0' AND event IN [link_up, link_down]"
-`).replace('nlmon:\n', `nlmon:\n  host: host-${i}\n`);
+      const yaml = outputsConfig(ns, d, natsOutput(s, d).replace('nlmon.{host}.{namespace}.{event}', 'nlmon.{host}.{event}'))
+        .replace('nlmon:\n', `nlmon:\n  host: host-${i}\n`);
       daemons[i] = await startDaemon(d, yaml);
     }));
     await Promise.all(names.map((ns) => burst(ns, BURST, 0)));

@@ -81,16 +81,7 @@ export function buildProgram(run: (job: Promise<number>) => void): Command {
     .option('-t, --timestamp', 'begin each human line with the time the event was received, as ip -ts monitor')
     .addOption(new Option('--color <when>', 'colour the event names of human lines: auto (a terminal, unless NO_COLOR is set), always, never').choices(['auto', 'always', 'never']).default('auto'))
     .action((opts) => run((async () => {
-      if (opts.filter !== undefined) {
-        const { compileCondition, FilterError } = await import('../event/filter.js');
-        try {
-          opts.match = compileCondition(opts.filter);
-        } catch (e) {
-          if (!(e instanceof FilterError)) throw e;
-          process.stderr.write(`${e.format('--filter')}\n`);
-          return EXIT_USAGE;
-        }
-      }
+      if (opts.filter !== undefined && !(await import('./filter-option.js')).compileFilterOption(opts)) return EXIT_USAGE;
       return (await import('./monitor-command.js')).runMonitorCommand(opts);
     })()));
 

@@ -12,6 +12,7 @@ import { EventError, parseEventJson } from '../event/schema.js';
 import type { NlEvent } from '../event/event.js';
 import { replayCommand, type ReplayOptions } from './replay-command.js';
 import { eventsCommand, type EventsOptions } from './events-command.js';
+import { compileFilterOption } from './filter-option.js';
 
 export interface ConfigOptions {
   config?: string;
@@ -146,14 +147,6 @@ export async function replayVerb(file: string, opts: ConfigOptions & ReplayOptio
 export async function eventsVerb(opts: ConfigOptions & EventsOptions & { filter?: string }): Promise<number> {
   const config = readConfig(opts);
   if (!config) return 2;
-  if (opts.filter !== undefined) {
-    try {
-      opts.match = compileCondition(opts.filter);
-    } catch (e) {
-      if (!(e instanceof FilterError)) throw e;
-      process.stderr.write(`${e.format('--filter')}\n`);
-      return 2;
-    }
-  }
+  if (!compileFilterOption(opts)) return 2;
   return eventsCommand(config, opts);
 }

@@ -66,8 +66,8 @@ export async function eventsCommand(config: NlmonConfig, opts: EventsOptions): P
     }
   }
   // Loaded here: the other verbs never pay for the NATS client.
-  const [{ connect }, { jetstream, DeliverPolicy }, { connectionOptions }] = await Promise.all([
-    import('@nats-io/transport-node'), import('@nats-io/jetstream'), import('../outputs/nats/client.js'),
+  const [{ connect, jetstream, DeliverPolicy }, { connectionOptions }] = await Promise.all([
+    import('../outputs/nats/library.js').then((m) => m.natsLibrary()), import('../outputs/nats/client.js'),
   ]);
   const nc = await connect({ ...(await connectionOptions(out)), reconnect: opts.follow ?? false, name: 'nlmon events' }).catch((e: Error) => e);
   if (nc instanceof Error) {

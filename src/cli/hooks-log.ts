@@ -43,9 +43,9 @@ export async function hooksLogCommand(name: string | undefined, opts: HooksLogOp
     process.stderr.write('nlmon: the hook log is off (hook_log: "")\n');
     return 1;
   }
+  const mine = (lines: string[]) => lines.filter((l) => l && ofHook(l, name));
   const print = (lines: string[]) => {
-    const mine = lines.filter((l) => l && ofHook(l, name));
-    if (mine.length) process.stdout.write(mine.map(terminalSafe).join('\n') + '\n');
+    if (lines.length) process.stdout.write(lines.map(terminalSafe).join('\n') + '\n');
   };
   let fd: number;
   try {
@@ -60,7 +60,7 @@ export async function hooksLogCommand(name: string | undefined, opts: HooksLogOp
   fs.readSync(fd, buf, 0, buf.length, from);
   const text = buf.toString('utf8').split('\n');
   if (from > 0) text.shift(); // a partial first line
-  const last = text.filter((l) => l && ofHook(l, name));
+  const last = mine(text);
   print(last.slice(Math.max(0, last.length - (opts.lines ?? 20))));
   if (!opts.follow) {
     fs.closeSync(fd);
@@ -94,8 +94,9 @@ export async function hooksLogCommand(name: string | undefined, opts: HooksLogOp
       const n = fs.readSync(fd, chunk, 0, chunk.length, pos);
       pos += n;
       const lines = (partial + chunk.subarray(0, n).toString('utf8')).split('\n');
-      partial = lines.pop()!;
-      print(lines);
+      // A line longer than what is read at once is not kept whole (the daemon writes none).
+      partial = lines.pop()!.slice(-TAIL_BYTES);
+      print(mine(lines));
     }
   } finally {
     off();

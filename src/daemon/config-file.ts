@@ -10,6 +10,7 @@ import { hookKeys, INTEGRATION_KEYS, readIntegration, type IntegrationConfig } f
 import { outputKeys, readOutputs } from '../outputs/config.js';
 import type { OutputConfig } from '../outputs/registry.js';
 import type { ActionReadOptions } from '../hooks/action.js';
+import { DEFAULT_SOCKET } from './control-socket.js';
 
 export { ConfigError, formatIssue, type ConfigIssue } from '../config/checker.js';
 
@@ -35,9 +36,6 @@ const TOP_KEYS = ['nlmon'] as const;
 const NLMON_KEYS = ['host', 'monitoring', 'containers', 'integration', 'outputs', 'control', 'metrics'] as const;
 const CONTROL_KEYS = ['socket'] as const;
 const METRICS_KEYS = ['listen'] as const;
-import { DEFAULT_SOCKET } from './control-socket.js';
-
-export { DEFAULT_SOCKET } from './control-socket.js';
 
 /** Every key the file may hold, by the mapping it belongs in (docs/config.md has each). */
 export function configKeys(): Record<string, readonly string[]> {

@@ -3,7 +3,7 @@
 // idle memory down (README, "Measured").
 import type { connect } from '@nats-io/transport-node';
 import type { createInbox, credsAuthenticator, headers } from '@nats-io/nats-core';
-import type { jetstreamManager } from '@nats-io/jetstream';
+import type { DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 
 export interface NatsLibrary {
   connect: typeof connect;
@@ -11,6 +11,9 @@ export interface NatsLibrary {
   headers: typeof headers;
   credsAuthenticator: typeof credsAuthenticator;
   jetstreamManager: typeof jetstreamManager;
+  /** For `nlmon events`: a stream read as a consumer. */
+  jetstream: typeof jetstream;
+  DeliverPolicy: typeof DeliverPolicy;
 }
 
 let loading: Promise<NatsLibrary> | undefined;
@@ -20,6 +23,7 @@ export function natsLibrary(): Promise<NatsLibrary> {
     ([transport, core, js]) => ({
       connect: transport.connect, createInbox: core.createInbox, headers: core.headers,
       credsAuthenticator: core.credsAuthenticator, jetstreamManager: js.jetstreamManager,
+      jetstream: js.jetstream, DeliverPolicy: js.DeliverPolicy,
     }),
   );
   return loading;
