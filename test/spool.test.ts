@@ -5,7 +5,8 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { encodeRecord, segmentSize, Spool, type SpoolPos, type SpoolRecord } from '../src/outputs/spool/spool.js';
+import zlib from 'node:zlib';
+import { encodeRecord, RecordBatch, segmentSize, Spool, type SpoolPos, type SpoolRecord } from '../src/outputs/spool/spool.js';
 import { execaSync } from 'execa';
 import { withTempDir } from './helpers/index.js';
 
@@ -13,6 +14,11 @@ const quiet = { written: () => {}, error: () => {} };
 
 function rec(i: number, pad = 100): Buffer {
   return encodeRecord(1_700_000_000_000 + i, `nlmon.h.e${i % 3}`, `h/b/r/${i}`, JSON.stringify({ i, pad: 'x'.repeat(pad) }));
+}
+
+/** Appends records encoded one by one, as one batch. */
+function append(s: Spool, recs: Buffer[]): void {
+  s.append(Buffer.concat(recs), recs.length);
 }
 
 async function readAll(s: Spool, from: SpoolPos = s.head): Promise<SpoolRecord[]> {
@@ -29,9 +35,34 @@ async function readAll(s: Spool, from: SpoolPos = s.head): Promise<SpoolRecord[]
 const ids = (rs: SpoolRecord[]) => rs.map((r) => Number(r.id.split('/').pop()));
 const range = (a: number, b: number) => Array.from({ length: b - a }, (_, k) => a + k);
 
+test('spool: a batch of records is byte for byte the records encoded one by one, past its first buffer and with any text', () => {
+  const b = new RecordBatch();
+  const one: Buffer[] = [];
+  for (let i = 0; i < 400; i++) {
+    // Two-, three- and four-byte UTF-8, a lone surrogate, and bodies of 0 to 4 000 characters.
+    const body = JSON.stringify({ i, s: 'é€😀\ud800'.repeat(i % 7), pad: 'x'.repeat((i * 37) % 4000) });
+    b.add(1_700_000_000_000 + i, `nlmon.hé.e${i}`, `h/b/r/${i}`, body);
+    one.push(encodeRecord(1_700_000_000_000 + i, `nlmon.hé.e${i}`, `h/b/r/${i}`, body));
+  }
+  assert.equal(b.count, 400);
+  const all = b.take();
+  assert.equal(b.count, 0);
+  assert.ok(all.equals(Buffer.concat(one)));
+  // Each record reads back: its length, then a CRC-32 of the payload that matches.
+  let o = 0;
+  for (let i = 0; i < 400; i++) {
+    const len = all.readUInt32LE(o);
+    assert.equal(all.readUInt32LE(o + 4), zlib.crc32(all.subarray(o + 8, o + 8 + len)), `record ${i}`);
+    o += 8 + len;
+  }
+  assert.equal(o, all.length);
+  b.add(1, 'k', 'i', 'after');
+  assert.ok(b.take().equals(encodeRecord(1, 'k', 'i', 'after')), 'the batch starts again empty after take()');
+});
+
 test('spool: records come back in order with their key, id, time and body', () => withTempDir(async (dir) => {
   const s = new Spool(path.join(dir, 'sp'), 1 << 30, quiet);
-  for (let i = 0; i < 50; i++) s.append([rec(2 * i), rec(2 * i + 1)]);
+  for (let i = 0; i < 50; i++) append(s, [rec(2 * i), rec(2 * i + 1)]);
   await s.whenWritten();
   assert.equal(s.spooled, 100);
   const rs = await readAll(s);
@@ -45,7 +76,7 @@ test('spool: records come back in order with their key, id, time and body', () =
 test('spool: what was acknowledged stays forgotten across a restart; the rest is sent again', () => withTempDir(async (dir) => {
   const d = path.join(dir, 'sp');
   const s1 = new Spool(d, 1 << 30, quiet);
-  s1.append(range(0, 300).map((i) => rec(i)));
+  append(s1, range(0, 300).map((i) => rec(i)));
   await s1.whenWritten();
   const rs = await readAll(s1);
   for (const r of rs.slice(0, 120)) s1.ack(r);
@@ -54,7 +85,7 @@ test('spool: what was acknowledged stays forgotten across a restart; the rest is
   const s2 = new Spool(d, 1 << 30, quiet);
   assert.deepEqual(s2.recovery, { records: 180, torn: 0, tornBytes: 0, corrupt: 0, corruptBytes: 0 });
   assert.equal(s2.spooled, 180);
-  s2.append([rec(300)]);
+  append(s2, [rec(300)]);
   await s2.whenWritten();
   assert.deepEqual(ids(await readAll(s2)), range(120, 301), 'the unacknowledged, then the new, in order');
   for (const r of await readAll(s2)) s2.ack(r);
@@ -73,7 +104,7 @@ test('spool: a damaged record in the middle of a segment is skipped to the next 
   const per = Math.ceil(segmentSize(limit) / rec(0).length) + 1;
   const s1 = new Spool(d, limit, quiet);
   for (let i = 0; i < 3 * per; i += 10) {
-    s1.append(range(i, i + 10).map((k) => rec(k)));
+    append(s1, range(i, i + 10).map((k) => rec(k)));
     await s1.whenWritten();
   }
   await s1.close();
@@ -107,7 +138,7 @@ test('spool: past its limit the oldest segment goes, its unacknowledged records 
   const s = new Spool(path.join(dir, 'sp'), limit, { written: () => {}, error: (m) => errors.push(m) });
   const n = 2000; // about 300 KB
   for (let i = 0; i < n; i += 20) {
-    s.append(range(i, i + 20).map((k) => rec(k)));
+    append(s, range(i, i + 20).map((k) => rec(k)));
     await s.whenWritten();
   }
   assert.ok(s.bytes <= limit, `${s.bytes} bytes on disk`);
@@ -143,7 +174,7 @@ test('spool: on a full disk, once everything is acknowledged, new events are wri
     const s = new Spool(path.join(mnt, 'sp'), 1 << 30, { written: () => {}, error: (m) => errors.push(m) });
     let i = 0;
     while (!errors.some((e) => /ENOSPC/.test(e)) && i < 100000) {
-      s.append(range(i, i + 50).map((k) => rec(k, 1000)));
+      append(s, range(i, i + 50).map((k) => rec(k, 1000)));
       i += 50;
       await s.whenWritten();
     }
@@ -152,7 +183,7 @@ test('spool: on a full disk, once everything is acknowledged, new events are wri
     assert.equal(s.spooled, 0, 'everything written is acknowledged');
     errors.length = 0;
     const before = s.dropped;
-    s.append(range(i, i + 120).map((k) => rec(k, 1000)));
+    append(s, range(i, i + 120).map((k) => rec(k, 1000)));
     await s.whenWritten();
     assert.deepEqual(errors, [], 'no ENOSPC once the acknowledged data is freed');
     assert.equal(s.dropped, before);

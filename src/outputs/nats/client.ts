@@ -22,7 +22,8 @@ export function runIdentity(): string {
   } catch {
     // not Linux' procfs: the run's start alone
   }
-  return `${eventHost()}/${boot}/${STARTED.toString(36)}.${process.pid.toString(36)}`;
+  // Printable ASCII only (a kernel host name may hold any byte): it goes in a header line as is.
+  return `${eventHost()}/${boot}/${STARTED.toString(36)}.${process.pid.toString(36)}`.replace(/[^\x21-\x7e]/g, '_');
 }
 
 /** The client's options: every server, reconnecting for ever, the output's credentials. */

@@ -2,13 +2,12 @@
 // stream): a daemon without a nats output never loads them, which keeps its start-up and its
 // idle memory down (README, "Measured").
 import type { connect } from '@nats-io/transport-node';
-import type { createInbox, credsAuthenticator, headers } from '@nats-io/nats-core';
+import type { createInbox, credsAuthenticator } from '@nats-io/nats-core';
 import type { DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 
 export interface NatsLibrary {
   connect: typeof connect;
   createInbox: typeof createInbox;
-  headers: typeof headers;
   credsAuthenticator: typeof credsAuthenticator;
   jetstreamManager: typeof jetstreamManager;
   /** For `nlmon events`: a stream read as a consumer. */
@@ -21,7 +20,7 @@ let loading: Promise<NatsLibrary> | undefined;
 export function natsLibrary(): Promise<NatsLibrary> {
   loading ??= Promise.all([import('@nats-io/transport-node'), import('@nats-io/nats-core'), import('@nats-io/jetstream')]).then(
     ([transport, core, js]) => ({
-      connect: transport.connect, createInbox: core.createInbox, headers: core.headers,
+      connect: transport.connect, createInbox: core.createInbox,
       credsAuthenticator: core.credsAuthenticator, jetstreamManager: js.jetstreamManager,
       jetstream: js.jetstream, DeliverPolicy: js.DeliverPolicy,
     }),

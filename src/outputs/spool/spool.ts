@@ -32,7 +32,7 @@ import { safeDirectory } from '../../files/safe-path.js';
 
 const NOFOLLOW = fs.constants.O_NOFOLLOW;
 
-export { encodeRecord, type SpoolRecord } from './record.js';
+export { encodeRecord, RecordBatch, type SpoolRecord } from './record.js';
 
 const ACKED_FILE = 'acked';
 /** Bytes waiting for the disk before new records are dropped (and counted). */
@@ -109,20 +109,20 @@ export class Spool {
     return this.pendingBytes;
   }
 
-  /** Appends encoded records (see encodeRecord); they are readable once written. */
-  append(records: readonly Buffer[]): void {
-    if (this.closed) return;
-    let bytes = 0;
-    for (const r of records) bytes += r.length;
+  /** Appends `count` encoded records (RecordBatch, encodeRecord), one after another in `buf`;
+   * they are readable once written. */
+  append(buf: Buffer, count: number): void {
+    if (this.closed || count === 0) return;
+    const bytes = buf.length;
     if (this.pendingBytes + bytes > MAX_PENDING) {
-      this.dropped += records.length;
+      this.dropped += count;
       this.hooks.error(`the spool's disk cannot keep up: more than ${MAX_PENDING} bytes wait to be written; events are dropped (and counted)`);
       return;
     }
-    this.pending.push(...records);
+    this.pending.push(buf);
     this.pendingBytes += bytes;
-    this.pendingRecords += records.length;
-    this.spooled += records.length;
+    this.pendingRecords += count;
+    this.spooled += count;
     // Appends of one turn of the event loop go to the disk in one write.
     if (!this.writing) {
       this.writing = true;
