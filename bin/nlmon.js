@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { main } from '../dist/src/cli/cli.js';
+import { main } from '../dist/bin/cli.js';
 
 // A reader that stops reading (`nlmon hooks list | head -1`) is not an error: exit quietly.
 process.stdout.on('error', (err) => {

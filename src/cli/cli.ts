@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { VERSION } from '../version.js';
+import { VERSION } from '../package.js';
 import type * as Client from './control-client.js';
 import type * as Tables from './tables.js';
 

@@ -19,7 +19,7 @@ import { ControlServer, ControlSocketError } from './control-server.js';
 import type { ControlApi, StatusReport } from './control-api.js';
 import { Metrics } from './metrics.js';
 import { onStopSignal } from '../signals.js';
-import { VERSION } from '../version.js';
+import { VERSION } from '../package.js';
 import { RateLimitedLog, stderrLogger, type LogFormat, type Logger } from './logger.js';
 
 export type { LogFormat, Logger };

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { othersCanChange, realStat } from '../files/safe-path.js';
+import { packageFile } from '../package.js';
 
 export const HOOK_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -151,7 +152,7 @@ export function loadProblem(file: string): string | undefined {
 }
 
 /** The loader hooks that check every file a module loads (module-guard.ts). */
-export const MODULE_GUARD = new URL('./module-guard.js', import.meta.url);
+export const MODULE_GUARD = packageFile('dist/src/hooks/module-guard.js');
 
 /** The loader's check of a module hook, run in a child Node: the module imported once (every
  * file it loads checked by the guard, unless --allow-unsafe-scripts), and its handler looked

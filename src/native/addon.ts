@@ -1,7 +1,7 @@
 // The one place that loads the C++ addon: its surface as a typed interface, and the unpacking
 // of packed batches into LinkMessage objects. Everything else depends on NativeBinding only.
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { PACKAGE_ROOT } from '../package.js';
 import path from 'node:path';
 
 import type { LinkState } from '../event/make.js';
@@ -263,9 +263,7 @@ let loaded: NativeBinding | undefined;
 /** The real addon (build/Release/nlmon.node), loaded once. */
 export function nativeBinding(): NativeBinding {
   if (loaded) return loaded;
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const root = path.resolve(here, '..', '..', '..');
-  const file = process.env.NLMON_ADDON ?? path.join(root, 'build', 'Release', 'nlmon.node');
+  const file = process.env.NLMON_ADDON ?? path.join(PACKAGE_ROOT, 'build', 'Release', 'nlmon.node');
   const addon = createRequire(import.meta.url)(file) as RawAddon;
   if (addon.intsPerRecord !== INTS) {
     throw new Error(`nlmon addon ${file} packs ${addon.intsPerRecord} ints per record, expected ${INTS}: rebuild it (npm run build)`);

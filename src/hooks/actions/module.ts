@@ -13,6 +13,7 @@ import { formatEventJson } from '../../event/format.js';
 import type { Checker, Entries } from '../../config/checker.js';
 import type { ActionReadOptions, ActionRunner, ActionType, HookBase, RunResult } from '../action.js';
 import { checkModule, MODULE_GUARD, recheckFiles, type CheckedFile } from '../script-check.js';
+import { packageFile } from '../../package.js';
 
 export interface ModuleHook extends HookBase {
   action: 'module';
@@ -29,7 +30,7 @@ export interface ModuleHook extends HookBase {
 /** What a module run needs of its hook (files: checked, so every file it loads is guarded). */
 export type ModuleSpec = Pick<ModuleHook, 'name' | 'module' | 'timeout_ms'> & Partial<Pick<ModuleHook, 'files' | 'max_heap_mb'>>;
 
-const WORKER = new URL('../module-worker.js', import.meta.url);
+const WORKER = packageFile('dist/src/hooks/module-worker.js');
 /** The most a handler's log lines keep per run (they go to the run's stdout). */
 const LOG_KEEP = 64 * 1024;
 const LANES = Math.max(1, Math.min(4, os.availableParallelism()));

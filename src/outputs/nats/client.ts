@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import type { NodeConnectionOptions } from '@nats-io/transport-node';
 import type { JetStreamManager, StorageType } from '@nats-io/jetstream';
+import type { MsgHdrs } from '@nats-io/nats-core';
 import { natsLibrary } from './library.js';
 import type { SpoolRecord } from '../spool/spool.js';
 import { eventHost } from '../../event/make.js';
@@ -24,6 +25,15 @@ export function runIdentity(): string {
   }
   // Printable ASCII only (a kernel host name may hold any byte): it goes in a header line as is.
   return `${eventHost()}/${boot}/${STARTED.toString(36)}.${process.pid.toString(36)}`.replace(/[^\x21-\x7e]/g, '_');
+}
+
+/** A message's headers, `Nats-Msg-Id` alone, as the bytes the protocol sends (NATS/1.0 header
+ * block). The client asks a publish's headers only for encode(); a full MsgHdrs (a map, set and
+ * validated, then made into a string and encoded) was a fifth of this output's CPU per event.
+ * The id (runIdentity(), then a number) is printable ASCII. */
+export function msgIdHeader(id: string): MsgHdrs {
+  const bytes = Buffer.from(`NATS/1.0\r\nNats-Msg-Id: ${id}\r\n\r\n`, 'latin1');
+  return { encode: () => bytes } as unknown as MsgHdrs;
 }
 
 /** The client's options: every server, reconnecting for ever, the output's credentials. */

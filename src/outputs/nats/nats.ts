@@ -11,7 +11,7 @@
 // sent again in their order. Each message carries `Nats-Msg-Id: host/boot id/run/sequence`,
 // unique per event across restarts, so the stream stores a record sent twice once (within its
 // duplicate window, two minutes unless the stream says otherwise).
-import type { Msg, MsgHdrs, NatsConnection, Subscription } from '@nats-io/nats-core';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { natsLibrary, type NatsLibrary } from './library.js';
 import type { NlEvent } from '../../event/event.js';
@@ -20,7 +20,7 @@ import { subjectFilter, subjectFor } from './subject.js';
 import { LastError } from '../last-error.js';
 import type { EventJson, Output, OutputLog, OutputStatusBase, OutputType } from '../output.js';
 import { NATS_KEYS, natsTarget, readNats, TLS_KEYS, type NatsOutputConfig } from './settings.js';
-import { connectionOptions, describeError, ensureStream, runIdentity, storedInFlight } from './client.js';
+import { connectionOptions, describeError, ensureStream, msgIdHeader, runIdentity, storedInFlight } from './client.js';
 import { redactUrl } from '../../config/redact.js';
 
 export interface NatsOutputStatus extends OutputStatusBase {
@@ -48,15 +48,6 @@ const PREFETCH = 1024;
 const ACK_WAIT_MS = 10_000;
 /** Pauses before trying again after a failure: growing, at most the last. */
 const BACKOFF_MS = [500, 1000, 2000, 5000];
-
-/** A message's headers, `Nats-Msg-Id` alone, as the bytes the protocol sends (NATS/1.0 header
- * block). The client asks a publish's headers only for encode(); a full MsgHdrs (a map, set and
- * validated, then made into a string and encoded) was a fifth of this output's CPU per event.
- * The id (runIdentity(), then a number) is printable ASCII. */
-function msgIdHeader(id: string): MsgHdrs {
-  const bytes = Buffer.from(`NATS/1.0\r\nNats-Msg-Id: ${id}\r\n\r\n`, 'latin1');
-  return { encode: () => bytes } as unknown as MsgHdrs;
-}
 
 type State = 'connecting' | 'connected' | 'disconnected' | 'error' | 'closed';
 
