@@ -159,3 +159,62 @@ test('defaults, relative scripts, and the shipped example config', () => {
   assert.equal(missing.exitCode, 2);
   assert.match(missing.stderr, /absent\.yaml.*no such file/);
 });
+
+test('secrets from the environment: ${NAME} in a webhook secret, a header and a nats token; $$ for a $; an unset variable or a stray $ at its line and column', () => {
+  const key = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+  process.env.NLMON_TEST_SECRET = key;
+  process.env.NLMON_TEST_TOKEN = 's3cret';
+  delete process.env.NLMON_TEST_UNSET;
+  try {
+    const yaml = `nlmon:
+  integration:
+    hooks:
+      - name: w
+        url: http://127.0.0.1:9/
+        secret: \${NLMON_TEST_SECRET}
+        headers:
+          Authorization: "Bearer \${NLMON_TEST_TOKEN}"
+          X-Price: "5$$"
+  outputs:
+    - name: f
+      type: nats
+      url: nats://127.0.0.1:4222
+      token: \${NLMON_TEST_TOKEN}
+      stream: S
+      subject: a
+      spool_dir: ${dir}/spool
+`;
+    const cfg = parseConfig(yaml, path.join(dir, 'env.yaml'));
+    const h = cfg.integration.hooks[0]!;
+    assert.equal(h.action, 'url');
+    if (h.action !== 'url') return;
+    assert.equal(h.secret.toString('base64'), key.slice('whsec_'.length), 'the secret is the variable\'s');
+    assert.equal(h.headers.authorization, 'Bearer s3cret');
+    assert.equal(h.headers['x-price'], '5$');
+    const o = cfg.outputs[0]!;
+    assert.equal(o.type === 'nats' && o.token, 's3cret');
+    assert.deepEqual(cfg.inline_secrets, [], 'references are not secrets held in the file');
+    const inline = parseConfig(yaml.replace('token: ${NLMON_TEST_TOKEN}', () => 'token: a$$b'), path.join(dir, 'env.yaml'));
+    assert.equal(inline.outputs[0]!.type === 'nats' && inline.outputs[0]!.token, 'a$b');
+    assert.deepEqual(inline.inline_secrets, ["the token of output 'f'"]);
+    const cases: Array<[string, number, number, RegExp]> = [
+      [yaml.replace('${NLMON_TEST_SECRET}', () => '${NLMON_TEST_UNSET}'), 6, 17, /the secret of hook 'w': the environment variable NLMON_TEST_UNSET is not set/],
+      [yaml.replace('Bearer ${NLMON_TEST_TOKEN}', () => 'Bearer $TOKEN'), 8, 26, /headers: Authorization: '\$' is not a reference: write \$\{NAME\}/],
+      [yaml.replace('token: ${NLMON_TEST_TOKEN}', () => 'token: ${1X}'), 14, 14, /'\$\{1X\}' is not a reference/],
+    ];
+    for (const [text, line, col, re] of cases) {
+      const file = path.join(dir, 'env-bad.yaml');
+      fs.writeFileSync(file, text);
+      let err: unknown;
+      try { loadConfigFile(file); } catch (e) { err = e; }
+      assert.ok(err instanceof ConfigError, `expected an error for ${re}`);
+      const issue = err.issues.find((i) => re.test(i.message));
+      assert.ok(issue, `no issue matches ${re}: ${err.message}`);
+      assert.equal(`${issue.line}:${issue.col}`, `${line}:${col}`, issue.message);
+      assert.doesNotMatch(err.message, /s3cret|MfKQ9r8/, 'no secret in the message');
+    }
+  } finally {
+    delete process.env.NLMON_TEST_SECRET;
+    delete process.env.NLMON_TEST_TOKEN;
+  }
+});

@@ -161,6 +161,37 @@ export class Checker {
     return v;
   }
 
+  /** A secret's text as written (a webhook's `secret` or a header's value, a nats `token`), with
+   * each `${NAME}` in it replaced by the environment variable NAME and `$$` by `$`
+   * (docs/config.md, "Secrets from the environment"). One written out in the file is noted for
+   * the file-mode warning (unless `noted` is false: a header's value is a secret only maybe);
+   * one made of references alone is not. A variable that is not set, or a `$` that starts
+   * neither, is an issue at the value. */
+  secret(node: YamlNode | null | undefined, text: string | undefined, what: string, noted = true): string | undefined {
+    if (text === undefined) return undefined;
+    let literal = false;
+    let bad = '';
+    const out = text.replace(/\$(?:\{([^}]*)\}|\$|)/g, (ref, name: string | undefined) => {
+      if (ref === '$$') {
+        literal = true;
+        return '$';
+      }
+      if (name === undefined || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+        bad ||= `${what}: '${ref === '$' ? '$' : ref}' is not a reference: write \${NAME} for an environment variable, $$ for a $`;
+        return '';
+      }
+      const v = process.env[name];
+      if (v === undefined || v === '') bad ||= `${what}: the environment variable ${name} is not set (the daemon's comes from its unit: Environment=, EnvironmentFile=)`;
+      return v ?? '';
+    });
+    if (bad) {
+      this.at(node, bad);
+      return undefined;
+    }
+    if (noted && (literal || text.replace(/\$\{[^}]*\}/g, '') !== '')) this.inlineSecrets.push(what);
+    return out;
+  }
+
   /** A path as the file gives it: a relative one is relative to the config file's directory,
    * never to nlmon's working directory (the embedded default has no directory). */
   relative(value: string): string {

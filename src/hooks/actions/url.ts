@@ -219,7 +219,7 @@ function readWebhook(c: Checker, e: Entries, label: string): Omit<UrlHook, keyof
   const headers: Record<string, string> = {};
   for (const p of c.pairs(e.get('headers'), 'headers')) {
     const k = isScalar(p.key) ? String(p.key.value) : '';
-    const v = scalarText(c, p.value, ['string', 'int']);
+    const v = c.secret(p.value, scalarText(c, p.value, ['string', 'int']), `headers: ${k}`, false);
     if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(k)) c.at(p.key, `headers: '${k}' is not a header name`);
     else if (/^(content-type|content-length|host|webhook-id|webhook-timestamp|webhook-signature)$/i.test(k)) c.at(p.key, `headers: ${k} is set by nlmon`);
     else if (v === undefined || /[\r\n\0]/.test(v)) c.at(p.value ?? p, `headers: ${k} must be a one-line string`);
@@ -228,9 +228,8 @@ function readWebhook(c: Checker, e: Entries, label: string): Omit<UrlHook, keyof
   const format = c.scalar(e.get('format'), 'string', 'format') ?? 'json';
   if (format !== 'json' && format !== 'cloudevents') c.at(e.get('format')!.value, `${label}: format must be json or cloudevents, not '${format}'`);
   if (e.has('secret') && e.has('secret_file')) c.at(e.get('secret_file')!.key as never, `${label}: secret and secret_file do not go together`);
-  let secretText = c.scalar(e.get('secret'), 'string', 'secret');
+  let secretText = c.secret(e.get('secret')?.value, c.scalar(e.get('secret'), 'string', 'secret'), `the secret of ${label}`);
   const secretFile = c.scalar(e.get('secret_file'), 'string', 'secret_file');
-  if (secretText !== undefined) c.inlineSecrets.push(`the secret of ${label}`);
   if (secretFile !== undefined) {
     const read = readSecretFile('secret_file', c.relative(secretFile));
     if ('problem' in read) c.at(e.get('secret_file')!.value, `${label}: ${read.problem}`);

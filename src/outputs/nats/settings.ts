@@ -41,7 +41,7 @@ export function readNats(c: Checker, e: Entries, item: YAMLMap, ctx: OutputReadC
       if (!ok) c.at(urlPair.value, `${label}: '${u}' is not a server URL (nats://host:port or tls://host:port)`);
     }
   }
-  const inlineToken = c.scalar(e.get('token'), 'string', 'token') ?? '';
+  const inlineToken = c.secret(e.get('token')?.value, c.scalar(e.get('token'), 'string', 'token'), `the token of ${label}`) ?? '';
   let token = inlineToken;
   let credentials = c.scalar(e.get('credentials_file'), 'string', 'credentials_file') ?? '';
   const ways = ['token', 'token_file', 'credentials_file'].filter((k) => e.has(k));
@@ -85,7 +85,6 @@ export function readNats(c: Checker, e: Entries, item: YAMLMap, ctx: OutputReadC
     if (credentials && !fs.existsSync(credentials)) c.at(e.get('credentials_file')!.value, `${label}: credentials_file ${credentials}: no such file`);
     else if (unsafe) c.at(e.get('credentials_file')!.value, `${label}: ${unsafe}`);
   }
-  if (inlineToken) c.inlineSecrets.push(`the token of ${label}`);
   const spool = readSpoolKeys(c, e, item, ctx);
   if (c.issues.length !== before || !spool) return undefined;
   return { url, token, credentials_file: credentials, tls, stream: stream ?? '', subject: subject ?? '', ...spool };
