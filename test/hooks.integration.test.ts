@@ -213,18 +213,22 @@ test('order_by [interface]: 20 veths added and removed in a burst, a hook that s
   assert.ok(overlapping, 'runs of different interfaces ran at the same time');
 })));
 
-test('debounce_ms 300: a link flapped 50 times in 200 ms gives at most 2 runs, the last with its final state, NLMON_COALESCED summing to 50', opts, () => withNetns(1, (ns) => withTempDir(async (dir) => {
+test('debounce_ms 300: a link flapped 50 times in 200 ms gives at most 2 runs, the last with its final state, NLMON_COALESCED summing to 50 (and a module handler\'s coalesced too)', opts, () => withNetns(1, (ns) => withTempDir(async (dir) => {
   ip('-n', ns, 'link', 'add', 'f0', 'type', 'veth', 'peer', 'name', 'f1');
   const rec = script(dir, 'rec.sh', `echo "$NLMON_INTERFACE $NLMON_UP $NLMON_COALESCED $NLMON_FIRST_SEQUENCE $NLMON_SEQUENCE" >> ${dir}/runs`);
-  await withDaemon(dir, config(ns, dir, `    hooks:
-      - name: settled
-        script: ${rec}
-        async: true
+  fs.writeFileSync(path.join(dir, 'rec.mjs'), `import fs from 'node:fs';\nexport default function (e, { coalesced, first_sequence }) {\n  fs.appendFileSync(${JSON.stringify(`${dir}/modruns`)}, [e.interface, e.up ? 1 : 0, coalesced, first_sequence, e.sequence].join(' ') + '\\n');\n}\n`);
+  const settings = `        async: true
         order_by: [namespace, interface]
         debounce_ms: 300
         max_delay_ms: 2000
         condition: "event IN [link_up, link_down] AND interface == 'f0'"
-`), async () => {
+`;
+  await withDaemon(dir, config(ns, dir, `    hooks:
+      - name: settled
+        script: ${rec}
+${settings}      - name: settled_mod
+        module: ${dir}/rec.mjs
+${settings}`), async () => {
     // 50 toggles at 250/s: up, down, … ending down.
     linkburst(`/var/run/netns/${ns}`, 50, 250, 'f0');
     await until(() => lines(`${dir}/runs`).length >= 1, 'the debounced run');
@@ -237,5 +241,12 @@ test('debounce_ms 300: a link flapped 50 times in 200 ms gives at most 2 runs, t
     assert.ok(Number(last[3]) < Number(last[4]), 'the first sequence it stands for is before its own');
     const st = (JSON.parse(cli(dir, 'hooks', 'stats', '--json').stdout) as Array<{ name: string; executions: number; coalesced: number; delayed: number }>).find((h) => h.name === 'settled')!;
     assert.deepEqual([st.executions, st.coalesced, st.delayed], [runs.length, 50 - runs.length, 0]);
+    // The module handler's runs, from the same events: the same counts in its context.
+    await until(() => lines(`${dir}/modruns`).length >= 1, 'the module handler\'s debounced run');
+    const mod = lines(`${dir}/modruns`).map((l) => l.split(' '));
+    assert.ok(mod.length >= 1 && mod.length <= 2, `${mod.length} module runs`);
+    assert.equal(mod.reduce((n, r) => n + Number(r[2]), 0), 50, 'the module runs stand for every event');
+    assert.equal(mod.at(-1)![1], '0');
+    assert.ok(Number(mod.at(-1)![3]) < Number(mod.at(-1)![4]), 'first_sequence is before the run\'s own');
   });
 })));

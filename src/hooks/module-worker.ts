@@ -6,10 +6,11 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { register } from 'node:module';
 
-type Handler = (event: unknown, ctx: { hook: string; log: (...args: unknown[]) => void; signal: AbortSignal }) => unknown;
+type Handler = (event: unknown, ctx: { hook: string; log: (...args: unknown[]) => void; signal: AbortSignal; coalesced: number; first_sequence: number }) => unknown;
 
-/** A batch of runs: their ids, and their events as JSON lines in the same order. */
-type FromDaemon = { type: 'runs'; ids: number[]; events: string } | { type: 'abort' };
+/** A batch of runs: their ids, their events as JSON lines in the same order, and for the runs
+ * that stand for more than one event (debounce_ms), [index, count, first sequence] each. */
+type FromDaemon = { type: 'runs'; ids: number[]; events: string; folded: number[] } | { type: 'abort' };
 
 const { file, hook, started, guard } = workerData as { file: string; hook: string; started: Int32Array; guard: string };
 const port = parentPort!;
@@ -81,14 +82,23 @@ port.on('message', (msg: FromDaemon) => {
     return;
   }
   const lines = msg.events.split('\n');
+  let f = 0;
   for (let i = 0; i < msg.ids.length; i++) {
     const id = msg.ids[i]!;
     const json = lines[i]!;
+    let coalesced = 1;
+    let first = -1;
+    if (msg.folded[f] === i) {
+      coalesced = msg.folded[f + 1]!;
+      first = msg.folded[f + 2]!;
+      f += 3;
+    }
     const log = (...args: unknown[]) => port.postMessage({ type: 'log', id, line: args.map((a) => (typeof a === 'string' ? a : String(a))).join(' ') });
     Atomics.add(started, 0, 1);
     let result: unknown;
     try {
-      result = handler(JSON.parse(json), { hook, log, signal: controller.signal });
+      const event = JSON.parse(json) as { sequence: number };
+      result = handler(event, { hook, log, signal: controller.signal, coalesced, first_sequence: first < 0 ? event.sequence : first });
     } catch (e) {
       settled(id, false, message(e));
       continue;

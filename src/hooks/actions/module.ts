@@ -14,6 +14,7 @@ import type { Checker, Entries } from '../../config/checker.js';
 import type { ActionReadOptions, ActionRunner, ActionType, HookBase, RunResult } from '../action.js';
 import { checkModule, MODULE_GUARD, recheckFiles, type CheckedFile } from '../script-check.js';
 import { packageFile } from '../../package.js';
+import { coalescedOf } from '../gates.js';
 
 export interface ModuleHook extends HookBase {
   action: 'module';
@@ -47,6 +48,9 @@ const DEATH_WINDOW_MS = 60_000;
 interface Run {
   id: number;
   json: string;
+  /** How many events the run stands for (debounce_ms), and the first one's sequence. */
+  count: number;
+  first: number;
   /** Its place in the order its lane received runs (1-based). */
   ordinal: number;
   out: string;
@@ -64,7 +68,7 @@ interface Lane {
   started: Int32Array;
   posted: number;
   inflight: Map<number, Run>;
-  outbox: Array<[number, string]>;
+  outbox: Run[];
   flushing: boolean;
   /** Set once it is being replaced (a timeout, a crash, a reload): no new runs. */
   retired: boolean;
@@ -92,11 +96,14 @@ export class ModuleRunner {
 
   run(hook: ModuleSpec, event: NlEvent): Promise<RunResult> {
     const t0 = performance.now();
+    const folded = coalescedOf(event);
     return new Promise<RunResult>((resolve) => {
       const run: Run = {
         id: this.nextId++,
         // The event goes as its JSON text: a string is copied, not cloned field by field.
         json: formatEventJson(event),
+        count: folded.count,
+        first: folded.first_sequence,
         ordinal: 0,
         out: '',
         timer: setTimeout(() => this.timedOut(hook, run), hook.timeout_ms),
@@ -138,7 +145,7 @@ export class ModuleRunner {
     run.ordinal = ++lane.posted;
     run.lane = lane;
     lane.inflight.set(run.id, run);
-    lane.outbox.push([run.id, run.json]);
+    lane.outbox.push(run);
     if (!lane.flushing && lane.ready) {
       lane.flushing = true;
       queueMicrotask(() => this.flush(lane));
@@ -153,11 +160,14 @@ export class ModuleRunner {
     // cloned element by element.)
     const ids: number[] = [];
     let events = '';
-    for (const [id, json] of lane.outbox) {
-      events += ids.length ? `\n${json}` : json;
-      ids.push(id);
+    // [run index, count, first sequence] for the runs that stand for more than one event.
+    const folded: number[] = [];
+    for (const run of lane.outbox) {
+      events += ids.length ? `\n${run.json}` : run.json;
+      if (run.count > 1) folded.push(ids.length, run.count, run.first);
+      ids.push(run.id);
     }
-    lane.worker.postMessage({ type: 'runs', ids, events });
+    lane.worker.postMessage({ type: 'runs', ids, events, folded });
     lane.outbox = [];
   }
 
