@@ -169,26 +169,24 @@ export class Checker {
    * neither, is an issue at the value. */
   secret(node: YamlNode | null | undefined, text: string | undefined, what: string, noted = true): string | undefined {
     if (text === undefined) return undefined;
-    let literal = false;
+    let referenced = 0; // characters of the text that are references
     let bad = '';
     const out = text.replace(/\$(?:\{([^}]*)\}|\$|)/g, (ref, name: string | undefined) => {
-      if (ref === '$$') {
-        literal = true;
-        return '$';
-      }
+      if (ref === '$$') return '$';
       if (name === undefined || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
         bad ||= `${what}: '${ref === '$' ? '$' : ref}' is not a reference: write \${NAME} for an environment variable, $$ for a $`;
         return '';
       }
       const v = process.env[name];
       if (v === undefined || v === '') bad ||= `${what}: the environment variable ${name} is not set (the daemon's comes from its unit: Environment=, EnvironmentFile=)`;
+      referenced += ref.length;
       return v ?? '';
     });
     if (bad) {
       this.at(node, bad);
       return undefined;
     }
-    if (noted && (literal || text.replace(/\$\{[^}]*\}/g, '') !== '')) this.inlineSecrets.push(what);
+    if (noted && referenced < text.length) this.inlineSecrets.push(what);
     return out;
   }
 

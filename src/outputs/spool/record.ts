@@ -74,13 +74,6 @@ export class RecordBatch {
   }
 }
 
-/** Encodes one record (header included). */
-export function encodeRecord(time: number, key: string, id: string, body: string): Buffer {
-  const b = new RecordBatch();
-  b.add(time, key, id, body);
-  return b.take();
-}
-
 export function decodePayload(buf: Buffer, p: number, len: number, seg: number, off: number): SpoolRecord {
   const end = p + len;
   const time = buf.readDoubleLE(p);

@@ -32,7 +32,7 @@ import { safeDirectory } from '../../files/safe-path.js';
 
 const NOFOLLOW = fs.constants.O_NOFOLLOW;
 
-export { encodeRecord, RecordBatch, type SpoolRecord } from './record.js';
+export { RecordBatch, type SpoolRecord } from './record.js';
 
 const ACKED_FILE = 'acked';
 /** Bytes waiting for the disk before new records are dropped (and counted). */
@@ -109,7 +109,7 @@ export class Spool {
     return this.pendingBytes;
   }
 
-  /** Appends `count` encoded records (RecordBatch, encodeRecord), one after another in `buf`;
+  /** Appends `count` encoded records (RecordBatch), one after another in `buf`;
    * they are readable once written. */
   append(buf: Buffer, count: number): void {
     if (this.closed || count === 0) return;
