@@ -1,9 +1,11 @@
-// link_watcher_binding: the LinkWatcher class. It polls one netlink socket (netlink_socket.cc)
-// with uv_poll on the environment's own loop and hands each drained batch to JavaScript packed.
-#include <errno.h>
-#include <sys/socket.h>
+// link_watcher_binding: the LinkWatcher class. It opens one netlink socket (netlink_socket.cc),
+// hands it to the reader thread (read_ahead.cc), and on the environment's own loop decodes what
+// was read ahead and hands each batch to JavaScript packed.
 #include <unistd.h>
 #include <uv.h>
+
+#include <cstring>
+#include <memory>
 
 #include <string>
 #include <vector>
@@ -12,18 +14,14 @@
 #include "js_call.hh"
 #include "link_decoder.hh"
 #include "netlink_socket.hh"
+#include "read_ahead.hh"
 #include "record_pack.hh"
 
 namespace nlmon {
 namespace {
 
-// Datagrams drained per readiness callback, so one busy namespace cannot starve the loop.
+// Datagrams decoded per turn of the loop, so one busy namespace cannot starve the loop.
 constexpr size_t kMaxDatagramsPerWake = 256;
-// Coalescing under load (see PauseIfBusy): a wake-up within kBusyGapNs of the previous one that
-// found fewer than kEnoughDatagrams datagrams pauses polling for kPauseMs.
-constexpr uint64_t kBusyGapNs = 2'000'000;
-constexpr size_t kEnoughDatagrams = 64;
-constexpr uint64_t kPauseMs = 1;
 
 class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
  public:
@@ -75,21 +73,26 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
       Napi::Error::New(env, "no event loop").ThrowAsJavaScriptException();
       return;
     }
-    poll_ = new Poll();
-    poll_->fd = r.fd;
-    poll_->owner = this;
-    poll_->handle.data = poll_;
-    poll_->pause.data = poll_;
-    if (uv_poll_init(loop, &poll_->handle, r.fd) != 0) {
+    wake_ = new Wake();
+    wake_->owner = this;
+    wake_->handle.data = wake_;
+    if (uv_async_init(loop, &wake_->handle, OnWake) != 0) {
       ::close(r.fd);
-      delete poll_;
-      poll_ = nullptr;
-      Napi::Error::New(env, "uv_poll_init failed").ThrowAsJavaScriptException();
+      delete wake_;
+      wake_ = nullptr;
+      Napi::Error::New(env, "uv_async_init failed").ThrowAsJavaScriptException();
       return;
     }
-    uv_timer_init(loop, &poll_->pause);
-    poll_->open_handles = 2;
-    uv_poll_start(&poll_->handle, UV_READABLE, OnReadable);
+    // The queue holds what the socket's receive buffer would (read_ahead.hh).
+    int err = 0;
+    queue_ = SocketQueue::Open(r.fd, static_cast<size_t>(r.receive_buffer), WakeFromReader, &wake_->handle, &err);
+    if (!queue_) {
+      wake_->owner = nullptr;
+      uv_close(reinterpret_cast<uv_handle_t*>(&wake_->handle), OnHandleClosed);
+      wake_ = nullptr;
+      ThrowSystemError(env, SysError{err, "epoll_ctl"}, path);
+      return;
+    }
     port_id_ = r.port_id;
     receive_buffer_ = r.receive_buffer;
     receive_buffer_forced_ = r.forced;
@@ -104,59 +107,48 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
   ~LinkWatcher() override { Shutdown(); }
 
  private:
-  struct Poll {
-    uv_poll_t handle;
-    uv_timer_t pause;  // re-arms the poll after a short pause under load (see PauseIfBusy)
-    int open_handles = 0;
-    int fd = -1;
+  struct Wake {
+    uv_async_t handle;  // sent by the reader thread when it has queued datagrams, and by Drain
     LinkWatcher* owner = nullptr;
   };
 
-  // Handles are closed before the fd, and the memory is freed when the last one is closed.
-  static void OnHandleClosed(uv_handle_t* h) {
-    Poll* p = static_cast<Poll*>(h->data);
-    if (--p->open_handles > 0) return;
-    ::close(p->fd);
-    delete p;
-  }
+  static void OnHandleClosed(uv_handle_t* h) { delete static_cast<Wake*>(h->data); }
 
   static void OnEnvCleanup(void* arg) { static_cast<LinkWatcher*>(arg)->Shutdown(); }
 
-  // Stops polling and closes the handle, then the fd in the close callback. Idempotent.
+  // Stops the reader reading the socket and closes it, then the wake-up handle. Idempotent.
   void Shutdown() {
-    if (!poll_) return;
+    if (!wake_) return;
     napi_remove_env_cleanup_hook(Env(), OnEnvCleanup, this);
-    uv_poll_stop(&poll_->handle);
-    uv_timer_stop(&poll_->pause);
-    poll_->owner = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(&poll_->handle), OnHandleClosed);
-    uv_close(reinterpret_cast<uv_handle_t*>(&poll_->pause), OnHandleClosed);
-    poll_ = nullptr;
+    queue_->Close();  // no wake-up is sent after this
+    truncated_ = queue_->truncated();
+    queue_.reset();
+    std::vector<uint8_t>().swap(taken_);
+    wake_->owner = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(&wake_->handle), OnHandleClosed);
+    wake_ = nullptr;
     delete context_;
     context_ = nullptr;
   }
 
-  // pause(): stop reading the socket (a consumer that cannot keep up); the kernel queues, then
-  // overruns, and the next read after resume() reports the overrun. resume(): read again.
+  // pause(): stop handing batches over (a consumer that cannot keep up); the reader fills the
+  // queue, then stops reading, the kernel queues, then overruns, and the overrun is handed over
+  // in its place after resume(). resume(): hand over again.
   Napi::Value Pause(const Napi::CallbackInfo& info) {
-    if (poll_ && !paused_) {
-      paused_ = true;
-      uv_poll_stop(&poll_->handle);
-      uv_timer_stop(&poll_->pause);
-    }
+    paused_ = true;
     return info.Env().Undefined();
   }
 
   Napi::Value Resume(const Napi::CallbackInfo& info) {
-    if (poll_ && paused_) {
+    if (wake_ && paused_) {
       paused_ = false;
-      uv_poll_start(&poll_->handle, UV_READABLE, OnReadable);
+      uv_async_send(&wake_->handle);
     }
     return info.Env().Undefined();
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
-    if (poll_) {
+    if (wake_) {
       Shutdown();
       Unref();
     }
@@ -165,7 +157,7 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
 
   Napi::Value RequestDump(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (!poll_) {
+    if (!wake_) {
       Napi::Error::New(env, "requestDump on a closed watcher").ThrowAsJavaScriptException();
       return env.Undefined();
     }
@@ -174,7 +166,7 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
     const uint32_t seq = info.Length() > 0 ? info[0].ToNumber().Uint32Value() : 1;
     const bool addrs = info.Length() > 1 && info[1].IsString() && info[1].As<Napi::String>().Utf8Value() == "addr";
     const int32_t target = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : -1;
-    const int err = addrs ? SendAddrDump(poll_->fd, seq, target) : SendLinkDump(poll_->fd, seq, target);
+    const int err = addrs ? SendAddrDump(queue_->fd(), seq, target) : SendLinkDump(queue_->fd(), seq, target);
     if (err != 0) ThrowSystemError(env, SysError{err, "sendto"}, "");
     return env.Undefined();
   }
@@ -184,7 +176,7 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
   // socket's does; the answer comes in a batch.
   Napi::Value RequestNsid(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (!poll_) {
+    if (!wake_) {
       Napi::Error::New(env, "requestNsid on a closed watcher").ThrowAsJavaScriptException();
       return env.Undefined();
     }
@@ -194,7 +186,7 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
     }
     const int32_t target = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : -1;
     const int32_t peer = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Int32Value() : -1;
-    const int err = SendGetNsid(poll_->fd, info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Int32Value(), target, peer);
+    const int err = SendGetNsid(queue_->fd(), info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Int32Value(), target, peer);
     if (err != 0) ThrowSystemError(env, SysError{err, "sendto"}, "");
     return env.Undefined();
   }
@@ -204,7 +196,7 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
     Napi::Object o = Napi::Object::New(env);
     o.Set("datagrams", Napi::Number::New(env, static_cast<double>(datagrams_)));
     o.Set("messages", Napi::Number::New(env, static_cast<double>(stats_.messages)));
-    o.Set("malformed", Napi::Number::New(env, static_cast<double>(stats_.malformed + truncated_)));
+    o.Set("malformed", Napi::Number::New(env, static_cast<double>(stats_.malformed + (queue_ ? queue_->truncated() : truncated_))));
     o.Set("ignored", Napi::Number::New(env, static_cast<double>(stats_.ignored)));
     return o;
   }
@@ -219,28 +211,12 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
     return Napi::Number::New(info.Env(), port_id_);
   }
 
-  static void OnReadable(uv_poll_t* handle, int status, int /*events*/) {
-    Poll* p = static_cast<Poll*>(handle->data);
-    if (p->owner) p->owner->Drain(status);
-  }
+  // From the reader thread (read_ahead.hh): uv_async_send is the one libuv call safe there.
+  static void WakeFromReader(void* arg) { uv_async_send(static_cast<uv_async_t*>(arg)); }
 
-  static void OnPauseEnd(uv_timer_t* timer) {
-    Poll* p = static_cast<Poll*>(timer->data);
-    if (p->owner && !p->owner->paused_) uv_poll_start(&p->handle, UV_READABLE, OnReadable);
-  }
-
-  // Under a sustained stream every readiness brings only a few messages, and the fixed cost
-  // of a wake-up (the call into JavaScript, one write of output) dominates. When a wake-up
-  // comes soon after the previous one and the socket is already empty, polling pauses for
-  // kPauseMs, so the next batch holds a millisecond's worth of messages. At low rates nothing
-  // waits; the pause is far shorter than the time the receive buffer can hold.
-  void PauseIfBusy(size_t datagrams, DrainEnd end) {
-    const uint64_t now = uv_hrtime();
-    const bool busy = now - last_wake_ns_ < kBusyGapNs;
-    last_wake_ns_ = now;
-    if (!busy || end != DrainEnd::kEmpty || datagrams >= kEnoughDatagrams || !poll_ || paused_) return;
-    uv_poll_stop(&poll_->handle);
-    uv_timer_start(&poll_->pause, OnPauseEnd, kPauseMs, 0);
+  static void OnWake(uv_async_t* handle) {
+    Wake* w = static_cast<Wake*>(handle->data);
+    if (w->owner) w->owner->Drain();
   }
 
   // Calls fn(args) with the async context (see CallFromLoop). Raw N-API throughout: this runs
@@ -252,57 +228,74 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
     CallFromLoop(Env(), *context_, Value(), fn.Value(), args.size(), args.begin());
   }
 
-  void Drain(int status) {
+  void Drain() {
     napi_env env = Env();
     napi_handle_scope scope;
     if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-    if (CanCallJs(env)) DrainInScope(env, status);  // else the cleanup hook closes the socket
+    if (CanCallJs(env)) DrainInScope(env);  // else the cleanup hook closes the socket
     napi_close_handle_scope(env, scope);
   }
 
-  void DrainInScope(napi_env env, int status) {
-    bool overrun = false;
-    if (status < 0) {
-      // libuv reports POLLERR as an error and stops the handle. On a netlink socket POLLERR
-      // is how the kernel says it dropped messages (ENOBUFS): read the error, poll again.
-      int err = 0;
-      socklen_t len = sizeof err;
-      if (getsockopt(poll_->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
-      if (err != 0 && err != ENOBUFS) {
-        Call(on_error_, {SystemError(env, SysError{err, "poll"}, "")});
-        return;
-      }
-      overrun = err == ENOBUFS;
-      if (!paused_) uv_poll_start(&poll_->handle, UV_READABLE, OnReadable);
+  // Decodes up to kMaxDatagramsPerWake datagrams of what was read ahead, in order, and hands
+  // them over; an overrun or an error is handed over in its place, after the records before it.
+  // What is left waits for the next turn of the loop.
+  void DrainInScope(napi_env env) {
+    if (paused_) return;
+    if (offset_ >= taken_.size()) {
+      offset_ = 0;
+      if (!queue_->Take(&taken_)) return;
     }
     records_.clear();
-    DrainResult r = DrainSocket(poll_->fd, kMaxDatagramsPerWake, &records_, &stats_);
-    datagrams_ += r.datagrams;
-    truncated_ += r.truncated;
-    PauseIfBusy(r.datagrams, r.end);
+    const size_t start = offset_;
+    size_t datagrams = 0;
+    EntryHeader marker{EntryKind::kDatagram, 0, 0};
+    while (offset_ < taken_.size() && datagrams < kMaxDatagramsPerWake) {
+      EntryHeader h;
+      std::memcpy(&h, taken_.data() + offset_, sizeof h);
+      const uint8_t* data = taken_.data() + offset_ + sizeof h;
+      offset_ += EntrySize(h.len);
+      if (h.kind != EntryKind::kDatagram) {
+        marker = h;
+        break;
+      }
+      datagrams++;
+      const size_t first = records_.size();
+      DecodeDatagram(data, h.len, &records_, &stats_);
+      if (h.value >= 0) {
+        for (size_t k = first; k < records_.size(); k++) records_[k].origin_nsid = h.value;
+      }
+    }
+    datagrams_ += datagrams;
+    queue_->Release(offset_ - start);
     if (!records_.empty()) {
       napi_value ints, strs, count;
-      if (!PackRecords(env, records_, &ints, &strs) ||
-          napi_create_double(env, static_cast<double>(records_.size()), &count) != napi_ok) {
-        return;
+      if (PackRecords(env, records_, &ints, &strs) &&
+          napi_create_double(env, static_cast<double>(records_.size()), &count) == napi_ok) {
+        Call(on_batch_, {ints, strs, count});
       }
-      Call(on_batch_, {ints, strs, count});
-      if (!poll_) return;  // closed from inside the callback
+      if (!wake_) return;  // closed from inside the callback
     }
-    if (overrun || r.end == DrainEnd::kOverrun) {
+    if (marker.kind == EntryKind::kOverrun) {
       Call(on_overrun_, {});
-    } else if (r.end == DrainEnd::kError) {
-      Call(on_error_, {SystemError(env, r.error, "")});
+    } else if (marker.kind == EntryKind::kError) {
+      Call(on_error_, {SystemError(env, SysError{marker.value, "recvmmsg"}, "")});
+    }
+    if (wake_ && !paused_ && offset_ < taken_.size()) uv_async_send(&wake_->handle);
+    else if (wake_ && !paused_ && queue_->Take(&taken_)) {
+      offset_ = 0;
+      uv_async_send(&wake_->handle);
     }
   }
 
-  Poll* poll_ = nullptr;
+  Wake* wake_ = nullptr;
+  std::shared_ptr<SocketQueue> queue_;
+  std::vector<uint8_t> taken_;  // entries taken from the queue; decoded from offset_ on
+  size_t offset_ = 0;
   Napi::AsyncContext* context_ = nullptr;
   Napi::FunctionReference on_batch_, on_overrun_, on_error_;
   std::vector<LinkRecord> records_;
   DecodeStats stats_;
   uint64_t datagrams_ = 0, truncated_ = 0;
-  uint64_t last_wake_ns_ = 0;
   uint32_t port_id_ = 0;
   int receive_buffer_ = 0;
   bool receive_buffer_forced_ = false;

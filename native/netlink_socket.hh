@@ -1,6 +1,6 @@
 // netlink_socket: one NETLINK_ROUTE socket bound to the link group (and the IPv4/IPv6 address
-// groups), opened inside a network namespace; bounded recvmmsg drains into decoded records, link
-// and address dump requests, and RTM_GETNSID requests.
+// groups), opened inside a network namespace; link and address dump requests, and RTM_GETNSID
+// requests. The socket is read by read_ahead.cc.
 #pragma once
 
 #include <cstdint>
@@ -54,19 +54,5 @@ struct NsidResult {
   SysError error;
 };
 NsidResult NamespaceId(const std::string& netns_path);
-
-enum class DrainEnd { kEmpty, kLimit, kOverrun, kError };
-
-struct DrainResult {
-  DrainEnd end = DrainEnd::kEmpty;
-  size_t datagrams = 0;
-  uint64_t truncated = 0;  // datagrams cut by MSG_TRUNC or not from the kernel
-  SysError error;
-};
-
-// Receives up to max_datagrams datagrams (recvmmsg, non-blocking) and decodes them into out.
-// Stops early when the socket is empty, on ENOBUFS (kOverrun) or on another error.
-DrainResult DrainSocket(int fd, size_t max_datagrams, std::vector<LinkRecord>* out,
-                        DecodeStats* stats);
 
 }  // namespace nlmon

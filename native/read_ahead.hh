@@ -1,0 +1,87 @@
+// read_ahead: reads the netlink sockets ahead of the JavaScript thread (docs/events.md,
+// "Read-ahead"). One reader thread per process waits on every open socket (epoll) and copies each
+// datagram, as it comes, into that socket's queue; the socket's owner takes the queue on its own
+// thread and decodes it. A queue holds at most its socket's receive buffer (as granted) and all
+// queues together at most kTotalCap bytes, each plus one datagram. A socket whose queue is full is
+// not read until its owner has taken half of it: the kernel queues meanwhile, then overruns
+// (ENOBUFS), exactly as when nothing reads the socket, and the overrun takes its place in the
+// queue's order. No Node-API here: the owner is woken through a function it gives.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace nlmon {
+
+// Bytes all queues together may hold (plus one datagram each).
+constexpr size_t kTotalCap = 64u << 20;
+
+// What an entry of a queue is. Entries are an EntryHeader followed by len bytes, padded to 4.
+enum class EntryKind : uint32_t {
+  kDatagram = 0,  // a whole datagram from the kernel
+  kOverrun = 1,   // the kernel dropped messages here (ENOBUFS)
+  kError = 2,     // the socket failed (value: errno); nothing follows, the socket is not read again
+};
+
+struct EntryHeader {
+  EntryKind kind;
+  uint32_t len;   // bytes of datagram that follow
+  int32_t value;  // kDatagram: the origin namespace id (NETLINK_LISTEN_ALL_NSID), -1 if none;
+                  // kError: errno
+};
+
+constexpr size_t EntrySize(uint32_t len) { return sizeof(EntryHeader) + ((len + 3u) & ~size_t{3}); }
+
+class SocketQueue {
+ public:
+  using Wake = void (*)(void* arg);
+
+  // Hands fd (a non-blocking netlink socket) to the reader, queueing at most cap bytes. wake(arg)
+  // is called from the reader's thread when entries are queued and the owner has taken none since
+  // the last call. The queue owns fd from here on. Returns null with *err set (the reader thread
+  // or its epoll could not be made); fd is then closed.
+  static std::shared_ptr<SocketQueue> Open(int fd, size_t cap, Wake wake, void* arg, int* err);
+
+  // The owner's side. Take swaps what has been queued into *out (emptied first) and returns
+  // false when nothing was. Release gives back the bytes of taken entries the owner is done with.
+  bool Take(std::vector<uint8_t>* out);
+  void Release(size_t bytes);
+  // Datagrams dropped as cut short (MSG_TRUNC) or not from the kernel.
+  uint64_t truncated();
+  // The reader stops reading fd and closes it; no wake is called once this returns.
+  void Close();
+
+  int fd() const { return fd_; }
+
+  // The reader's side (read_ahead.cc).
+  struct Scratch;
+  size_t Fill(Scratch* scratch);
+  void Arm();
+
+  SocketQueue(int fd, size_t cap, Wake wake, void* arg, uint64_t id)
+      : fd_(fd), cap_(cap), wake_(wake), arg_(arg), id_(id) {}
+
+ private:
+  void Append(EntryKind kind, int32_t value, const uint8_t* data, uint32_t len);
+  void Disarm();
+  bool Full() const;
+
+  std::mutex mu_;
+  const int fd_;
+  const size_t cap_;
+  const Wake wake_;
+  void* const arg_;
+  const uint64_t id_;
+  std::vector<uint8_t> queue_;
+  size_t held_ = 0;  // queued plus taken and not released
+  uint64_t truncated_ = 0;
+  bool armed_ = false;     // in the reader's epoll set
+  bool closed_ = false;
+  bool failed_ = false;    // an error was queued: not read again
+  bool signalled_ = false; // woken, and nothing taken since
+};
+
+}  // namespace nlmon
