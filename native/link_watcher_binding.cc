@@ -83,9 +83,9 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
       Napi::Error::New(env, "uv_async_init failed").ThrowAsJavaScriptException();
       return;
     }
-    // The queue holds what the socket's receive buffer would (read_ahead.hh).
+    // The queue holds the bytes of receive buffer asked for: half what the kernel grants.
     int err = 0;
-    queue_ = SocketQueue::Open(r.fd, static_cast<size_t>(r.receive_buffer), WakeFromReader, &wake_->handle, &err);
+    queue_ = SocketQueue::Open(r.fd, static_cast<size_t>(r.receive_buffer) / 2, WakeFromReader, &wake_->handle, &err);
     if (!queue_) {
       wake_->owner = nullptr;
       uv_close(reinterpret_cast<uv_handle_t*>(&wake_->handle), OnHandleClosed);
@@ -123,7 +123,8 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
     queue_->Close();  // no wake-up is sent after this
     truncated_ = queue_->truncated();
     queue_.reset();
-    std::vector<uint8_t>().swap(taken_);
+    taken_.Clear();
+    more_ = false;
     wake_->owner = nullptr;
     uv_close(reinterpret_cast<uv_handle_t*>(&wake_->handle), OnHandleClosed);
     wake_ = nullptr;
@@ -241,23 +242,17 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
   // What is left waits for the next turn of the loop.
   void DrainInScope(napi_env env) {
     if (paused_) return;
-    if (offset_ >= taken_.size()) {
-      offset_ = 0;
-      if (!queue_->Take(&taken_)) return;
+    if (!more_) {
+      more_ = queue_->Take(&taken_);
+      if (!more_) return;
     }
     records_.clear();
-    const size_t start = offset_;
-    size_t datagrams = 0;
-    EntryHeader marker{EntryKind::kDatagram, 0, 0};
-    while (offset_ < taken_.size() && datagrams < kMaxDatagramsPerWake) {
-      EntryHeader h;
-      std::memcpy(&h, taken_.data() + offset_, sizeof h);
-      const uint8_t* data = taken_.data() + offset_ + sizeof h;
-      offset_ += EntrySize(h.len);
-      if (h.kind != EntryKind::kDatagram) {
-        marker = h;
-        break;
-      }
+    size_t datagrams = 0, released = 0;
+    EntryHeader h{EntryKind::kDatagram, 0, 0};
+    const uint8_t* data = nullptr;
+    while (datagrams < kMaxDatagramsPerWake && (more_ = taken_.Next(&h, &data))) {
+      released += EntrySize(h.len);
+      if (h.kind != EntryKind::kDatagram) break;
       datagrams++;
       const size_t first = records_.size();
       DecodeDatagram(data, h.len, &records_, &stats_);
@@ -266,7 +261,7 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
       }
     }
     datagrams_ += datagrams;
-    queue_->Release(offset_ - start);
+    queue_->Release(released);
     if (!records_.empty()) {
       napi_value ints, strs, count;
       if (PackRecords(env, records_, &ints, &strs) &&
@@ -275,22 +270,19 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
       }
       if (!wake_) return;  // closed from inside the callback
     }
-    if (marker.kind == EntryKind::kOverrun) {
+    if (more_ && h.kind == EntryKind::kOverrun) {
       Call(on_overrun_, {});
-    } else if (marker.kind == EntryKind::kError) {
-      Call(on_error_, {SystemError(env, SysError{marker.value, "recvmmsg"}, "")});
+    } else if (more_ && h.kind == EntryKind::kError) {
+      Call(on_error_, {SystemError(env, SysError{h.value, "recvmmsg"}, "")});
     }
-    if (wake_ && !paused_ && offset_ < taken_.size()) uv_async_send(&wake_->handle);
-    else if (wake_ && !paused_ && queue_->Take(&taken_)) {
-      offset_ = 0;
-      uv_async_send(&wake_->handle);
-    }
+    // What is left (taken, or queued since) waits for the next turn of the loop.
+    if (wake_ && !paused_ && (more_ || (more_ = queue_->Take(&taken_)))) uv_async_send(&wake_->handle);
   }
 
   Wake* wake_ = nullptr;
   std::shared_ptr<SocketQueue> queue_;
-  std::vector<uint8_t> taken_;  // entries taken from the queue; decoded from offset_ on
-  size_t offset_ = 0;
+  Entries taken_;      // entries taken from the queue, not decoded yet
+  bool more_ = false;  // taken_ may hold more
   Napi::AsyncContext* context_ = nullptr;
   Napi::FunctionReference on_batch_, on_overrun_, on_error_;
   std::vector<LinkRecord> records_;

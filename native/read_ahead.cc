@@ -6,7 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstring>
 #include <unordered_map>
+#include <vector>
 
 namespace nlmon {
 namespace {
@@ -31,8 +32,9 @@ constexpr size_t kEnoughDatagrams = 64;
 constexpr long kPauseNs = 1'000'000;
 // While a socket waits for room, the reader looks again this often (room freed by other queues).
 constexpr int kRetryMs = 10;
-// A taken buffer larger than this is freed instead of kept for the next swap (after a burst).
-constexpr size_t kKeepCapacity = 256u << 10;
+// Entries are kept in chunks of this many bytes (more for an entry that is larger), mapped and
+// unmapped directly: freed memory goes back at once, not to an allocator's arena.
+constexpr size_t kChunkSize = 256u << 10;
 
 uint64_t NowNs() {
   timespec ts;
@@ -157,6 +159,87 @@ int32_t OriginNsid(const msghdr& m) {
 
 }  // namespace
 
+namespace {
+
+// Chunks of kChunkSize kept for reuse, so a steady stream touches the same pages instead of
+// faulting fresh ones in and unmapping them (which costs every thread a TLB flush).
+class ChunkPool {
+ public:
+  static ChunkPool& Get() {
+    static ChunkPool* pool = new ChunkPool();  // never destroyed: the reader may outlive exit
+    return *pool;
+  }
+  uint8_t* Take(size_t capacity) {
+    if (capacity == kChunkSize) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (count_ > 0) return spare_[--count_];
+    }
+    void* bytes = mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return bytes == MAP_FAILED ? nullptr : static_cast<uint8_t*>(bytes);
+  }
+  void Give(uint8_t* bytes, size_t capacity) {
+    if (capacity == kChunkSize) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (count_ < kSpares) {
+        spare_[count_++] = bytes;
+        return;
+      }
+    }
+    munmap(bytes, capacity);
+  }
+
+ private:
+  static constexpr size_t kSpares = 4;  // 1 MiB kept at most
+  std::mutex mu_;
+  uint8_t* spare_[kSpares];
+  size_t count_ = 0;
+};
+
+}  // namespace
+
+Entries::~Entries() { Clear(); }
+
+void Entries::Free(Chunk& c) {
+  ChunkPool::Get().Give(c.bytes, c.capacity);
+  c.bytes = nullptr;
+}
+
+void Entries::Clear() {
+  for (Chunk& c : chunks_) Free(c);
+  chunks_.clear();
+  offset_ = 0;
+}
+
+size_t Entries::Append(EntryKind kind, int32_t value, const uint8_t* data, uint32_t len) {
+  const size_t size = EntrySize(len);
+  if (chunks_.empty() || chunks_.back().capacity - chunks_.back().used < size) {
+    const size_t capacity = std::max(kChunkSize, (size + 4095) & ~size_t{4095});
+    uint8_t* bytes = ChunkPool::Get().Take(capacity);
+    if (!bytes) return 0;  // out of memory: the caller counts it
+    chunks_.push_back(Chunk{bytes, capacity, 0});
+  }
+  Chunk& c = chunks_.back();
+  const EntryHeader h{kind, len, value};
+  std::memcpy(c.bytes + c.used, &h, sizeof h);
+  if (len > 0) std::memcpy(c.bytes + c.used + sizeof h, data, len);
+  c.used += size;
+  return size;
+}
+
+bool Entries::Next(EntryHeader* h, const uint8_t** data) {
+  while (!chunks_.empty() && offset_ >= chunks_.front().used) {
+    Free(chunks_.front());
+    chunks_.pop_front();
+    offset_ = 0;
+  }
+  if (chunks_.empty()) return false;
+  const Chunk& c = chunks_.front();
+  std::memcpy(h, c.bytes + offset_, sizeof *h);
+  *data = c.bytes + offset_ + sizeof *h;
+  offset_ += EntrySize(h->len);
+  return true;
+}
+
 struct SocketQueue::Scratch {
   std::unique_ptr<uint8_t[]> data{new uint8_t[kDatagramSize * kBatch]};
   iovec iov[kBatch];
@@ -221,11 +304,13 @@ void SocketQueue::Arm() {
 }
 
 void SocketQueue::Append(EntryKind kind, int32_t value, const uint8_t* data, uint32_t len) {
-  const size_t at = queue_.size(), size = EntrySize(len);
-  queue_.resize(at + size);
-  EntryHeader h{kind, len, value};
-  std::memcpy(queue_.data() + at, &h, sizeof h);
-  if (len > 0) std::memcpy(queue_.data() + at + sizeof h, data, len);
+  size_t size = queue_.Append(kind, value, data, len);
+  if (size == 0 && kind == EntryKind::kDatagram) {
+    // No memory for it: counted, and told as an overrun (if even that fits) so that the
+    // namespace resyncs what it missed.
+    lost_++;
+    size = queue_.Append(EntryKind::kOverrun, 0, nullptr, 0);
+  }
   held_ += size;
   int unused;
   Reader::Get(&unused)->total += size;
@@ -287,13 +372,13 @@ size_t SocketQueue::Fill(Scratch* b) {
   return got;
 }
 
-bool SocketQueue::Take(std::vector<uint8_t>* out) {
-  out->clear();
-  if (out->capacity() > kKeepCapacity) std::vector<uint8_t>().swap(*out);
+bool SocketQueue::Take(Entries* out) {
+  out->Clear();
   std::lock_guard<std::mutex> lock(mu_);
   signalled_ = false;
   if (queue_.empty()) return false;
-  queue_.swap(*out);
+  *out = std::move(queue_);
+  queue_ = Entries();
   return true;
 }
 
@@ -311,7 +396,7 @@ void SocketQueue::Release(size_t bytes) {
 
 uint64_t SocketQueue::truncated() {
   std::lock_guard<std::mutex> lock(mu_);
-  return truncated_;
+  return truncated_ + lost_;
 }
 
 void SocketQueue::Close() {
@@ -327,7 +412,7 @@ void SocketQueue::Close() {
   close(fd_);
   reader->total -= held_;
   held_ = 0;
-  std::vector<uint8_t>().swap(queue_);
+  queue_.Clear();
 }
 
 }  // namespace nlmon

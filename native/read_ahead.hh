@@ -1,8 +1,10 @@
 // read_ahead: reads the netlink sockets ahead of the JavaScript thread (docs/events.md,
 // "Read-ahead"). One reader thread per process waits on every open socket (epoll) and copies each
 // datagram, as it comes, into that socket's queue; the socket's owner takes the queue on its own
-// thread and decodes it. A queue holds at most its socket's receive buffer (as granted) and all
-// queues together at most kTotalCap bytes, each plus one datagram. A socket whose queue is full is
+// thread and decodes it. A queue holds at most the bytes of receive buffer its socket asked for
+// (half what the kernel grants) and all queues together at most kTotalCap bytes, each plus one
+// datagram; the bytes live in chunks mapped and unmapped as they fill and empty, so memory follows
+// what is held. A socket whose queue is full is
 // not read until its owner has taken half of it: the kernel queues meanwhile, then overruns
 // (ENOBUFS), exactly as when nothing reads the socket, and the overrun takes its place in the
 // queue's order. No Node-API here: the owner is woken through a function it gives.
@@ -10,9 +12,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
-#include <vector>
 
 namespace nlmon {
 
@@ -35,6 +37,32 @@ struct EntryHeader {
 
 constexpr size_t EntrySize(uint32_t len) { return sizeof(EntryHeader) + ((len + 3u) & ~size_t{3}); }
 
+// Entries in order, in chunks of at least kChunkSize bytes (one entry never spans two).
+class Entries {
+ public:
+  Entries() = default;
+  Entries(Entries&&) = default;
+  Entries& operator=(Entries&&) = default;
+  ~Entries();
+
+  bool empty() const { return chunks_.empty(); }
+  // Appends an entry; returns its size (what it counts against the caps).
+  size_t Append(EntryKind kind, int32_t value, const uint8_t* data, uint32_t len);
+  // The next entry, in order; false when none is left. *data stays valid until the next call,
+  // which frees a chunk read to its end.
+  bool Next(EntryHeader* h, const uint8_t** data);
+  void Clear();
+
+ private:
+  struct Chunk {
+    uint8_t* bytes;
+    size_t capacity, used;
+  };
+  void Free(Chunk& c);
+  std::deque<Chunk> chunks_;
+  size_t offset_ = 0;  // in the first chunk
+};
+
 class SocketQueue {
  public:
   using Wake = void (*)(void* arg);
@@ -45,11 +73,11 @@ class SocketQueue {
   // or its epoll could not be made); fd is then closed.
   static std::shared_ptr<SocketQueue> Open(int fd, size_t cap, Wake wake, void* arg, int* err);
 
-  // The owner's side. Take swaps what has been queued into *out (emptied first) and returns
-  // false when nothing was. Release gives back the bytes of taken entries the owner is done with.
-  bool Take(std::vector<uint8_t>* out);
+  // The owner's side. Take moves what has been queued into *out (emptied first) and returns
+  // false when nothing was. Release gives back the sizes of taken entries the owner is done with.
+  bool Take(Entries* out);
   void Release(size_t bytes);
-  // Datagrams dropped as cut short (MSG_TRUNC) or not from the kernel.
+  // Datagrams dropped as cut short (MSG_TRUNC), not from the kernel, or for want of memory.
   uint64_t truncated();
   // The reader stops reading fd and closes it; no wake is called once this returns.
   void Close();
@@ -75,9 +103,9 @@ class SocketQueue {
   const Wake wake_;
   void* const arg_;
   const uint64_t id_;
-  std::vector<uint8_t> queue_;
+  Entries queue_;
   size_t held_ = 0;  // queued plus taken and not released
-  uint64_t truncated_ = 0;
+  uint64_t truncated_ = 0, lost_ = 0;
   bool armed_ = false;     // in the reader's epoll set
   bool closed_ = false;
   bool failed_ = false;    // an error was queued: not read again
