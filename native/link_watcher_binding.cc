@@ -1,12 +1,13 @@
-// link_watcher_binding: the LinkWatcher class. It opens one netlink socket (netlink_socket.cc),
-// hands it to the reader thread (read_ahead.cc), and on the environment's own loop decodes what
-// was read ahead and hands each batch to JavaScript packed.
+// link_watcher_binding: the LinkWatcher class. It polls one netlink socket (netlink_socket.cc)
+// with uv_poll on the environment's own loop and hands each drained batch to JavaScript packed;
+// when it falls behind, the reader thread reads the socket ahead into a queue (read_ahead.hh),
+// which it takes, in order, before it reads the socket again.
+#include <errno.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
-#include <cstring>
 #include <memory>
-
 #include <string>
 #include <vector>
 
@@ -20,8 +21,13 @@
 namespace nlmon {
 namespace {
 
-// Datagrams decoded per turn of the loop, so one busy namespace cannot starve the loop.
+// Datagrams drained per readiness callback, so one busy namespace cannot starve the loop.
 constexpr size_t kMaxDatagramsPerWake = 256;
+// Coalescing under load (see PauseIfBusy): a wake-up within kBusyGapNs of the previous one that
+// found fewer than kEnoughDatagrams datagrams pauses polling for kPauseMs.
+constexpr uint64_t kBusyGapNs = 2'000'000;
+constexpr size_t kEnoughDatagrams = 64;
+constexpr uint64_t kPauseMs = 1;
 
 class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
  public:
@@ -73,26 +79,32 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
       Napi::Error::New(env, "no event loop").ThrowAsJavaScriptException();
       return;
     }
-    wake_ = new Wake();
-    wake_->owner = this;
-    wake_->handle.data = wake_;
-    if (uv_async_init(loop, &wake_->handle, OnWake) != 0) {
-      ::close(r.fd);
-      delete wake_;
-      wake_ = nullptr;
-      Napi::Error::New(env, "uv_async_init failed").ThrowAsJavaScriptException();
-      return;
-    }
-    // The queue holds the bytes of receive buffer asked for: half what the kernel grants.
+    // The queue read ahead holds the bytes of receive buffer asked for: half what was granted.
     int err = 0;
-    queue_ = SocketQueue::Open(r.fd, static_cast<size_t>(r.receive_buffer) / 2, WakeFromReader, &wake_->handle, &err);
-    if (!queue_) {
-      wake_->owner = nullptr;
-      uv_close(reinterpret_cast<uv_handle_t*>(&wake_->handle), OnHandleClosed);
-      wake_ = nullptr;
+    poll_ = new Poll();
+    poll_->queue = SocketQueue::Open(r.fd, static_cast<size_t>(r.receive_buffer) / 2, WakeFromReader, &poll_->wake, &err);
+    if (!poll_->queue) {
+      delete poll_;
+      poll_ = nullptr;
       ThrowSystemError(env, SysError{err, "epoll_ctl"}, path);
       return;
     }
+    poll_->fd = r.fd;
+    poll_->owner = this;
+    poll_->handle.data = poll_;
+    poll_->pause.data = poll_;
+    poll_->wake.data = poll_;
+    if (uv_poll_init(loop, &poll_->handle, r.fd) != 0) {
+      poll_->queue->Close();
+      delete poll_;
+      poll_ = nullptr;
+      Napi::Error::New(env, "uv_poll_init failed").ThrowAsJavaScriptException();
+      return;
+    }
+    uv_timer_init(loop, &poll_->pause);
+    uv_async_init(loop, &poll_->wake, OnWake);
+    poll_->open_handles = 3;
+    uv_poll_start(&poll_->handle, UV_READABLE, OnReadable);
     port_id_ = r.port_id;
     receive_buffer_ = r.receive_buffer;
     receive_buffer_forced_ = r.forced;
@@ -107,49 +119,66 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
   ~LinkWatcher() override { Shutdown(); }
 
  private:
-  struct Wake {
-    uv_async_t handle;  // sent by the reader thread when it has queued datagrams, and by Drain
+  struct Poll {
+    uv_poll_t handle;
+    uv_timer_t pause;  // re-arms the poll after a short pause under load (see PauseIfBusy)
+    uv_async_t wake;   // sent by the reader thread when it has read ahead, and by Drain
+    int open_handles = 0;
+    int fd = -1;       // owned by queue, which closes it
+    std::shared_ptr<SocketQueue> queue;
     LinkWatcher* owner = nullptr;
   };
 
-  static void OnHandleClosed(uv_handle_t* h) { delete static_cast<Wake*>(h->data); }
+  // The memory is freed when the last handle is closed.
+  static void OnHandleClosed(uv_handle_t* h) {
+    Poll* p = static_cast<Poll*>(h->data);
+    if (--p->open_handles == 0) delete p;
+  }
 
   static void OnEnvCleanup(void* arg) { static_cast<LinkWatcher*>(arg)->Shutdown(); }
 
-  // Stops the reader reading the socket and closes it, then the wake-up handle. Idempotent.
+  // Stops polling and closes the handle, then the fd in the close callback. Idempotent.
   void Shutdown() {
-    if (!wake_) return;
+    if (!poll_) return;
     napi_remove_env_cleanup_hook(Env(), OnEnvCleanup, this);
-    queue_->Close();  // no wake-up is sent after this
-    truncated_ = queue_->truncated();
-    queue_.reset();
+    uv_poll_stop(&poll_->handle);
+    uv_timer_stop(&poll_->pause);
+    poll_->owner = nullptr;
+    poll_->queue->Close();  // closes the fd; the reader sends no wake-up after this
+    truncated_ += poll_->queue->truncated();
     taken_.Clear();
     more_ = false;
-    wake_->owner = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(&wake_->handle), OnHandleClosed);
-    wake_ = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll_->handle), OnHandleClosed);
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll_->pause), OnHandleClosed);
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll_->wake), OnHandleClosed);
+    poll_ = nullptr;
     delete context_;
     context_ = nullptr;
   }
 
-  // pause(): stop handing batches over (a consumer that cannot keep up); the reader fills the
-  // queue, then stops reading, the kernel queues, then overruns, and the overrun is handed over
-  // in its place after resume(). resume(): hand over again.
+  // pause(): stop reading the socket (a consumer that cannot keep up); the reader reads it ahead
+  // until the queue is full, the kernel queues, then overruns, and the overrun is handed over in
+  // its place after resume(). resume(): read again.
   Napi::Value Pause(const Napi::CallbackInfo& info) {
-    paused_ = true;
+    if (poll_ && !paused_) {
+      paused_ = true;
+      uv_poll_stop(&poll_->handle);
+      uv_timer_stop(&poll_->pause);
+    }
     return info.Env().Undefined();
   }
 
   Napi::Value Resume(const Napi::CallbackInfo& info) {
-    if (wake_ && paused_) {
+    if (poll_ && paused_) {
       paused_ = false;
-      uv_async_send(&wake_->handle);
+      uv_poll_start(&poll_->handle, UV_READABLE, OnReadable);
+      uv_async_send(&poll_->wake);  // what was read ahead meanwhile
     }
     return info.Env().Undefined();
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
-    if (wake_) {
+    if (poll_) {
       Shutdown();
       Unref();
     }
@@ -158,7 +187,7 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
 
   Napi::Value RequestDump(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (!wake_) {
+    if (!poll_) {
       Napi::Error::New(env, "requestDump on a closed watcher").ThrowAsJavaScriptException();
       return env.Undefined();
     }
@@ -167,7 +196,7 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
     const uint32_t seq = info.Length() > 0 ? info[0].ToNumber().Uint32Value() : 1;
     const bool addrs = info.Length() > 1 && info[1].IsString() && info[1].As<Napi::String>().Utf8Value() == "addr";
     const int32_t target = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : -1;
-    const int err = addrs ? SendAddrDump(queue_->fd(), seq, target) : SendLinkDump(queue_->fd(), seq, target);
+    const int err = addrs ? SendAddrDump(poll_->fd, seq, target) : SendLinkDump(poll_->fd, seq, target);
     if (err != 0) ThrowSystemError(env, SysError{err, "sendto"}, "");
     return env.Undefined();
   }
@@ -177,7 +206,7 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
   // socket's does; the answer comes in a batch.
   Napi::Value RequestNsid(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (!wake_) {
+    if (!poll_) {
       Napi::Error::New(env, "requestNsid on a closed watcher").ThrowAsJavaScriptException();
       return env.Undefined();
     }
@@ -187,7 +216,7 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
     }
     const int32_t target = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : -1;
     const int32_t peer = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Int32Value() : -1;
-    const int err = SendGetNsid(queue_->fd(), info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Int32Value(), target, peer);
+    const int err = SendGetNsid(poll_->fd, info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Int32Value(), target, peer);
     if (err != 0) ThrowSystemError(env, SysError{err, "sendto"}, "");
     return env.Undefined();
   }
@@ -197,7 +226,7 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
     Napi::Object o = Napi::Object::New(env);
     o.Set("datagrams", Napi::Number::New(env, static_cast<double>(datagrams_)));
     o.Set("messages", Napi::Number::New(env, static_cast<double>(stats_.messages)));
-    o.Set("malformed", Napi::Number::New(env, static_cast<double>(stats_.malformed + (queue_ ? queue_->truncated() : truncated_))));
+    o.Set("malformed", Napi::Number::New(env, static_cast<double>(stats_.malformed + truncated_ + (poll_ ? poll_->queue->truncated() : 0))));
     o.Set("ignored", Napi::Number::New(env, static_cast<double>(stats_.ignored)));
     return o;
   }
@@ -212,12 +241,36 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
     return Napi::Number::New(info.Env(), port_id_);
   }
 
+  static void OnReadable(uv_poll_t* handle, int status, int /*events*/) {
+    Poll* p = static_cast<Poll*>(handle->data);
+    if (p->owner) p->owner->Drain(status);
+  }
+
   // From the reader thread (read_ahead.hh): uv_async_send is the one libuv call safe there.
   static void WakeFromReader(void* arg) { uv_async_send(static_cast<uv_async_t*>(arg)); }
 
   static void OnWake(uv_async_t* handle) {
-    Wake* w = static_cast<Wake*>(handle->data);
-    if (w->owner) w->owner->Drain();
+    Poll* p = static_cast<Poll*>(handle->data);
+    if (p->owner && !p->owner->paused_) p->owner->Drain(0);
+  }
+
+  static void OnPauseEnd(uv_timer_t* timer) {
+    Poll* p = static_cast<Poll*>(timer->data);
+    if (p->owner && !p->owner->paused_) uv_poll_start(&p->handle, UV_READABLE, OnReadable);
+  }
+
+  // Under a sustained stream every readiness brings only a few messages, and the fixed cost
+  // of a wake-up (the call into JavaScript, one write of output) dominates. When a wake-up
+  // comes soon after the previous one and the socket is already empty, polling pauses for
+  // kPauseMs, so the next batch holds a millisecond's worth of messages. At low rates nothing
+  // waits; the pause is far shorter than the time the receive buffer can hold.
+  void PauseIfBusy(size_t datagrams, DrainEnd end) {
+    const uint64_t now = uv_hrtime();
+    const bool busy = now - last_wake_ns_ < kBusyGapNs;
+    last_wake_ns_ = now;
+    if (!busy || end != DrainEnd::kEmpty || datagrams >= kEnoughDatagrams || !poll_ || paused_) return;
+    uv_poll_stop(&poll_->handle);
+    uv_timer_start(&poll_->pause, OnPauseEnd, kPauseMs, 0);
   }
 
   // Calls fn(args) with the async context (see CallFromLoop). Raw N-API throughout: this runs
@@ -229,24 +282,61 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
     CallFromLoop(Env(), *context_, Value(), fn.Value(), args.size(), args.begin());
   }
 
-  void Drain() {
+  void Drain(int status) {
     napi_env env = Env();
     napi_handle_scope scope;
     if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-    if (CanCallJs(env)) DrainInScope(env);  // else the cleanup hook closes the socket
+    if (CanCallJs(env)) DrainInScope(env, status);  // else the cleanup hook closes the socket
     napi_close_handle_scope(env, scope);
   }
 
-  // Decodes up to kMaxDatagramsPerWake datagrams of what was read ahead, in order, and hands
-  // them over; an overrun or an error is handed over in its place, after the records before it.
-  // What is left waits for the next turn of the loop.
-  void DrainInScope(napi_env env) {
-    if (paused_) return;
-    if (!more_) {
-      more_ = queue_->Take(&taken_);
-      if (!more_) return;
+  void DrainInScope(napi_env env, int status) {
+    bool overrun = false;
+    if (status < 0) {
+      // libuv reports POLLERR as an error and stops the handle. On a netlink socket POLLERR
+      // is how the kernel says it dropped messages (ENOBUFS): read the error, poll again.
+      int err = 0;
+      socklen_t len = sizeof err;
+      if (getsockopt(poll_->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+      if (err != 0 && err != ENOBUFS) {
+        Call(on_error_, {SystemError(env, SysError{err, "poll"}, "")});
+        return;
+      }
+      overrun = err == ENOBUFS && !poll_->queue->QueueOverrun();  // else behind what is queued
+      if (!paused_) uv_poll_start(&poll_->handle, UV_READABLE, OnReadable);
     }
     records_.clear();
+    // What was read ahead comes first; the socket is read only when none is left.
+    DrainResult r;
+    if (more_ || (more_ = poll_->queue->TakeOrRead(&taken_, [&] {
+          r = DrainSocket(poll_->fd, kMaxDatagramsPerWake, &records_, &stats_);
+        }))) {
+      DrainTaken(env, overrun);
+      return;
+    }
+    datagrams_ += r.datagrams;
+    truncated_ += r.truncated;
+    PauseIfBusy(r.datagrams, r.end);
+    if (!records_.empty()) {
+      napi_value ints, strs, count;
+      if (!PackRecords(env, records_, &ints, &strs) ||
+          napi_create_double(env, static_cast<double>(records_.size()), &count) != napi_ok) {
+        return;
+      }
+      Call(on_batch_, {ints, strs, count});
+      if (!poll_) return;  // closed from inside the callback
+    }
+    if (overrun || r.end == DrainEnd::kOverrun) {
+      Call(on_overrun_, {});
+    } else if (r.end == DrainEnd::kError) {
+      Call(on_error_, {SystemError(env, r.error, "")});
+    }
+  }
+
+  // Decodes up to kMaxDatagramsPerWake datagrams of what was read ahead, in order, and hands them
+  // over; an overrun or an error read ahead is handed over in its place, after the records
+  // before it. What is left waits for the next turn of the loop.
+  void DrainTaken(napi_env env, bool overrun) {
     size_t datagrams = 0, released = 0;
     EntryHeader h{EntryKind::kDatagram, 0, 0};
     const uint8_t* data = nullptr;
@@ -261,33 +351,36 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
       }
     }
     datagrams_ += datagrams;
-    queue_->Release(released);
+    poll_->queue->Release(released);
     if (!records_.empty()) {
       napi_value ints, strs, count;
       if (PackRecords(env, records_, &ints, &strs) &&
           napi_create_double(env, static_cast<double>(records_.size()), &count) == napi_ok) {
         Call(on_batch_, {ints, strs, count});
       }
-      if (!wake_) return;  // closed from inside the callback
+      if (!poll_) return;  // closed from inside the callback
     }
-    if (more_ && h.kind == EntryKind::kOverrun) {
-      Call(on_overrun_, {});
-    } else if (more_ && h.kind == EntryKind::kError) {
+    if (more_ && h.kind == EntryKind::kError) {
       Call(on_error_, {SystemError(env, SysError{h.value, "recvmmsg"}, "")});
+      return;
     }
-    // What is left (taken, or queued since) waits for the next turn of the loop.
-    if (wake_ && !paused_ && (more_ || (more_ = queue_->Take(&taken_)))) uv_async_send(&wake_->handle);
+    if (overrun || (more_ && h.kind == EntryKind::kOverrun)) Call(on_overrun_, {});
+    // The rest, or what was queued since (the reader's wake-up for it may have come while this
+    // was being decoded), waits for the next turn of the loop.
+    if (poll_ && !paused_ && (more_ || (more_ = poll_->queue->TakeOrRead(&taken_, nullptr)))) {
+      uv_async_send(&poll_->wake);
+    }
   }
 
-  Wake* wake_ = nullptr;
-  std::shared_ptr<SocketQueue> queue_;
-  Entries taken_;      // entries taken from the queue, not decoded yet
+  Poll* poll_ = nullptr;
+  Entries taken_;      // taken from the queue read ahead, not decoded yet
   bool more_ = false;  // taken_ may hold more
   Napi::AsyncContext* context_ = nullptr;
   Napi::FunctionReference on_batch_, on_overrun_, on_error_;
   std::vector<LinkRecord> records_;
   DecodeStats stats_;
   uint64_t datagrams_ = 0, truncated_ = 0;
+  uint64_t last_wake_ns_ = 0;
   uint32_t port_id_ = 0;
   int receive_buffer_ = 0;
   bool receive_buffer_forced_ = false;

@@ -1,5 +1,6 @@
-// netlink_socket: socket set-up inside a namespace, and dump and id requests. No Node-API here
-// either; reading is read_ahead.cc's, the hand-off to JavaScript the binding's.
+// netlink_socket: socket set-up inside a namespace, dump requests and the recvmmsg drain.
+// No Node-API here either; the binding owns polling and the hand-off to JavaScript, read_ahead.cc
+// the reading done ahead of it.
 #include "netlink_socket.hh"
 
 #include <errno.h>
@@ -21,6 +22,9 @@
 
 namespace nlmon {
 namespace {
+
+constexpr size_t kDatagramSize = 32768;  // the kernel's cap for one dump skb
+constexpr size_t kBatch = 64;            // datagrams per recvmmsg call
 
 SysError Fail(const char* syscall) { return SysError{errno, syscall}; }
 
@@ -70,6 +74,40 @@ void CreateSocket(int receive_buffer, uint32_t groups, bool all_nsid, OpenResult
   r->fd = fd;
   r->port_id = addr.nl_pid;
   r->receive_buffer = granted;
+}
+
+// Room for one NETLINK_LISTEN_ALL_NSID control message (an int), aligned for cmsghdr.
+union Control {
+  cmsghdr align;
+  uint8_t bytes[CMSG_SPACE(sizeof(int))];
+};
+
+struct RecvBuffers {
+  std::unique_ptr<uint8_t[]> data{new uint8_t[kDatagramSize * kBatch]};
+  iovec iov[kBatch];
+  Control control[kBatch];
+  sockaddr_nl from[kBatch];
+  mmsghdr msgs[kBatch];
+};
+
+// One set per thread: each thread (JavaScript's, the reader's) reads one socket at a time.
+RecvBuffers& Buffers() {
+  thread_local std::unique_ptr<RecvBuffers> buffers;
+  if (!buffers) buffers.reset(new RecvBuffers());
+  return *buffers;
+}
+
+// The namespace a datagram came from (the NETLINK_LISTEN_ALL_NSID control message), -1 if none.
+int32_t OriginNsid(const msghdr& m) {
+  for (const cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(const_cast<msghdr*>(&m), const_cast<cmsghdr*>(c))) {
+    if (c->cmsg_level == SOL_NETLINK && c->cmsg_type == NETLINK_LISTEN_ALL_NSID &&
+        c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+      int v;
+      std::memcpy(&v, CMSG_DATA(c), sizeof v);
+      return v;
+    }
+  }
+  return -1;
 }
 
 }  // namespace
@@ -278,6 +316,66 @@ NsidResult NamespaceId(const std::string& netns_path) {
   close(fd);
   close(nsfd);
   return r;
+}
+
+DrainResult ReceiveSocket(int fd, size_t max_datagrams, const DatagramSink& take) {
+  RecvBuffers& b = Buffers();
+  DrainResult r;
+  while (r.datagrams < max_datagrams) {
+    const size_t want = std::min(kBatch, max_datagrams - r.datagrams);
+    for (size_t i = 0; i < want; i++) {
+      b.iov[i].iov_base = b.data.get() + i * kDatagramSize;
+      b.iov[i].iov_len = kDatagramSize;
+      std::memset(&b.msgs[i], 0, sizeof b.msgs[i]);
+      b.msgs[i].msg_hdr.msg_iov = &b.iov[i];
+      b.msgs[i].msg_hdr.msg_iovlen = 1;
+      b.msgs[i].msg_hdr.msg_name = &b.from[i];
+      b.msgs[i].msg_hdr.msg_namelen = sizeof b.from[i];
+      b.msgs[i].msg_hdr.msg_control = b.control[i].bytes;
+      b.msgs[i].msg_hdr.msg_controllen = sizeof b.control[i].bytes;
+    }
+    const int n = recvmmsg(fd, b.msgs, static_cast<unsigned>(want), MSG_DONTWAIT, nullptr);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        r.end = DrainEnd::kEmpty;
+      } else if (errno == ENOBUFS) {
+        r.end = DrainEnd::kOverrun;
+      } else {
+        r.end = DrainEnd::kError;
+        r.error = Fail("recvmmsg");
+      }
+      return r;
+    }
+    for (int i = 0; i < n; i++) {
+      const mmsghdr& m = b.msgs[i];
+      // Only whole datagrams from the kernel (port 0) are taken, as iproute2 does.
+      if ((m.msg_hdr.msg_flags & MSG_TRUNC) || m.msg_hdr.msg_namelen != sizeof(sockaddr_nl) ||
+          b.from[i].nl_pid != 0) {
+        r.truncated++;
+        continue;
+      }
+      take(static_cast<const uint8_t*>(b.iov[i].iov_base), m.msg_len, OriginNsid(m.msg_hdr));
+    }
+    r.datagrams += static_cast<size_t>(n);
+    if (static_cast<size_t>(n) < want) {
+      r.end = DrainEnd::kEmpty;
+      return r;
+    }
+  }
+  r.end = DrainEnd::kLimit;
+  return r;
+}
+
+DrainResult DrainSocket(int fd, size_t max_datagrams, std::vector<LinkRecord>* out,
+                        DecodeStats* stats) {
+  return ReceiveSocket(fd, max_datagrams, [&](const uint8_t* data, size_t len, int32_t origin) {
+    const size_t first = out->size();
+    DecodeDatagram(data, len, out, stats);
+    if (origin >= 0) {
+      for (size_t k = first; k < out->size(); k++) (*out)[k].origin_nsid = origin;
+    }
+  });
 }
 
 }  // namespace nlmon

@@ -1,9 +1,10 @@
 // netlink_socket: one NETLINK_ROUTE socket bound to the link group (and the IPv4/IPv6 address
-// groups), opened inside a network namespace; link and address dump requests, and RTM_GETNSID
-// requests. The socket is read by read_ahead.cc.
+// groups), opened inside a network namespace; bounded recvmmsg drains into decoded records, link
+// and address dump requests, and RTM_GETNSID requests.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -54,5 +55,24 @@ struct NsidResult {
   SysError error;
 };
 NsidResult NamespaceId(const std::string& netns_path);
+
+enum class DrainEnd { kEmpty, kLimit, kOverrun, kError };
+
+struct DrainResult {
+  DrainEnd end = DrainEnd::kEmpty;
+  size_t datagrams = 0;
+  uint64_t truncated = 0;  // datagrams cut by MSG_TRUNC or not from the kernel
+  SysError error;
+};
+
+// Receives up to max_datagrams datagrams (recvmmsg, non-blocking) and hands each whole one from
+// the kernel to take(bytes, length, origin namespace id or -1); the others are counted as
+// truncated. Stops early when the socket is empty, on ENOBUFS (kOverrun) or on another error.
+using DatagramSink = std::function<void(const uint8_t*, size_t, int32_t)>;
+DrainResult ReceiveSocket(int fd, size_t max_datagrams, const DatagramSink& take);
+
+// ReceiveSocket, decoding each datagram into out.
+DrainResult DrainSocket(int fd, size_t max_datagrams, std::vector<LinkRecord>* out,
+                        DecodeStats* stats);
 
 }  // namespace nlmon

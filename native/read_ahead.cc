@@ -1,8 +1,10 @@
 // read_ahead: see read_ahead.hh.
 #include "read_ahead.hh"
 
+#include "netlink_socket.hh"
+
 #include <errno.h>
-#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -21,7 +23,6 @@ namespace nlmon {
 namespace {
 
 constexpr size_t kDatagramSize = 32768;  // the kernel's cap for one dump skb
-constexpr size_t kBatch = 64;            // datagrams per recvmmsg call
 // Datagrams read from one socket per wake-up, so one busy socket cannot starve the others.
 constexpr size_t kMaxPerFill = 256;
 // Coalescing under a sustained stream: a wake-up within kBusyGapNs of the previous one that found
@@ -96,12 +97,19 @@ class Reader {
   }
 
   void Run() {
-    SocketQueue::Scratch* scratch = NewScratch();
     epoll_event events[64];
     std::vector<std::shared_ptr<SocketQueue>> ready;
+    // Sockets whose owner kept up, to look at again at a time: only this thread touches it.
+    std::deque<std::pair<uint64_t, std::shared_ptr<SocketQueue>>> later;
     uint64_t last_wake = 0;
     for (;;) {
-      const int n = epoll_wait(epoll_, events, 64, waiting.load() > 0 ? kRetryMs : -1);
+      int timeout = waiting.load() > 0 ? kRetryMs : -1;
+      if (!later.empty()) {
+        const uint64_t now = NowNs(), at = later.front().first;
+        const int ms = at > now ? static_cast<int>((at - now + 999'999) / 1'000'000) : 0;
+        timeout = timeout < 0 ? ms : std::min(timeout, ms);
+      }
+      const int n = epoll_wait(epoll_, events, 64, timeout);
       if (n < 0 && errno != EINTR) return;  // EBADF/EINVAL: cannot happen with our own epoll
       ready.clear();
       {
@@ -111,16 +119,21 @@ class Reader {
           if (it != queues_.end()) ready.push_back(it->second);  // else closed since
         }
         if (waiting.load() > 0) {
-          for (auto& [id, q] : queues_) ready.push_back(q);  // Arm() is a no-op on the armed
+          for (auto& [id, q] : queues_) q->Arm();  // a no-op unless it waits for room it now has
         }
+      }
+      const uint64_t now = NowNs();
+      while (!later.empty() && later.front().first <= now) {
+        later.front().second->Arm();  // fires at once if the socket still has data
+        later.pop_front();
       }
       size_t got = 0;
       for (auto& q : ready) {
-        q->Arm();
-        got += q->Fill(scratch);
+        const long r = q->OnReadable();
+        if (r < 0) later.emplace_back(now + kStallNs, std::move(q));
+        else got += static_cast<size_t>(r);
       }
       ready.clear();  // the owners may free their queues
-      const uint64_t now = NowNs();
       const bool busy = now - last_wake < kBusyGapNs;
       last_wake = now;
       if (busy && got > 0 && got < kEnoughDatagrams) {
@@ -130,32 +143,11 @@ class Reader {
     }
   }
 
-  static SocketQueue::Scratch* NewScratch();
-
   int epoll_ = -1;
   std::mutex mu_;
   std::unordered_map<uint64_t, std::shared_ptr<SocketQueue>> queues_;
   uint64_t next_id_ = 1;
 };
-
-// Room for one NETLINK_LISTEN_ALL_NSID control message (an int), aligned for cmsghdr.
-union Control {
-  cmsghdr align;
-  uint8_t bytes[CMSG_SPACE(sizeof(int))];
-};
-
-// The namespace a datagram came from (the NETLINK_LISTEN_ALL_NSID control message), -1 if none.
-int32_t OriginNsid(const msghdr& m) {
-  for (const cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(const_cast<msghdr*>(&m), const_cast<cmsghdr*>(c))) {
-    if (c->cmsg_level == SOL_NETLINK && c->cmsg_type == NETLINK_LISTEN_ALL_NSID &&
-        c->cmsg_len >= CMSG_LEN(sizeof(int))) {
-      int v;
-      std::memcpy(&v, CMSG_DATA(c), sizeof v);
-      return v;
-    }
-  }
-  return -1;
-}
 
 }  // namespace
 
@@ -240,16 +232,6 @@ bool Entries::Next(EntryHeader* h, const uint8_t** data) {
   return true;
 }
 
-struct SocketQueue::Scratch {
-  std::unique_ptr<uint8_t[]> data{new uint8_t[kDatagramSize * kBatch]};
-  iovec iov[kBatch];
-  Control control[kBatch];
-  sockaddr_nl from[kBatch];
-  mmsghdr msgs[kBatch];
-};
-
-SocketQueue::Scratch* Reader::NewScratch() { return new SocketQueue::Scratch(); }
-
 std::shared_ptr<SocketQueue> SocketQueue::Open(int fd, size_t cap, Wake wake, void* arg, int* err) {
   Reader* reader = Reader::Get(err);
   if (!reader) {
@@ -261,7 +243,7 @@ std::shared_ptr<SocketQueue> SocketQueue::Open(int fd, size_t cap, Wake wake, vo
   {
     std::lock_guard<std::mutex> lock(q->mu_);
     epoll_event ev{};
-    ev.events = EPOLLIN;
+    ev.events = EPOLLIN | EPOLLONESHOT;
     ev.data.u64 = q->id_;
     if (epoll_ctl(reader->epoll(), EPOLL_CTL_ADD, fd, &ev) < 0) {
       *err = errno;
@@ -280,27 +262,58 @@ bool SocketQueue::Full() const {
   return held_ >= cap_ || Reader::Get(&unused)->total.load() >= kTotalCap;
 }
 
-void SocketQueue::Disarm() {
-  if (!armed_) return;
-  int unused;
-  Reader* reader = Reader::Get(&unused);
-  epoll_ctl(reader->epoll(), EPOLL_CTL_DEL, fd_, nullptr);
-  armed_ = false;
-  if (!failed_) reader->waiting++;
+// The kernel's receive buffer is a quarter full or more.
+bool SocketQueue::Backlog() const {
+  uint32_t info[SK_MEMINFO_VARS] = {};
+  socklen_t len = sizeof info;
+  if (getsockopt(fd_, SOL_SOCKET, SO_MEMINFO, info, &len) < 0) return true;  // read, to be safe
+  return uint64_t{info[SK_MEMINFO_RMEM_ALLOC]} * 4 >= info[SK_MEMINFO_RCVBUF];
 }
 
-// Reads the socket again once its queue, and all queues together, are down to half their cap.
-void SocketQueue::Arm() {
-  std::lock_guard<std::mutex> lock(mu_);
+// Watches for readiness again (one-shot), unless the queue is full: then once the owner has
+// taken it down to half, and all queues together to half theirs.
+void SocketQueue::ArmLocked() {
+  if (armed_ || closed_ || failed_) return;
   int unused;
   Reader* reader = Reader::Get(&unused);
-  if (armed_ || closed_ || failed_ || held_ > cap_ / 2 || reader->total.load() > kTotalCap / 2) return;
+  const bool room = held_ <= cap_ / 2 && reader->total.load() <= kTotalCap / 2;
+  if (!room && (room_wait_ || Full())) {
+    if (!room_wait_) reader->waiting++;
+    room_wait_ = true;
+    return;
+  }
   epoll_event ev{};
-  ev.events = EPOLLIN;
+  ev.events = EPOLLIN | EPOLLONESHOT;
   ev.data.u64 = id_;
-  if (epoll_ctl(reader->epoll(), EPOLL_CTL_ADD, fd_, &ev) < 0) return;  // ENOMEM: the next retry
+  if (epoll_ctl(reader->epoll(), EPOLL_CTL_MOD, fd_, &ev) < 0) {
+    if (!room_wait_) reader->waiting++;  // ENOMEM: the next retry
+    room_wait_ = true;
+    return;
+  }
   armed_ = true;
-  reader->waiting--;
+  if (room_wait_) reader->waiting--;
+  room_wait_ = false;
+}
+
+void SocketQueue::Arm() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ArmLocked();
+}
+
+long SocketQueue::OnReadable() {
+  std::lock_guard<std::mutex> lock(mu_);
+  armed_ = false;
+  if (closed_ || failed_) return 0;
+  // The owner is behind: it is taking what was read ahead, it has not read since the reader last
+  // looked (kStallNs ago at least), or the kernel's buffer is filling.
+  if (held_ == 0 && owner_reads_ != seen_reads_ && !Backlog()) {
+    seen_reads_ = owner_reads_;
+    return -1;
+  }
+  seen_reads_ = owner_reads_;
+  const size_t got = Fill();
+  ArmLocked();
+  return static_cast<long>(got);
 }
 
 void SocketQueue::Append(EntryKind kind, int32_t value, const uint8_t* data, uint32_t len) {
@@ -316,54 +329,26 @@ void SocketQueue::Append(EntryKind kind, int32_t value, const uint8_t* data, uin
   Reader::Get(&unused)->total += size;
 }
 
-size_t SocketQueue::Fill(Scratch* b) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (closed_ || !armed_) return 0;
+size_t SocketQueue::Fill() {
   size_t got = 0;
-  while (got < kMaxPerFill) {
-    if (Full()) {
-      Disarm();
-      break;
-    }
+  while (got < kMaxPerFill && !Full()) {
     // Near the cap, one datagram at a time: a queue holds at most one datagram past it.
     const size_t room = cap_ > held_ ? cap_ - held_ : 0;
-    const size_t want = std::min({kBatch, kMaxPerFill - got, std::max<size_t>(1, room / kDatagramSize)});
-    for (size_t i = 0; i < want; i++) {
-      b->iov[i].iov_base = b->data.get() + i * kDatagramSize;
-      b->iov[i].iov_len = kDatagramSize;
-      std::memset(&b->msgs[i], 0, sizeof b->msgs[i]);
-      b->msgs[i].msg_hdr.msg_iov = &b->iov[i];
-      b->msgs[i].msg_hdr.msg_iovlen = 1;
-      b->msgs[i].msg_hdr.msg_name = &b->from[i];
-      b->msgs[i].msg_hdr.msg_namelen = sizeof b->from[i];
-      b->msgs[i].msg_hdr.msg_control = b->control[i].bytes;
-      b->msgs[i].msg_hdr.msg_controllen = sizeof b->control[i].bytes;
-    }
-    const int n = recvmmsg(fd_, b->msgs, static_cast<unsigned>(want), MSG_DONTWAIT, nullptr);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      if (errno == ENOBUFS) {
-        Append(EntryKind::kOverrun, 0, nullptr, 0);
-        continue;
-      }
-      Append(EntryKind::kError, errno, nullptr, 0);
+    const size_t want = std::min(kMaxPerFill - got, std::max<size_t>(1, room / kDatagramSize));
+    const DrainResult r = ReceiveSocket(fd_, want, [this](const uint8_t* data, size_t len, int32_t origin) {
+      Append(EntryKind::kDatagram, origin, data, static_cast<uint32_t>(len));
+    });
+    got += r.datagrams;
+    truncated_ += r.truncated;
+    if (r.end == DrainEnd::kOverrun) {
+      Append(EntryKind::kOverrun, 0, nullptr, 0);
+    } else if (r.end == DrainEnd::kError) {
+      Append(EntryKind::kError, r.error.code, nullptr, 0);
       failed_ = true;
-      Disarm();
+      break;
+    } else if (r.end == DrainEnd::kEmpty) {
       break;
     }
-    for (int i = 0; i < n; i++) {
-      const mmsghdr& m = b->msgs[i];
-      // Only whole datagrams from the kernel (port 0) are kept, as iproute2 does.
-      if ((m.msg_hdr.msg_flags & MSG_TRUNC) || m.msg_hdr.msg_namelen != sizeof(sockaddr_nl) ||
-          b->from[i].nl_pid != 0) {
-        truncated_++;
-        continue;
-      }
-      Append(EntryKind::kDatagram, OriginNsid(m.msg_hdr), static_cast<const uint8_t*>(b->iov[i].iov_base), m.msg_len);
-    }
-    got += static_cast<size_t>(n);
-    if (static_cast<size_t>(n) < want) break;  // empty
   }
   if (!queue_.empty() && !signalled_) {
     signalled_ = true;
@@ -372,13 +357,26 @@ size_t SocketQueue::Fill(Scratch* b) {
   return got;
 }
 
-bool SocketQueue::Take(Entries* out) {
+bool SocketQueue::TakeOrRead(Entries* out, const std::function<void()>& read) {
   out->Clear();
   std::lock_guard<std::mutex> lock(mu_);
   signalled_ = false;
-  if (queue_.empty()) return false;
+  if (queue_.empty()) {
+    if (read) {
+      owner_reads_++;
+      read();
+    }
+    return false;
+  }
   *out = std::move(queue_);
   queue_ = Entries();
+  return true;
+}
+
+bool SocketQueue::QueueOverrun() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (queue_.empty()) return false;
+  Append(EntryKind::kOverrun, 0, nullptr, 0);
   return true;
 }
 
@@ -390,8 +388,8 @@ void SocketQueue::Release(size_t bytes) {
     bytes = std::min(bytes, held_);
     held_ -= bytes;
     reader->total -= bytes;
+    if (room_wait_) ArmLocked();
   }
-  Arm();
 }
 
 uint64_t SocketQueue::truncated() {
@@ -405,9 +403,9 @@ void SocketQueue::Close() {
   reader->Remove(id_);
   std::lock_guard<std::mutex> lock(mu_);
   if (closed_) return;
-  if (armed_) epoll_ctl(reader->epoll(), EPOLL_CTL_DEL, fd_, nullptr);
-  else if (!failed_) reader->waiting--;
-  armed_ = false;
+  epoll_ctl(reader->epoll(), EPOLL_CTL_DEL, fd_, nullptr);
+  if (room_wait_) reader->waiting--;
+  room_wait_ = armed_ = false;
   closed_ = true;
   close(fd_);
   reader->total -= held_;

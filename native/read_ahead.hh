@@ -1,18 +1,21 @@
-// read_ahead: reads the netlink sockets ahead of the JavaScript thread (docs/events.md,
-// "Read-ahead"). One reader thread per process waits on every open socket (epoll) and copies each
-// datagram, as it comes, into that socket's queue; the socket's owner takes the queue on its own
-// thread and decodes it. A queue holds at most the bytes of receive buffer its socket asked for
-// (half what the kernel grants) and all queues together at most kTotalCap bytes, each plus one
-// datagram; the bytes live in chunks mapped and unmapped as they fill and empty, so memory follows
-// what is held. A socket whose queue is full is
-// not read until its owner has taken half of it: the kernel queues meanwhile, then overruns
-// (ENOBUFS), exactly as when nothing reads the socket, and the overrun takes its place in the
-// queue's order. No Node-API here: the owner is woken through a function it gives.
+// read_ahead: reads a netlink socket ahead of the JavaScript thread when that thread falls behind
+// (docs/events.md, "Read-ahead"). The socket's owner reads it on its own loop as long as it keeps
+// up. One reader thread per process watches every socket (epoll, one-shot): when the owner has not
+// read a socket that has data for kStallNs, or the kernel's buffer is a quarter full, the reader
+// reads it into the socket's queue until the owner has taken all of it back. The owner takes the
+// queue before it reads the socket again, so the order is the kernel's. A queue holds at most the
+// bytes of receive buffer its socket asked for (half what the kernel grants) and all queues
+// together at most kTotalCap bytes, each plus one datagram; the bytes live in chunks mapped as
+// they fill, so memory follows what is held. A socket whose queue is full is not read until the
+// owner has taken half of it: the kernel queues meanwhile, then overruns (ENOBUFS), exactly as
+// when nothing reads the socket, and the overrun takes its place in the queue's order. No
+// Node-API here: the owner is woken through a function it gives.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 
@@ -20,6 +23,8 @@ namespace nlmon {
 
 // Bytes all queues together may hold (plus one datagram each).
 constexpr size_t kTotalCap = 64u << 20;
+// How long the owner may leave a socket with data unread before the reader reads it.
+constexpr uint64_t kStallNs = 2'000'000;
 
 // What an entry of a queue is. Entries are an EntryHeader followed by len bytes, padded to 4.
 enum class EntryKind : uint32_t {
@@ -73,10 +78,14 @@ class SocketQueue {
   // or its epoll could not be made); fd is then closed.
   static std::shared_ptr<SocketQueue> Open(int fd, size_t cap, Wake wake, void* arg, int* err);
 
-  // The owner's side. Take moves what has been queued into *out (emptied first) and returns
-  // false when nothing was. Release gives back the sizes of taken entries the owner is done with.
-  bool Take(Entries* out);
+  // The owner's side. TakeOrRead moves what has been queued into *out (emptied first) and
+  // returns true; when nothing was, it calls read() if given (the owner reading the socket
+  // itself, in order with the reader) and returns false. Release gives back the sizes of taken entries the
+  // owner is done with. QueueOverrun puts an overrun the owner learnt of (POLLERR) behind what is
+  // queued and returns true, or returns false when nothing is (the owner reports it itself).
+  bool TakeOrRead(Entries* out, const std::function<void()>& read);
   void Release(size_t bytes);
+  bool QueueOverrun();
   // Datagrams dropped as cut short (MSG_TRUNC), not from the kernel, or for want of memory.
   uint64_t truncated();
   // The reader stops reading fd and closes it; no wake is called once this returns.
@@ -84,9 +93,10 @@ class SocketQueue {
 
   int fd() const { return fd_; }
 
-  // The reader's side (read_ahead.cc).
-  struct Scratch;
-  size_t Fill(Scratch* scratch);
+  // The reader's side (read_ahead.cc). OnReadable: the one-shot readiness fired; reads when the
+  // owner is behind and returns the datagrams read, or returns -1 when the owner keeps up (the
+  // reader looks again in kStallNs). Arm: watch for readiness again, if there is room.
+  long OnReadable();
   void Arm();
 
   SocketQueue(int fd, size_t cap, Wake wake, void* arg, uint64_t id)
@@ -94,8 +104,10 @@ class SocketQueue {
 
  private:
   void Append(EntryKind kind, int32_t value, const uint8_t* data, uint32_t len);
-  void Disarm();
+  size_t Fill();
   bool Full() const;
+  bool Backlog() const;
+  void ArmLocked();
 
   std::mutex mu_;
   const int fd_;
@@ -106,7 +118,9 @@ class SocketQueue {
   Entries queue_;
   size_t held_ = 0;  // queued plus taken and not released
   uint64_t truncated_ = 0, lost_ = 0;
-  bool armed_ = false;     // in the reader's epoll set
+  uint64_t owner_reads_ = 0, seen_reads_ = ~uint64_t{0};  // the owner's reads; as the reader last saw them
+  bool armed_ = false;     // a one-shot readiness is pending in the reader's epoll set
+  bool room_wait_ = false; // not armed for want of room (counted in the reader's waiting)
   bool closed_ = false;
   bool failed_ = false;    // an error was queued: not read again
   bool signalled_ = false; // woken, and nothing taken since

@@ -137,9 +137,9 @@ test('overrun: addresses added and removed while the reader is blocked are repor
 test('read-ahead: a burst made while the JS thread is blocked is read into the socket\'s queue; every event arrives, no overrun', opts, () => withNetns(1, async (ns) => {
   ip('-n', ns, 'link', 'add', 'b0', 'type', 'veth', 'peer', 'name', 'b1');
   const c = collector();
-  // 1 MiB asked, 2 MiB granted: the kernel alone holds about 2 000 address notifications
-  // (each costs it an skb of about 1 KiB); the queue read ahead holds 2 MiB of their bytes (about
-  // 90 each), so all 10 000 fit (docs/events.md, "Read-ahead").
+  // 1 MiB asked, 2 MiB granted: the kernel alone holds about 2 500 address notifications (each
+  // costs it about 830 bytes); the queue read ahead holds 1 MiB of their bytes (88 each with the
+  // queue's header), so all 10 000 fit (docs/events.md, "Read-ahead").
   const m = new Monitor({ namespaces: [ns], netnsDirs: ['/var/run/netns'], receiveBuffer: 1 << 20 }, c.listener);
   await m.start();
   try {

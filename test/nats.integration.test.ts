@@ -99,7 +99,8 @@ test('nats output: a 6 000-change burst is in the stream exactly once', opts, ()
     await until(() => stats(dir).delivered >= n, `every event acknowledged (${JSON.stringify(stats(dir))})`, 60000);
     const st = stats(dir);
     assert.deepEqual([st.type, st.state, st.events, st.delivered, st.dropped, st.spooled], ['nats', 'connected', n, n, 0, 0], JSON.stringify(st));
-    assert.match(d.stderr(), /created stream NLMON with subjects nlmon\.\*\.\*\.\*/);
+    // The daemon logged it before its first publish; this process reads its stderr as it comes.
+    await until(() => /created stream NLMON with subjects nlmon\.\*\.\*\.\*/.test(d.stderr()), `the stream's creation logged:\n${d.stderr()}`, 5000);
     assert.equal(await s.streamMessages('NLMON'), n, 'the server\'s own count (/jsz)');
     assertExactlyOnce(await readStream(s.url, 'NLMON'), n, ns);
     const metrics = cliJson<{ outputs: OutputStatus[] }>(dir, 'status').outputs[0]!;
