@@ -23,7 +23,6 @@
 namespace nlmon {
 namespace {
 
-constexpr size_t kDatagramSize = 32768;  // the kernel's cap for one dump skb
 constexpr size_t kBatch = 64;            // datagrams per recvmmsg call
 
 SysError Fail(const char* syscall) { return SysError{errno, syscall}; }

@@ -13,6 +13,9 @@
 
 namespace nlmon {
 
+// The largest datagram the kernel sends on it (its cap for one dump skb).
+constexpr size_t kDatagramSize = 32768;
+
 struct OpenResult {
   int fd = -1;
   uint32_t port_id = 0;

@@ -22,7 +22,6 @@
 namespace nlmon {
 namespace {
 
-constexpr size_t kDatagramSize = 32768;  // the kernel's cap for one dump skb
 // Datagrams read from one socket per wake-up, so one busy socket cannot starve the others.
 constexpr size_t kMaxPerFill = 256;
 // Coalescing under a sustained stream: a wake-up within kBusyGapNs of the previous one that found
