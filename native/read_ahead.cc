@@ -64,12 +64,13 @@ class Reader {
   std::atomic<size_t> total{0};     // bytes held by every queue
   std::atomic<int> waiting{0};      // queues that are not armed for want of room
 
-  uint64_t Add(int fd, size_t cap, SocketQueue::Wake wake, void* arg, std::shared_ptr<SocketQueue>* out) {
+  uint64_t NextId() {
     std::lock_guard<std::mutex> lock(mu_);
-    const uint64_t id = next_id_++;
-    *out = std::make_shared<SocketQueue>(fd, cap, wake, arg, id);
-    queues_[id] = *out;
-    return id;
+    return next_id_++;
+  }
+  void Add(uint64_t id, std::shared_ptr<SocketQueue> q) {
+    std::lock_guard<std::mutex> lock(mu_);
+    queues_[id] = std::move(q);
   }
   void Remove(uint64_t id) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -237,21 +238,19 @@ std::shared_ptr<SocketQueue> SocketQueue::Open(int fd, size_t cap, Wake wake, vo
     close(fd);
     return nullptr;
   }
-  std::shared_ptr<SocketQueue> q;
-  reader->Add(fd, cap, wake, arg, &q);
-  {
-    std::lock_guard<std::mutex> lock(q->mu_);
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLONESHOT;
-    ev.data.u64 = q->id_;
-    if (epoll_ctl(reader->epoll(), EPOLL_CTL_ADD, fd, &ev) < 0) {
-      *err = errno;
-      q->closed_ = true;
-      close(fd);
-      reader->Remove(q->id_);
-      return nullptr;
-    }
-    q->armed_ = true;
+  // Armed from the start (the reader finds it so), then added to the epoll set: no lock is
+  // held across the reader's, which the reader takes before a queue's.
+  const uint64_t id = reader->NextId();
+  auto q = std::make_shared<SocketQueue>(fd, cap, wake, arg, id);
+  q->armed_ = true;
+  reader->Add(id, q);
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLONESHOT;
+  ev.data.u64 = id;
+  if (epoll_ctl(reader->epoll(), EPOLL_CTL_ADD, fd, &ev) < 0) {
+    *err = errno;
+    q->Close();
+    return nullptr;
   }
   return q;
 }
