@@ -145,7 +145,7 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
     uv_timer_stop(&poll_->pause);
     poll_->owner = nullptr;
     poll_->queue->Close();  // closes the fd; the reader sends no wake-up after this
-    truncated_ += poll_->queue->truncated();
+    queue_counts_ = poll_->queue->counts();
     taken_.Clear();
     more_ = false;
     uv_close(reinterpret_cast<uv_handle_t*>(&poll_->handle), OnHandleClosed);
@@ -226,8 +226,11 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
     Napi::Object o = Napi::Object::New(env);
     o.Set("datagrams", Napi::Number::New(env, static_cast<double>(datagrams_)));
     o.Set("messages", Napi::Number::New(env, static_cast<double>(stats_.messages)));
-    o.Set("malformed", Napi::Number::New(env, static_cast<double>(stats_.malformed + truncated_ + (poll_ ? poll_->queue->truncated() : 0))));
+    const SocketQueue::Counts q = poll_ ? poll_->queue->counts() : queue_counts_;
+    o.Set("malformed", Napi::Number::New(env, static_cast<double>(stats_.malformed + truncated_ + q.truncated)));
     o.Set("ignored", Napi::Number::New(env, static_cast<double>(stats_.ignored)));
+    o.Set("readAhead", Napi::Number::New(env, static_cast<double>(q.read_ahead)));
+    o.Set("readAheadPeak", Napi::Number::New(env, static_cast<double>(q.peak)));
     return o;
   }
 
@@ -374,6 +377,7 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
 
   Poll* poll_ = nullptr;
   Entries taken_;      // taken from the queue read ahead, not decoded yet
+  SocketQueue::Counts queue_counts_;  // the queue's, as it closed
   bool more_ = false;  // taken_ may hold more
   Napi::AsyncContext* context_ = nullptr;
   Napi::FunctionReference on_batch_, on_overrun_, on_error_;

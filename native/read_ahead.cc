@@ -323,6 +323,7 @@ void SocketQueue::Append(EntryKind kind, int32_t value, const uint8_t* data, uin
     size = queue_.Append(EntryKind::kOverrun, 0, nullptr, 0);
   }
   held_ += size;
+  peak_ = std::max(peak_, held_);
   int unused;
   Reader::Get(&unused)->total += size;
 }
@@ -337,6 +338,7 @@ size_t SocketQueue::Fill() {
       Append(EntryKind::kDatagram, origin, data, static_cast<uint32_t>(len));
     });
     got += r.datagrams;
+    read_ahead_ += r.datagrams - r.truncated;
     truncated_ += r.truncated;
     if (r.end == DrainEnd::kOverrun) {
       Append(EntryKind::kOverrun, 0, nullptr, 0);
@@ -390,9 +392,9 @@ void SocketQueue::Release(size_t bytes) {
   }
 }
 
-uint64_t SocketQueue::truncated() {
+SocketQueue::Counts SocketQueue::counts() {
   std::lock_guard<std::mutex> lock(mu_);
-  return truncated_ + lost_;
+  return Counts{truncated_ + lost_, read_ahead_, peak_};
 }
 
 void SocketQueue::Close() {

@@ -86,8 +86,12 @@ class SocketQueue {
   bool TakeOrRead(Entries* out, const std::function<void()>& read);
   void Release(size_t bytes);
   bool QueueOverrun();
-  // Datagrams dropped as cut short (MSG_TRUNC), not from the kernel, or for want of memory.
-  uint64_t truncated();
+  // Datagrams dropped as cut short (MSG_TRUNC), not from the kernel, or for want of memory;
+  // datagrams the reader read ahead; the most bytes the queue held.
+  struct Counts {
+    uint64_t truncated = 0, read_ahead = 0, peak = 0;
+  };
+  Counts counts();
   // The reader stops reading fd and closes it; no wake is called once this returns.
   void Close();
 
@@ -117,7 +121,8 @@ class SocketQueue {
   const uint64_t id_;
   Entries queue_;
   size_t held_ = 0;  // queued plus taken and not released
-  uint64_t truncated_ = 0, lost_ = 0;
+  uint64_t truncated_ = 0, lost_ = 0, read_ahead_ = 0;
+  size_t peak_ = 0;
   uint64_t owner_reads_ = 0, seen_reads_ = ~uint64_t{0};  // the owner's reads; as the reader last saw them
   bool armed_ = false;     // a one-shot readiness is pending in the reader's epoll set
   bool room_wait_ = false; // not armed for want of room (counted in the reader's waiting)

@@ -149,6 +149,10 @@ test('read-ahead: a burst made while the JS thread is blocked is read into the s
     const st = m.stats();
     assert.equal(st.overruns, 0);
     assert.equal(st.resyncs, 0);
+    // Counted (nlmon status, the metrics): the reader took the burst, within the queue's cap.
+    const nss = st.namespaces.find((n) => n.name === ns)!;
+    assert.ok(nss.read_ahead > 0 && nss.read_ahead <= 10100, `read ahead ${nss.read_ahead}`); // the burst and a few others
+    assert.ok(nss.read_ahead_peak > 0 && nss.read_ahead_peak <= (1 << 20) + 32768, `peak ${nss.read_ahead_peak}`);
     assert.equal(c.events.filter((e) => e.event === 'addr_added').length, 5000);
     assert.equal(c.events.filter((e) => e.event === 'addr_removed').length, 5000);
     assert.deepEqual(tableAddrs(m.addresses(ns)!), kernelAddrs(ns));

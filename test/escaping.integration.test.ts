@@ -15,7 +15,7 @@ const OSC_TITLE = `${ESC}]0;you are pwned\u0007`;
 function report(container: string): StatusReport {
   return {
     pid: 1, version: 'x', config: '/etc/nlmon/nlmon.yaml', started_at: '', uptime_s: 0, intake: 'per_namespace', events: 0, overruns: 0, resyncs: 0,
-    namespaces: [{ name: 'cni-1', links: 1, addresses: 0, events: 0, overruns: 0, resyncs: 0, reopens: 0, malformed: 0, receive_buffer: 0, container }],
+    namespaces: [{ name: 'cni-1', links: 1, addresses: 0, events: 0, overruns: 0, resyncs: 0, reopens: 0, malformed: 0, receive_buffer: 0, read_ahead: 0, read_ahead_peak: 0, container }],
     hooks: { total: 0, enabled: 0, running: 0, queued: 0, backlog: 0, backlog_dropped: 0, discarded: 0 }, hook_log_lost: 0, hook_log: '',
     outputs: [{
       name: 'fleet', type: 'nats', target: 'nats://h', condition: '', state: 'error', events: 0, delivered: 0, dropped: 0,

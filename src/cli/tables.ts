@@ -56,8 +56,8 @@ export function statusText(s: StatusReport): string {
       (s.hooks.discarded ? `, discarded by the stop ${s.hooks.discarded}` : ''),
     ...(s.hook_log_lost ? [`hook log: ${s.hook_log_lost} line(s) could not be written`] : []),
     '',
-    table([['NAMESPACE', 'LINKS', 'ADDRS', 'EVENTS', 'OVERRUNS', 'RESYNCS', 'REOPENS', 'MALFORMED', 'RCVBUF', 'CONTAINER'],
-      ...s.namespaces.map((n) => [n.name, String(n.links), String(n.addresses), String(n.events), String(n.overruns), String(n.resyncs), String(n.reopens), String(n.malformed), String(n.receive_buffer), n.container || '-'])]).trimEnd(),
+    table([['NAMESPACE', 'LINKS', 'ADDRS', 'EVENTS', 'OVERRUNS', 'RESYNCS', 'REOPENS', 'MALFORMED', 'RCVBUF', 'READ_AHEAD', 'CONTAINER'],
+      ...s.namespaces.map((n) => [n.name, String(n.links), String(n.addresses), String(n.events), String(n.overruns), String(n.resyncs), String(n.reopens), String(n.malformed), String(n.receive_buffer), String(n.read_ahead_peak), n.container || '-'])]).trimEnd(),
     ...(s.outputs.length ? ['', outputsTable(s.outputs).trimEnd()] : []),
   ];
   return lines.join('\n') + '\n';

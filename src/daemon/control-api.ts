@@ -15,7 +15,7 @@ export interface StatusReport {
   events: number;
   overruns: number;
   resyncs: number;
-  namespaces: Array<{ name: string; links: number; addresses: number; events: number; overruns: number; resyncs: number; reopens: number; malformed: number; receive_buffer: number; container: string }>;
+  namespaces: Array<{ name: string; links: number; addresses: number; events: number; overruns: number; resyncs: number; reopens: number; malformed: number; receive_buffer: number; read_ahead: number; read_ahead_peak: number; container: string }>;
   /** backlog: events waiting behind a sync hook; backlog_dropped: such events dropped past
    * backlog_limit; discarded: such events dropped by a stop. */
   hooks: { total: number; enabled: number; running: number; queued: number; backlog: number; backlog_dropped: number; discarded: number };

@@ -183,7 +183,7 @@ export class Daemon implements ControlApi {
       events: st.events,
       overruns: st.overruns,
       resyncs: st.resyncs,
-      namespaces: st.namespaces.map(({ name, links, addresses, events, overruns, resyncs, reopens, malformed, receive_buffer, container }) => ({ name, links, addresses, events, overruns, resyncs, reopens, malformed, receive_buffer, container })),
+      namespaces: st.namespaces.map(({ name, links, addresses, events, overruns, resyncs, reopens, malformed, receive_buffer, read_ahead, read_ahead_peak, container }) => ({ name, links, addresses, events, overruns, resyncs, reopens, malformed, receive_buffer, read_ahead, read_ahead_peak, container })),
       hooks: {
         total: hooks.length,
         enabled: hooks.filter((h) => h.enabled).length,

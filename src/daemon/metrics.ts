@@ -181,6 +181,20 @@ function makeSeries(prom: typeof import('prom-client'), source: MetricsSource): 
       },
     });
     new Counter({
+      name: 'nlmon_read_ahead_datagrams_total', help: 'Netlink datagrams read ahead of the event loop while it was behind, by namespace', labelNames: ['namespace'], registers,
+      collect() {
+        this.reset();
+        for (const ns of source.monitorStats().namespaces) this.inc({ namespace: ns.name }, ns.read_ahead);
+      },
+    });
+    new Gauge({
+      name: 'nlmon_read_ahead_peak_bytes', help: 'The most bytes a namespace\'s read-ahead queue has held (its cap: the receive buffer asked for)', labelNames: ['namespace'], registers,
+      collect() {
+        this.reset();
+        for (const ns of source.monitorStats().namespaces) this.set({ namespace: ns.name }, ns.read_ahead_peak);
+      },
+    });
+    new Counter({
       name: 'nlmon_resyncs_total', help: 'Link table resyncs after an overrun, by namespace', labelNames: ['namespace'], registers,
       collect() {
         this.reset();

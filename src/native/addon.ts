@@ -101,6 +101,10 @@ export interface NativeWatcherStats {
   messages: number;
   malformed: number;
   ignored: number;
+  /** Datagrams the reader thread read ahead of the event loop (docs/events.md, "Read-ahead"). */
+  readAhead: number;
+  /** The most bytes the socket's read-ahead queue held. */
+  readAheadPeak: number;
 }
 
 export interface NativeWatcher {

@@ -43,6 +43,10 @@ export interface NamespaceStats {
   reopens: number;
   malformed: number;
   receive_buffer: number;
+  /** Datagrams read ahead of the event loop, and the most bytes a queue of them held
+   * (docs/events.md, "Read-ahead"). */
+  read_ahead: number;
+  read_ahead_peak: number;
 }
 
 /** The one line that says why a namespace could not be opened (on the shared socket or not). */
@@ -86,7 +90,8 @@ export class NamespaceWatcher {
   private overrunCount = 0;
   private resyncCount = 0;
   private reopenCount = 0;
-  private malformedBefore = 0;
+  /** Counts of the sockets closed after errors. */
+  private before = { malformed: 0, read_ahead: 0, read_ahead_peak: 0 };
 
   /** Opens the socket (throws a Node-style error if it cannot) and asks for the first dump. */
   constructor(
@@ -120,8 +125,18 @@ export class NamespaceWatcher {
       overruns: this.overrunCount,
       resyncs: this.resyncCount,
       reopens: this.reopenCount,
-      malformed: this.malformedBefore + (this.closed ? 0 : this.socket.stats().malformed),
+      ...this.socketCounts(),
       receive_buffer: this.socket.receiveBuffer,
+    };
+  }
+
+  /** The socket's counts, with those of the sockets it replaced after errors. */
+  private socketCounts(): Pick<NamespaceStats, 'malformed' | 'read_ahead' | 'read_ahead_peak'> {
+    const now = this.closed ? undefined : this.socket.stats();
+    return {
+      malformed: this.before.malformed + (now?.malformed ?? 0),
+      read_ahead: this.before.read_ahead + (now?.readAhead ?? 0),
+      read_ahead_peak: Math.max(this.before.read_ahead_peak, now?.readAheadPeak ?? 0),
     };
   }
 
@@ -336,7 +351,7 @@ export class NamespaceWatcher {
   private reopen(): void {
     if (this.closed) return;
     this.lastReopen = Date.now();
-    this.malformedBefore += this.socket.stats().malformed;
+    this.before = this.socketCounts();
     this.socket.close();
     this.sync.abandon();
     this.addrSync.abandon();

@@ -85,7 +85,7 @@ class Channel implements NativeWatcher {
   }
   /** The socket's counts are the default namespace's (they cannot be told apart by namespace). */
   stats(): NativeWatcherStats {
-    return this.nsid < 0 ? this.intake.socketStats() : { datagrams: 0, messages: 0, malformed: 0, ignored: 0 };
+    return this.nsid < 0 ? this.intake.socketStats() : { datagrams: 0, messages: 0, malformed: 0, ignored: 0, readAhead: 0, readAheadPeak: 0 };
   }
   pause(): void {
     if (this.paused || this.closed) return;
@@ -172,7 +172,7 @@ export class SharedIntake {
   }
 
   socketStats(): NativeWatcherStats {
-    return this.socket?.stats() ?? { datagrams: 0, messages: 0, malformed: 0, ignored: 0 };
+    return this.socket?.stats() ?? { datagrams: 0, messages: 0, malformed: 0, ignored: 0, readAhead: 0, readAheadPeak: 0 };
   }
 
   stop(): void {

@@ -21,7 +21,7 @@ export class FakeWatcher implements NativeWatcher {
     this.nsidRequests.push({ seq, fd });
   }
   stats() {
-    return { datagrams: 0, messages: 0, malformed: 0, ignored: 0 };
+    return { datagrams: 0, messages: 0, malformed: 0, ignored: 0, readAhead: 0, readAheadPeak: 0 };
   }
   paused = false;
   pause(): void {
