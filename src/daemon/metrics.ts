@@ -173,34 +173,20 @@ function makeSeries(prom: typeof import('prom-client'), source: MetricsSource): 
     const registry = new Registry();
     const registers = [registry];
     const events = new Counter({ name: 'nlmon_events_total', help: 'Events emitted (link and address), by namespace and event', labelNames: ['namespace', 'event'], registers });
-    new Counter({
-      name: 'nlmon_netlink_overruns_total', help: 'Netlink receive buffer overruns (ENOBUFS), by namespace', labelNames: ['namespace'], registers,
-      collect() {
-        this.reset();
-        for (const ns of source.monitorStats().namespaces) this.inc({ namespace: ns.name }, ns.overruns);
-      },
-    });
-    new Counter({
-      name: 'nlmon_read_ahead_datagrams_total', help: 'Netlink datagrams read ahead of the event loop while it was behind, by namespace', labelNames: ['namespace'], registers,
-      collect() {
-        this.reset();
-        for (const ns of source.monitorStats().namespaces) this.inc({ namespace: ns.name }, ns.read_ahead);
-      },
-    });
-    new Gauge({
-      name: 'nlmon_read_ahead_peak_bytes', help: 'The most bytes a namespace\'s read-ahead queue has held (its cap: the receive buffer asked for)', labelNames: ['namespace'], registers,
-      collect() {
-        this.reset();
-        for (const ns of source.monitorStats().namespaces) this.set({ namespace: ns.name }, ns.read_ahead_peak);
-      },
-    });
-    new Counter({
-      name: 'nlmon_resyncs_total', help: 'Link table resyncs after an overrun, by namespace', labelNames: ['namespace'], registers,
-      collect() {
-        this.reset();
-        for (const ns of source.monitorStats().namespaces) this.inc({ namespace: ns.name }, ns.resyncs);
-      },
-    });
+    // A series per namespace, read from the monitor's counts when scraped.
+    type Ns = MonitorStats['namespaces'][number];
+    const perNamespace = (kind: 'counter' | 'gauge', name: string, help: string, value: (ns: Ns) => number): void => {
+      const each = (put: (labels: { namespace: string }, v: number) => void): void => {
+        for (const ns of source.monitorStats().namespaces) put({ namespace: ns.name }, value(ns));
+      };
+      const options = { name, help, labelNames: ['namespace'], registers };
+      if (kind === 'counter') new Counter({ ...options, collect() { this.reset(); each((l, v) => this.inc(l, v)); } });
+      else new Gauge({ ...options, collect() { this.reset(); each((l, v) => this.set(l, v)); } });
+    };
+    perNamespace('counter', 'nlmon_netlink_overruns_total', 'Netlink receive buffer overruns (ENOBUFS), by namespace', (ns) => ns.overruns);
+    perNamespace('counter', 'nlmon_read_ahead_datagrams_total', 'Netlink datagrams read ahead of the event loop while it was behind, by namespace', (ns) => ns.read_ahead);
+    perNamespace('gauge', 'nlmon_read_ahead_peak_bytes', 'The most bytes a namespace\'s read-ahead queue has held (its cap: the receive buffer asked for)', (ns) => ns.read_ahead_peak);
+    perNamespace('counter', 'nlmon_resyncs_total', 'Link table resyncs after an overrun, by namespace', (ns) => ns.resyncs);
     new Counter({
       name: 'nlmon_output_events_total', help: 'Events of each output by result: delivered (written or acknowledged), dropped', labelNames: ['output', 'result'], registers,
       collect() {
