@@ -1,11 +1,12 @@
-// The addon's lifecycle: close is idempotent, a worker thread that exits with a watcher still
+// The addon's lifecycle: close is idempotent, the read-ahead queue delivers in order and a watcher
+// closed with a queue held does not stop the reader, a worker thread that exits with a watcher still
 // open is cleaned up by the environment cleanup hook without crashing the process, and hooks a
 // worker spawned without hearing of them are killed and reaped.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { nativeBinding } from '../src/native/addon.js';
+import { nativeBinding, type NativeRecord } from '../src/native/addon.js';
 import { until } from './helpers/index.js';
 
 const noop = () => {};
@@ -21,6 +22,34 @@ test('a watcher on the default namespace opens, reports its buffer, and closes t
   w.close();
   w.close();
   assert.throws(() => w.requestDump(1), /closed watcher/);
+});
+
+/** Blocks this thread (the event loop) for ms: the reader thread reads ahead meanwhile. */
+const block = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+test('read-ahead: a dump read while the event loop is blocked comes in order; a watcher closed with a queue held leaves the reader serving the others', async () => {
+  // Dumps of this namespace's links (read, never changed), on sockets with a small buffer.
+  const open = (records: NativeRecord[]) => nativeBinding().openWatcher({ netns: '', receiveBuffer: 4096, onBatch: (r) => records.push(...r), onOverrun: noop, onError: noop });
+  const held: NativeRecord[] = [];
+  const w1 = open(held);
+  w1.requestDump(1);
+  block(100);
+  const s1 = w1.stats();
+  assert.ok(s1.readAhead > 0 && s1.readAheadPeak > 0, `the reader read ahead: ${JSON.stringify(s1)}`);
+  w1.close(); // with its queue still held
+  const records: NativeRecord[] = [];
+  const w2 = open(records);
+  try {
+    w2.requestDump(2);
+    block(100);
+    await until(() => records.some((r) => r.kind === 'done' && r.seq === 2), 'the second dump, through the reader');
+    const links = records.filter((r) => r.kind === 'link');
+    assert.ok(links.length > 0 && links.every((r) => r.dump && r.seq === 2));
+    assert.equal(records.at(-1)!.kind, 'done', 'the end of the dump comes after its links');
+    assert.ok(w2.stats().readAhead > 0);
+  } finally {
+    w2.close();
+  }
 });
 
 test('a missing namespace file is a Node-style error', () => {
