@@ -42,6 +42,8 @@ uint64_t NowNs() {
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
 }
 
+}  // namespace
+
 // The one reader thread and its epoll set. Made on first use and never destroyed: the thread
 // may still be waiting when the process exits.
 class Reader {
@@ -149,8 +151,6 @@ class Reader {
   uint64_t next_id_ = 1;
 };
 
-}  // namespace
-
 namespace {
 
 // Chunks of kChunkSize kept for reuse, so a steady stream touches the same pages instead of
@@ -241,7 +241,7 @@ std::shared_ptr<SocketQueue> SocketQueue::Open(int fd, size_t cap, Wake wake, vo
   // Armed from the start (the reader finds it so), then added to the epoll set: no lock is
   // held across the reader's, which the reader takes before a queue's.
   const uint64_t id = reader->NextId();
-  auto q = std::make_shared<SocketQueue>(fd, cap, wake, arg, id);
+  auto q = std::make_shared<SocketQueue>(reader, fd, cap, wake, arg, id);
   q->armed_ = true;
   reader->Add(id, q);
   epoll_event ev{};
@@ -256,8 +256,7 @@ std::shared_ptr<SocketQueue> SocketQueue::Open(int fd, size_t cap, Wake wake, vo
 }
 
 bool SocketQueue::Full() const {
-  int unused;
-  return held_ >= cap_ || Reader::Get(&unused)->total.load() >= kTotalCap;
+  return held_ >= cap_ || reader_->total.load() >= kTotalCap;
 }
 
 // The kernel's receive buffer is a quarter full or more.
@@ -272,8 +271,7 @@ bool SocketQueue::Backlog() const {
 // taken it down to half, and all queues together to half theirs.
 void SocketQueue::ArmLocked() {
   if (armed_ || closed_ || failed_) return;
-  int unused;
-  Reader* reader = Reader::Get(&unused);
+  Reader* reader = reader_;
   const bool room = held_ <= cap_ / 2 && reader->total.load() <= kTotalCap / 2;
   if (!room && (room_wait_ || Full())) {
     if (!room_wait_) reader->waiting++;
@@ -324,8 +322,7 @@ void SocketQueue::Append(EntryKind kind, int32_t value, const uint8_t* data, uin
   }
   held_ += size;
   peak_ = std::max(peak_, held_);
-  int unused;
-  Reader::Get(&unused)->total += size;
+  reader_->total += size;
 }
 
 size_t SocketQueue::Fill() {
@@ -381,15 +378,11 @@ bool SocketQueue::QueueOverrun() {
 }
 
 void SocketQueue::Release(size_t bytes) {
-  int unused;
-  Reader* reader = Reader::Get(&unused);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    bytes = std::min(bytes, held_);
-    held_ -= bytes;
-    reader->total -= bytes;
-    if (room_wait_) ArmLocked();
-  }
+  std::lock_guard<std::mutex> lock(mu_);
+  bytes = std::min(bytes, held_);
+  held_ -= bytes;
+  reader_->total -= bytes;
+  if (room_wait_) ArmLocked();
 }
 
 SocketQueue::Counts SocketQueue::counts() {
@@ -398,8 +391,7 @@ SocketQueue::Counts SocketQueue::counts() {
 }
 
 void SocketQueue::Close() {
-  int unused;
-  Reader* reader = Reader::Get(&unused);
+  Reader* reader = reader_;
   reader->Remove(id_);
   std::lock_guard<std::mutex> lock(mu_);
   if (closed_) return;

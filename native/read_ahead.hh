@@ -68,6 +68,8 @@ class Entries {
   size_t offset_ = 0;  // in the first chunk
 };
 
+class Reader;  // read_ahead.cc: the reader thread and its epoll set
+
 class SocketQueue {
  public:
   using Wake = void (*)(void* arg);
@@ -95,16 +97,14 @@ class SocketQueue {
   // The reader stops reading fd and closes it; no wake is called once this returns.
   void Close();
 
-  int fd() const { return fd_; }
-
   // The reader's side (read_ahead.cc). OnReadable: the one-shot readiness fired; reads when the
   // owner is behind and returns the datagrams read, or returns -1 when the owner keeps up (the
   // reader looks again in kStallNs). Arm: watch for readiness again, if there is room.
   long OnReadable();
   void Arm();
 
-  SocketQueue(int fd, size_t cap, Wake wake, void* arg, uint64_t id)
-      : fd_(fd), cap_(cap), wake_(wake), arg_(arg), id_(id) {}
+  SocketQueue(Reader* reader, int fd, size_t cap, Wake wake, void* arg, uint64_t id)
+      : reader_(reader), fd_(fd), cap_(cap), wake_(wake), arg_(arg), id_(id) {}
 
  private:
   void Append(EntryKind kind, int32_t value, const uint8_t* data, uint32_t len);
@@ -114,6 +114,7 @@ class SocketQueue {
   void ArmLocked();
 
   std::mutex mu_;
+  Reader* const reader_;
   const int fd_;
   const size_t cap_;
   const Wake wake_;

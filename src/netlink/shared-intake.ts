@@ -29,6 +29,8 @@ const SEQ_LIMIT = 0x7fffffff;
 /** How long an RTM_GETNSID answer is waited for. The kernel answers at once, but an answer to a
  * full receive buffer is dropped (an overrun): past this the request is forgotten. */
 const ANSWER_WAIT_MS = 200;
+/** The counts of a channel that is not the socket's own namespace, or of no socket. */
+const NO_STATS: NativeWatcherStats = Object.freeze({ datagrams: 0, messages: 0, malformed: 0, ignored: 0, readAhead: 0, readAheadPeak: 0 });
 
 export interface SharedIntakeListener {
   /** A namespace was given an id here or lost it: the netns directories may have changed. */
@@ -85,7 +87,7 @@ class Channel implements NativeWatcher {
   }
   /** The socket's counts are the default namespace's (they cannot be told apart by namespace). */
   stats(): NativeWatcherStats {
-    return this.nsid < 0 ? this.intake.socketStats() : { datagrams: 0, messages: 0, malformed: 0, ignored: 0, readAhead: 0, readAheadPeak: 0 };
+    return this.nsid < 0 ? this.intake.socketStats() : NO_STATS;
   }
   pause(): void {
     if (this.paused || this.closed) return;
@@ -172,7 +174,7 @@ export class SharedIntake {
   }
 
   socketStats(): NativeWatcherStats {
-    return this.socket?.stats() ?? { datagrams: 0, messages: 0, malformed: 0, ignored: 0, readAhead: 0, readAheadPeak: 0 };
+    return this.socket?.stats() ?? NO_STATS;
   }
 
   stop(): void {
