@@ -320,20 +320,25 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
     datagrams_ += r.datagrams;
     truncated_ += r.truncated;
     PauseIfBusy(r.datagrams, r.end);
-    if (!records_.empty()) {
-      napi_value ints, strs, count;
-      if (!PackRecords(env, records_, &ints, &strs) ||
-          napi_create_double(env, static_cast<double>(records_.size()), &count) != napi_ok) {
-        return;
-      }
-      Call(on_batch_, {ints, strs, count});
-      if (!poll_) return;  // closed from inside the callback
-    }
+    if (!HandOver(env)) return;
     if (overrun || r.end == DrainEnd::kOverrun) {
       Call(on_overrun_, {});
     } else if (r.end == DrainEnd::kError) {
       Call(on_error_, {SystemError(env, r.error, "")});
     }
+  }
+
+  // Hands records_ to JavaScript as one packed batch. False when it could not, or when the
+  // callback closed the watcher: then nothing more is to be done.
+  bool HandOver(napi_env env) {
+    if (records_.empty()) return true;
+    napi_value ints, strs, count;
+    if (!PackRecords(env, records_, &ints, &strs) ||
+        napi_create_double(env, static_cast<double>(records_.size()), &count) != napi_ok) {
+      return false;
+    }
+    Call(on_batch_, {ints, strs, count});
+    return poll_ != nullptr;
   }
 
   // Decodes up to kMaxDatagramsPerWake datagrams of what was read ahead, in order, and hands them
@@ -347,22 +352,11 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
       released += EntrySize(h.len);
       if (h.kind != EntryKind::kDatagram) break;
       datagrams++;
-      const size_t first = records_.size();
-      DecodeDatagram(data, h.len, &records_, &stats_);
-      if (h.value >= 0) {
-        for (size_t k = first; k < records_.size(); k++) records_[k].origin_nsid = h.value;
-      }
+      DecodeFrom(data, h.len, h.value, &records_, &stats_);
     }
     datagrams_ += datagrams;
     poll_->queue->Release(released);
-    if (!records_.empty()) {
-      napi_value ints, strs, count;
-      if (PackRecords(env, records_, &ints, &strs) &&
-          napi_create_double(env, static_cast<double>(records_.size()), &count) == napi_ok) {
-        Call(on_batch_, {ints, strs, count});
-      }
-      if (!poll_) return;  // closed from inside the callback
-    }
+    if (!HandOver(env)) return;
     if (more_ && h.kind == EntryKind::kError) {
       Call(on_error_, {SystemError(env, SysError{h.value, "recvmmsg"}, "")});
       return;

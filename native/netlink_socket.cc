@@ -369,12 +369,17 @@ DrainResult ReceiveSocket(int fd, size_t max_datagrams, const DatagramSink& take
 DrainResult DrainSocket(int fd, size_t max_datagrams, std::vector<LinkRecord>* out,
                         DecodeStats* stats) {
   return ReceiveSocket(fd, max_datagrams, [&](const uint8_t* data, size_t len, int32_t origin) {
-    const size_t first = out->size();
-    DecodeDatagram(data, len, out, stats);
-    if (origin >= 0) {
-      for (size_t k = first; k < out->size(); k++) (*out)[k].origin_nsid = origin;
-    }
+    DecodeFrom(data, len, origin, out, stats);
   });
+}
+
+void DecodeFrom(const uint8_t* data, size_t len, int32_t origin, std::vector<LinkRecord>* out,
+                DecodeStats* stats) {
+  const size_t first = out->size();
+  DecodeDatagram(data, len, out, stats);
+  if (origin >= 0) {
+    for (size_t k = first; k < out->size(); k++) (*out)[k].origin_nsid = origin;
+  }
 }
 
 }  // namespace nlmon

@@ -74,7 +74,12 @@ struct DrainResult {
 using DatagramSink = std::function<void(const uint8_t*, size_t, int32_t)>;
 DrainResult ReceiveSocket(int fd, size_t max_datagrams, const DatagramSink& take);
 
-// ReceiveSocket, decoding each datagram into out.
+// Decodes one datagram into out, each record marked with the namespace it came from (origin, the
+// NETLINK_LISTEN_ALL_NSID id; -1 leaves them the socket's own).
+void DecodeFrom(const uint8_t* data, size_t len, int32_t origin, std::vector<LinkRecord>* out,
+                DecodeStats* stats);
+
+// ReceiveSocket, decoding each datagram into out (DecodeFrom).
 DrainResult DrainSocket(int fd, size_t max_datagrams, std::vector<LinkRecord>* out,
                         DecodeStats* stats);
 
