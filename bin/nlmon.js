@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { main } from '../dist/bin/cli.js';
+'use strict';
+const { main } = require('../dist/bin/cli.cjs');
 
 // A reader that stops reading (`nlmon hooks list | head -1`) is not an error: exit quietly.
 process.stdout.on('error', (err) => {

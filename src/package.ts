@@ -4,13 +4,13 @@
 // module's own place (which is not the same in the bundle).
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import url from 'node:url';
 
-export const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const PACKAGE_ROOT = url.fileURLToPath(new URL('../../', import.meta.url));
 
 export const VERSION: string = (JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 /** A file of the package, by its path from the root. */
 export function packageFile(rel: string): URL {
-  return pathToFileURL(path.join(PACKAGE_ROOT, rel));
+  return url.pathToFileURL(path.join(PACKAGE_ROOT, rel));
 }

@@ -10,8 +10,9 @@ import { table } from './tables.js';
 import { syntheticEvent } from '../event/make.js';
 import { EventError, parseEventJson } from '../event/schema.js';
 import type { NlEvent } from '../event/event.js';
-import { replayCommand, type ReplayOptions } from './replay-command.js';
-import { eventsCommand, type EventsOptions } from './events-command.js';
+// replay and events are loaded by their verbs only: `run` does not carry what they read with.
+import type { ReplayOptions } from './replay-command.js';
+import type { EventsOptions } from './events-command.js';
 import { compileFilterOption } from './filter-option.js';
 
 export interface ConfigOptions {
@@ -140,7 +141,7 @@ export async function hooksRunCommand(name: string, opts: ConfigOptions & { even
 export async function replayVerb(file: string, opts: ConfigOptions & ReplayOptions): Promise<number> {
   const config = readConfig(opts);
   if (!config) return 2;
-  return replayCommand(file, config, opts);
+  return (await import('./replay-command.js')).replayCommand(file, config, opts);
 }
 
 /** `nlmon events -c FILE`: a nats output's stream read back (events-command.ts). */
@@ -148,5 +149,5 @@ export async function eventsVerb(opts: ConfigOptions & EventsOptions & { filter?
   const config = readConfig(opts);
   if (!config) return 2;
   if (!compileFilterOption(opts)) return 2;
-  return eventsCommand(config, opts);
+  return (await import('./events-command.js')).eventsCommand(config, opts);
 }

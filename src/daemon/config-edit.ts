@@ -1,8 +1,8 @@
 // Edits the hooks list of a config file in place, keeping its comments and layout (yaml's
 // Document API), validates the result as a whole, and replaces the file atomically.
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { crypto } from '../builtin.js';
 import { isMap, isScalar, isSeq, parseDocument, YAMLMap, YAMLSeq, type Document } from 'yaml';
 import { parseConfig, type LoadOptions, type NlmonConfig } from './config-file.js';
 
@@ -75,7 +75,7 @@ function editFile(file: string, opts: LoadOptions, edit: (doc: Document) => void
   edit(doc);
   const next = doc.toString({ flowCollectionPadding: false, lineWidth: 0 });
   const cfg = parseConfig(next, file, opts); // throws ConfigError, nothing written
-  const tmp = path.join(dir, `.${path.basename(target)}.nlmon-${randomBytes(8).toString('hex')}.tmp`);
+  const tmp = path.join(dir, `.${path.basename(target)}.nlmon-${crypto().randomBytes(8).toString('hex')}.tmp`);
   let fd: number | undefined;
   try {
     const st = fs.statSync(target);

@@ -4,7 +4,7 @@
 // nlmon's user) and not writable by group or others (a sticky directory such as /tmp excepted),
 // and each file must still be the one that was loaded (same device and inode).
 import fs from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import childProcess from 'node:child_process';
 import path from 'node:path';
 import { othersCanChange, realStat } from '../files/safe-path.js';
 import { packageFile } from '../package.js';
@@ -190,14 +190,14 @@ export function checkModule(file: string, allowUnsafe: boolean): { problem: stri
   const problem = allowUnsafe ? undefined : treeProblem('module', file, real, st);
   if (problem) return { problem };
   // A syntax error first, with its line (the loader's own message does not say where).
-  const syntax = spawnSync(process.execPath, ['--check', real], { encoding: 'utf8', timeout: 20_000 });
+  const syntax = childProcess.spawnSync(process.execPath, ['--check', real], { encoding: 'utf8', timeout: 20_000 });
   if (syntax.status !== 0 && !syntax.error) {
     const lines = syntax.stderr.split('\n').map((l) => l.trim()).filter(Boolean);
     const where = lines[0]?.replace(/^file:\/\//, '') ?? real;
     const what = lines.find((l) => /^\w*Error\b/.test(l)) ?? lines.at(-1) ?? 'syntax error';
     return { problem: `module ${file} does not load: ${what} (${where})` };
   }
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', LOAD_CHECK, allowUnsafe ? '-' : MODULE_GUARD.href, real], { encoding: 'utf8', timeout: 20_000 });
+  const r = childProcess.spawnSync(process.execPath, ['--input-type=module', '-e', LOAD_CHECK, allowUnsafe ? '-' : MODULE_GUARD.href, real], { encoding: 'utf8', timeout: 20_000 });
   if (r.error) return { problem: `module ${file} could not be checked: ${r.error.message}` };
   if (r.status !== 0) {
     const why = r.stderr.trim().split('\n').filter(Boolean).slice(-3).join(' ') || `the check exited with ${r.status ?? r.signal}`;

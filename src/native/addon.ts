@@ -1,6 +1,6 @@
 // The one place that loads the C++ addon: its surface as a typed interface, and the unpacking
 // of packed batches into LinkMessage objects. Everything else depends on NativeBinding only.
-import { createRequire } from 'node:module';
+import nodeModule from 'node:module';
 import { PACKAGE_ROOT } from '../package.js';
 import path from 'node:path';
 
@@ -268,7 +268,7 @@ let loaded: NativeBinding | undefined;
 export function nativeBinding(): NativeBinding {
   if (loaded) return loaded;
   const file = process.env.NLMON_ADDON ?? path.join(PACKAGE_ROOT, 'build', 'Release', 'nlmon.node');
-  const addon = createRequire(import.meta.url)(file) as RawAddon;
+  const addon = nodeModule.createRequire(import.meta.url)(file) as RawAddon;
   if (addon.intsPerRecord !== INTS) {
     throw new Error(`nlmon addon ${file} packs ${addon.intsPerRecord} ints per record, expected ${INTS}: rebuild it (npm run build)`);
   }

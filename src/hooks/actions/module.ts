@@ -6,7 +6,7 @@
 // (a handler that spins cannot be stopped any other way): the runs that worker had not started
 // go to a fresh one, with their full timeout again; those it had started end with it, as failures.
 import os from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import path from 'node:path';
 import type { NlEvent } from '../../event/event.js';
 import { formatEventJson } from '../../event/format.js';
@@ -14,6 +14,7 @@ import type { Checker, Entries } from '../../config/checker.js';
 import type { ActionReadOptions, ActionRunner, ActionType, HookBase, RunResult } from '../action.js';
 import { checkModule, MODULE_GUARD, recheckFiles, type CheckedFile } from '../script-check.js';
 import { packageFile } from '../../package.js';
+import { workerThreads } from '../../builtin.js';
 import { coalescedOf } from '../gates.js';
 
 export interface ModuleHook extends HookBase {
@@ -243,7 +244,7 @@ export class ModuleRunner {
 
   private spawn(hook: ModuleSpec, key: string): Lane {
     const started = new Int32Array(new SharedArrayBuffer(4));
-    const worker = new Worker(WORKER, {
+    const worker = new (workerThreads().Worker)(WORKER, {
       workerData: { file: hook.module, hook: hook.name, started, guard: hook.files?.length ? MODULE_GUARD.href : '' },
       resourceLimits: { maxOldGenerationSizeMb: hook.max_heap_mb ?? DEFAULT_MAX_HEAP_MB, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 },
     });

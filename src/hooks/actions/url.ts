@@ -4,9 +4,8 @@
 // secret; connection errors, timeouts, 408, 429 and 5xx are retried with exponential backoff and
 // jitter (Retry-After honoured), other answers are final. One event is one run, with its final
 // result; attempts are counted.
-import crypto from 'node:crypto';
 import http from 'node:http';
-import https from 'node:https';
+import { crypto, https } from '../../builtin.js';
 import type { NlEvent } from '../../event/event.js';
 import { formatEventJson } from '../../event/format.js';
 import { isScalar, scalarText, type Checker, type Entries } from '../../config/checker.js';
@@ -48,7 +47,7 @@ export function webhookKey(secret: string): Buffer | undefined {
 
 /** The Standard Webhooks signature header value: `v1,<base64 HMAC-SHA256 of id.timestamp.body>`. */
 export function webhookSignature(key: Buffer, id: string, timestamp: number, body: string): string {
-  return `v1,${crypto.createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64')}`;
+  return `v1,${crypto().createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64')}`;
 }
 
 /** An id stable for one event across the retries of a run, and unique on this host. */
@@ -143,7 +142,7 @@ export class WebhookRunner {
     let a = this.agents.get(key);
     if (!a) {
       const opts = { keepAlive: true, maxSockets: 64, maxFreeSockets: 16 };
-      a = url.protocol === 'https:' ? new https.Agent(opts) : new http.Agent(opts);
+      a = url.protocol === 'https:' ? new (https().Agent)(opts) : new http.Agent(opts);
       this.agents.set(key, a);
     }
     return a;
@@ -166,7 +165,7 @@ export class WebhookRunner {
       headers['webhook-timestamp'] = String(ts);
       headers['webhook-signature'] = webhookSignature(hook.secret, id, ts, body);
     }
-    const client = url.protocol === 'https:' ? https : http;
+    const client = url.protocol === 'https:' ? https() : http;
     return new Promise((resolve) => {
       let settled = false;
       const done = (a: Attempt) => {

@@ -4,7 +4,7 @@
 // The key says where the record goes (a NATS subject), the id names it to the receiver's
 // de-duplication (a Nats-Msg-Id), the body is the event's JSON: nothing in here is one output's.
 import fs from 'node:fs';
-import zlib from 'node:zlib';
+import { zlib } from '../../builtin.js';
 
 export const HEADER = 8;
 
@@ -58,7 +58,7 @@ export class RecordBatch {
     o += 2 + i;
     o += buf.write(body, o);
     buf.writeUInt32LE(o - start - HEADER, start);
-    buf.writeUInt32LE(zlib.crc32(buf.subarray(start + HEADER, o)), start + 4);
+    buf.writeUInt32LE(zlib().crc32(buf.subarray(start + HEADER, o)), start + 4);
     this.used = o;
     this.count++;
   }
@@ -110,7 +110,7 @@ export function scanSegment(file: string, ackedOff: number): { size: number; rec
       const len = buf.readUInt32LE(off - bufAt);
       if (len < 12 || off + HEADER + len > total || !have(HEADER + len)) break;
       const p = off - bufAt;
-      if (zlib.crc32(buf.subarray(p + HEADER, p + HEADER + len)) !== buf.readUInt32LE(p + 4)) break;
+      if (zlib().crc32(buf.subarray(p + HEADER, p + HEADER + len)) !== buf.readUInt32LE(p + 4)) break;
       off += HEADER + len;
       records++;
       if (off <= ackedOff) before++;
@@ -126,7 +126,7 @@ function recordAt(buf: Buffer, p: number): number {
   if (p + HEADER > buf.length) return 0;
   const len = buf.readUInt32LE(p);
   if (len < 12 || p + HEADER + len > buf.length) return 0;
-  return zlib.crc32(buf.subarray(p + HEADER, p + HEADER + len)) === buf.readUInt32LE(p + 4) ? HEADER + len : 0;
+  return zlib().crc32(buf.subarray(p + HEADER, p + HEADER + len)) === buf.readUInt32LE(p + 4) ? HEADER + len : 0;
 }
 
 /** A segment read whole after a record in it failed its check: every whole, checked record
