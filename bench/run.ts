@@ -11,6 +11,7 @@ import { intake, overrun } from './intake.js';
 import { actionRates, endToEnd, hookLatency, nlmonSpawnRate, plainSpawnRate } from './hooks.js';
 import { natsOutputRun } from './nats.js';
 import { idle } from './idle.js';
+import { startupRows } from './startup.js';
 import { containerRun, orderedContainerRuns } from './containers.js';
 import { failoverRun, fleetRun } from './fleet.js';
 import { memoryRows } from './memory.js';
@@ -105,7 +106,6 @@ async function main(): Promise<number> {
     }
     if (ONLY === 'ordered') {
       const oc = await orderedRows(b);
-    const fr = await fleetRows(b);
       process.stdout.write(oc.rows.join('\n') + '\n');
       return oc.ok ? 0 : 1;
     }
@@ -113,6 +113,10 @@ async function main(): Promise<number> {
       const mr = await memoryRows(b);
       process.stdout.write(mr.rows.join('\n') + '\n');
       return mr.ok ? 0 : 1;
+    }
+    if (ONLY === 'startup') {
+      process.stdout.write((await startupRows(b)).join('\n') + '\n');
+      return 0;
     }
     if (ONLY === 'namespaces') {
       const nsr = await namespaceRows(b);
@@ -158,6 +162,8 @@ async function main(): Promise<number> {
     const id = await idle(b);
     log('memory: idle next to a bare Node, and a mixed burst');
     const mem = await memoryRows(b);
+    log('start-up: nlmon run and nlmon status beside a bare Node');
+    const su = await startupRows(b);
     const nsr = await namespaceRows(b);
     log(`${CONTAINERS} podman containers`);
     const ct = await containerRun(b);
@@ -186,6 +192,7 @@ async function main(): Promise<number> {
       `| module handler: calls/s, 10 at a time, with a ${ar.storm}-change burst meanwhile (events received) | ${f(ar.module, 0)} (${ar.moduleStorm} of ${ar.storm}) | ${f(tp.nlmon, 0)} (a script hook, /bin/true) | ${f(ar.module / tp.nlmon, 1)} |`,
       `| idle daemon watching all namespaces: RSS MB / CPU % over 10 s / main-thread wake-ups per s | ${f(id.rssMb)} / ${f(id.cpuPct, 2)} / ${f(id.wakeups, 1)} | | |`,
       ...mem.rows,
+      ...su,
       ...nsr.rows,
       ...natsRows.map((r) => r.replace('RATE_NO_OUTPUT', `${f(ir.nlmon.rate ?? 0, 0)} events/s received, first to last (nlmon monitor, no output)`).replace('RATE_RATIO', typeof nr === 'string' || !ir.nlmon.rate ? '' : f(nr.fullRate / ir.nlmon.rate, 2)).replace('CPU_NO_OUTPUT', f(ir['daemon-nocontainers'].cpuUsPerEvent, 2)).replace('RATIO_NO_OUTPUT', typeof nr === 'string' ? '' : f(nr.cpuUsPerEvent / ir['daemon-nocontainers'].cpuUsPerEvent, 2))),
     ];
