@@ -12,10 +12,13 @@ import { type BenchContext, log, median } from './context.js';
 const STARTS = 7;
 
 /** CPU seconds and peak RSS (MB) of a command run to its end: the kernel's rusage of the
- * child, read by python3 (which node-gyp needs, so it is here). */
+ * child, read by python3 (which node-gyp needs, so it is here). Python's first child is charged
+ * about 0.06 s more than the same command run again (measured), so /bin/true goes first and
+ * only the command's own share is counted. */
 function childCost(cmd: string[]): { cpu: number; rssMb: number } {
-  const py = 'import resource,subprocess,sys\nsubprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL,stderr=subprocess.DEVNULL)\n' +
-    'r=resource.getrusage(resource.RUSAGE_CHILDREN)\nprint(r.ru_utime+r.ru_stime,r.ru_maxrss)';
+  const py = 'import resource,subprocess,sys\nsubprocess.run(["/bin/true"])\nr=resource.getrusage(resource.RUSAGE_CHILDREN)\nt=r.ru_utime+r.ru_stime\n' +
+    'subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL,stderr=subprocess.DEVNULL)\n' +
+    'r=resource.getrusage(resource.RUSAGE_CHILDREN)\nprint(r.ru_utime+r.ru_stime-t,r.ru_maxrss)';
   const [cpu, kb] = execaSync('python3', ['-c', py, ...cmd]).stdout.trim().split(' ').map(Number);
   return { cpu: cpu!, rssMb: kb! / 1024 };
 }

@@ -142,3 +142,45 @@ test('numbers on the command line are checked: out of range or not a number is a
     assert.match(r.stderr, what);
   }
 });
+
+test('a daemon verb reads at most 64 MB from the control socket, and says so when what answers is not the daemon', async () => {
+  const net = await import('node:net');
+  const { execa } = await import('execa');
+  await withTempDir(async (dir) => {
+    const sock = path.join(dir, 's.sock');
+    let mode = '';
+    // allowHalfOpen: the client ends its side once it has asked, as it does with the daemon.
+    const server = net.createServer({ allowHalfOpen: true }, (c) => {
+      c.on('error', () => {});
+      c.once('data', () => {
+        if (mode === 'garbage') c.end('SSH-2.0-OpenSSH\r\n');
+        else if (mode === 'refused') c.end('HTTP/1.1 409 Conflict\r\nContent-Type: application/json\r\n\r\n{"error":"busy"}');
+        else if (mode === 'endless') {
+          const mb = Buffer.alloc(1024 * 1024, 0x20);
+          c.write('HTTP/1.1 200 OK\r\n\r\n{"a":"');
+          const pump = () => { while (!c.destroyed && c.write(mb)); };
+          c.on('drain', pump);
+          pump();
+        }
+      });
+    });
+    await new Promise<void>((r) => server.listen(sock, r));
+    try {
+      const status = async (m: string) => {
+        mode = m;
+        return execa(process.execPath, [NLMON, 'status', '--socket', sock], { reject: false, timeout: 60000 });
+      };
+      const garbage = await status('garbage');
+      assert.equal(garbage.exitCode, 1);
+      assert.equal(garbage.stderr, `nlmon: the daemon on ${sock} answered something that is not JSON`);
+      const refused = await status('refused');
+      assert.equal(refused.exitCode, 2);
+      assert.equal(refused.stderr, 'nlmon: busy');
+      const endless = await status('endless');
+      assert.equal(endless.exitCode, 1);
+      assert.equal(endless.stderr, `nlmon: the daemon on ${sock} answered more than 64 MB`);
+    } finally {
+      server.close();
+    }
+  });
+});
