@@ -58,7 +58,7 @@ export async function natsOutputRun(b: BenchContext, pacedRate: number): Promise
       const lags = (ms: StreamMessage[]) => ms.map((m) => m.storedMs - m.event.timestamp);
       await until(async () => (await out()).state === 'connected', 'the output to connect', 20000);
       // Full speed, FULL_RUNS times: the median run's rate and lags, the median CPU.
-      const fulls: Array<{ stored: number; rate: number; p50: number; p99: number; cpu: number; seen: number }> = [];
+      const fulls: Array<{ stored: number; rate: number; p50: number; p99: number; cpu: number }> = [];
       let seen = 0;
       for (let r = 0; r < FULL_RUNS; r++) {
         const before = (await out()).events;
@@ -70,7 +70,7 @@ export async function natsOutputRun(b: BenchContext, pacedRate: number): Promise
         const full = toggles(msgs);
         const span = msgs.reduce((a, m) => Math.max(a, m.storedMs), 0) - msgs.reduce((a, m) => Math.min(a, m.event.timestamp), Infinity);
         const fullLags = lags(full);
-        fulls.push({ stored: full.length, rate: msgs.length / (span / 1000), p50: pct(fullLags, 50), p99: pct(fullLags, 99), cpu: (cpu * 1e6) / msgs.length, seen: msgs.length });
+        fulls.push({ stored: full.length, rate: msgs.length / (span / 1000), p50: pct(fullLags, 50), p99: pct(fullLags, 99), cpu: (cpu * 1e6) / msgs.length });
         seen += msgs.length;
       }
       const byRate = [...fulls].sort((x, y) => x.rate - y.rate);
