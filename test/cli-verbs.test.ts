@@ -143,17 +143,19 @@ test('numbers on the command line are checked: out of range or not a number is a
   }
 });
 
-test('a daemon verb reads at most 64 MB from the control socket, and says so when what answers is not the daemon', async () => {
+test('a daemon verb waits for a slow answer, reads at most 64 MB from the control socket, and says so when what answers is not the daemon', async () => {
   const net = await import('node:net');
   const { execa } = await import('execa');
   await withTempDir(async (dir) => {
     const sock = path.join(dir, 's.sock');
     let mode = '';
-    // allowHalfOpen: the client ends its side once it has asked, as it does with the daemon.
-    const server = net.createServer({ allowHalfOpen: true }, (c) => {
+    // Without allowHalfOpen, as Node's HTTP server: a client that ended its side once it had
+    // asked would get no answer that comes later ('slow').
+    const server = net.createServer((c) => {
       c.on('error', () => {});
       c.once('data', () => {
-        if (mode === 'garbage') c.end('SSH-2.0-OpenSSH\r\n');
+        if (mode === 'slow') setTimeout(() => c.end('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{"ok":true}'), 300);
+        else if (mode === 'garbage') c.end('SSH-2.0-OpenSSH\r\n');
         else if (mode === 'refused') c.end('HTTP/1.1 409 Conflict\r\nContent-Type: application/json\r\n\r\n{"error":"busy"}');
         else if (mode === 'endless') {
           const mb = Buffer.alloc(1024 * 1024, 0x20);
@@ -166,10 +168,14 @@ test('a daemon verb reads at most 64 MB from the control socket, and says so whe
     });
     await new Promise<void>((r) => server.listen(sock, r));
     try {
-      const status = async (m: string) => {
+      const status = async (m: string, ...more: string[]) => {
         mode = m;
-        return execa(process.execPath, [NLMON, 'status', '--socket', sock], { reject: false, timeout: 60000 });
+        return execa(process.execPath, [NLMON, 'status', '--socket', sock, ...more], { reject: false, timeout: 60000 });
       };
+      const slow = await status('slow', '--json');
+      assert.equal(slow.stderr, '');
+      assert.equal(slow.stdout, '{"ok":true}');
+      assert.equal(slow.exitCode, 0);
       const garbage = await status('garbage');
       assert.equal(garbage.exitCode, 1);
       assert.equal(garbage.stderr, `nlmon: the daemon on ${sock} answered something that is not JSON`);

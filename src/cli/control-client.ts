@@ -44,7 +44,9 @@ const MAX_ANSWER = 64 * 1024 * 1024;
 
 /** One request on the control socket, as HTTP/1.0 over a plain connection (the daemon's server
  * answers it whole and closes: no chunks, no keep-alive). Node's HTTP client is not loaded for
- * this: it cost `nlmon status` about 10 ms of CPU and 2 MB (README, "Measured"). */
+ * this: it cost `nlmon status` about 10 ms of CPU and 2 MB (README, "Measured"). The request is
+ * written without ending our side: Node's HTTP server takes a client's end as the request
+ * abandoned, and an answer that waits on I/O in the daemon would then never come. */
 export function request<T>(socket: string, method: string, path: string, body?: unknown): Promise<T> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? '' : JSON.stringify(body);
@@ -87,7 +89,7 @@ export function request<T>(socket: string, method: string, path: string, body?: 
       else if (err.code === 'EACCES') reject(new ClientError(`permission denied on ${socket} (run as root or as the daemon's user)`, 1));
       else reject(new ClientError(`${socket}: ${err.message}`, 1));
     });
-    conn.end(head + payload);
+    conn.write(head + payload);
   });
 }
 
