@@ -1,5 +1,5 @@
 // nlmon's version and where its own files are. This module sits two folders below the package's
-// root both as compiled (dist/src/package.js) and in the bundle the command runs (dist/bin/*.js,
+// root both as compiled (dist/src/package.js) and in the bundle the command runs (dist/bin/cli.cjs,
 // tools/bundle.mjs), so paths to the package's files are made from here, never from another
 // module's own place (which is not the same in the bundle).
 import fs from 'node:fs';
