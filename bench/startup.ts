@@ -4,8 +4,8 @@
 // few seconds), beside `node -e 0`.
 import fs from 'node:fs';
 import path from 'node:path';
-import { execa, execaSync } from 'execa';
-import { DAEMON_ARGS, NLMON, cpuSeconds, sleep, statusKb } from '../test/helpers/index.js';
+import { execaSync } from 'execa';
+import { NLMON, cpuSeconds, startDaemon, statusKb } from '../test/helpers/index.js';
 import { type BenchContext, log, median } from './context.js';
 
 /** Starts of each measured: CPU is counted in ticks of 10 ms, so more than the usual 3. */
@@ -23,29 +23,17 @@ function childCost(cmd: string[]): { cpu: number; rssMb: number } {
   return { cpu: cpu!, rssMb: kb! / 1024 };
 }
 
-/** `nlmon run` until its ready line: CPU seconds and RSS MB at that moment; the daemon is left
- * running for the caller, which stops it. */
-async function runToReady(cfg: string): Promise<{ cpu: number; rssMb: number; stop: () => Promise<void> }> {
-  const child = execa(process.execPath, [...DAEMON_ARGS, '--config', cfg], { stdin: 'ignore', stdout: 'ignore', buffer: false, reject: false });
-  let err = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
-  for (let i = 0; i < 400 && !err.includes('hook(s)'); i++) await sleep(5);
-  if (!err.includes('hook(s)')) throw new Error(`nlmon run did not get ready: ${err}`);
-  const cpu = cpuSeconds(child.pid!);
-  const rssMb = statusKb(child.pid!, 'VmRSS') / 1024;
-  return { cpu, rssMb, stop: async () => { child.kill('SIGTERM'); await child; } };
-}
-
 export async function startupRows(b: BenchContext): Promise<string[]> {
-  const cfg = path.join(b.tmp, 'startup.yaml');
-  const sock = path.join(b.tmp, 'startup.sock');
-  fs.writeFileSync(cfg, `nlmon:\n  monitoring:\n    namespaces: all\n  integration:\n    hook_log: ""\n    hooks:\n      - name: t\n        script: /bin/true\n  control:\n    socket: ${sock}\n`);
+  const dir = fs.mkdtempSync(path.join(b.tmp, 'startup-'));
+  const sock = path.join(dir, 'startup.sock');
+  const yaml = `nlmon:\n  monitoring:\n    namespaces: all\n  integration:\n    hook_log: ""\n    hooks:\n      - name: t\n        script: /bin/true\n  control:\n    socket: ${sock}\n`;
   const run: Array<{ cpu: number; rssMb: number }> = [];
   const status: Array<{ cpu: number; rssMb: number }> = [];
   const bare: Array<{ cpu: number; rssMb: number }> = [];
   for (let i = 0; i < STARTS; i++) {
-    const d = await runToReady(cfg);
-    run.push(d);
+    // Started as the shipped units start it; read once it says it is ready.
+    const d = await startDaemon(dir, yaml);
+    run.push({ cpu: cpuSeconds(d.child.pid!), rssMb: statusKb(d.child.pid!, 'VmRSS') / 1024 });
     try {
       status.push(childCost([process.execPath, NLMON, 'status', '--socket', sock]));
       bare.push(childCost([process.execPath, '-e', '0']));
