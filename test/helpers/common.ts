@@ -72,9 +72,19 @@ export function linkburst(netnsPath: string, count: number, rate: number, ...ifn
 
 /** A TCP port free on 127.0.0.1 now. */
 export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
+  // Below the kernel's range for the local ports of outgoing connections: a port from that range,
+  // free when asked, can be taken by any connection made before the server binds it (seen: a
+  // nats-server's monitor port, in use by the time it started).
+  const low = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32768;
+  const from = Math.min(10000, low - 1000);
+  for (let i = 0; i < 200; i++) {
+    const port = from + Math.floor(Math.random() * (low - from));
+    const free = await new Promise<boolean>((resolve) => {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error(`no free port in ${from}-${low - 1}`);
 }
