@@ -13,7 +13,8 @@ import { nativeBinding, type AddrMessage, type LinkMessage } from '../src/native
 import { LinkTable } from '../src/netlink/link-table.js';
 import { AddrTable } from '../src/netlink/addr-table.js';
 import { formatEventJson } from '../src/event/format.js';
-import { eventHost, setEventHost } from '../src/event/make.js';
+import { EventLines, eventJsonBound, writeEventJson } from '../src/event/json.js';
+import { eventHost, makeEvent, NO_LINK, setEventHost } from '../src/event/make.js';
 import type { NlEvent } from '../src/event/event.js';
 import { addrMsg, linkMsg, veth } from './helpers/nlmsg.js';
 import { ROOT } from './helpers/index.js';
@@ -86,7 +87,50 @@ test('the event JSON of a fixed run of kernel messages is byte-identical to the 
     want.split('\n').forEach((line, i) => assert.equal(got[i], line, `line ${i + 1}`));
     assert.equal(lines, want);
     for (const l of got.filter(Boolean)) JSON.parse(l);
+    // The batch writer (monitor --json, the outputs) writes the same bytes.
+    const batch = new EventLines();
+    for (const e of events()) batch.add(e);
+    assert.equal(batch.take().toString('utf8'), want);
   } finally {
     setEventHost(saved);
   }
+});
+
+/** Text from pieces that take every path of the writer: plain ASCII, the quote and backslash,
+ * control characters, DEL, non-ASCII, a line separator, lone surrogates and a pair. */
+const PIECES = ['a', 'eth0', ' ', '"', '\\', '\n', '\t', '\u0001', '\u001f', '\u007f', '\u0080', 'é', '✓', '\u2028', '\ud800', '\udfff', '😀', '\ud83d', 'x\u0000y'];
+const NUMBERS = [0, -0, 1, 9, 10, 99, 100, -1, -10, 4294967295, 2 ** 31, -(2 ** 31), 1_765_000_000_123, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 1e15, 999_999_999_999_999];
+
+test('the event writer gives JSON.stringify\'s bytes for any strings and numbers an event holds', () => {
+  let seed = 7;
+  const rand = (n: number): number => {
+    seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+    return seed % n;
+  };
+  const text = (): string => (rand(4) === 0 ? '' : Array.from({ length: 1 + rand(6) }, () => PIECES[rand(PIECES.length)]).join(''));
+  const number = (): number => NUMBERS[rand(NUMBERS.length)]!;
+  const lines = new EventLines();
+  let want = '';
+  for (let i = 0; i < 3000; i++) {
+    const e = makeEvent(text(), 16 + rand(6), 'link_changed', { ...NO_LINK }, [], '', rand(2) === 0) as unknown as Record<string, unknown>;
+    for (const [k, v] of Object.entries(e)) {
+      if (k === 'event' || k === 'message_type' || k === 'event_type') continue;
+      if (typeof v === 'string' && rand(3) !== 0) e[k] = text();
+      else if (typeof v === 'number' && rand(2) === 0) e[k] = number();
+      else if (typeof v === 'boolean') e[k] = rand(2) === 0;
+    }
+    e.changed = rand(2) === 0 ? [] : Array.from({ length: 1 + rand(3) }, text);
+    const ev = e as unknown as NlEvent;
+    const json = JSON.stringify(ev);
+    assert.equal(formatEventJson(ev), json);
+    const buf = Buffer.alloc(eventJsonBound(ev) + 2, 0xee);
+    const end = writeEventJson(buf, 1, ev);
+    assert.ok(end <= eventJsonBound(ev) + 1, 'within its bound');
+    assert.deepEqual(buf.subarray(1, end), Buffer.from(`${json}\n`));
+    assert.equal(buf[0], 0xee, 'nothing written before the offset');
+    lines.add(ev);
+    want += `${json}\n`;
+  }
+  assert.deepEqual(lines.take(), Buffer.from(want));
+  assert.equal(lines.length, 0);
 });

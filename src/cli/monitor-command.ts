@@ -1,7 +1,8 @@
 // `nlmon monitor`: streams events to stdout until SIGINT/SIGTERM, one write per batch.
 import { Monitor, MonitorError, type IntakeMode } from '../netlink/monitor.js';
 import { containerAttribution } from '../containers/resolver.js';
-import { formatEventHuman, formatEventJson } from '../event/format.js';
+import { formatEventHuman } from '../event/format.js';
+import { EventLines } from '../event/json.js';
 import type { NlEvent } from '../event/event.js';
 import { onStopSignal } from '../signals.js';
 import { DEFAULT_CONTAINER_WAIT_MS, DEFAULT_CRI_SOCKETS, DEFAULT_DOCKER_SOCKETS } from '../containers/config.js';
@@ -51,7 +52,9 @@ export async function runMonitorCommand(opts: MonitorCommandOptions): Promise<nu
   }
   const color = opts.color === 'always' || (opts.color !== 'never' && process.stdout.isTTY === true && !process.env.NO_COLOR);
   const timestamp = opts.timestamp ?? false;
-  const format = opts.json ? formatEventJson : (e: NlEvent) => humanLine(e, timestamp, color);
+  // JSON lines are written straight into one buffer per batch; human lines are joined.
+  const lines = new EventLines();
+  const format = opts.json ? undefined : (e: NlEvent) => humanLine(e, timestamp, color);
   let left = opts.count ?? Infinity;
   const families = opts.events ?? ['link', 'addr'];
   const links = families.includes('link');
@@ -81,11 +84,12 @@ export async function runMonitorCommand(opts: MonitorCommandOptions): Promise<nu
         let out = '';
         for (const e of events) {
           if (match && !match(e)) continue;
-          out += format(e) + '\n';
+          if (format) out += format(e) + '\n';
+          else lines.add(e);
           if (--left <= 0) break;
         }
-        if (!out) return;
-        process.stdout.write(Buffer.from(out));
+        if (format ? !out : lines.length === 0) return;
+        process.stdout.write(format ? Buffer.from(out) : lines.take());
         if (left <= 0) {
           // --count reached: stop once what was written has gone out.
           stdoutBroken = true;

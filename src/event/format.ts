@@ -7,68 +7,7 @@ export function flagNames(flags: number): string {
   return names.join(',');
 }
 
-const stringify = JSON.stringify as (s: string) => string;
-/** What JSON.stringify escapes in a string: quote, backslash, control characters, lone surrogates. */
-const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
-
-/** A string as JSON: JSON.stringify's bytes, without calling it for the common plain string. */
-function str(s: string): string {
-  // Most of an event's strings are empty (no container, no alias, no address on a link event).
-  if (s.length === 0) return '""';
-  return NEEDS_ESCAPE.test(s) ? stringify(s) : `"${s}"`;
-}
-
-function changedJson(c: readonly string[]): string {
-  if (c.length === 0) return '[]';
-  let out = `[${str(c[0]!)}`;
-  for (let i = 1; i < c.length; i++) out += `,${str(c[i]!)}`;
-  return `${out}]`;
-}
-
-/** "up", "running" and "lower_up" for each combination (bit 0 up, 1 running, 2 lower_up). */
-const STATES: readonly string[] = Array.from({ length: 8 }, (_, i) => `"up":${(i & 1) !== 0},"running":${(i & 2) !== 0},"lower_up":${(i & 4) !== 0},"operstate":`);
-/** The address fields of an event that has none (every link event), and the container fields of
- * one that names no container: written as one piece each. */
-const NO_ADDRESS = '"family":"","ip":"","prefixlen":0,"scope":"","addr_flags":"","changed":';
-const NO_CONTAINER = '"container_id":"","container_name":"","container_image":"","container_runtime":"","pod_name":"","pod_namespace":"","pod_uid":"","host":';
-
-interface Head {
-  message_type: number;
-  event_type: number;
-  json: string;
-}
-/** `"message_type":…,"event_type":…,"event":…,"interface":` per event name (a handful). */
-const heads = new Map<string, Head>();
-const MAX_HEADS = 64;
-
-function head(e: NlEvent): string {
-  let h = heads.get(e.event);
-  if (h === undefined || h.message_type !== e.message_type || h.event_type !== e.event_type) {
-    h = { message_type: e.message_type, event_type: e.event_type, json: `,"message_type":${e.message_type},"event_type":${e.event_type},"event":${str(e.event)},"interface":` };
-    if (heads.size < MAX_HEADS) heads.set(e.event, h);
-  }
-  return h.json;
-}
-
-/** The event as one line of JSON, byte for byte what JSON.stringify gives for an event built
- * by makeEvent (same keys, same order), at a fraction of its cost. Every string is escaped as
- * JSON.stringify would, whatever its source (a hand-written --event included). Fewer pieces are
- * joined than there are fields: the fields that go together and are mostly the same (the
- * address fields of a link event, the container fields of a host link, the event's names) are
- * written as one piece each (test/event-json.test.ts holds the bytes to a recording). */
-export function formatEventJson(e: NlEvent): string {
-  const address = e.family === '' && e.ip === '' && e.prefixlen === 0 && e.scope === '' && e.addr_flags === '' ? NO_ADDRESS
-    : `"family":${str(e.family)},"ip":${str(e.ip)},"prefixlen":${e.prefixlen},"scope":${str(e.scope)},"addr_flags":${str(e.addr_flags)},"changed":`;
-  const container = e.container_id === '' && e.container_name === '' && e.container_image === '' && e.container_runtime === '' &&
-    e.pod_name === '' && e.pod_namespace === '' && e.pod_uid === '' ? NO_CONTAINER
-    : `"container_id":${str(e.container_id)},"container_name":${str(e.container_name)},"container_image":${str(e.container_image)},` +
-      `"container_runtime":${str(e.container_runtime)},"pod_name":${str(e.pod_name)},"pod_namespace":${str(e.pod_namespace)},"pod_uid":${str(e.pod_uid)},"host":`;
-  return `{"sequence":${e.sequence},"timestamp":${e.timestamp},"namespace":${str(e.namespace)}${head(e)}${str(e.interface)},` +
-    `"ifindex":${e.ifindex},"flags":${e.flags},${STATES[(e.up ? 1 : 0) | (e.running ? 2 : 0) | (e.lower_up ? 4 : 0)]}${str(e.operstate)},` +
-    `"mtu":${e.mtu},"txqlen":${e.txqlen},"address":${str(e.address)},"kind":${str(e.kind)},"master":${e.master},"link":${e.link},` +
-    `"link_netnsid":${e.link_netnsid},"peer_namespace":${str(e.peer_namespace)},"alias":${str(e.alias)},${address}${changedJson(e.changed)},` +
-    `"old_interface":${str(e.old_interface)},"resync":${e.resync},${container}${str(e.host)}}`;
-}
+export { formatEventJson } from './json.js';
 
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\\]/g;
 
