@@ -179,6 +179,21 @@ const POW10 = Array.from({ length: 16 }, (_, i) => 10 ** (i + 1));
 /** A number as a template literal writes it: a safe integer digit by digit, anything else (never
  * in an event nlmon makes) by String(). */
 function num(buf: Buffer, o: number, n: number): number {
+  if ((n | 0) === n && n >= 0) {
+    // Most of an event's numbers: small, and done in integer arithmetic.
+    if (n < 10) {
+      buf[o] = 0x30 + n;
+      return o + 1;
+    }
+    let digits = 2;
+    while (digits < 10 && n >= POW10[digits - 1]!) digits++;
+    for (let p = o + digits - 1; p >= o; p--) {
+      const q = (n / 10) | 0;
+      buf[p] = 0x30 + (n - q * 10);
+      n = q;
+    }
+    return o + digits;
+  }
   if (!Number.isSafeInteger(n)) return o + buf.write(String(n), o, 'latin1');
   if (n < 0) {
     buf[o++] = 0x2d; // -
