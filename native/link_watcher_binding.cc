@@ -24,10 +24,13 @@ namespace {
 // Datagrams drained per readiness callback, so one busy namespace cannot starve the loop.
 constexpr size_t kMaxDatagramsPerWake = 256;
 // Coalescing under load (see PauseIfBusy): a wake-up within kBusyGapNs of the previous one that
-// found fewer than kEnoughDatagrams datagrams pauses polling for kPauseMs.
-constexpr uint64_t kBusyGapNs = 2'000'000;
+// found fewer than kEnoughDatagrams datagrams pauses polling for kPauseMs. The gap is longer than
+// the pause, so the wake-up that ends a pause counts as busy: a sustained stream is read once per
+// pause. Shorter than the read-ahead's kStallNs (read_ahead.hh), which would take a pause for a
+// stall. 1 ms before 2026-12-07: a wake-up costs far more than its events (README, "Measured").
+constexpr uint64_t kPauseMs = 4;
+constexpr uint64_t kBusyGapNs = (kPauseMs + 1) * 1'000'000;
 constexpr size_t kEnoughDatagrams = 64;
-constexpr uint64_t kPauseMs = 1;
 
 class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
  public:
@@ -265,7 +268,7 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
   // Under a sustained stream every readiness brings only a few messages, and the fixed cost
   // of a wake-up (the call into JavaScript, one write of output) dominates. When a wake-up
   // comes soon after the previous one and the socket is already empty, polling pauses for
-  // kPauseMs, so the next batch holds a millisecond's worth of messages. At low rates nothing
+  // kPauseMs, so the next batch holds that long's worth of messages. At low rates nothing
   // waits; the pause is far shorter than the time the receive buffer can hold.
   void PauseIfBusy(size_t datagrams, DrainEnd end) {
     const uint64_t now = uv_hrtime();

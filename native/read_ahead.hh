@@ -23,8 +23,11 @@ namespace nlmon {
 
 // Bytes all queues together may hold (plus one datagram each).
 constexpr size_t kTotalCap = 64u << 20;
-// How long the owner may leave a socket with data unread before the reader reads it.
-constexpr uint64_t kStallNs = 2'000'000;
+// How long the owner may leave a socket with data unread before the reader reads it: longer than
+// the owner's own pause under a stream (kPauseMs in link_watcher_binding.cc, 4 ms), which is not
+// a stall; far shorter than the kernel's buffer lasts under a burst (about 0.3 s at 100 000 link
+// messages a second with receive_buffer at its default).
+constexpr uint64_t kStallNs = 10'000'000;
 
 // What an entry of a queue is. Entries are an EntryHeader followed by len bytes, padded to 4.
 enum class EntryKind : uint32_t {
