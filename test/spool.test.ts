@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { syntheticEvent } from '../src/event/make.js';
+import { formatEventJson } from '../src/event/format.js';
 import { RecordBatch, segmentSize, Spool, type SpoolPos, type SpoolRecord } from '../src/outputs/spool/spool.js';
 import { execaSync } from 'execa';
 import { withTempDir } from './helpers/index.js';
@@ -58,10 +60,10 @@ test('spool: a batch of records is byte for byte the records encoded one by one,
   const b = new RecordBatch();
   const one: Buffer[] = [];
   for (let i = 0; i < 400; i++) {
-    // Two-, three- and four-byte UTF-8, a lone surrogate, and bodies of 0 to 4 000 characters.
-    const body = JSON.stringify({ i, s: 'é€😀\ud800'.repeat(i % 7), pad: 'x'.repeat((i * 37) % 4000) });
-    b.add(1_700_000_000_000 + i, `nlmon.hé.e${i}`, `h/b/r/${i}`, body);
-    one.push(encodeRecord(1_700_000_000_000 + i, `nlmon.hé.e${i}`, `h/b/r/${i}`, body));
+    // Two-, three- and four-byte UTF-8, a lone surrogate, and events of 0.7 to 5 KB.
+    const e = { ...syntheticEvent(`veth${i}`, 'default'), sequence: i, alias: 'é€😀\ud800'.repeat(i % 7) + 'x'.repeat((i * 37) % 4000) };
+    b.add(1_700_000_000_000 + i, `nlmon.hé.e${i}`, `h/b/r/${i}`, e);
+    one.push(encodeRecord(1_700_000_000_000 + i, `nlmon.hé.e${i}`, `h/b/r/${i}`, formatEventJson(e)));
   }
   assert.equal(b.count, 400);
   const all = b.take();
@@ -75,8 +77,9 @@ test('spool: a batch of records is byte for byte the records encoded one by one,
     o += 8 + len;
   }
   assert.equal(o, all.length);
-  b.add(1, 'k', 'i', 'after');
-  assert.ok(b.take().equals(encodeRecord(1, 'k', 'i', 'after')), 'the batch starts again empty after take()');
+  const after = syntheticEvent('after', 'default');
+  b.add(1, 'k', 'i', after);
+  assert.ok(b.take().equals(encodeRecord(1, 'k', 'i', formatEventJson(after))), 'the batch starts again empty after take()');
 });
 
 test('spool: records come back in order with their key, id, time and body', () => withTempDir(async (dir) => {

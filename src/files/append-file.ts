@@ -31,7 +31,7 @@ export class AppendFile {
     this.stream = stream;
   }
 
-  write(text: string, limit = Infinity): WriteResult {
+  write(text: string | Buffer, limit = Infinity): WriteResult {
     if (!this.stream) {
       if (Date.now() - this.failedAt < RETRY_MS) return 'failed';
       try {

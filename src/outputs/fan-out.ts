@@ -2,14 +2,8 @@
 // hooks. The fan-out hands each batch to every output, made through the registry
 // (registry.ts); it knows no type. Intake never waits on an output.
 import type { NlEvent } from '../event/event.js';
-import { formatEventJson } from '../event/format.js';
-import type { EventJson, Output, OutputBase, OutputLog, OutputStatusBase } from './output.js';
+import type { Output, OutputBase, OutputLog, OutputStatusBase } from './output.js';
 import { outputType } from './registry.js';
-
-function eventJson(events: readonly NlEvent[]): EventJson {
-  const lines: string[] = [];
-  return (i) => (lines[i] ??= formatEventJson(events[i]!));
-}
 
 /** What an output is kept across a reload by: everything but its condition. */
 function identity(c: OutputBase): string {
@@ -61,15 +55,13 @@ export class Outputs {
     this.held = undefined;
     this.list = next;
     for (const events of held) {
-      const json = eventJson(events);
-      for (const o of opened) o.submit(events, json);
+      for (const o of opened) o.submit(events);
     }
     return errors;
   }
 
   submit(events: readonly NlEvent[]): void {
-    const json = eventJson(events);
-    for (const o of this.list) o.submit(events, json);
+    for (const o of this.list) o.submit(events);
     this.held?.push(events);
   }
 

@@ -5,8 +5,9 @@
 // (logrotate) and after a failure.
 import type { NlEvent } from '../event/event.js';
 import { AppendFile } from '../files/append-file.js';
+import { EventLines } from '../event/json.js';
 import { LastError } from './last-error.js';
-import type { EventJson, Output, OutputBase, OutputLog, OutputStatusBase, OutputType } from './output.js';
+import type { Output, OutputBase, OutputLog, OutputStatusBase, OutputType } from './output.js';
 
 export interface FileOutputConfig extends OutputBase {
   type: 'file';
@@ -29,6 +30,7 @@ class FileOutput implements Output<FileOutputConfig> {
   private written = 0;
   private failed = 0;
   private readonly lastError: LastError;
+  private readonly lines = new EventLines();
 
   constructor(readonly cfg: FileOutputConfig, log: OutputLog) {
     this.lastError = new LastError(cfg.name, log);
@@ -41,17 +43,17 @@ class FileOutput implements Output<FileOutputConfig> {
     }
   }
 
-  submit(events: readonly NlEvent[], json: EventJson): void {
-    let text = '';
+  submit(events: readonly NlEvent[]): void {
+    const lines = this.lines;
     let n = 0;
     for (let i = 0; i < events.length; i++) {
       if (!this.cfg.match(events[i]!)) continue;
-      text += `${json(i)}\n`;
+      lines.add(events[i]!);
       n++;
     }
     if (n === 0) return;
     this.events += n;
-    const r = this.file.write(text, MAX_QUEUED);
+    const r = this.file.write(lines.take(), MAX_QUEUED);
     if (r === 'written') {
       this.written += n;
       return;

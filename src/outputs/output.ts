@@ -39,13 +39,11 @@ export interface OutputStatusBase {
 /** The daemon's log for an output's messages; it limits how often one kind is repeated. */
 export type OutputLog = (output: string, level: 'info' | 'warn' | 'error', message: string) => void;
 
-/** The JSON of a batch's i-th event, made once however many outputs want it. */
-export type EventJson = (i: number) => string;
-
 export interface Output<C extends OutputBase = OutputBase> {
   readonly cfg: C;
-  /** A batch of events in order (the output applies its condition); never blocks. */
-  submit(events: readonly NlEvent[], json: EventJson): void;
+  /** A batch of events in order (the output applies its condition); never blocks. An output
+   * writes an event's JSON into its own buffer (event/json.ts). */
+  submit(events: readonly NlEvent[]): void;
   /** Closes its files and opens them again by name (SIGUSR1, SIGHUP: after logrotate). */
   reopen?(): void;
   close(): Promise<void>;

@@ -18,7 +18,7 @@ import type { NlEvent } from '../../event/event.js';
 import { RecordBatch, Spool, type SpoolPos, type SpoolRecord } from '../spool/spool.js';
 import { subjectFilter, subjectFor } from './subject.js';
 import { LastError } from '../last-error.js';
-import type { EventJson, Output, OutputLog, OutputStatusBase, OutputType } from '../output.js';
+import type { Output, OutputLog, OutputStatusBase, OutputType } from '../output.js';
 import { NATS_KEYS, natsTarget, readNats, TLS_KEYS, type NatsOutputConfig } from './settings.js';
 import { connectionOptions, describeError, ensureStream, msgIdHeader, runIdentity, storedInFlight } from './client.js';
 import { redactUrl } from '../../config/redact.js';
@@ -109,14 +109,14 @@ class NatsOutput implements Output<NatsOutputConfig> {
     void this.connect();
   }
 
-  submit(events: readonly NlEvent[], json: EventJson): void {
+  submit(events: readonly NlEvent[]): void {
     const batch = this.batch;
     let first = 0;
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
       if (!this.cfg.match(e)) continue;
       first ||= e.timestamp;
-      batch.add(e.timestamp, this.subject(e), `${this.run}/${e.sequence}`, json(i));
+      batch.add(e.timestamp, this.subject(e), `${this.run}/${e.sequence}`, e);
     }
     const n = batch.count;
     if (n === 0) return;

@@ -5,6 +5,8 @@
 // de-duplication (a Nats-Msg-Id), the body is the event's JSON: nothing in here is one output's.
 import fs from 'node:fs';
 import { zlib } from '../../builtin.js';
+import type { NlEvent } from '../../event/event.js';
+import { eventJsonBound, writeEventJson } from '../../event/json.js';
 
 export const HEADER = 8;
 
@@ -37,9 +39,10 @@ export class RecordBatch {
   /** Records added since the last take(). */
   count = 0;
 
-  add(time: number, key: string, id: string, body: string): void {
+  /** A record whose body is the event's JSON (event/json.ts), written in place. */
+  add(time: number, key: string, id: string, event: NlEvent): void {
     // UTF-8 takes at most 3 bytes per UTF-16 unit: room for the worst case, so no write is cut.
-    const most = HEADER + 12 + 3 * (key.length + id.length + body.length);
+    const most = HEADER + 12 + 3 * (key.length + id.length) + eventJsonBound(event);
     if (this.used + most > this.buf.length) {
       const bigger = Buffer.allocUnsafe(Math.max(2 * this.buf.length, this.used + most));
       this.buf.copy(bigger, 0, 0, this.used);
@@ -56,7 +59,7 @@ export class RecordBatch {
     const i = buf.write(id, o + 2);
     buf.writeUInt16LE(i, o);
     o += 2 + i;
-    o += buf.write(body, o);
+    o = writeEventJson(buf, o, event) - 1; // without its newline
     buf.writeUInt32LE(o - start - HEADER, start);
     buf.writeUInt32LE(zlib().crc32(buf.subarray(start + HEADER, o)), start + 4);
     this.used = o;
