@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <map>
 #include <unordered_map>
 #include <vector>
 
@@ -102,12 +103,12 @@ class Reader {
     epoll_event events[64];
     std::vector<std::shared_ptr<SocketQueue>> ready;
     // Sockets whose owner kept up, to look at again at a time: only this thread touches it.
-    std::deque<std::pair<uint64_t, std::shared_ptr<SocketQueue>>> later;
+    std::multimap<uint64_t, std::shared_ptr<SocketQueue>> later;  // by when, soonest first
     uint64_t last_wake = 0;
     for (;;) {
       int timeout = waiting.load() > 0 ? kRetryMs : -1;
       if (!later.empty()) {
-        const uint64_t now = NowNs(), at = later.front().first;
+        const uint64_t now = NowNs(), at = later.begin()->first;
         const int ms = at > now ? static_cast<int>((at - now + 999'999) / 1'000'000) : 0;
         timeout = timeout < 0 ? ms : std::min(timeout, ms);
       }
@@ -125,14 +126,14 @@ class Reader {
         }
       }
       const uint64_t now = NowNs();
-      while (!later.empty() && later.front().first <= now) {
-        later.front().second->Arm();  // fires at once if the socket still has data
-        later.pop_front();
+      while (!later.empty() && later.begin()->first <= now) {
+        later.begin()->second->Arm();  // fires at once if the socket still has data
+        later.erase(later.begin());
       }
       size_t got = 0;
       for (auto& q : ready) {
         const long r = q->OnReadable();
-        if (r < 0) later.emplace_back(now + kStallNs, std::move(q));
+        if (r < 0) later.emplace(now + q->check_ns(), std::move(q));
         else got += static_cast<size_t>(r);
       }
       ready.clear();  // the owners may free their queues
@@ -300,13 +301,14 @@ long SocketQueue::OnReadable() {
   std::lock_guard<std::mutex> lock(mu_);
   armed_ = false;
   if (closed_ || failed_) return 0;
-  // The owner is behind: it is taking what was read ahead, it has not read since the reader last
-  // looked (kStallNs ago at least), or the kernel's buffer is filling.
-  if (held_ == 0 && owner_reads_ != seen_reads_ && !Backlog()) {
+  // The owner is behind: it is taking what was read ahead, it has not read for kStallNs (as far as
+  // the reader, looking every check_ns, has seen), or the kernel's buffer is filling.
+  const uint64_t now = NowNs();
+  if (owner_reads_ != seen_reads_) {
     seen_reads_ = owner_reads_;
-    return -1;
+    seen_at_ns_ = now;
   }
-  seen_reads_ = owner_reads_;
+  if (held_ == 0 && now - seen_at_ns_ < kStallNs && !Backlog()) return -1;
   const size_t got = Fill();
   ArmLocked();
   return static_cast<long>(got);

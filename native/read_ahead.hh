@@ -28,6 +28,17 @@ constexpr size_t kTotalCap = 64u << 20;
 // a stall; far shorter than the kernel's buffer lasts under a burst (about 0.3 s at 100 000 link
 // messages a second with receive_buffer at its default).
 constexpr uint64_t kStallNs = 10'000'000;
+// How often the reader looks again at a socket whose owner keeps up (whether the owner has read
+// since, and whether the kernel's buffer is filling): before a quarter of the kernel's buffer
+// could fill at kWorstFillBytesPerMs (twice the fastest bursts measured: 100 000 link messages a
+// second take about 230 MB/s of the kernel's), within 1 ms and kStallNs. 10 ms for the default
+// receive_buffer (32 MiB granted); 1 ms for a 2 MiB buffer, which such a burst fills in 9 ms.
+constexpr uint64_t kWorstFillBytesPerMs = 500'000;
+constexpr uint64_t CheckNs(size_t cap) {
+  // cap is the bytes asked for; the kernel grants twice that.
+  const uint64_t ns = uint64_t{cap} * 2 / 4 * 1'000'000 / kWorstFillBytesPerMs;
+  return ns < 1'000'000 ? 1'000'000 : ns > kStallNs ? kStallNs : ns;
+}
 
 // What an entry of a queue is. Entries are an EntryHeader followed by len bytes, padded to 4.
 enum class EntryKind : uint32_t {
@@ -102,7 +113,8 @@ class SocketQueue {
 
   // The reader's side (read_ahead.cc). OnReadable: the one-shot readiness fired; reads when the
   // owner is behind and returns the datagrams read, or returns -1 when the owner keeps up (the
-  // reader looks again in kStallNs). Arm: watch for readiness again, if there is room.
+  // reader looks again in check_ns). Arm: watch for readiness again, if there is room.
+  uint64_t check_ns() const { return CheckNs(cap_); }
   long OnReadable();
   void Arm();
 
@@ -128,6 +140,7 @@ class SocketQueue {
   uint64_t truncated_ = 0, lost_ = 0, read_ahead_ = 0;
   size_t peak_ = 0;
   uint64_t owner_reads_ = 0, seen_reads_ = ~uint64_t{0};  // the owner's reads; as the reader last saw them
+  uint64_t seen_at_ns_ = 0;  // when the reader last saw the owner's reads change
   bool armed_ = false;     // a one-shot readiness is pending in the reader's epoll set
   bool room_wait_ = false; // not armed for want of room (counted in the reader's waiting)
   bool closed_ = false;
