@@ -221,33 +221,49 @@ export function formatEventJson(e: NlEvent): string {
   return scratch.toString('utf8', 0, end - 1);
 }
 
-/** Lines of events gathered into one buffer, as `monitor --json` writes a batch. */
-export class EventLines {
+/** Bytes gathered for one write (a batch's lines, a batch's spool records): room is made before
+ * each piece is written at `used`, and take() hands over what was gathered. */
+export class ByteBatch {
   /** Kept between batches up to this size; a larger one (a huge batch) is let go after it. */
   private static readonly KEEP = 1024 * 1024;
-  private buf = Buffer.allocUnsafe(64 * 1024);
-  private used = 0;
+  buf = Buffer.allocUnsafe(64 * 1024);
+  used = 0;
 
-  add(e: NlEvent): void {
-    const need = this.used + eventJsonBound(e);
-    if (need > this.buf.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(2 * this.buf.length, need));
+  /** Makes room for n more bytes at `used`; returns the buffer to write them into. */
+  room(n: number): Buffer {
+    if (this.used + n > this.buf.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(2 * this.buf.length, this.used + n));
       this.buf.copy(bigger, 0, 0, this.used);
       this.buf = bigger;
     }
-    this.used = writeEventJson(this.buf, this.used, e);
+    return this.buf;
   }
 
-  get length(): number {
-    return this.used;
-  }
-
-  /** The lines added since the last take(), in a buffer of their own (a stream may hold it). */
+  /** What was gathered since the last take(), in a buffer of its own (a stream may hold it). */
   take(): Buffer {
     const out = Buffer.allocUnsafe(this.used);
     this.buf.copy(out, 0, 0, this.used);
     this.used = 0;
-    if (this.buf.length > EventLines.KEEP) this.buf = Buffer.allocUnsafe(64 * 1024);
+    if (this.buf.length > ByteBatch.KEEP) this.buf = Buffer.allocUnsafe(64 * 1024);
     return out;
+  }
+}
+
+/** Lines of events gathered into one buffer, as `monitor --json` writes a batch. */
+export class EventLines {
+  private readonly bytes = new ByteBatch();
+
+  add(e: NlEvent): void {
+    const b = this.bytes;
+    b.used = writeEventJson(b.room(eventJsonBound(e)), b.used, e);
+  }
+
+  get length(): number {
+    return this.bytes.used;
+  }
+
+  /** The lines added since the last take(), in a buffer of their own. */
+  take(): Buffer {
+    return this.bytes.take();
   }
 }

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { zlib } from '../../builtin.js';
 import type { NlEvent } from '../../event/event.js';
-import { eventJsonBound, writeEventJson } from '../../event/json.js';
+import { ByteBatch, eventJsonBound, writeEventJson } from '../../event/json.js';
 
 export const HEADER = 8;
 
@@ -32,24 +32,15 @@ export interface SpoolRecord {
  * here and appends it to the spool at once (one allocation and one copy a batch, not one a
  * record, and no pass over each string to measure it first). */
 export class RecordBatch {
-  /** Kept between batches up to this size; a larger one (a huge batch) is let go after it. */
-  private static readonly KEEP = 1024 * 1024;
-  private buf = Buffer.allocUnsafe(64 * 1024);
-  private used = 0;
+  private readonly bytes = new ByteBatch();
   /** Records added since the last take(). */
   count = 0;
 
   /** A record whose body is the event's JSON (event/json.ts), written in place. */
   add(time: number, key: string, id: string, event: NlEvent): void {
     // UTF-8 takes at most 3 bytes per UTF-16 unit: room for the worst case, so no write is cut.
-    const most = HEADER + 12 + 3 * (key.length + id.length) + eventJsonBound(event);
-    if (this.used + most > this.buf.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(2 * this.buf.length, this.used + most));
-      this.buf.copy(bigger, 0, 0, this.used);
-      this.buf = bigger;
-    }
-    const buf = this.buf;
-    const start = this.used;
+    const buf = this.bytes.room(HEADER + 12 + 3 * (key.length + id.length) + eventJsonBound(event));
+    const start = this.bytes.used;
     let o = start + HEADER;
     buf.writeDoubleLE(time, o);
     o += 8;
@@ -62,18 +53,14 @@ export class RecordBatch {
     o = writeEventJson(buf, o, event) - 1; // without its newline
     buf.writeUInt32LE(o - start - HEADER, start);
     buf.writeUInt32LE(zlib().crc32(buf.subarray(start + HEADER, o)), start + 4);
-    this.used = o;
+    this.bytes.used = o;
     this.count++;
   }
 
   /** The records added since the last take(), in a buffer of their own. */
   take(): Buffer {
-    const out = Buffer.allocUnsafe(this.used);
-    this.buf.copy(out, 0, 0, this.used);
-    this.used = 0;
     this.count = 0;
-    if (this.buf.length > RecordBatch.KEEP) this.buf = Buffer.allocUnsafe(64 * 1024);
-    return out;
+    return this.bytes.take();
   }
 }
 
