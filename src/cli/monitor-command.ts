@@ -53,8 +53,7 @@ export async function runMonitorCommand(opts: MonitorCommandOptions): Promise<nu
   const color = opts.color === 'always' || (opts.color !== 'never' && process.stdout.isTTY === true && !process.env.NO_COLOR);
   const timestamp = opts.timestamp ?? false;
   // JSON lines are written straight into one buffer per batch; human lines are joined.
-  const lines = new EventLines();
-  const format = opts.json ? undefined : (e: NlEvent) => humanLine(e, timestamp, color);
+  const lines = opts.json ? new EventLines() : undefined;
   let left = opts.count ?? Infinity;
   const families = opts.events ?? ['link', 'addr'];
   const links = families.includes('link');
@@ -84,12 +83,13 @@ export async function runMonitorCommand(opts: MonitorCommandOptions): Promise<nu
         let out = '';
         for (const e of events) {
           if (match && !match(e)) continue;
-          if (format) out += format(e) + '\n';
-          else lines.add(e);
+          if (lines) lines.add(e);
+          else out += `${humanLine(e, timestamp, color)}\n`;
           if (--left <= 0) break;
         }
-        if (format ? !out : lines.length === 0) return;
-        process.stdout.write(format ? Buffer.from(out) : lines.take());
+        const chunk = lines ? lines.take() : Buffer.from(out);
+        if (chunk.length === 0) return;
+        process.stdout.write(chunk);
         if (left <= 0) {
           // --count reached: stop once what was written has gone out.
           stdoutBroken = true;
