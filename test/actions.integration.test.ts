@@ -5,6 +5,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
@@ -285,6 +286,31 @@ test('module runs behind one that spins on the same worker are moved to a fresh 
     assert.equal(results[4]!.error, 'boom');
     const after = await runner.run(hook, ev('ok'));
     assert.equal(after.outcome, 'success', 'a fresh worker serves the next run');
+  } finally {
+    runner.reset();
+  }
+}));
+
+test('module runs go to one worker while the handler is quick, and spread over workers once it is slow', { skip: os.availableParallelism() < 2 ? 'needs 2 CPUs' : false }, () => withTempDir(async (dir) => {
+  const file = path.join(dir, 'm.mjs');
+  // The thread each run ran in; a `slow` event blocks its worker 50 ms.
+  fs.writeFileSync(file, "import { threadId } from 'node:worker_threads';\nconst pause = new Int32Array(new SharedArrayBuffer(4));\nexport default function (e, { log }) {\n  if (e.interface === 'slow') Atomics.wait(pause, 0, 0, 50);\n  log(String(threadId));\n}\n");
+  const { ModuleRunner } = await import('../src/hooks/actions/module.js');
+  const runner = new ModuleRunner();
+  const threads = async (iface: string, n: number) => {
+    const results = await Promise.all(Array.from({ length: n }, () => runner.run({ name: iface, module: file, timeout_ms: 10_000 }, syntheticEvent(iface, 'blue'))));
+    assert.ok(results.every((r) => r.outcome === 'success'), JSON.stringify(results));
+    return new Set(results.map((r) => r.stdout.trim()));
+  };
+  try {
+    // Quick: after a few answers have told what a run takes, three at a time share one worker.
+    for (let i = 0; i < 10; i++) await threads('quick', 3);
+    const quick = new Set<string>();
+    for (let i = 0; i < 10; i++) for (const t of await threads('quick', 3)) quick.add(t);
+    assert.equal(quick.size, 1, `quick runs in threads ${[...quick].join(', ')}`);
+    // Slow: once one run has told what it takes, the next ones go to more than one worker.
+    await threads('slow', 1);
+    assert.ok((await threads('slow', 4)).size >= 2, 'slow runs spread over workers');
   } finally {
     runner.reset();
   }

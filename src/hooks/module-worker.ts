@@ -1,7 +1,9 @@
 // A module hook's worker thread (docs/hooks.md, "Module handlers"): loads the module once, then
 // calls its handler for the runs the daemon posts, in the order they come, and posts their
-// outcomes back together. It counts the runs it has started in a shared word, so that when the
-// daemon terminates it (a run past its timeout), the runs it never started can go elsewhere.
+// outcomes back together, with the time its handler took on this thread for the runs started
+// since the last answer (the daemon places runs by it). It counts the runs it has started in a
+// shared word, so that when the daemon terminates it (a run past its timeout), the runs it never
+// started can go elsewhere.
 import { parentPort, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { register } from 'node:module';
@@ -59,6 +61,9 @@ if (typeof handler !== 'function') throw new Error(`${file} has no default expor
 let controller = new AbortController();
 let results: Array<[number, boolean, string]> = [];
 let flushing = false;
+/** The handler's time on this thread (ms) and the runs started, since the last answer. */
+let busy = 0;
+let ran = 0;
 
 function settled(id: number, ok: boolean, error: string): void {
   results.push([id, ok, error]);
@@ -69,7 +74,9 @@ function settled(id: number, ok: boolean, error: string): void {
     flushing = false;
     const out = results;
     results = [];
-    port.postMessage({ type: 'done', results: out });
+    port.postMessage({ type: 'done', results: out, busy, ran });
+    busy = 0;
+    ran = 0;
   });
 }
 
@@ -81,6 +88,7 @@ port.on('message', (msg: FromDaemon) => {
     controller = new AbortController();
     return;
   }
+  const t0 = performance.now();
   const lines = msg.events.split('\n');
   let f = 0;
   for (let i = 0; i < msg.ids.length; i++) {
@@ -109,6 +117,8 @@ port.on('message', (msg: FromDaemon) => {
       settled(id, true, '');
     }
   }
+  busy += performance.now() - t0;
+  ran += msg.ids.length;
 });
 
 port.postMessage({ type: 'ready' });

@@ -2,7 +2,9 @@
 // worker threads, never on the loop that reads netlink. Each module hook has up to one worker per
 // CPU ("lanes"), each serving many runs: the runs dispatched in one turn of the loop go to a
 // worker as one message, and their outcomes come back the same way, so a call costs a share of a
-// message rather than two thread wake-ups. A run that passes its timeout_ms terminates its worker
+// message rather than two thread wake-ups. A run goes to the first worker that would get through
+// what it holds within QUICK_MS, by the time the handler has taken per run: a quick handler is
+// served by one worker (the fewest messages), a slow one by as many as the CPUs allow. A run that passes its timeout_ms terminates its worker
 // (a handler that spins cannot be stopped any other way): the runs that worker had not started
 // go to a fresh one, with their full timeout again; those it had started end with it, as failures.
 import os from 'node:os';
@@ -36,6 +38,10 @@ const WORKER = packageFile('dist/src/hooks/module-worker.js');
 /** The most a handler's log lines keep per run (they go to the run's stdout). */
 const LOG_KEEP = 64 * 1024;
 const LANES = Math.max(1, Math.min(4, os.availableParallelism()));
+/** A worker whose runs in hand the handler would get through in this time takes one more... */
+const QUICK_MS = 1;
+/** ...unless it has runs and has not answered in this time (a run that blocks or spins). */
+const STALL_MS = 10;
 export const DEFAULT_MAX_HEAP_MB = 128;
 /** Workers of one hook terminated (a timeout) that have not exited yet — stuck in a system
  * call, they keep their thread and memory — past which its runs are refused until they exit. */
@@ -65,6 +71,8 @@ interface Lane {
   key: string;
   worker: Worker;
   ready: boolean;
+  /** When it last answered (or was started, or given a run while it had none). */
+  heardAt: number;
   /** Runs the worker has started, written by the worker (Atomics): who was running at a timeout. */
   started: Int32Array;
   posted: number;
@@ -80,7 +88,7 @@ interface Lane {
 
 type FromWorker =
   | { type: 'ready' }
-  | { type: 'done'; results: Array<[number, boolean, string]> }
+  | { type: 'done'; results: Array<[number, boolean, string]>; busy: number; ran: number }
   | { type: 'log'; id: number; line: string }
   | { type: 'output'; line: string };
 
@@ -90,6 +98,9 @@ export class ModuleRunner {
   private readonly stuck = new Map<string, number>();
   private readonly deaths = new Map<string, number[]>();
   private readonly disabled = new Map<string, string>();
+  /** Per hook: the time (ms) its handler takes per run on its worker's thread, a moving
+   * average over the workers' answers; absent until the first answer. */
+  private readonly cost = new Map<string, number>();
   private generation = 0;
   private nextId = 1;
 
@@ -131,6 +142,7 @@ export class ModuleRunner {
     this.generation++;
     this.deaths.clear();
     this.disabled.clear();
+    this.cost.clear();
     for (const list of this.lanes.values()) for (const lane of list) this.retire(lane);
     this.lanes.clear();
   }
@@ -172,7 +184,9 @@ export class ModuleRunner {
     lane.outbox = [];
   }
 
-  /** The least busy lane of the hook; a new one while all are busy and there are fewer than CPUs. */
+  /** The first lane of the hook that is idle, or that would get through its runs within
+   * QUICK_MS (before the handler's time is known from a first answer: any) and has answered
+   * within STALL_MS; else a new one while there are fewer than CPUs, else the least busy. */
   private lane(hook: ModuleSpec): Lane {
     const key = `${hook.name}\0${hook.module}`;
     let list = this.lanes.get(key);
@@ -180,9 +194,19 @@ export class ModuleRunner {
       list = [];
       this.lanes.set(key, list);
     }
+    const cost = this.cost.get(key);
+    const now = performance.now();
     let best: Lane | undefined;
-    for (const l of list) if (!best || l.inflight.size < best.inflight.size) best = l;
-    if (best && (best.inflight.size === 0 || list.length >= LANES)) return best;
+    for (const l of list) {
+      const n = l.inflight.size;
+      if (n === 0) {
+        l.heardAt = now;
+        return l;
+      }
+      if (now - l.heardAt <= STALL_MS && (cost === undefined || n * cost <= QUICK_MS)) return l;
+      if (!best || n < best.inflight.size) best = l;
+    }
+    if (best && list.length >= LANES) return best;
     const lane = this.spawn(hook, key);
     list.push(lane);
     return lane;
@@ -261,13 +285,20 @@ export class ModuleRunner {
       if (terminated) this.stuck.set(hook.name, (this.stuck.get(hook.name) ?? 1) - 1);
     });
     const lane: Lane = {
-      key, worker, ready: false, started, posted: 0, inflight: new Map(), outbox: [], flushing: false, retired: false, generation: this.generation, stop: terminate,
+      key, worker, ready: false, heardAt: performance.now(), started, posted: 0, inflight: new Map(), outbox: [], flushing: false, retired: false, generation: this.generation, stop: terminate,
     };
     worker.on('message', (m: FromWorker) => {
       if (m.type === 'ready') {
         lane.ready = true;
+        lane.heardAt = performance.now();
         this.flush(lane);
       } else if (m.type === 'done') {
+        lane.heardAt = performance.now();
+        if (m.ran > 0) {
+          const per = m.busy / m.ran;
+          const was = this.cost.get(key);
+          this.cost.set(key, was === undefined ? per : 0.75 * was + 0.25 * per);
+        }
         for (const [id, ok, error] of m.results) {
           const run = lane.inflight.get(id);
           if (!run) continue;
