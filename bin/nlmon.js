@@ -1,13 +1,109 @@
 #!/usr/bin/env node
 'use strict';
-const { main } = require('../dist/bin/cli.cjs');
+// The command: runs the bundle (dist/bin/cli.cjs, tools/bundle.mjs) from V8's code cache of it
+// when one fits this Node and its V8 flags, so that the half-megabyte bundle is not parsed again
+// at every start (a fifth of `nlmon status`'s CPU). The build writes a cache for no flags and for
+// the daemon's (tools/code-cache.mjs), named by V8's version and the flags. One that does not fit
+// is rejected by V8 and the bundle compiled as usual; one that is not a regular file owned by the
+// bundle's owner, that others can write, or that is older than the bundle (edited since) is not
+// read: it is code, trusted as the bundle is. The file is [u32 LE checksum][V8's data]: V8 does
+// not check the data's bytes, and a damaged cache would abort Node at every start.
+const fs = require('node:fs');
+const path = require('node:path');
+const vm = require('node:vm');
+const Module = require('node:module');
 
-// A reader that stops reading (`nlmon hooks list | head -1`) is not an error: exit quietly.
-process.stdout.on('error', (err) => {
-  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-});
+const BUNDLE = path.join(__dirname, '..', 'dist', 'bin', 'cli.cjs');
 
-main(process.argv).then(
-  (code) => { process.exitCode = code; },
-  (err) => { process.stderr.write(`nlmon: ${err && err.stack ? err.stack : err}\n`); process.exitCode = 1; },
-);
+/** The cache for this V8 and the flags this process was started with (NODE_OPTIONS, then the
+ * command line's): one file per set of flags, undefined for a set no file is named after. */
+function cacheFile() {
+  const flags = [process.env.NODE_OPTIONS ?? '', ...process.execArgv].join(' ').trim();
+  if (flags.length > 80 || /[^\w =.,-]/.test(flags)) return undefined;
+  return `${BUNDLE}.${process.versions.v8}${flags ? `.${flags.replace(/ +/g, '_')}` : ''}.v8cache`;
+}
+
+/** FNV-1a over 32-bit words (and the tail's bytes): about 1 ms for the cache, where loading
+ * node:zlib for a CRC would cost three. */
+function checksum(b) {
+  const data = b.byteOffset % 4 ? new Uint8Array(b) : b;
+  const words = new Int32Array(data.buffer, data.byteOffset, data.length >> 2);
+  let h = 0x811c9dc5 | 0;
+  for (let i = 0; i < words.length; i++) h = Math.imul(h ^ words[i], 0x01000193);
+  for (let i = words.length * 4; i < data.length; i++) h = Math.imul(h ^ data[i], 0x01000193);
+  return h >>> 0;
+}
+
+function readCache(file) {
+  let fd = -1;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    const st = fs.fstatSync(fd);
+    const bundle = fs.statSync(BUNDLE);
+    if (!st.isFile() || st.uid !== bundle.uid || (st.mode & 0o022) !== 0 || st.mtimeMs < bundle.mtimeMs) return undefined;
+    const b = fs.readFileSync(fd);
+    return b.length > 4 && b.readUInt32LE(0) === checksum(b.subarray(4)) ? b.subarray(4) : undefined;
+  } catch {
+    return undefined; // none: compiled as usual
+  } finally {
+    if (fd >= 0) fs.closeSync(fd);
+  }
+}
+
+function compile(cachedData) {
+  return new vm.Script(Module.wrap(fs.readFileSync(BUNDLE, 'utf8')), { filename: BUNDLE, cachedData });
+}
+
+/** The bundle's exports: without a cache, as any module (require() compiles it faster than a
+ * script compiled here without one). */
+function load() {
+  const file = cacheFile();
+  const data = file && readCache(file);
+  if (!data) return require(BUNDLE);
+  const script = compile(data);
+  // The bundle's packages left out of it (src/builtin.ts, importPackage) are imported from here:
+  // code compiled from a cache cannot import on Node 20.
+  globalThis[Symbol.for('nlmon.import')] = (specifier) => import(specifier);
+  const mod = { exports: {} };
+  script.runInThisContext()(mod.exports, Module.createRequire(BUNDLE), mod, BUNDLE, path.dirname(BUNDLE));
+  return mod.exports;
+}
+
+/** Writes the cache for this process's flags (tools/code-cache.mjs): the bundle compiled, not
+ * run, so the cache holds its top level and each function is still compiled when first called.
+ * Returns the file, or undefined when these flags have none. */
+function writeCodeCache() {
+  const file = cacheFile();
+  if (!file) return undefined;
+  const tmp = `${file}.${process.pid}.tmp`;
+  const data = compile(undefined).createCachedData();
+  const sum = Buffer.alloc(4);
+  sum.writeUInt32LE(checksum(data));
+  fs.writeFileSync(tmp, Buffer.concat([sum, data]), { mode: 0o644, flag: 'wx' });
+  fs.renameSync(tmp, file);
+  return file;
+}
+
+/** Whether V8 takes this process's cache (a test of the build): false when there is none, it is
+ * not to be trusted, or V8 rejects it. */
+function codeCacheTaken() {
+  const file = cacheFile();
+  const data = file && readCache(file);
+  return data ? !compile(data).cachedDataRejected : false;
+}
+
+if (require.main === module) {
+  const { main } = load();
+
+  // A reader that stops reading (`nlmon hooks list | head -1`) is not an error: exit quietly.
+  process.stdout.on('error', (err) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  });
+
+  main(process.argv).then(
+    (code) => { process.exitCode = code; },
+    (err) => { process.stderr.write(`nlmon: ${err && err.stack ? err.stack : err}\n`); process.exitCode = 1; },
+  );
+} else {
+  module.exports = { writeCodeCache, codeCacheTaken };
+}

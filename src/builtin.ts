@@ -19,3 +19,14 @@ export const crypto = lazy<typeof Crypto>('node:crypto');
 export const https = lazy<typeof Https>('node:https');
 export const workerThreads = lazy<typeof WorkerThreads>('node:worker_threads');
 export const zlib = lazy<typeof Zlib>('node:zlib');
+
+const LENT_IMPORT = Symbol.for('nlmon.import');
+
+/** import() of a package the command's bundle leaves out (the NATS client, prom-client, gRPC).
+ * When bin/nlmon.js runs the bundle from V8's code cache, it lends its own import(): Node 20
+ * gives code compiled from a cache no way to import (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING).
+ * This is the bundle's one import() (tools/bundle.mjs checks). */
+export function importPackage<T>(name: string): Promise<T> {
+  const lent = (globalThis as { [LENT_IMPORT]?: (specifier: string) => Promise<unknown> })[LENT_IMPORT];
+  return (lent ? lent(name) : import(name)) as Promise<T>;
+}

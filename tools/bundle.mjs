@@ -7,6 +7,7 @@
 // lazy inside the file: its modules are evaluated on first use. The NATS client, prom-client and
 // gRPC stay in node_modules, loaded by import() only when used. The bundle sits two folders below
 // the package's root, as dist/src/package.js does (src/package.ts).
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { build } from 'esbuild';
 
@@ -24,7 +25,19 @@ const builtins = {
   },
 };
 
-await build({
+/** commander requires node:child_process at load, for executable subcommands nlmon does not
+ * have: loading it cost every command about 10 ms of CPU (a fifth of `nlmon status`). Here it is
+ * required when first used. */
+const lazyChildProcess = {
+  name: 'lazy-child-process',
+  setup(b) {
+    b.onResolve({ filter: /^node:child_process$/ }, (args) => (args.kind === 'require-call' && /[\\/]commander[\\/]/.test(args.importer) ? { path: args.path, namespace: 'lazy' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'lazy' }, () => ({ contents: "module.exports = { spawn: (...a) => require('node:child_process').spawn(...a) };", loader: 'js' }));
+  },
+};
+
+const built = await build({
+  metafile: true,
   entryPoints: ['dist/src/cli/cli.js'],
   outfile: 'dist/bin/cli.cjs',
   bundle: true,
@@ -32,7 +45,7 @@ await build({
   platform: 'node',
   target: 'node20.15',
   external: ['@nats-io/*', 'prom-client', '@grpc/*'],
-  plugins: [builtins],
+  plugins: [builtins, lazyChildProcess],
   // import.meta.url in a CommonJS file: the bundle's own URL.
   define: { 'import.meta.url': '__nlmonUrl' },
   banner: { js: "const __nlmonUrl = require('node:url').pathToFileURL(__filename).href;" },
@@ -42,3 +55,11 @@ await build({
   legalComments: 'eof',
   logLevel: 'warning',
 });
+
+// Run from a code cache, the bundle cannot import() on Node 20 but through src/builtin.ts's
+// importPackage (bin/nlmon.js lends it an import): an import() of a named module is a build error.
+const dynamic = Object.entries(built.metafile.inputs).flatMap(([file, i]) => i.imports.filter((m) => m.kind === 'dynamic-import' && m.external).map((m) => `${file}: import('${m.path}')`));
+if (dynamic.length) throw new Error(`the bundle may not import() (use importPackage, src/builtin.ts): ${dynamic.join('; ')}`);
+
+// V8 code caches of the bundle for this Node (tools/code-cache.mjs): the start skips parsing it.
+execFileSync(process.execPath, ['tools/code-cache.mjs'], { stdio: 'inherit' });

@@ -4,6 +4,7 @@
 // refresh; an event reads the map.
 import fs from 'node:fs';
 import type * as grpc from '@grpc/grpc-js';
+import { importPackage } from '../builtin.js';
 import type { ContainerFields } from '../event/event.js';
 import type { Runtime } from './cgroup.js';
 import { Reconnect, type EngineLog } from './reconnect.js';
@@ -90,7 +91,10 @@ let loading: Promise<{ Client: ClientClass; insecure: () => grpc.ChannelCredenti
  * a host without a CRI socket never pays for it (memory, start-up, the garbage collector). */
 export async function criClient(socketPath: string): Promise<CriClient> {
   loading ??= (async () => {
-    const [grpcJs, loader] = await Promise.all([import('@grpc/grpc-js'), import('@grpc/proto-loader')]);
+    const [grpcJs, loader] = await Promise.all([
+      importPackage<typeof import('@grpc/grpc-js')>('@grpc/grpc-js'),
+      importPackage<typeof import('@grpc/proto-loader')>('@grpc/proto-loader'),
+    ]);
     const def = loader.fromJSON(CRI_DESCRIPTOR as unknown as Parameters<typeof loader.fromJSON>[0], { keepCase: true, longs: String, enums: Number, defaults: true });
     const pkg = grpcJs.loadPackageDefinition(def) as unknown as { runtime: { v1: { RuntimeService: ClientClass } } };
     return { Client: pkg.runtime.v1.RuntimeService, insecure: () => grpcJs.credentials.createInsecure() };

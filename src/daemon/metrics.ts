@@ -6,6 +6,7 @@
 // "Measured").
 import http from 'node:http';
 import type { Counter, Histogram, Registry } from 'prom-client';
+import { importPackage } from '../builtin.js';
 import type { NlEvent } from '../event/event.js';
 import type { MonitorStats } from '../netlink/monitor.js';
 import type { RunOutcome } from '../hooks/action.js';
@@ -64,7 +65,7 @@ export class Metrics {
 
   /** Loads prom-client and makes the series; from then on events and runs are counted. */
   load(): Promise<Series> {
-    this.loading ??= import('prom-client').then((prom) => {
+    this.loading ??= importPackage<typeof import('prom-client')>('prom-client').then((prom) => {
       this.series = makeSeries(prom, this.source);
       return this.series;
     });

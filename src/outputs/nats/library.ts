@@ -4,6 +4,7 @@
 import type { connect } from '@nats-io/transport-node';
 import type { createInbox, credsAuthenticator } from '@nats-io/nats-core';
 import type { DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { importPackage } from '../../builtin.js';
 
 export interface NatsLibrary {
   connect: typeof connect;
@@ -18,7 +19,11 @@ export interface NatsLibrary {
 let loading: Promise<NatsLibrary> | undefined;
 
 export function natsLibrary(): Promise<NatsLibrary> {
-  loading ??= Promise.all([import('@nats-io/transport-node'), import('@nats-io/nats-core'), import('@nats-io/jetstream')]).then(
+  loading ??= Promise.all([
+    importPackage<typeof import('@nats-io/transport-node')>('@nats-io/transport-node'),
+    importPackage<typeof import('@nats-io/nats-core')>('@nats-io/nats-core'),
+    importPackage<typeof import('@nats-io/jetstream')>('@nats-io/jetstream'),
+  ]).then(
     ([transport, core, js]) => ({
       connect: transport.connect, createInbox: core.createInbox,
       credsAuthenticator: core.credsAuthenticator, jetstreamManager: js.jetstreamManager,
