@@ -6,8 +6,10 @@
 // the daemon's (tools/code-cache.mjs), named by V8's version and the flags. One that does not fit
 // is rejected by V8 and the bundle compiled as usual; one that is not a regular file owned by the
 // bundle's owner, that others can write, or that is older than the bundle (edited since) is not
-// read: it is code, trusted as the bundle is. The file is [u32 LE checksum][V8's data]: V8 does
-// not check the data's bytes, and a damaged cache would abort Node at every start.
+// read: it is code, trusted as the bundle is. V8 checks a cache's version, flags, source length
+// and size (a cut one is rejected), not a checksum of its bytes: a cache damaged in the middle
+// aborts Node, as a damaged bundle would break it (a checksum in JavaScript, 1 ms, woke V8's
+// optimising compiler and cost 4 MB of resident memory; `npm run build` writes the caches again).
 const fs = require('node:fs');
 const path = require('node:path');
 const vm = require('node:vm');
@@ -23,17 +25,6 @@ function cacheFile() {
   return `${BUNDLE}.${process.versions.v8}${flags ? `.${flags.replace(/ +/g, '_')}` : ''}.v8cache`;
 }
 
-/** FNV-1a over 32-bit words (and the tail's bytes): about 1 ms for the cache, where loading
- * node:zlib for a CRC would cost three. */
-function checksum(b) {
-  const data = b.byteOffset % 4 ? new Uint8Array(b) : b;
-  const words = new Int32Array(data.buffer, data.byteOffset, data.length >> 2);
-  let h = 0x811c9dc5 | 0;
-  for (let i = 0; i < words.length; i++) h = Math.imul(h ^ words[i], 0x01000193);
-  for (let i = words.length * 4; i < data.length; i++) h = Math.imul(h ^ data[i], 0x01000193);
-  return h >>> 0;
-}
-
 function readCache(file) {
   let fd = -1;
   try {
@@ -41,8 +32,7 @@ function readCache(file) {
     const st = fs.fstatSync(fd);
     const bundle = fs.statSync(BUNDLE);
     if (!st.isFile() || st.uid !== bundle.uid || (st.mode & 0o022) !== 0 || st.mtimeMs < bundle.mtimeMs) return undefined;
-    const b = fs.readFileSync(fd);
-    return b.length > 4 && b.readUInt32LE(0) === checksum(b.subarray(4)) ? b.subarray(4) : undefined;
+    return fs.readFileSync(fd);
   } catch {
     return undefined; // none: compiled as usual
   } finally {
@@ -76,10 +66,7 @@ function writeCodeCache() {
   const file = cacheFile();
   if (!file) return undefined;
   const tmp = `${file}.${process.pid}.tmp`;
-  const data = compile(undefined).createCachedData();
-  const sum = Buffer.alloc(4);
-  sum.writeUInt32LE(checksum(data));
-  fs.writeFileSync(tmp, Buffer.concat([sum, data]), { mode: 0o644, flag: 'wx' });
+  fs.writeFileSync(tmp, compile(undefined).createCachedData(), { mode: 0o644, flag: 'wx' });
   fs.renameSync(tmp, file);
   return file;
 }
