@@ -2,7 +2,7 @@
 'use strict';
 // The command: runs the bundle (dist/bin/cli.cjs, tools/bundle.mjs) from V8's code cache of it
 // when one fits this Node and its V8 flags, so that the half-megabyte bundle is not parsed again
-// at every start (a fifth of `nlmon status`'s CPU). The build writes a cache for no flags and for
+// at every start (about 10 ms of `nlmon status`'s CPU, README "Measured"). The build writes a cache for no flags and for
 // the daemon's (tools/code-cache.mjs), named by V8's version and the flags. One that does not fit
 // is rejected by V8 and the bundle compiled as usual; one that is not a regular file owned by the
 // bundle's owner, that others can write, or that is older than the bundle (edited since) is not

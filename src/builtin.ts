@@ -25,7 +25,7 @@ const LENT_IMPORT = Symbol.for('nlmon.import');
 /** import() of a package the command's bundle leaves out (the NATS client, prom-client, gRPC).
  * When bin/nlmon.js runs the bundle from V8's code cache, it lends its own import(): Node 20
  * gives code compiled from a cache no way to import (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING).
- * This is the bundle's one import() (tools/bundle.mjs checks). */
+ * tools/bundle.mjs refuses a bundle that imports a package any other way. */
 export function importPackage<T>(name: string): Promise<T> {
   const lent = (globalThis as { [LENT_IMPORT]?: (specifier: string) => Promise<unknown> })[LENT_IMPORT];
   return (lent ? lent(name) : import(name)) as Promise<T>;

@@ -4,9 +4,10 @@
 // worker as one message, and their outcomes come back the same way, so a call costs a share of a
 // message rather than two thread wake-ups. A run goes to the first worker that would get through
 // what it holds within QUICK_MS, by the time the handler has taken per run: a quick handler is
-// served by one worker (the fewest messages), a slow one by as many as the CPUs allow. A run that passes its timeout_ms terminates its worker
-// (a handler that spins cannot be stopped any other way): the runs that worker had not started
-// go to a fresh one, with their full timeout again; those it had started end with it, as failures.
+// served by one worker (the fewest messages), a slow one by as many as the CPUs allow. A run
+// that passes its timeout_ms terminates its worker (a handler that spins cannot be stopped any
+// other way): the runs that worker had not started go to a fresh one, with their full timeout
+// again; those it had started end with it, as failures.
 import os from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import path from 'node:path';
