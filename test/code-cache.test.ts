@@ -5,6 +5,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { execaSync } from 'execa';
 import { DAEMON_NODE_OPTIONS } from '../src/daemon/node-options.js';
@@ -13,7 +14,7 @@ import { ROOT, withTempDir } from './helpers/index.js';
 /** Whether V8 takes the cache of the bin/nlmon.js in `root` when Node starts with these flags. */
 function taken(root: string, nodeOptions: string): boolean {
   const probe = `console.log(require(${JSON.stringify(path.join(root, 'bin', 'nlmon.js'))}).codeCacheTaken())`;
-  const dir = fs.mkdtempSync(path.join(root, '.probe-'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nlmon-probe-'));
   try {
     fs.writeFileSync(path.join(dir, 'probe.cjs'), probe);
     return execaSync(process.execPath, [path.join(dir, 'probe.cjs')], { env: { NODE_OPTIONS: nodeOptions } }).stdout === 'true';
