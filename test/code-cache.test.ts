@@ -36,18 +36,20 @@ test('a code cache others can write, older than the bundle, made with other flag
   fs.cpSync(path.join(ROOT, 'dist', 'bin'), path.join(dir, 'dist', 'bin'), { recursive: true, preserveTimestamps: true });
   fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
   fs.cpSync(path.join(ROOT, 'package.json'), path.join(dir, 'package.json'));
-  const cache = fs.readdirSync(path.join(dir, 'dist', 'bin')).filter((f) => f.endsWith('.v8cache')).map((f) => path.join(dir, 'dist', 'bin', f));
-  const cli = cache.find((f) => !f.includes('--'))!;
+  // This V8's (a checkout tested under another Node holds the first Node's too).
+  const cache = fs.readdirSync(path.join(dir, 'dist', 'bin')).filter((f) => f.startsWith(`cli.cjs.${process.versions.v8}.`)).map((f) => path.join(dir, 'dist', 'bin', f));
+  const cli = cache.find((f) => f.endsWith(`.${process.versions.v8}.v8cache`))!;
   assert.ok(cli, `a cache for no flags among ${cache.join(', ')}`);
   const run = (nodeOptions = '') => execaSync(process.execPath, [path.join(dir, 'bin', 'nlmon.js'), 'filter', 'check', "interface =~ '^veth'", '--event', '{"interface":"veth1"}'], { env: { NODE_OPTIONS: nodeOptions } }).stdout;
   assert.ok(taken(dir, ''));
   assert.equal(run(), 'match');
 
-  // Another set of flags than the cache was made with: V8 rejects it.
-  const other = cli.replace(/\.v8cache$/, '.--max-semi-space-size=3.v8cache');
-  fs.copyFileSync(cli, other);
-  assert.ok(!taken(dir, '--max-semi-space-size=3'), 'made with other flags: rejected by V8');
-  assert.equal(run('--max-semi-space-size=3'), 'match');
+  // Made without a flag that changes V8's code (newer V8s take a cache across heap sizes): V8
+  // rejects it.
+  const flag = '--disallow-code-generation-from-strings';
+  fs.copyFileSync(cli, cli.replace(/\.v8cache$/, `.${flag}.v8cache`));
+  assert.ok(!taken(dir, flag), 'made with other flags: rejected by V8');
+  assert.equal(run(flag), 'match');
 
   fs.chmodSync(cli, 0o666);
   assert.ok(!taken(dir, ''), 'writable by others: not read');
