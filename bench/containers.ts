@@ -1,10 +1,9 @@
 // Bench (README, "Measured"): podman containers started and removed under the daemon.
 import fs from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
-import { DAEMON_ARGS, sleep } from '../test/helpers/index.js';
+import { sleep } from '../test/helpers/index.js';
 import { needsPodman, withPodman } from '../test/helpers/podman.js';
-import { type BenchContext, median } from './context.js';
+import { type BenchContext, median, startDaemon } from './context.js';
 
 export interface ContainerRun { containers: number; events: number; attributed: number; firstAttributed: number; firstMsP50: number; firstMsMax: number }
 
@@ -22,10 +21,7 @@ export async function containerRun(b: BenchContext): Promise<ContainerRun | stri
     fs.writeFileSync(path.join(dir, 'record.sh'), `#!/bin/sh\nprintf '%s %s\\n' "$(date +%s%3N)" "$NLMON_EVENT_JSON" >> ${events}\n`, { mode: 0o755 });
     const cfg = path.join(dir, 'nlmon.yaml');
     fs.writeFileSync(cfg, `nlmon:\n  monitoring:\n    namespaces: all\n  containers:\n    docker_socket: [${pm.socket}]\n  integration:\n    hook_log: ""\n    hooks:\n      - name: record\n        script: ${dir}/record.sh\n        condition: "interface != 'podman0'"\n  control:\n    socket: ${dir}/nlmon.sock\n`);
-    const child = execa(process.execPath, [...DAEMON_ARGS, '--config', cfg], { stdin: 'ignore', stdout: 'ignore', buffer: false, reject: false });
-    let err = '';
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
-    for (let i = 0; i < 200 && !err.includes('hook(s)'); i++) await sleep(50);
+    const { child } = await startDaemon(cfg, [], 10000);
     const ids = new Map<string, string>();
     try {
       for (let i = 0; i < CONTAINERS; i++) {
@@ -78,10 +74,7 @@ export async function orderedContainerRuns(b: BenchContext): Promise<OrderedRun[
       const hook = mode === 'order_by' ? '        async: true\n        order_by: [container_id]\n' : '';
       const cfg = path.join(dir, `${mode}.yaml`);
       fs.writeFileSync(cfg, `nlmon:\n  monitoring:\n    namespaces: all\n  containers:\n    docker_socket: [${pm.socket}]\n  integration:\n    hook_log: ""\n    max_concurrent: 10\n    hooks:\n      - name: work\n        script: ${dir}/work.sh\n        env: {RUNS: ${runs}}\n${hook}        condition: "container_id != ''"\n  control:\n    socket: ${dir}/${mode}.sock\n`);
-      const child = execa(process.execPath, [...DAEMON_ARGS, '--config', cfg], { stdin: 'ignore', stdout: 'ignore', buffer: false, reject: false });
-      let err = '';
-      child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
-      for (let i = 0; i < 200 && !err.includes('hook(s)'); i++) await sleep(50);
+      const { child } = await startDaemon(cfg, [], 10000);
       try {
         for (let i = 0; i < CONTAINERS; i++) {
           const name = `nlmon-bench-o${i}`;

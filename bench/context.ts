@@ -7,7 +7,8 @@ import path from 'node:path';
 import { checkScript } from '../src/hooks/script-check.js';
 import { compileCondition } from '../src/event/filter.js';
 import type { ScriptHook } from '../src/hooks/actions/script.js';
-import { sleep } from '../test/helpers/index.js';
+import { execa } from 'execa';
+import { DAEMON_ARGS, sleep } from '../test/helpers/index.js';
 
 export interface BenchContext {
   /** The network namespace the link changes are made in, and its file. */
@@ -71,4 +72,15 @@ export function scriptHook(name: string, extra: Partial<ScriptHook> = {}): Scrip
     name, action: 'script', script: '/bin/true', argv: ['/bin/true'], condition: '', match: compileCondition(''), timeout_ms: 30000,
     enabled: true, async: true, args: [], env: {}, capture_output: false, keep_children: false, files: checked.files, ...extra,
   };
+}
+
+/** `nlmon run` as the shipped units start it (DAEMON_ARGS) with this config and any further
+ * arguments, once it has said it is ready (its "hook(s)" line) or `waitMs` has passed. In an
+ * object: the child is a promise of its end. */
+export async function startDaemon(cfg: string, extra: readonly string[] = [], waitMs = 5000) {
+  const child = execa(process.execPath, [...DAEMON_ARGS, '--config', cfg, ...extra], { stdin: 'ignore', stdout: 'ignore', buffer: false, reject: false });
+  let err = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
+  for (const end = Date.now() + waitMs; Date.now() < end && !err.includes('hook(s)');) await sleep(50);
+  return { child };
 }

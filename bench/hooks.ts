@@ -13,8 +13,8 @@ import type { HookBase, ScriptRunResult } from '../src/hooks/action.js';
 import type { NlEvent } from '../src/event/event.js';
 import { compileCondition } from '../src/event/filter.js';
 import { syntheticEvent } from '../src/event/make.js';
-import { HOOKSTAMP, LINKBURST, DAEMON_ARGS, ip, sleep } from '../test/helpers/index.js';
-import { type BenchContext, log, pct, scriptHook } from './context.js';
+import { HOOKSTAMP, LINKBURST, ip, sleep } from '../test/helpers/index.js';
+import { type BenchContext, log, pct, scriptHook, startDaemon } from './context.js';
 
 /** Event received (batch handed to the core) → hook process started, at 100 events/s. */
 export async function hookLatency(b: BenchContext): Promise<{ p50: number; p99: number; n: number }> {
@@ -152,10 +152,7 @@ export async function endToEnd(b: BenchContext, n: number): Promise<{ startP50: 
   const port = 20000 + (process.pid % 20000);
   ip('-n', ns, 'link', 'add', 'e0', 'type', 'veth', 'peer', 'name', 'e1');
   fs.writeFileSync(cfg, `nlmon:\n  monitoring:\n    namespaces: [${ns}]\n  integration:\n    hook_log: ${tmp}/e2e-hook.log\n    hooks:\n      - name: stamp\n        script: ${HOOKSTAMP} ${stamps}\n        condition: "interface == 'e0' AND event IN [link_up, link_down]"\n        async: true\n  control:\n    socket: ${tmp}/e2e.sock\n  metrics:\n    listen: 127.0.0.1:${port}\n`);
-  const child = execa(process.execPath, [...DAEMON_ARGS, '--config', cfg, '--allow-unsafe-scripts'], { stdin: 'ignore', stdout: 'ignore', buffer: false, reject: false });
-  let err = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
-  for (let i = 0; i < 100 && !err.includes('hook(s)'); i++) await sleep(50);
+  const { child } = await startDaemon(cfg, ['--allow-unsafe-scripts']);
   const fromStart: number[] = [];
   const fromReturn: number[] = [];
   const stampLines = () => (fs.existsSync(stamps) ? fs.readFileSync(stamps, 'utf8').split('\n').filter(Boolean) : []);

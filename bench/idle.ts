@@ -2,8 +2,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { DAEMON_ARGS, cpuSeconds, sleep, statusKb } from '../test/helpers/index.js';
-import { type BenchContext } from './context.js';
+import { cpuSeconds, sleep, statusKb } from '../test/helpers/index.js';
+import { type BenchContext, startDaemon } from './context.js';
 
 /** Wake-ups of the daemon's main thread per second over `seconds`: its epoll_pwait calls that
  * could block (a non-zero timeout; libuv also polls with timeout 0 after each wake-up), traced
@@ -23,10 +23,7 @@ export async function idle(b: BenchContext): Promise<{ rssMb: number; cpuPct: nu
   const { tmp } = b;
   const cfg = path.join(tmp, 'idle.yaml');
   fs.writeFileSync(cfg, `nlmon:\n  monitoring:\n    namespaces: all\n  integration:\n    hook_log: ""\n    hooks:\n      - name: t\n        script: /bin/true\n  control:\n    socket: ${tmp}/idle.sock\n`);
-  const child = execa(process.execPath, [...DAEMON_ARGS, '--config', cfg], { stdin: 'ignore', stdout: 'ignore', buffer: false, reject: false });
-  let err = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
-  for (let i = 0; i < 100 && !err.includes('hook(s)'); i++) await sleep(50);
+  const { child } = await startDaemon(cfg);
   await sleep(1000);
   const cpu0 = cpuSeconds(child.pid!);
   await sleep(10000);

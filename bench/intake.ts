@@ -6,8 +6,8 @@ import { execa, execaSync, type ResultPromise } from 'execa';
 import { Monitor } from '../src/netlink/monitor.js';
 import type { NlEvent } from '../src/event/event.js';
 import type { StatusReport } from '../src/daemon/control-api.js';
-import { BAREREAD, LINKBURST, DAEMON_ARGS, NLMON, cpuSeconds, ip, kernelLinks, linkburst, nlmonSync, sleep, statusKb, tableLinks } from '../test/helpers/index.js';
-import { type BenchContext, log, median, waitQuiet } from './context.js';
+import { BAREREAD, LINKBURST, NLMON, cpuSeconds, ip, kernelLinks, linkburst, nlmonSync, sleep, statusKb, tableLinks } from '../test/helpers/index.js';
+import { type BenchContext, log, median, waitQuiet, startDaemon } from './context.js';
 
 export interface IntakeRun {
   received: number; cpuUsPerEvent: number; peakRssMb: number;
@@ -24,10 +24,7 @@ export async function daemonIntakeRun(b: BenchContext, containers = true): Promi
   const cfg = path.join(tmp, 'intake.yaml');
   const sock = path.join(tmp, 'intake.sock');
   fs.writeFileSync(cfg, `nlmon:\n  monitoring:\n    namespaces: [${ns}]\n  containers:\n    enabled: ${containers}\n  integration:\n    hook_log: ""\n    hooks:\n      - name: never\n        script: /bin/true\n        condition: "interface == 'no-such-link'"\n  control:\n    socket: ${sock}\n`);
-  const child = execa(process.execPath, [...DAEMON_ARGS, '--config', cfg], { stdin: 'ignore', stdout: 'ignore', buffer: false, reject: false });
-  let err = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
-  for (let i = 0; i < 100 && !err.includes('hook(s)'); i++) await sleep(50);
+  const { child } = await startDaemon(cfg);
   const pid = child.pid!;
   const events = () => (JSON.parse(nlmonSync(['status', '--json', '--socket', sock]).stdout) as StatusReport).events;
   const cpu0 = cpuSeconds(pid);

@@ -1,12 +1,11 @@
 // Bench (README, "Measured"): the nats output against a local nats-server.
 import fs from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
 import { api } from '../src/cli/control-client.js';
 import type { NatsOutputStatus } from '../src/outputs/nats/nats.js';
-import { DAEMON_ARGS, cpuSeconds, linkburst, sleep, statusKb, until } from '../test/helpers/index.js';
+import { cpuSeconds, linkburst, sleep, statusKb, until } from '../test/helpers/index.js';
 import { needsNats, readStream, withNats, type StreamMessage } from '../test/helpers/nats.js';
-import { type BenchContext, pct } from './context.js';
+import { type BenchContext, pct, startDaemon } from './context.js';
 
 export interface NatsRun {
   burst: number;
@@ -38,11 +37,8 @@ export async function natsOutputRun(b: BenchContext, pacedRate: number): Promise
     const cfg = path.join(tmp, 'nats.yaml');
     const sock = path.join(tmp, 'nats.sock');
     fs.writeFileSync(cfg, `nlmon:\n  monitoring:\n    namespaces: [${ns}]\n  containers:\n    enabled: false\n  outputs:\n    - name: fleet\n      type: nats\n      url: ${srv.url}\n      stream: BENCH\n      subject: nlmon.{host}.{event}\n      spool_dir: ${tmp}/spool\n  integration:\n    hook_log: ""\n    hooks: []\n  control:\n    socket: ${sock}\n`);
-    const child = execa(process.execPath, [...DAEMON_ARGS, '--config', cfg], { stdin: 'ignore', stdout: 'ignore', buffer: false, reject: false });
-    let err = '';
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
+    const { child } = await startDaemon(cfg);
     try {
-      for (let i = 0; i < 100 && !err.includes('hook(s)'); i++) await sleep(50);
       const pid = child.pid!;
       // Asked over the control socket from this process: a CLI process per poll would take a
       // core of this machine from what is measured.
