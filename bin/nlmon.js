@@ -40,15 +40,20 @@ function readCache(file) {
   }
 }
 
-function compile(cachedData) {
-  return new vm.Script(Module.wrap(fs.readFileSync(BUNDLE, 'utf8')), { filename: BUNDLE, cachedData });
+/** This process's cache, when there is one to trust (else undefined). */
+function cachedData() {
+  const file = cacheFile();
+  return file ? readCache(file) : undefined;
+}
+
+function compile(data) {
+  return new vm.Script(Module.wrap(fs.readFileSync(BUNDLE, 'utf8')), { filename: BUNDLE, cachedData: data });
 }
 
 /** The bundle's exports: without a cache, as any module (require() compiles it faster than a
  * script compiled here without one). */
 function load() {
-  const file = cacheFile();
-  const data = file && readCache(file);
+  const data = cachedData();
   if (!data) return require(BUNDLE);
   const script = compile(data);
   // The bundle's packages left out of it (src/builtin.ts, importPackage) are imported from here:
@@ -74,8 +79,7 @@ function writeCodeCache() {
 /** Whether V8 takes this process's cache (a test of the build): false when there is none, it is
  * not to be trusted, or V8 rejects it. */
 function codeCacheTaken() {
-  const file = cacheFile();
-  const data = file && readCache(file);
+  const data = cachedData();
   return data ? !compile(data).cachedDataRejected : false;
 }
 

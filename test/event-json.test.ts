@@ -132,5 +132,5 @@ test('the event writer gives JSON.stringify\'s bytes for any strings and numbers
     want += `${json}\n`;
   }
   assert.deepEqual(lines.take(), Buffer.from(want));
-  assert.equal(lines.length, 0);
+  assert.equal(lines.take().length, 0, 'empty again after take()');
 });

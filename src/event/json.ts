@@ -258,10 +258,6 @@ export class EventLines {
     b.used = writeEventJson(b.room(eventJsonBound(e)), b.used, e);
   }
 
-  get length(): number {
-    return this.bytes.used;
-  }
-
   /** The lines added since the last take(), in a buffer of their own. */
   take(): Buffer {
     return this.bytes.take();
