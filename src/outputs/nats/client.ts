@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import type { NodeConnectionOptions } from '@nats-io/transport-node';
 import type { JetStreamManager, StorageType } from '@nats-io/jetstream';
-import type { MsgHdrs } from '@nats-io/nats-core';
+import type { Msg } from '@nats-io/nats-core';
 import { natsLibrary } from './library.js';
 import type { SpoolRecord } from '../spool/spool.js';
 import { eventHost } from '../../event/make.js';
@@ -25,15 +25,6 @@ export function runIdentity(): string {
   }
   // Printable ASCII only (a kernel host name may hold any byte): it goes in a header line as is.
   return `${eventHost()}/${boot}/${STARTED.toString(36)}.${process.pid.toString(36)}`.replace(/[^\x21-\x7e]/g, '_');
-}
-
-/** A message's headers, `Nats-Msg-Id` alone, as the bytes the protocol sends (NATS/1.0 header
- * block). The client asks a publish's headers only for encode(); a full MsgHdrs (a map, set and
- * validated, then made into a string and encoded) was a fifth of this output's CPU per event.
- * The id (runIdentity(), then a number) is printable ASCII. */
-export function msgIdHeader(id: string): MsgHdrs {
-  const bytes = Buffer.from(`NATS/1.0\r\nNats-Msg-Id: ${id}\r\n\r\n`, 'latin1');
-  return { encode: () => bytes } as unknown as MsgHdrs;
 }
 
 /** The client's options: every server, reconnecting for ever, the output's credentials. */
@@ -85,6 +76,21 @@ export async function storedInFlight(jsm: JetStreamManager, stream: string, wait
   const refused = waiting.findIndex((f) => f.refused);
   if (refused >= 0 && refused <= last) last = refused - 1;
   return last + 1;
+}
+
+/** What the stream's reply to the publish of `f` says, when it is not a PubAck; '' for a PubAck. */
+export function publishError(m: Msg, stream: string, f: SpoolRecord): string {
+  const d = m.data;
+  // A PubAck starts {"stream": — read no further (most replies are that); anything else is
+  // looked at closely.
+  if (d.length > 10 && d[0] === 0x7b && d[2] === 0x73 && d[3] === 0x74) return '';
+  if (m.headers?.code === 503) return `no JetStream stream takes subject ${f.key}`;
+  try {
+    const a = m.json<{ error?: { description?: string; code?: number } }>();
+    return a.error ? `stream ${stream}: ${a.error.description ?? 'error'} (${a.error.code ?? '?'})` : '';
+  } catch {
+    return `a reply that is not a publish acknowledgement: ${m.string().slice(0, 200)}`;
+  }
 }
 
 export function describeError(e: unknown): string {

@@ -5,12 +5,14 @@
 // spool in order and publishes with JetStream's publish protocol: a core publish whose reply
 // subject is our inbox and the publish's number, answered by the stream with a PubAck
 // ({"stream":…,"seq":…}) or an error. (The client's js.publish, a promise and a timer per
-// message, did a quarter of the rate.) Up to WINDOW publishes are in flight at once (pipelined, not one round trip each); the
-// acknowledged prefix is forgotten by the spool. On a failure (a disconnect, an error answer, no
-// answer within ACK_WAIT_MS) sending pauses and, when it resumes, the unacknowledged records are
-// sent again in their order. Each message carries `Nats-Msg-Id: host/boot id/run/sequence`,
-// unique per event across restarts, so the stream stores a record sent twice once (within its
-// duplicate window, two minutes unless the stream says otherwise).
+// message, did a quarter of the rate.) A turn's publishes are written as protocol bytes and
+// queued on the connection in one piece (frames.ts). Up to WINDOW publishes are in flight at
+// once (pipelined, not one round trip each); the acknowledged prefix is forgotten by the
+// spool. On a failure (a disconnect, an error answer, no answer within ACK_WAIT_MS) sending
+// pauses and, when it resumes, the unacknowledged records are sent again in their order. Each
+// message carries `Nats-Msg-Id: host/boot id/run/sequence`, unique per event across restarts,
+// so the stream stores a record sent twice once (within its duplicate window, two minutes
+// unless the stream says otherwise).
 import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { natsLibrary, type NatsLibrary } from './library.js';
@@ -20,7 +22,8 @@ import { subjectFilter, subjectFor } from './subject.js';
 import { LastError } from '../last-error.js';
 import type { Output, OutputLog, OutputStatusBase, OutputType } from '../output.js';
 import { NATS_KEYS, natsTarget, readNats, TLS_KEYS, type NatsOutputConfig } from './settings.js';
-import { connectionOptions, describeError, ensureStream, msgIdHeader, runIdentity, storedInFlight } from './client.js';
+import { connectionOptions, describeError, ensureStream, publishError, runIdentity, storedInFlight } from './client.js';
+import { TurnPublishes } from './frames.js';
 import { redactUrl } from '../../config/redact.js';
 
 export interface NatsOutputStatus extends OutputStatusBase {
@@ -59,6 +62,8 @@ class NatsOutput implements Output<NatsOutputConfig> {
   private readonly filter: string;
   private readonly batch = new RecordBatch();
   private nc: NatsConnection | undefined;
+  /** Gathers a turn's publishes on nc and sends them (frames.ts). */
+  private publishes: TurnPublishes | undefined;
   private sub: Subscription | undefined;
   private inbox = '';
   private state: State = 'connecting';
@@ -138,6 +143,7 @@ class NatsOutput implements Output<NatsOutputConfig> {
         }
         this.nc = nc;
         this.inbox = lib.createInbox();
+        this.publishes = new TurnPublishes(nc, this.inbox);
         this.sub = nc.subscribe(`${this.inbox}.*`, {
           callback: (_err, m) => {
             // A throw here would close the client's reader, and with it the connection.
@@ -231,17 +237,24 @@ class NatsOutput implements Output<NatsOutputConfig> {
 
   /** Sends again, in order, every record in flight not yet acknowledged. */
   private resend(): void {
+    const now = Date.now();
     for (let i = this.first; i < this.flights.length; i++) {
       const f = this.flights[i]!;
-      if (!f.acked && !this.spool.isDropped(f.seg)) this.publish(f, this.base + i);
+      if (!f.acked && !this.spool.isDropped(f.seg)) this.publish(f, this.base + i, now);
     }
+    this.send();
     this.advance();
   }
 
-  private publish(f: SpoolRecord, n: number): void {
-    f.sentAt = Date.now();
+  private publish(f: SpoolRecord, n: number, now: number): void {
+    f.sentAt = now;
+    this.publishes!.add(f, n);
+  }
+
+  /** Sends the publishes gathered in this turn. */
+  private send(): void {
     try {
-      this.nc!.publish(f.key, f.body, { reply: `${this.inbox}.${n}`, headers: msgIdHeader(f.id) });
+      this.publishes?.send();
     } catch (e) {
       this.fail(`cannot publish: ${describeError(e)}`);
       this.retryLater();
@@ -261,13 +274,15 @@ class NatsOutput implements Output<NatsOutputConfig> {
   /** Sends records from the spool while the window has room; reads on before what was read
    * runs out, so sending does not wait for the disk. */
   private pump(): void {
+    const now = Date.now();
     while (this.state === 'connected' && this.flights.length - this.first < WINDOW) {
       if (this.aheadPos === this.ahead.length) break;
       const rec = this.ahead[this.aheadPos++]!;
       if (this.spool.isDropped(rec.seg)) continue;
       this.flights.push(rec);
-      this.publish(rec, this.base + this.flights.length - 1);
+      this.publish(rec, this.base + this.flights.length - 1, now);
     }
+    this.send();
     if (this.ahead.length - this.aheadPos < PREFETCH) this.readAhead();
   }
 
@@ -291,22 +306,7 @@ class NatsOutput implements Output<NatsOutputConfig> {
     const subject = m.subject;
     const f = this.flights[Number(subject.slice(subject.lastIndexOf('.') + 1)) - this.base];
     if (!f || f.acked) return;
-    let error = '';
-    const d = m.data;
-    // A PubAck starts {"stream": — read no further (most replies are that); anything else is
-    // looked at closely.
-    if (!(d.length > 10 && d[0] === 0x7b && d[2] === 0x73 && d[3] === 0x74)) {
-      if (m.headers?.code === 503) {
-        error = `no JetStream stream takes subject ${f.key}`;
-      } else {
-        try {
-          const a = m.json<{ error?: { description?: string; code?: number } }>();
-          if (a.error) error = `stream ${this.cfg.stream}: ${a.error.description ?? 'error'} (${a.error.code ?? '?'})`;
-        } catch {
-          error = `a reply that is not a publish acknowledgement: ${m.string().slice(0, 200)}`;
-        }
-      }
-    }
+    const error = publishError(m, this.cfg.stream, f);
     if (error) {
       f.refused = true;
       if (this.state === 'connected') {

@@ -10,22 +10,43 @@ import { ByteBatch, eventJsonBound, writeEventJson } from '../../event/json.js';
 
 export const HEADER = 8;
 
-/** One record read back: where it is, and what to send. */
-export interface SpoolRecord {
-  /** Its segment, and where in it the next record starts. */
-  seg: number;
-  end: number;
-  /** When the event was received (ms since the epoch), for the lag. */
-  time: number;
-  /** Where it goes (a NATS subject, a topic, a partition key), and its id for the receiver's
-   * de-duplication (a Nats-Msg-Id). */
-  key: string;
-  id: string;
-  body: Buffer;
+/** One record read back: where it is, and where in the read's buffer its parts lie. A sender
+ * copies the parts' bytes from there (nats/frames.ts); key, id and body are made on demand. */
+export class SpoolRecord {
   /** The sender's: acknowledged, refused by the receiver (an error answer), when last sent (ms). */
-  acked: boolean;
-  refused: boolean;
-  sentAt: number;
+  acked = false;
+  refused = false;
+  sentAt = 0;
+
+  constructor(
+    /** Its segment, and where in it the next record starts. */
+    readonly seg: number,
+    readonly end: number,
+    /** When the event was received (ms since the epoch), for the lag. */
+    readonly time: number,
+    /** The buffer it was read into, and where in it its key, its id and its body lie (the id
+     * ends where the body starts). */
+    readonly buf: Buffer,
+    readonly keyAt: number,
+    readonly keyEnd: number,
+    readonly idAt: number,
+    readonly bodyAt: number,
+    readonly bodyEnd: number,
+  ) {}
+
+  /** Where it goes (a NATS subject, a topic, a partition key). */
+  get key(): string {
+    return this.buf.toString('utf8', this.keyAt, this.keyEnd);
+  }
+
+  /** Its id for the receiver's de-duplication (a Nats-Msg-Id). */
+  get id(): string {
+    return this.buf.toString('utf8', this.idAt, this.bodyAt);
+  }
+
+  get body(): Buffer {
+    return this.buf.subarray(this.bodyAt, this.bodyEnd);
+  }
 }
 
 /** Records encoded one after another into one buffer: an output encodes a batch of events
@@ -64,15 +85,16 @@ export class RecordBatch {
   }
 }
 
+/** The record whose payload is buf[p, p + len). Its parts are kept within the payload whatever
+ * its lengths say: a record passed its check, but a sender must not copy past it. */
 export function decodePayload(buf: Buffer, p: number, len: number, seg: number, off: number): SpoolRecord {
   const end = p + len;
-  const time = buf.readDoubleLE(p);
-  const sl = buf.readUInt16LE(p + 8);
-  const key = buf.toString('utf8', p + 10, p + 10 + sl);
-  const ip = p + 10 + sl;
-  const il = buf.readUInt16LE(ip);
-  const id = buf.toString('utf8', ip + 2, ip + 2 + il);
-  return { seg, end: off + HEADER + len, time, key, id, body: buf.subarray(ip + 2 + il, end), acked: false, refused: false, sentAt: 0 };
+  if (len < 12) return new SpoolRecord(seg, off + HEADER + len, 0, buf, end, end, end, end, end);
+  const keyAt = p + 10;
+  const keyEnd = Math.min(keyAt + buf.readUInt16LE(p + 8), end);
+  const idAt = Math.min(keyEnd + 2, end);
+  const bodyAt = idAt === keyEnd + 2 ? Math.min(idAt + buf.readUInt16LE(keyEnd), end) : end;
+  return new SpoolRecord(seg, off + HEADER + len, buf.readDoubleLE(p), buf, keyAt, keyEnd, idAt, bodyAt, end);
 }
 
 /** Reads a segment through: the length of its whole, checked records, their count, and how many
