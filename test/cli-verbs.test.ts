@@ -190,3 +190,43 @@ test('a daemon verb waits for a slow answer, reads at most 64 MB from the contro
     }
   });
 });
+
+test('a daemon verb gives up on an answer that does not come whole within its time, however it trickles, and says so', { timeout: 20_000 }, async () => {
+  const net = await import('node:net');
+  const { request, ClientError, ANSWER_TIMEOUT_MS } = await import('../src/cli/control-client.js');
+  assert.equal(ANSWER_TIMEOUT_MS, 30_000); // docs/cli.md
+  await withTempDir(async (dir) => {
+    const sock = path.join(dir, 's.sock');
+    let trickle = false;
+    const open = new Set<import('node:net').Socket>();
+    const server = net.createServer((c) => {
+      open.add(c);
+      c.on('error', () => {});
+      c.on('close', () => open.delete(c));
+      c.resume(); // reads what is asked, and so hears the client go
+      if (!trickle) return; // accepts, reads, never answers
+      c.write('HTTP/1.1 200 OK\r\n\r\n');
+      const t = setInterval(() => (c.destroyed ? clearInterval(t) : c.write(' ')), 50);
+    });
+    await new Promise<void>((r) => server.listen(sock, r));
+    try {
+      for (const mode of [false, true]) {
+        trickle = mode;
+        const started = Date.now();
+        await assert.rejects(request(sock, 'GET', '/v1/status', undefined, 400), (e: unknown) => {
+          assert.ok(e instanceof ClientError);
+          assert.equal(e.message, `the daemon on ${sock} did not answer within 0.4 s`);
+          assert.equal(e.exitCode, 1);
+          return true;
+        });
+        const took = Date.now() - started;
+        assert.ok(took >= 390 && took < 5000, `gave up after ${took} ms`);
+        // The connection is closed, not left open.
+        for (let i = 0; i < 50 && open.size; i++) await new Promise((r) => setTimeout(r, 20));
+        assert.equal(open.size, 0);
+      }
+    } finally {
+      server.close();
+    }
+  });
+});

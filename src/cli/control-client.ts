@@ -41,13 +41,16 @@ export async function socketPath(opts: SocketOptions): Promise<string> {
 /** The most an answer may hold: the daemon's status of thousands of namespaces is a few MB;
  * whatever listens at a socket path is not trusted to stop. */
 const MAX_ANSWER = 64 * 1024 * 1024;
+/** The longest a request may take, answer included (docs/cli.md): a daemon whose loop is stuck,
+ * or whatever listens at the path, does not hold a verb (a probe, a script) for ever. */
+export const ANSWER_TIMEOUT_MS = 30_000;
 
 /** One request on the control socket, as HTTP/1.0 over a plain connection (the daemon's server
  * answers it whole and closes: no chunks, no keep-alive). Node's HTTP client is not loaded for
  * this: it cost `nlmon status` about 10 ms of CPU and 2 MB (README, "Measured"). The request is
  * written without ending our side: Node's HTTP server takes a client's end as the request
  * abandoned, and an answer that waits on I/O in the daemon would then never come. */
-export function request<T>(socket: string, method: string, path: string, body?: unknown): Promise<T> {
+export function request<T>(socket: string, method: string, path: string, body?: unknown, timeoutMs = ANSWER_TIMEOUT_MS): Promise<T> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? '' : JSON.stringify(body);
     const head = `${method} ${path} HTTP/1.0\r\nHost: nlmon\r\n` +
@@ -55,6 +58,11 @@ export function request<T>(socket: string, method: string, path: string, body?: 
     const chunks: Buffer[] = [];
     let size = 0;
     const conn = net.connect(socket);
+    const timer = setTimeout(() => {
+      conn.destroy();
+      reject(new ClientError(`the daemon on ${socket} did not answer within ${timeoutMs / 1000} s`, 1));
+    }, timeoutMs);
+    conn.on('close', () => clearTimeout(timer));
     conn.on('data', (c: Buffer) => {
       size += c.length;
       if (size > MAX_ANSWER) {
