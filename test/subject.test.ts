@@ -21,3 +21,17 @@ test('subject templates: placeholders filled with safe tokens; the filter; cover
   assert.match(subjectProblem('nlmon.>')!, /white space, \* or >/);
   assert.match(subjectProblem('.nlmon')!, /empty token/);
 });
+
+test('subjects are made once per host, namespace and event, and the kept ones stay bounded', () => {
+  const subject = subjectFor('nlmon.{host}.{namespace}.{event}');
+  const e = { ...syntheticEvent('eth0', 'ns1'), host: 'node7', event: 'link_down' as const };
+  const first = subject(e);
+  assert.equal(first, 'nlmon.node7.ns1.link_down');
+  assert.equal(subject({ ...e, interface: 'eth1' }), first);
+  assert.equal(subject({ ...e, event: 'link_up' }), 'nlmon.node7.ns1.link_up');
+  assert.equal(subject({ ...e, host: 'node8' }), 'nlmon.node8.ns1.link_down', 'a new host');
+  assert.equal(subject({ ...e, namespace: 'ns2' }), 'nlmon.node7.ns2.link_down');
+  // Many namespaces, and events of any name, each still get their own subject.
+  for (let i = 0; i < 3000; i++) assert.equal(subject({ ...e, namespace: `n${i}`, event: `x${i % 100}` as never }), `nlmon.node7.n${i}.x${i % 100}`);
+  for (let i = 0; i < 200; i++) assert.equal(subject({ ...e, event: `y${i}` as never }), `nlmon.node7.ns1.y${i}`);
+});

@@ -59,6 +59,7 @@ class NatsOutput implements Output<NatsOutputConfig> {
   private readonly subject: (e: NlEvent) => string;
   /** The first part of every message id (client.ts): this run of this host's daemon. */
   private readonly run = runIdentity();
+  private readonly idPrefix = `${this.run}/`;
   private readonly filter: string;
   private readonly batch = new RecordBatch();
   private nc: NatsConnection | undefined;
@@ -121,7 +122,7 @@ class NatsOutput implements Output<NatsOutputConfig> {
       const e = events[i]!;
       if (!this.cfg.match(e)) continue;
       first ||= e.timestamp;
-      batch.add(e.timestamp, this.subject(e), `${this.run}/${e.sequence}`, e);
+      batch.add(e.timestamp, this.subject(e), this.idPrefix, e.sequence, e);
     }
     const n = batch.count;
     if (n === 0) return;

@@ -9,17 +9,45 @@ function subjectToken(v: string): string {
   return v === '' ? '-' : v.replace(/[.*>\s]/g, '_');
 }
 
-/** `subject` with {host}, {namespace} and {event} filled in for one event. */
+/** Namespaces whose subjects are kept (subjectFor), and event names per namespace (nlmon makes
+ * ten; an event from elsewhere may carry any); past these the kept ones are let go. */
+const KEPT_NAMESPACES = 1024;
+const KEPT_EVENTS = 64;
+
+/** `subject` with {host}, {namespace} and {event} filled in for one event. Subjects repeat (one
+ * host, a handful of event names, the namespaces watched): each is made once and kept, per
+ * namespace, within the bounds above. */
 export function subjectFor(template: string): (e: NlEvent) => string {
   if (!template.includes('{')) return () => template;
   const parts = template.split(/(\{host\}|\{namespace\}|\{event\})/);
-  return (e) => {
+  const make = (e: NlEvent) => {
     let s = '';
     for (const p of parts) {
       if (p === '{host}') s += subjectToken(e.host);
       else if (p === '{namespace}') s += subjectToken(e.namespace);
       else if (p === '{event}') s += e.event;
       else s += p;
+    }
+    return s;
+  };
+  let host = '';
+  const kept = new Map<string, Map<string, string>>();
+  return (e) => {
+    if (e.host !== host) {
+      kept.clear();
+      host = e.host;
+    }
+    let byEvent = kept.get(e.namespace);
+    if (byEvent === undefined) {
+      if (kept.size >= KEPT_NAMESPACES) kept.clear();
+      byEvent = new Map();
+      kept.set(e.namespace, byEvent);
+    }
+    let s = byEvent.get(e.event);
+    if (s === undefined) {
+      if (byEvent.size >= KEPT_EVENTS) byEvent.clear();
+      s = make(e);
+      byEvent.set(e.event, s);
     }
     return s;
   };

@@ -57,18 +57,19 @@ export class RecordBatch {
   /** Records added since the last take(). */
   count = 0;
 
-  /** A record whose body is the event's JSON (event/json.ts), written in place. */
-  add(time: number, key: string, id: string, event: NlEvent): void {
+  /** A record whose body is the event's JSON (event/json.ts), written in place, and whose id
+   * is `idPrefix` and the decimal `idNumber` (a Nats-Msg-Id: the run, the event's sequence). */
+  add(time: number, key: string, idPrefix: string, idNumber: number, event: NlEvent): void {
     // UTF-8 takes at most 3 bytes per UTF-16 unit: room for the worst case, so no write is cut.
-    const buf = this.bytes.room(HEADER + 12 + 3 * (key.length + id.length) + eventJsonBound(event));
+    const buf = this.bytes.room(HEADER + 12 + 24 + 3 * (key.length + idPrefix.length) + eventJsonBound(event));
     const start = this.bytes.used;
     let o = start + HEADER;
     buf.writeDoubleLE(time, o);
     o += 8;
-    const s = buf.write(key, o + 2);
+    const s = text(buf, o + 2, key) - (o + 2);
     buf.writeUInt16LE(s, o);
     o += 2 + s;
-    const i = buf.write(id, o + 2);
+    const i = decimal(buf, text(buf, o + 2, idPrefix), idNumber) - (o + 2);
     buf.writeUInt16LE(i, o);
     o += 2 + i;
     o = writeEventJson(buf, o, event) - 1; // without its newline
@@ -87,6 +88,29 @@ export class RecordBatch {
 
 /** The record whose payload is buf[p, p + len). Its parts are kept within the payload whatever
  * its lengths say: a record passed its check, but a sender must not copy past it. */
+/** A string's UTF-8 at o: ASCII byte by byte (a key and an id are), else by Buffer's encoder. */
+function text(buf: Buffer, o: number, s: string): number {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0x7f) return o + buf.write(s, o, 'utf8');
+    buf[o + i] = c;
+  }
+  return o + s.length;
+}
+
+/** A number as String() writes it: a safe non-negative integer digit by digit. */
+function decimal(buf: Buffer, o: number, n: number): number {
+  if (!(Number.isSafeInteger(n) && n >= 0)) return o + buf.write(String(n), o, 'latin1');
+  let len = 1;
+  for (let x = n; x >= 10; x = Math.floor(x / 10)) len++;
+  for (let p = o + len - 1; p >= o; p--) {
+    const q = Math.floor(n / 10);
+    buf[p] = 0x30 + (n - q * 10);
+    n = q;
+  }
+  return o + len;
+}
+
 export function decodePayload(buf: Buffer, p: number, len: number, seg: number, off: number): SpoolRecord {
   const end = p + len;
   if (len < 12) return new SpoolRecord(seg, off + HEADER + len, 0, buf, end, end, end, end, end);
