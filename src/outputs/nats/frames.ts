@@ -7,7 +7,7 @@
 // client's publish() makes a template string, encodes it, and queues four pieces per message,
 // then copies them together again (test/nats-frames.test.ts holds the bytes to what it sends).
 import type { MsgHdrs, NatsConnection } from '@nats-io/nats-core';
-import type { SpoolRecord } from '../spool/record.js';
+import { decimal, type SpoolRecord } from '../spool/record.js';
 
 const HEADER_START = Buffer.from('NATS/1.0\r\nNats-Msg-Id: ', 'latin1');
 const HPUB = Buffer.from('HPUB ', 'latin1');
@@ -112,11 +112,11 @@ export class PublishFrames {
     o = copy(buf, o, src, rec.keyAt, rec.keyEnd);
     buf[o++] = 0x20;
     o = copy(buf, o, inbox, 0, inbox.length);
-    o = digits(buf, o, n);
+    o = decimal(buf, o, n);
     buf[o++] = 0x20;
-    o = digits(buf, o, hlen);
+    o = decimal(buf, o, hlen);
     buf[o++] = 0x20;
-    o = digits(buf, o, total);
+    o = decimal(buf, o, total);
     buf[o++] = 0x0d;
     buf[o++] = 0x0a;
     o = copy(buf, o, HEADER_START, 0, HEADER_START.length);
@@ -159,16 +159,4 @@ function copy(buf: Buffer, o: number, src: Buffer, from: number, to: number): nu
   if (n > 48) return o + src.copy(buf, o, from, to);
   for (let i = 0; i < n; i++) buf[o + i] = src[from + i]!;
   return o + n;
-}
-
-/** A non-negative integer in decimal. */
-function digits(buf: Buffer, o: number, n: number): number {
-  let len = 1;
-  for (let x = n; x >= 10; x = Math.floor(x / 10)) len++;
-  for (let p = o + len - 1; p >= o; p--) {
-    const q = Math.floor(n / 10);
-    buf[p] = 0x30 + (n - q * 10);
-    n = q;
-  }
-  return o + len;
 }

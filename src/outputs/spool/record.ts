@@ -98,8 +98,9 @@ function text(buf: Buffer, o: number, s: string): number {
   return o + s.length;
 }
 
-/** A number as String() writes it: a safe non-negative integer digit by digit. */
-function decimal(buf: Buffer, o: number, n: number): number {
+/** A number as String() writes it, at o: a safe non-negative integer digit by digit (also the
+ * numbers of a nats publish's protocol line, nats/frames.ts). */
+export function decimal(buf: Buffer, o: number, n: number): number {
   if (!(Number.isSafeInteger(n) && n >= 0)) return o + buf.write(String(n), o, 'latin1');
   let len = 1;
   for (let x = n; x >= 10; x = Math.floor(x / 10)) len++;
