@@ -19,7 +19,8 @@ function clientBytes(messages: Array<[string, string, string, Uint8Array]>): Buf
   return Buffer.from(outbound.drain());
 }
 
-/** A spool record (spool/record.ts) read back from the bytes RecordBatch lays out, after others. */
+/** A spool record (spool/record.ts) laid out as RecordBatch writes one, read back from the middle
+ * of a buffer. */
 function record(key: string, id: string, body: Uint8Array): SpoolRecord {
   const k = Buffer.from(key);
   const i = Buffer.from(id);
@@ -44,8 +45,10 @@ test('nats frames: byte for byte what the client\'s publish() sends, for any sub
   assert.equal(frames.largest, 70_000 + 'NATS/1.0\r\nNats-Msg-Id: id\r\n\r\n'.length);
   const mine = frames.take();
   const theirs = clientBytes(messages.map(([s, r, id, b], i) => [s, `${r}.${numbers[i]}`, id, b]));
+  // Compared here rather than printed whole: the big body would fill the screen.
   const at = [...mine].findIndex((b, i) => b !== theirs[i]);
-  assert.ok(at < 0 && mine.length === theirs.length, `the bytes differ at ${at} (lengths ${mine.length}, ${theirs.length}): ${JSON.stringify(mine.subarray(Math.max(0, at - 40), at + 40).toString("latin1"))} against ${JSON.stringify(theirs.subarray(Math.max(0, at - 40), at + 40).toString("latin1"))}`);
+  const around = (b: Buffer) => JSON.stringify(b.subarray(Math.max(0, at - 40), at + 40).toString('latin1'));
+  assert.ok(at < 0 && mine.length === theirs.length, `the bytes differ at ${at} (lengths ${mine.length}, ${theirs.length}): ${around(mine)} against ${around(theirs)}`);
   assert.equal(frames.count, 0);
   assert.equal(frames.take().length, 0);
 });
