@@ -2,18 +2,18 @@
 'use strict';
 // The command: runs the bundle (dist/bin/cli.cjs, tools/bundle.mjs) from V8's code cache of it
 // when one fits this Node and its V8 flags, so that the half-megabyte bundle is not parsed again
-// at every start (about 10 ms of `nlmon status`'s CPU, README "Measured"). The build writes a cache for no flags and for
-// the daemon's (tools/code-cache.mjs), named by V8's version and the flags. One that does not fit
-// is rejected by V8 and the bundle compiled as usual; one that is not a regular file owned by the
-// bundle's owner, that others can write, or that is older than the bundle (edited since) is not
-// read: it is code, trusted as the bundle is. V8 checks a cache's version, flags, source length
-// and size (a cut one is rejected), not a checksum of its bytes: a cache damaged in the middle
-// aborts Node, as a damaged bundle would break it (a checksum in JavaScript, 1 ms, woke V8's
-// optimising compiler and cost 4 MB of resident memory; `npm run build` writes the caches again).
+// at every start (about 10 ms of `nlmon status`'s CPU, README "Measured"). The build writes a
+// cache for no flags and for the daemon's (tools/code-cache.mjs), named by V8's version and the
+// flags. One that does not fit is rejected by V8 and the bundle compiled as usual; one that is
+// not a regular file owned by the bundle's owner, that others can write, or that is older than
+// the bundle (edited since) is not read: it is code, trusted as the bundle is. A cache is written
+// and read with V8's checksum of its bytes on (withChecksum): without it V8 checks only a
+// cache's version, flags, source length and size, and a cache damaged in the middle aborts Node.
 const fs = require('node:fs');
 const path = require('node:path');
 const vm = require('node:vm');
 const Module = require('node:module');
+const v8 = require('node:v8');
 
 const BUNDLE = path.join(__dirname, '..', 'dist', 'bin', 'cli.cjs');
 
@@ -46,7 +46,20 @@ function cachedData() {
   return file ? readCache(file) : undefined;
 }
 
-function compile(data) {
+/** Runs f with V8 checking code caches against their checksum, and computing it when it makes
+ * one; off again after, since the flag is part of what a cache must match and Node's own
+ * built-in modules carry caches made without it. */
+function withChecksum(f) {
+  v8.setFlagsFromString('--verify-snapshot-checksum');
+  try {
+    return f();
+  } finally {
+    v8.setFlagsFromString('--no-verify-snapshot-checksum');
+  }
+}
+
+/** The bundle compiled as the module wrapper would, from `data` when given. */
+function script(data) {
   return new vm.Script(Module.wrap(fs.readFileSync(BUNDLE, 'utf8')), { filename: BUNDLE, cachedData: data });
 }
 
@@ -55,12 +68,12 @@ function compile(data) {
 function load() {
   const data = cachedData();
   if (!data) return require(BUNDLE);
-  const script = compile(data);
+  const compiled = withChecksum(() => script(data));
   // The bundle's packages left out of it (src/builtin.ts, importPackage) are imported from here:
   // code compiled from a cache cannot import on Node 20.
   globalThis[Symbol.for('nlmon.import')] = (specifier) => import(specifier);
   const mod = { exports: {} };
-  script.runInThisContext()(mod.exports, Module.createRequire(BUNDLE), mod, BUNDLE, path.dirname(BUNDLE));
+  compiled.runInThisContext()(mod.exports, Module.createRequire(BUNDLE), mod, BUNDLE, path.dirname(BUNDLE));
   return mod.exports;
 }
 
@@ -71,7 +84,7 @@ function writeCodeCache() {
   const file = cacheFile();
   if (!file) return undefined;
   const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, compile(undefined).createCachedData(), { mode: 0o644, flag: 'wx' });
+  fs.writeFileSync(tmp, withChecksum(() => script(undefined).createCachedData()), { mode: 0o644, flag: 'wx' });
   fs.renameSync(tmp, file);
   return file;
 }
@@ -80,7 +93,7 @@ function writeCodeCache() {
  * not to be trusted, or V8 rejects it. */
 function codeCacheTaken() {
   const data = cachedData();
-  return data ? !compile(data).cachedDataRejected : false;
+  return data ? !withChecksum(() => script(data)).cachedDataRejected : false;
 }
 
 if (require.main === module) {

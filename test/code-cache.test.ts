@@ -1,7 +1,7 @@
 // The command's V8 code caches (bin/nlmon.js, tools/code-cache.mjs): the build leaves one that
 // this Node takes for the CLI (no flags) and one for the daemon's flags; a cache that is not to be
 // trusted (writable by others, older than the bundle) is not read, one that does not fit (other
-// flags, cut short) is rejected, and the command runs the same either way.
+// flags, damaged, cut short) is rejected, and the command runs the same either way.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -29,7 +29,7 @@ test('the build leaves code caches this Node takes, for the CLI and for the daem
   assert.ok(!taken(ROOT, '--max-semi-space-size=3'), 'no cache for other flags');
 });
 
-test('a code cache others can write, older than the bundle, made with other flags or cut short is not used, and the command runs the same', () => withTempDir(async (dir) => {
+test('a code cache others can write, older than the bundle, made with other flags, damaged or cut short is not used, and the command runs the same', () => withTempDir(async (dir) => {
   fs.chmodSync(dir, 0o755);
   // A copy of the command: bin/ and the bundle with its caches (the packages from the checkout).
   fs.cpSync(path.join(ROOT, 'bin'), path.join(dir, 'bin'), { recursive: true });
@@ -61,6 +61,21 @@ test('a code cache others can write, older than the bundle, made with other flag
   fs.utimesSync(bundle, later, later);
   assert.ok(!taken(dir, ''), 'older than the bundle: not read');
   assert.equal(run(), 'match');
+  fs.utimesSync(cli, later, later);
+  assert.ok(taken(dir, ''));
+
+  // Damaged in the middle, its size unchanged (a bad disk, a broken copy): V8 rejects it by its
+  // checksum (without that check, V8 aborted Node on such a cache).
+  const whole = fs.readFileSync(cli);
+  for (const at of [0.01, 0.2, 0.5, 0.8].map((f) => Math.floor(f * whole.length))) {
+    const damaged = Buffer.from(whole);
+    for (let i = at; i < at + 16; i++) damaged[i]! ^= 0x5a;
+    fs.writeFileSync(cli, damaged);
+    fs.utimesSync(cli, later, later);
+    assert.ok(!taken(dir, ''), `damaged at byte ${at}: rejected by V8`);
+    assert.equal(run(), 'match');
+  }
+  fs.writeFileSync(cli, whole);
   fs.utimesSync(cli, later, later);
   assert.ok(taken(dir, ''));
 
