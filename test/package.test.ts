@@ -1,15 +1,17 @@
 // The package as users get it: `npm pack`, installed into an empty prefix from the tarball (the
-// addon built there from the shipped files only), then the installed `nlmon` run.
+// addon built there from the shipped files only, and the code caches written for this Node),
+// then the installed `nlmon` run.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execaSync } from 'execa';
 import { ROOT, withTempDir } from './helpers/index.js';
+import { DAEMON_NODE_OPTIONS } from '../src/daemon/node-options.js';
 
 const VERSION = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
-test('npm pack makes a package that installs and runs, without the test tools', { timeout: 300000 }, () => withTempDir(async (dir) => {
+test('npm pack makes a package that installs and runs, without the test tools, from code caches its install wrote', { timeout: 300000 }, () => withTempDir(async (dir) => {
   const packed = execaSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: ROOT });
   const [info] = JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
   const files = info!.files.map((f) => f.path);
@@ -23,6 +25,16 @@ test('npm pack makes a package that installs and runs, without the test tools', 
   const check = execaSync(bin, ['filter', 'check', "interface =~ '^veth' AND event == link_added", '--event', '{"interface":"veth1"}']);
   assert.equal(check.stdout, 'match');
   assert.ok(fs.existsSync(path.join(prefix, 'node_modules', 'nlmon', 'build', 'Release', 'nlmon.node')), 'the addon was built at install');
+  // The code caches are not packed (they are the packing Node's): the install writes this Node's,
+  // and the installed command takes them, for the CLI and for the daemon's flags.
+  assert.deepEqual(files.filter((f) => f.endsWith('.v8cache')), []);
+  assert.ok(files.includes('tools/code-cache.mjs'));
+  const installed = path.join(prefix, 'node_modules', 'nlmon', 'bin', 'nlmon.js');
+  const probe = path.join(dir, 'probe.cjs');
+  fs.writeFileSync(probe, `console.log(require(${JSON.stringify(installed)}).codeCacheTaken())`);
+  for (const flags of ['', DAEMON_NODE_OPTIONS]) {
+    assert.equal(execaSync(process.execPath, [probe], { env: { NODE_OPTIONS: flags } }).stdout, 'true', `the cache for ${JSON.stringify(flags)}`);
+  }
   assert.ok(fs.existsSync(path.join(prefix, 'node_modules', 'nlmon', 'nlmon.1')));
 }));
 
