@@ -12,11 +12,12 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const bundle = new URL('../dist/bin/cli.cjs', import.meta.url);
+const nodeOptions = new URL('../dist/src/daemon/node-options.js', import.meta.url);
 
 if (process.argv[2] === 'write') {
   createRequire(import.meta.url)('../bin/nlmon.js').writeCodeCache();
-} else if (existsSync(bundle)) {
-  const { DAEMON_NODE_OPTIONS } = await import('../dist/src/daemon/node-options.js');
+} else if (existsSync(bundle) && existsSync(nodeOptions)) {
+  const { DAEMON_NODE_OPTIONS } = await import(nodeOptions.href);
   for (const flags of ['', DAEMON_NODE_OPTIONS]) {
     execFileSync(process.execPath, [fileURLToPath(import.meta.url), 'write'], { env: { ...process.env, NODE_OPTIONS: flags }, stdio: 'inherit' });
   }
