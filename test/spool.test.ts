@@ -173,6 +173,31 @@ test('spool: past its limit the oldest segment goes, its unacknowledged records 
   await s.close();
 }));
 
+test('spool: one batch larger than the limit keeps its newest records, within the limit, and drops (and counts) the oldest', () => withTempDir(async (dir) => {
+  const limit = 64 * 1024;
+  const s = new Spool(path.join(dir, 'sp'), limit, quiet);
+  // A burst that came while the disk was busy: 2 000 records (about 300 KB) in one write's worth,
+  // then more on top. Before, such a write was one segment, deleted whole for the limit.
+  const n = 2000;
+  append(s, range(0, n / 2).map((k) => rec(k)));
+  append(s, range(n / 2, n).map((k) => rec(k)));
+  await s.whenWritten();
+  assert.ok(s.bytes <= limit, `${s.bytes} bytes on disk`);
+  assert.ok(s.spooled > 0 && s.dropped > 0, `spooled ${s.spooled}, dropped ${s.dropped}`);
+  assert.equal(s.dropped + s.spooled, n);
+  const got = ids(await readAll(s));
+  assert.equal(got.length, s.spooled);
+  assert.deepEqual(got, range(n - got.length, n), 'the newest are kept, without a gap');
+  // What is kept fills most of the limit: segments are an eighth of it.
+  assert.ok(s.bytes > limit / 2, `${s.bytes} bytes kept`);
+  // A record larger than a segment still goes in whole.
+  const big = rec(n, segmentSize(limit) * 2);
+  s.append(big, 1);
+  await s.whenWritten();
+  assert.equal(ids(await readAll(s)).at(-1), n);
+  await s.close();
+}));
+
 test('spool: a second process is refused the spool of a running one; the lock of one that is gone is taken over', () => withTempDir(async (dir) => {
   const d = path.join(dir, 'sp');
   fs.mkdirSync(d);

@@ -15,8 +15,9 @@
 //   lock                "<pid> <start time>" of the process using the spool.
 // At open, each segment is read through and checked: a torn record (a crash in the middle of a
 // write) ends it, the rest of that segment is cut and counted. Writing always starts a new
-// segment. Past `limit` bytes on disk the oldest segment is deleted: its records not yet
-// acknowledged are counted as dropped.
+// segment, and goes on in the next once one is full (at a record's end: a segment holds whole
+// records, one at least). Past `limit` bytes on disk the oldest segment is deleted: its records
+// not yet acknowledged are counted as dropped.
 //
 // Writes go through libuv's thread pool one at a time, so the daemon's intake never waits on
 // the disk; records the disk has not taken yet wait in memory, up to MAX_PENDING bytes.
@@ -42,6 +43,20 @@ const READ_CHUNK = 1024 * 1024;
 
 
 
+
+/** The whole records at the start of buf (records as RecordBatch lays them out) that fit in
+ * `room` bytes, at least one: their bytes and their count. */
+function wholeRecords(buf: Buffer, room: number): { bytes: number; records: number } {
+  let o = 0;
+  let records = 0;
+  while (o + HEADER <= buf.length) {
+    const next = o + HEADER + buf.readUInt32LE(o);
+    if (next > buf.length || (records > 0 && next > room)) break;
+    o = next;
+    records++;
+  }
+  return o === 0 ? { bytes: buf.length, records: 0 } : { bytes: o, records }; // unreadable: all of it
+}
 
 /** The size of a segment for a spool limit: small enough that dropping one loses a small part. */
 export function segmentSize(limit: number): number {
@@ -145,11 +160,19 @@ export class Spool {
     this.write(buf, count, true);
   }
 
-  /** Writes buf (count records) to the current segment; on a full disk, once, after freeing
-   * the segment being written if every record in it is acknowledged (a full disk must not drop
-   * events for ever once the receiver has taken everything). */
+  /** Writes buf (count records) to the current segment, no more at a time than fills it (whole
+   * records, at least one): one write larger than the spool's limit would be one segment, and
+   * the limit would delete it whole, the newest events with it. On a full disk, once, after
+   * freeing the segment being written if every record in it is acknowledged (a full disk must
+   * not drop events for ever once the receiver has taken everything). */
   private write(buf: Buffer, count: number, mayRetry: boolean): void {
-    this.writeAll(this.writeFd, buf, 0, (err) => {
+    const left = this.segSize - this.segs.at(-1)!.size;
+    const fit = wholeRecords(buf, left > 0 ? left : this.segSize);
+    const bytes = fit.bytes;
+    // The last piece holds what is left of the count, whatever its bytes say.
+    const records = bytes === buf.length ? count : fit.records;
+    const piece = bytes === buf.length ? buf : buf.subarray(0, bytes);
+    this.writeAll(this.writeFd, piece, 0, (err) => {
       const seg = this.segs.at(-1)!;
       if (err && mayRetry && (err as NodeJS.ErrnoException).code === 'ENOSPC' && this.reclaim(seg)) {
         this.write(buf, count, false);
@@ -165,17 +188,19 @@ export class Spool {
         this.dropped += count;
         this.spooled -= count;
         this.hooks.error(`cannot write the spool: ${err.message}; ${count} event(s) dropped (and counted)`);
-      } else {
-        this.tail = { seg: seg.n, off: seg.size, buf };
-        seg.size += buf.length;
-        seg.records += count;
-        this.bytes += buf.length;
-        if (seg.size >= this.segSize) this.roll();
-        this.trimAcked();
-        this.enforceLimit();
-        this.hooks.written();
+        this.flush();
+        return;
       }
-      this.flush();
+      this.tail = { seg: seg.n, off: seg.size, buf: piece };
+      seg.size += bytes;
+      seg.records += records;
+      this.bytes += bytes;
+      if (seg.size >= this.segSize) this.roll();
+      this.trimAcked();
+      this.enforceLimit();
+      this.hooks.written();
+      if (bytes < buf.length) this.write(buf.subarray(bytes), count - records, true);
+      else this.flush();
     });
   }
 
