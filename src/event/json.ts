@@ -177,8 +177,9 @@ function str(buf: Buffer, o: number, s: string): number {
 const POW10 = Array.from({ length: 16 }, (_, i) => 10 ** (i + 1));
 
 /** A number as a template literal writes it: a safe integer digit by digit, anything else (never
- * in an event nlmon makes) by String(). */
-function num(buf: Buffer, o: number, n: number): number {
+ * in an event nlmon makes) by String(). Also the spool's record ids and the nats output's
+ * protocol lines (outputs/). */
+export function num(buf: Buffer, o: number, n: number): number {
   if ((n | 0) === n && n >= 0) {
     // Most of an event's numbers: small, and done in integer arithmetic.
     if (n < 10) {
@@ -245,6 +246,16 @@ export class ByteBatch {
     this.buf.copy(out, 0, 0, this.used);
     this.used = 0;
     if (this.buf.length > ByteBatch.KEEP) this.buf = Buffer.allocUnsafe(64 * 1024);
+    return out;
+  }
+
+  /** What was gathered since the last take(), in the buffer it was gathered in, not copied, for
+   * a taker that lets it go soon (a socket's write); what comes next goes into a new buffer the
+   * size of this batch (at least 64 KiB, at most KEEP). */
+  handOver(): Buffer {
+    const out = this.buf.subarray(0, this.used);
+    this.buf = Buffer.allocUnsafe(Math.min(Math.max(64 * 1024, this.used), ByteBatch.KEEP));
+    this.used = 0;
     return out;
   }
 }

@@ -7,7 +7,8 @@
 // client's publish() makes a template string, encodes it, and queues four pieces per message,
 // then copies them together again (test/nats-frames.test.ts holds the bytes to what it sends).
 import type { MsgHdrs, NatsConnection } from '@nats-io/nats-core';
-import { decimal, type SpoolRecord } from '../spool/record.js';
+import { ByteBatch, num } from '../../event/json.js';
+import type { SpoolRecord } from '../spool/record.js';
 
 const HEADER_START = Buffer.from('NATS/1.0\r\nNats-Msg-Id: ', 'latin1');
 const HPUB = Buffer.from('HPUB ', 'latin1');
@@ -86,15 +87,9 @@ export class TurnPublishes {
   }
 }
 
-/** The first buffer's size, and the most the next one starts with (a turn's frames seldom need
- * more; one that does grows its buffer). */
-const FIRST = 16 * 1024;
-const KEEP = 1024 * 1024;
-
 /** HPUB frames gathered for one write to the server. */
 export class PublishFrames {
-  private buf = Buffer.allocUnsafe(FIRST);
-  private used = 0;
+  private readonly bytes = new ByteBatch();
   count = 0;
   /** The largest message (headers and body) since the last take(), for the server's max_payload. */
   largest = 0;
@@ -107,16 +102,16 @@ export class PublishFrames {
     const hlen = HEADER_FIXED + idBytes;
     const total = hlen + rec.bodyEnd - rec.bodyAt;
     if (total > this.largest) this.largest = total;
-    const buf = this.room(64 + inbox.length + (rec.keyEnd - rec.keyAt) + idBytes + total);
-    let o = copy(buf, this.used, HPUB, 0, HPUB.length);
+    const buf = this.bytes.room(64 + inbox.length + (rec.keyEnd - rec.keyAt) + idBytes + total);
+    let o = copy(buf, this.bytes.used, HPUB, 0, HPUB.length);
     o = copy(buf, o, src, rec.keyAt, rec.keyEnd);
     buf[o++] = 0x20;
     o = copy(buf, o, inbox, 0, inbox.length);
-    o = decimal(buf, o, n);
+    o = num(buf, o, n);
     buf[o++] = 0x20;
-    o = decimal(buf, o, hlen);
+    o = num(buf, o, hlen);
     buf[o++] = 0x20;
-    o = decimal(buf, o, total);
+    o = num(buf, o, total);
     buf[o++] = 0x0d;
     buf[o++] = 0x0a;
     o = copy(buf, o, HEADER_START, 0, HEADER_START.length);
@@ -128,28 +123,16 @@ export class PublishFrames {
     o += src.copy(buf, o, rec.bodyAt, rec.bodyEnd);
     buf[o++] = 0x0d;
     buf[o++] = 0x0a;
-    this.used = o;
+    this.bytes.used = o;
     this.count++;
   }
 
-  /** The frames added since the last take(). The buffer is handed over, not copied: the client
-   * holds it until the socket has taken it, and the next frames go into a new one. */
+  /** The frames added since the last take(), handed over, not copied: the client holds them
+   * only until the socket has taken them. */
   take(): Buffer {
-    const out = this.buf.subarray(0, this.used);
-    this.buf = Buffer.allocUnsafe(Math.min(Math.max(FIRST, this.used), KEEP));
-    this.used = 0;
     this.count = 0;
     this.largest = 0;
-    return out;
-  }
-
-  private room(n: number): Buffer {
-    if (this.used + n > this.buf.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(2 * this.buf.length, this.used + n));
-      this.buf.copy(bigger, 0, 0, this.used);
-      this.buf = bigger;
-    }
-    return this.buf;
+    return this.bytes.handOver();
   }
 }
 

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { zlib } from '../../builtin.js';
 import type { NlEvent } from '../../event/event.js';
-import { ByteBatch, eventJsonBound, writeEventJson } from '../../event/json.js';
+import { ByteBatch, eventJsonBound, num, writeEventJson } from '../../event/json.js';
 
 export const HEADER = 8;
 
@@ -69,7 +69,7 @@ export class RecordBatch {
     const s = text(buf, o + 2, key) - (o + 2);
     buf.writeUInt16LE(s, o);
     o += 2 + s;
-    const i = decimal(buf, text(buf, o + 2, idPrefix), idNumber) - (o + 2);
+    const i = num(buf, text(buf, o + 2, idPrefix), idNumber) - (o + 2);
     buf.writeUInt16LE(i, o);
     o += 2 + i;
     o = writeEventJson(buf, o, event) - 1; // without its newline
@@ -86,8 +86,6 @@ export class RecordBatch {
   }
 }
 
-/** The record whose payload is buf[p, p + len). Its parts are kept within the payload whatever
- * its lengths say: a record passed its check, but a sender must not copy past it. */
 /** A string's UTF-8 at o: ASCII byte by byte (a key and an id are), else by Buffer's encoder. */
 function text(buf: Buffer, o: number, s: string): number {
   for (let i = 0; i < s.length; i++) {
@@ -98,20 +96,8 @@ function text(buf: Buffer, o: number, s: string): number {
   return o + s.length;
 }
 
-/** A number as String() writes it, at o: a safe non-negative integer digit by digit (also the
- * numbers of a nats publish's protocol line, nats/frames.ts). */
-export function decimal(buf: Buffer, o: number, n: number): number {
-  if (!(Number.isSafeInteger(n) && n >= 0)) return o + buf.write(String(n), o, 'latin1');
-  let len = 1;
-  for (let x = n; x >= 10; x = Math.floor(x / 10)) len++;
-  for (let p = o + len - 1; p >= o; p--) {
-    const q = Math.floor(n / 10);
-    buf[p] = 0x30 + (n - q * 10);
-    n = q;
-  }
-  return o + len;
-}
-
+/** The record whose payload is buf[p, p + len). Its parts are kept within the payload whatever
+ * its lengths say: a record passed its check, but a sender must not copy past it. */
 export function decodePayload(buf: Buffer, p: number, len: number, seg: number, off: number): SpoolRecord {
   const end = p + len;
   if (len < 12) return new SpoolRecord(seg, off + HEADER + len, 0, buf, end, end, end, end, end);
