@@ -16,7 +16,7 @@ test('npm pack makes a package that installs and runs, without the test tools, f
   const [info] = JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
   const files = info!.files.map((f) => f.path);
   assert.ok(files.includes('nlmon.1') && files.includes('docs/hooks.md') && files.includes('dist/src/cli/cli.js') && files.includes('dist/bin/cli.cjs') && files.includes('bin/package.json'), 'the bundle the command runs is packed');
-  assert.deepEqual(files.filter((f) => f.startsWith('bench/') || f.startsWith('test/') || f.startsWith('dist/test/') || f.startsWith('native/fuzz/') || f.startsWith('native/asan/')), []);
+  assert.deepEqual(files.filter((f) => f.startsWith('bench/') || f.startsWith('test/') || f.startsWith('dist/test/') || f.startsWith('native/fuzz/') || f.startsWith('native/sanitize/')), []);
   const prefix = path.join(dir, 'prefix');
   fs.mkdirSync(prefix);
   execaSync('npm', ['install', '--prefix', prefix, '--no-audit', '--no-fund', '--omit=dev', path.join(dir, info!.filename)], { timeout: 240000 });
