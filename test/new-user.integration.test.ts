@@ -91,25 +91,60 @@ test('hooks log NAME: that hook\'s last lines from the daemon\'s hook log; -f pr
   });
 })));
 
-test('completion: the bash script completes verbs, subverbs and options from the command tree; --names lists the running daemon\'s hooks; zsh and fish scripts are made', opts, () => withNetns(1, (ns) => withTempDir(async (dir) => {
+const noShell = (shell: string) => (execaSync(shell, ['-c', 'true'], { reject: false }).exitCode === 0 ? false : `${shell} is not installed (Debian: ${shell})`);
+
+/** What each shell's completion script offers for a command line, as its shell runs it (a
+ * line ending in a space completes a new word), the offers sorted and joined by spaces. The
+ * `nlmon` on PATH is the one under test, and asks `--names` of the socket in `dir` (the
+ * scripts ask the default socket). */
+const completers = (dir: string) => {
   const bin = `${dir}/bin`;
-  fs.mkdirSync(bin);
-  fs.symlinkSync(NLMON, `${bin}/nlmon`);
-  const complete = (words: string) => {
-    const script = `eval "$(nlmon completion bash)"; read -ra COMP_WORDS <<< "$W"; [[ "$W" == *" " ]] && COMP_WORDS+=(""); COMP_CWORD=$((\${#COMP_WORDS[@]}-1)); _nlmon; echo "\${COMPREPLY[*]}"`;
-    return execaSync('bash', ['-c', script], { env: { PATH: `${bin}:${process.env.PATH}`, W: words } }).stdout;
+  fs.mkdirSync(bin, { recursive: true });
+  fs.writeFileSync(`${bin}/nlmon`, `#!/bin/sh\nif [ "$1 $2" = "completion --names" ]; then exec ${process.execPath} ${NLMON} "$@" --socket ${dir}/nlmon.sock; fi\nexec ${process.execPath} ${NLMON} "$@"\n`, { mode: 0o755 });
+  const run = (shell: string, script: string, words: string) =>
+    execaSync(shell, shell === 'zsh' ? ['-f', '-c', script] : ['-c', script], { env: { PATH: `${bin}:${process.env.PATH}`, W: words } }).stdout.split(/\s+/).filter(Boolean).sort().join(' ');
+  return {
+    bash: (words: string) => run('bash', `eval "$(nlmon completion bash)"; read -ra COMP_WORDS <<< "$W"; [[ "$W" == *" " ]] && COMP_WORDS+=(""); COMP_CWORD=$((\${#COMP_WORDS[@]}-1)); _nlmon; echo "\${COMPREPLY[*]}"`, words),
+    // zsh's own _bash_complete, as a Tab calls it, with compadd (a builtin only inside a Tab)
+    // doing what it does there: keep the offers that start with the word typed.
+    zsh: (words: string) => run('zsh', `autoload -U compinit && compinit -u -D; eval "$(nlmon completion zsh)"
+compadd() { local -a m; while (( $# )); do case $1 in -a) m+=(\${(P)2}); shift 2;; -) shift; m+=("$@"); break;; *) shift;; esac; done; local a; for a in $m; do [[ $a == \${words[CURRENT]}* && -n \${a// } ]] && print -r -- "$a"; done; }
+words=(\${(z)W}); [[ $W == *' ' ]] && words+=(''); CURRENT=\${#words}; _bash_complete -F _nlmon`, words),
+    fish: (words: string) => run('fish', 'nlmon completion fish | source; complete -C "$W"', words),
   };
-  assert.equal(complete('nlmon ho'), 'hooks');
-  assert.equal(complete('nlmon hooks en'), 'enable');
-  assert.equal(complete('nlmon monitor --js'), '--json');
-  assert.equal(complete('nlmon monitor --netns x --co'), '--count --color');
-  assert.equal(complete('nlmon replay --r'), '--run');
+};
+
+test('completion: the bash script completes verbs, subverbs and options from the command tree, and the running daemon\'s hooks; --names lists them', opts, () => withNetns(1, (ns) => withTempDir(async (dir) => {
+  const { bash } = completers(dir);
+  assert.equal(bash('nlmon ho'), 'hooks');
+  assert.equal(bash('nlmon hooks en'), 'enable');
+  assert.equal(bash('nlmon monitor --js'), '--json');
+  assert.equal(bash('nlmon monitor --netns x --co'), '--color --count');
+  assert.equal(bash('nlmon replay --r'), '--run');
   const ok = script(dir, 'ok.sh', 'exit 0');
   await withDaemon(dir, config(ns, dir, `    hooks:\n      - name: alpha\n        script: ${ok}\n      - name: beta\n        script: ${ok}\n`), async () => {
     assert.equal(nlmonSync(['completion', '--names', 'hooks', '--socket', `${dir}/nlmon.sock`]).stdout, 'alpha\nbeta\n');
+    assert.match(bash('nlmon hooks stats '), /^(\S+ )*alpha beta( \S+)*$/);
   });
   assert.equal(nlmonSync(['completion', '--names', 'hooks', '--socket', `${dir}/none.sock`]).stdout, '', 'no daemon: nothing');
-  assert.match(nlmonSync(['completion', 'zsh']).stdout, /bashcompinit[\s\S]*complete -F _nlmon nlmon/);
-  assert.match(nlmonSync(['completion', 'fish']).stdout, /^complete -c nlmon -n '__fish_use_subcommand' -a hooks$/m);
   assert.equal(nlmonSync(['completion', 'tcsh']).exitCode, 2);
 })));
+
+for (const shell of ['zsh', 'fish'] as const) {
+  test(`completion in ${shell}, run by ${shell} itself: verbs, subverbs (not offered again after one), options, and the running daemon's hooks`, { ...opts, skip: needsRoot || noShell(shell) }, () => withNetns(1, (ns) => withTempDir(async (dir) => {
+    const complete = completers(dir)[shell];
+    assert.equal(complete('nlmon ho'), 'hooks');
+    assert.equal(complete('nlmon hooks en'), 'enable');
+    assert.equal(complete('nlmon monitor --js'), '--json');
+    assert.equal(complete('nlmon monitor --netns x --co'), '--color --count');
+    assert.equal(complete('nlmon replay --r'), '--run');
+    assert.equal(complete('nlmon outputs '), 'stats');
+    const ok = script(dir, 'ok.sh', 'exit 0');
+    await withDaemon(dir, config(ns, dir, `    hooks:\n      - name: alpha\n        script: ${ok}\n      - name: beta\n        script: ${ok}\n`), async () => {
+      // The hooks' names, and (in bash and zsh, which offer options without a dash typed) the
+      // verb's options; never the hooks verbs again.
+      const offers = complete('nlmon hooks stats ').split(' ');
+      assert.deepEqual(offers.filter((w) => !w.startsWith('-')), ['alpha', 'beta']);
+    });
+  })));
+}

@@ -46,15 +46,15 @@ function bash(program: Command): string {
   return `# bash completion for nlmon: eval "$(nlmon completion bash)", or save it as
 # /usr/share/bash-completion/completions/nlmon
 _nlmon() {
-  local cur="\${COMP_WORDS[COMP_CWORD]}" path="" cand w i
+  local cur="\${COMP_WORDS[COMP_CWORD]}" verb="" cand w i
   local known=" ${all.map((v) => key(v.path)).join(' ')} "
   for ((i = 1; i < COMP_CWORD; i++)); do
     w="\${COMP_WORDS[i]}"
     [[ $w == -* ]] && continue
-    cand="\${path:+\${path}_}$w"
-    [[ $known == *" $cand "* ]] && path=$cand
+    cand="\${verb:+\${verb}_}$w"
+    [[ $known == *" $cand "* ]] && verb=$cand
   done
-  case "$path" in
+  case "$verb" in
 ${cases}
   esac
 }
@@ -65,15 +65,20 @@ complete -F _nlmon nlmon
 function fish(program: Command): string {
   const all = verbs(program);
   const lines = ['# fish completion for nlmon: nlmon completion fish > ~/.config/fish/completions/nlmon.fish', 'complete -c nlmon -f'];
-  const cond = (p: string) => (p === '' ? '__fish_use_subcommand' : `__fish_seen_subcommand_from ${p.split(' ').at(-1)}`);
-  for (const p of ['', ...all.filter((v) => v.path.split(' ').length === 1 && nextWords(all, v.path).length).map((v) => v.path)]) {
-    for (const w of nextWords(all, p)) lines.push(`complete -c nlmon -n '${cond(p)}' -a ${w}`);
+  // Where the command line is: each word of the verb's path seen, and none of the words that
+  // may follow it yet (else `nlmon hooks stats ` would be offered the hooks verbs again).
+  const at = (p: string) => {
+    const next = nextWords(all, p);
+    const seen = p === '' ? ['__fish_use_subcommand'] : p.split(' ').map((w) => `__fish_seen_subcommand_from ${w}`);
+    return [...seen, ...(p !== '' && next.length ? [`not __fish_seen_subcommand_from ${next.join(' ')}`] : [])].join('; and ');
+  };
+  for (const p of ['', ...all.filter((v) => nextWords(all, v.path).length).map((v) => v.path)]) {
+    for (const w of nextWords(all, p)) lines.push(`complete -c nlmon -n '${at(p)}' -a ${w}`);
   }
   for (const v of all) {
-    const leaf = v.path.split(' ').at(-1)!;
-    for (const o of v.options) if (o.startsWith('--')) lines.push(`complete -c nlmon -n '__fish_seen_subcommand_from ${leaf}' -l ${o.slice(2)}`);
-    if (v.arg === 'hook') lines.push(`complete -c nlmon -n '__fish_seen_subcommand_from ${leaf}' -a '(nlmon completion --names hooks 2>/dev/null)'`);
-    if (v.arg === 'file') lines.push(`complete -c nlmon -n '__fish_seen_subcommand_from ${leaf}' -F`);
+    for (const o of v.options) if (o.startsWith('--')) lines.push(`complete -c nlmon -n '${at(v.path)}' -l ${o.slice(2)}`);
+    if (v.arg === 'hook') lines.push(`complete -c nlmon -n '${at(v.path)}' -a '(nlmon completion --names hooks 2>/dev/null)'`);
+    if (v.arg === 'file') lines.push(`complete -c nlmon -n '${at(v.path)}' -F`);
   }
   return lines.join('\n') + '\n';
 }
