@@ -95,12 +95,11 @@ const noShell = (shell: string) => (execaSync(shell, ['-c', 'true'], { reject: f
 
 /** What each shell's completion script offers for a command line, as its shell runs it (a
  * line ending in a space completes a new word), the offers sorted and joined by spaces. The
- * `nlmon` on PATH is the one under test, and asks `--names` of the socket in `dir` (the
- * scripts ask the default socket). */
+ * `nlmon` on PATH is the one under test. */
 const completers = (dir: string) => {
   const bin = `${dir}/bin`;
   fs.mkdirSync(bin, { recursive: true });
-  fs.writeFileSync(`${bin}/nlmon`, `#!/bin/sh\nif [ "$1 $2" = "completion --names" ]; then exec ${process.execPath} ${NLMON} "$@" --socket ${dir}/nlmon.sock; fi\nexec ${process.execPath} ${NLMON} "$@"\n`, { mode: 0o755 });
+  fs.writeFileSync(`${bin}/nlmon`, `#!/bin/sh\nexec ${process.execPath} ${NLMON} "$@"\n`, { mode: 0o755 });
   const run = (shell: string, script: string, words: string) =>
     execaSync(shell, shell === 'zsh' ? ['-f', '-c', script] : ['-c', script], { env: { PATH: `${bin}:${process.env.PATH}`, W: words } }).stdout.split(/\s+/).filter(Boolean).sort().join(' ');
   return {
@@ -129,7 +128,7 @@ test('completion --names lists the running daemon\'s hooks, and nothing when non
 })));
 
 for (const shell of ['bash', 'zsh', 'fish'] as const) {
-  test(`completion in ${shell}, run by ${shell} itself: verbs, subverbs (not offered again after one), options, and the running daemon's hooks`, { ...opts, skip: needsRoot || (shell !== 'bash' && noShell(shell)) }, () => withNetns(1, (ns) => withTempDir(async (dir) => {
+  test(`completion in ${shell}, run by ${shell} itself: verbs, subverbs (not offered again after one), options, and the hooks of the daemon the line names`, { ...opts, skip: needsRoot || (shell !== 'bash' && noShell(shell)) }, () => withNetns(1, (ns) => withTempDir(async (dir) => {
     const complete = completers(dir)[shell];
     assert.equal(complete('nlmon ho'), 'hooks');
     assert.equal(complete('nlmon hooks en'), 'enable');
@@ -138,10 +137,14 @@ for (const shell of ['bash', 'zsh', 'fish'] as const) {
     assert.equal(complete('nlmon replay --r'), '--run');
     assert.equal(complete('nlmon outputs '), 'stats');
     await withDaemon(dir, twoHooks(ns, dir), async () => {
-      // The hooks' names, and (in bash and zsh, which offer options without a dash typed) the
-      // verb's options; never the hooks verbs again.
-      const offers = complete('nlmon hooks stats ').split(' ');
-      assert.deepEqual(offers.filter((w) => !w.startsWith('-')), ['alpha', 'beta']);
+      // The hooks' names of the daemon the line names (by its socket, by its config), and (in
+      // bash and zsh, which offer options without a dash typed) the verb's options; never the
+      // hooks verbs again.
+      const names = (line: string) => complete(line).split(' ').filter((w) => w && !w.startsWith('-'));
+      assert.deepEqual(names(`nlmon hooks stats --socket ${dir}/nlmon.sock `), ['alpha', 'beta']);
+      assert.deepEqual(names(`nlmon hooks -c ${dir}/nlmon.yaml enable `), ['alpha', 'beta']);
+      assert.deepEqual(names(`nlmon hooks log --socket=${dir}/nlmon.sock `), ['alpha', 'beta']);
+      assert.deepEqual(names(`nlmon hooks stats --socket ${dir}/none.sock `), [], 'no daemon there: no names');
     });
   })));
 }

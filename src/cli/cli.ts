@@ -155,7 +155,8 @@ export function buildProgram(run: (job: Promise<number>) => void): Command {
     .argument('[shell]', 'bash, zsh or fish')
     .addOption(new Option('--names <kind>', 'print the running daemon\'s hook or output names, one per line (what the scripts call)').choices(['hooks', 'outputs']))
     .option('--socket <path>', 'with --names: the daemon\'s control socket')
-    .action((shell: string | undefined, opts: { names?: string; socket?: string }) => {
+    .option('-c, --config <file>', 'with --names: read control.socket from this config file')
+    .action((shell: string | undefined, opts: { names?: string; socket?: string; config?: string }) => {
       if (!opts.names && (!shell || !['bash', 'zsh', 'fish'].includes(shell))) {
         process.stderr.write('nlmon completion: name a shell: bash, zsh or fish\n');
         return run(Promise.resolve(EXIT_USAGE));

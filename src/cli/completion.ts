@@ -1,7 +1,8 @@
 // `nlmon completion bash|zsh|fish` (docs/cli.md): a completion script for the shell, made from
 // the command tree itself (so it lists exactly the verbs and options there are), and
 // `nlmon completion --names hooks|outputs`, which the scripts call to complete the names of the
-// running daemon's hooks and outputs (nothing printed when no daemon answers).
+// running daemon's hooks and outputs (nothing printed when no daemon answers), passing on the
+// `--socket` or `-c` of the command line being completed.
 import type { Command } from 'commander';
 import { api, socketPath } from './control-client.js';
 
@@ -39,7 +40,7 @@ function bash(program: Command): string {
   const cases = ['', ...all.map((v) => v.path)].map((p) => {
     const v = all.find((x) => x.path === p);
     const words = [...nextWords(all, p), ...(v?.options ?? ['--help', '--version'])].join(' ');
-    const arg = v?.arg === 'hook' ? ' $(nlmon completion --names hooks 2>/dev/null)' : '';
+    const arg = v?.arg === 'hook' ? ' $(nlmon completion --names hooks "${ctl[@]}" 2>/dev/null)' : '';
     const files = v?.arg === 'file' ? '\n      COMPREPLY+=($(compgen -f -- "$cur"))' : '';
     return `    "${key(p)}")\n      COMPREPLY=($(compgen -W "${words}${arg}" -- "$cur"))${files}\n      ;;`;
   }).join('\n');
@@ -47,9 +48,15 @@ function bash(program: Command): string {
 # /usr/share/bash-completion/completions/nlmon
 _nlmon() {
   local cur="\${COMP_WORDS[COMP_CWORD]}" verb="" cand w i
+  local -a ctl=()
   local known=" ${all.map((v) => key(v.path)).join(' ')} "
   for ((i = 1; i < COMP_CWORD; i++)); do
     w="\${COMP_WORDS[i]}"
+    # The daemon the command line names, for its hooks' names.
+    case $w in
+      --socket|-c|--config) ctl=("$w" "\${COMP_WORDS[i+1]/#\~/$HOME}") ;;
+      --socket=*|--config=*) ctl=("$w") ;;
+    esac
     [[ $w == -* ]] && continue
     cand="\${verb:+\${verb}_}$w"
     [[ $known == *" $cand "* ]] && verb=$cand
@@ -64,7 +71,24 @@ complete -F _nlmon nlmon
 
 function fish(program: Command): string {
   const all = verbs(program);
-  const lines = ['# fish completion for nlmon: nlmon completion fish > ~/.config/fish/completions/nlmon.fish', 'complete -c nlmon -f'];
+  const lines = [
+    '# fish completion for nlmon: nlmon completion fish > ~/.config/fish/completions/nlmon.fish',
+    '# The running daemon\'s names, of the daemon the command line names with --socket or -c.',
+    'function __nlmon_names',
+    '    set -l words (commandline -opc) \'\'',
+    '    set -l ctl',
+    '    for i in (seq (count $words))',
+    '        switch $words[$i]',
+    '            case --socket -c --config',
+    '                set ctl $words[$i] (string replace -r \'^~(?=/|$)\' $HOME -- $words[(math $i + 1)])',
+    '            case \'--socket=*\' \'--config=*\'',
+    '                set ctl $words[$i]',
+    '        end',
+    '    end',
+    '    nlmon completion --names $argv $ctl 2>/dev/null',
+    'end',
+    'complete -c nlmon -f',
+  ];
   // Where the command line is: each word of the verb's path seen, and none of the words that
   // may follow it yet (else `nlmon hooks stats ` would be offered the hooks verbs again).
   const at = (p: string) => {
@@ -77,7 +101,7 @@ function fish(program: Command): string {
   }
   for (const v of all) {
     for (const o of v.options) if (o.startsWith('--')) lines.push(`complete -c nlmon -n '${at(v.path)}' -l ${o.slice(2)}`);
-    if (v.arg === 'hook') lines.push(`complete -c nlmon -n '${at(v.path)}' -a '(nlmon completion --names hooks 2>/dev/null)'`);
+    if (v.arg === 'hook') lines.push(`complete -c nlmon -n '${at(v.path)}' -a '(__nlmon_names hooks)'`);
     if (v.arg === 'file') lines.push(`complete -c nlmon -n '${at(v.path)}' -F`);
   }
   return lines.join('\n') + '\n';
