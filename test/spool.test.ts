@@ -119,6 +119,28 @@ test('spool: what was acknowledged stays forgotten across a restart; the rest is
   await s3.close();
 }));
 
+test('spool: the latest writes are read back from memory, many of them and not only the last, up to a bound; older ones from the disk', () => withTempDir(async (dir) => {
+  const sp = path.join(dir, 'sp');
+  const s = new Spool(sp, 1 << 30, quiet);
+  // 20 writes of 10 records each, then the segment's file gone: all 200 still read back.
+  for (let w = 0; w < 20; w++) {
+    append(s, range(10 * w, 10 * w + 10).map((i) => rec(i)));
+    await s.whenWritten();
+  }
+  const seg = fs.readdirSync(sp).find((f) => f.endsWith('.seg'))!;
+  fs.renameSync(path.join(sp, seg), path.join(sp, `${seg}.away`));
+  assert.deepEqual(ids(await readAll(s)), range(0, 200));
+  // Past the bound (8 MB) the oldest writes are the disk's: without the file they cannot be read.
+  for (let w = 0; w < 100; w++) {
+    append(s, range(1000 * w, 1000 * w + 100).map((i) => rec(i, 1000)));
+    await s.whenWritten();
+  }
+  await assert.rejects(readAll(s), /ENOENT/);
+  fs.renameSync(path.join(sp, `${seg}.away`), path.join(sp, seg));
+  assert.equal((await readAll(s)).length, 200 + 100 * 100);
+  await s.close();
+}));
+
 test('spool: a damaged record in the middle of a segment is skipped to the next one that checks and counted as corrupt; a torn tail is cut', () => withTempDir(async (dir) => {
   const d = path.join(dir, 'sp');
   // Three segments of whole records.

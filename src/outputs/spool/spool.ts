@@ -20,7 +20,8 @@
 // not yet acknowledged are counted as dropped.
 //
 // Writes go through libuv's thread pool one at a time, so the daemon's intake never waits on
-// the disk; records the disk has not taken yet wait in memory, up to MAX_PENDING bytes.
+// the disk; records the disk has not taken yet wait in memory, up to MAX_PENDING bytes. The
+// latest writes stay in memory too (RECENT_MAX bytes, recent.ts) and are read back from there.
 import fs from 'node:fs';
 import { zlib } from '../../builtin.js';
 import path from 'node:path';
@@ -29,6 +30,7 @@ import { recoverSpool, type Segment, type SpoolPos, type SpoolRecovery } from '.
 
 export type { SpoolPos, SpoolRecovery } from './recovery.js';
 import { releaseLock, takeLock } from './lock.js';
+import { RecentWrites } from './recent.js';
 import { safeDirectory } from '../../files/safe-path.js';
 
 const NOFOLLOW = fs.constants.O_NOFOLLOW;
@@ -40,6 +42,8 @@ const ACKED_FILE = 'acked';
 const MAX_PENDING = 64 * 1024 * 1024;
 /** What one read of the spool asks for. */
 const READ_CHUNK = 1024 * 1024;
+/** The most bytes of the latest writes kept in memory, read back without the disk (recent.ts). */
+const RECENT_MAX = 8 * 1024 * 1024;
 
 
 
@@ -79,8 +83,8 @@ export class Spool {
   private ackSaved = '';
   private readFd = -1;
   private readSeg = -1;
-  /** The last write, kept to be read back without the disk by a sender that keeps up. */
-  private tail: { seg: number; off: number; buf: Buffer } | undefined;
+  /** The latest writes, read back without the disk by a sender that keeps up (recent.ts). */
+  private readonly recent = new RecentWrites(RECENT_MAX);
   /** Bytes in all segments. */
   bytes = 0;
   /** Records appended and not acknowledged nor dropped. */
@@ -191,7 +195,7 @@ export class Spool {
         this.flush();
         return;
       }
-      this.tail = { seg: seg.n, off: seg.size, buf: piece };
+      this.recent.remember(seg.n, seg.size, piece, this.segs[0]!.n);
       seg.size += bytes;
       seg.records += records;
       this.bytes += bytes;
@@ -214,7 +218,7 @@ export class Spool {
       fs.rmSync(this.segPath(seg.n), { force: true });
       this.bytes -= seg.size;
       this.segs.pop();
-      if (this.tail?.seg === seg.n) this.tail = undefined;
+      this.recent.forget(seg.n + 1);
       this.startSegment(seg.n + 1);
       this.ackPos = { seg: seg.n + 1, off: 0 };
       return true;
@@ -325,10 +329,8 @@ export class Spool {
     const from = this.nextReadable(pos);
     if (!from) return { records: [], next: pos };
     const seg = this.segs.find((s) => s.n === from.seg)!;
-    const t = this.tail;
-    if (t && t.seg === from.seg && from.off >= t.off && from.off < t.off + t.buf.length) {
-      return this.parse(t.buf.subarray(from.off - t.off), t.buf.length - (from.off - t.off), from);
-    }
+    const kept = this.recent.read(from, READ_CHUNK, (buf, got, at) => this.parse(buf, got, at));
+    if (kept) return kept;
     if (this.readSeg !== seg.n) {
       if (this.readFd >= 0) fs.close(this.readFd, () => {});
       this.readFd = fs.openSync(this.segPath(seg.n), fs.constants.O_RDONLY | NOFOLLOW);

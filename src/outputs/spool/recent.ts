@@ -1,0 +1,53 @@
+// The spool's latest writes kept in memory (spool.ts), at most a set number of bytes: a sender
+// that keeps up reads them back from here, not from the disk. Keeping only the last write left
+// the writes before it in a burst to the disk: through the thread pool, into a fresh buffer each
+// (more than half of a 100 000-event burst's records, measured).
+import type { SpoolRecord } from './record.js';
+import type { SpoolPos } from './recovery.js';
+
+/** The whole records in buf's first `got` bytes, read from `from` (Spool's parse). */
+export type ParseRecords = (buf: Buffer, got: number, from: SpoolPos) => { records: SpoolRecord[]; next: SpoolPos };
+
+export class RecentWrites {
+  /** Oldest first; a segment's writes follow one another. */
+  private writes: Array<{ seg: number; off: number; buf: Buffer }> = [];
+  private bytes = 0;
+
+  constructor(private readonly max: number) {}
+
+  /** Keeps a write at `off` in segment `seg`, forgetting the oldest past the bound (the last
+   * write is kept whatever its size) and those of segments before `first` (deleted). */
+  remember(seg: number, off: number, buf: Buffer, first: number): void {
+    this.forget(first);
+    this.writes.push({ seg, off, buf });
+    this.bytes += buf.length;
+    while (this.bytes > this.max && this.writes.length > 1) this.bytes -= this.writes.shift()!.buf.length;
+  }
+
+  /** Forgets the writes of segments before `seg`. */
+  forget(seg: number): void {
+    while (this.writes.length && this.writes[0]!.seg < seg) this.bytes -= this.writes.shift()!.buf.length;
+  }
+
+  /** The records from `from` on in the kept writes (the one holding `from` and those after it in
+   * its segment, about `chunk` bytes); undefined when `from` is not in them. */
+  read(from: SpoolPos, chunk: number, parse: ParseRecords): { records: SpoolRecord[]; next: SpoolPos } | undefined {
+    const w = this.writes;
+    let i = w.length - 1;
+    while (i >= 0 && !(w[i]!.seg === from.seg && w[i]!.off <= from.off)) i--;
+    if (i < 0 || from.off >= w[i]!.off + w[i]!.buf.length) return undefined;
+    const records: SpoolRecord[] = [];
+    let next = from;
+    for (let bytes = 0; i < w.length && bytes < chunk; i++) {
+      const { seg, off, buf } = w[i]!;
+      // Reading goes on where the last write ended, within the segment.
+      if (seg !== next.seg || next.off < off || next.off >= off + buf.length) break;
+      const skip = next.off - off;
+      const part = parse(buf.subarray(skip), buf.length - skip, next);
+      for (const r of part.records) records.push(r);
+      bytes += buf.length - skip;
+      next = part.next;
+    }
+    return { records, next };
+  }
+}
