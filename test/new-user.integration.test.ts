@@ -101,7 +101,7 @@ const completers = (dir: string) => {
   fs.mkdirSync(bin, { recursive: true });
   fs.writeFileSync(`${bin}/nlmon`, `#!/bin/sh\nexec ${process.execPath} ${NLMON} "$@"\n`, { mode: 0o755 });
   const run = (shell: string, script: string, words: string) =>
-    execaSync(shell, shell === 'zsh' ? ['-f', '-c', script] : ['-c', script], { env: { PATH: `${bin}:${process.env.PATH}`, W: words } }).stdout.split(/\s+/).filter(Boolean).sort().join(' ');
+    execaSync(shell, shell === 'zsh' ? ['-f', '-c', script] : ['-c', script], { env: { PATH: `${bin}:${process.env.PATH}`, HOME: dir, W: words } }).stdout.split(/\s+/).filter(Boolean).sort().join(' ');
   return {
     bash: (words: string) => run('bash', `eval "$(nlmon completion bash)"; read -ra COMP_WORDS <<< "$W"; [[ "$W" == *" " ]] && COMP_WORDS+=(""); COMP_CWORD=$((\${#COMP_WORDS[@]}-1)); _nlmon; echo "\${COMPREPLY[*]}"`, words),
     // zsh's own _bash_complete, as a Tab calls it, with compadd (a builtin only inside a Tab)
@@ -143,6 +143,7 @@ for (const shell of ['bash', 'zsh', 'fish'] as const) {
       const names = (line: string) => complete(line).split(' ').filter((w) => w && !w.startsWith('-'));
       assert.deepEqual(names(`nlmon hooks stats --socket ${dir}/nlmon.sock `), ['alpha', 'beta']);
       assert.deepEqual(names(`nlmon hooks -c ${dir}/nlmon.yaml enable `), ['alpha', 'beta']);
+      assert.deepEqual(names('nlmon hooks disable -c ~/nlmon.yaml '), ['alpha', 'beta'], 'a config under ~');
       assert.deepEqual(names(`nlmon hooks log --socket=${dir}/nlmon.sock `), ['alpha', 'beta']);
       assert.deepEqual(names(`nlmon hooks stats --socket ${dir}/none.sock `), [], 'no daemon there: no names');
     });

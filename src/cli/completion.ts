@@ -54,7 +54,7 @@ _nlmon() {
     w="\${COMP_WORDS[i]}"
     # The daemon the command line names, for its hooks' names.
     case $w in
-      --socket|-c|--config) ctl=("$w" "\${COMP_WORDS[i+1]/#\~/$HOME}") ;;
+      --socket|-c|--config) ctl=("$w" "\${COMP_WORDS[i+1]/#\\~/$HOME}") ;;
       --socket=*|--config=*) ctl=("$w") ;;
     esac
     [[ $w == -* ]] && continue
