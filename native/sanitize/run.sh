@@ -13,10 +13,13 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 kind=${1:-}
 case "$kind" in
-  address) short=asan ;;
-  thread) short=tsan ;;
+  address) short=asan
+    default="decoder native-lifecycle link-table monitor.integration cli-monitor.integration cli-verbs hooks.integration spawn addresses.integration identity.integration" ;;
+  thread) short=tsan
+    default="native-lifecycle monitor.integration addresses.integration spawn hooks.integration" ;;
   *) echo "usage: native/sanitize/run.sh address|thread" >&2; exit 2 ;;
 esac
+tests=(${NLMON_SANITIZE_TESTS:-$default})
 out=build/$short
 mkdir -p "$out"
 napi_inc=$(node -p "require('node-addon-api').include_dir")
@@ -32,7 +35,6 @@ g++ -std=c++17 -O1 -g -fno-omit-frame-pointer -fsanitize="$kind" -fPIC -shared \
   -I"$napi_inc" -I"$node_inc" $sources \
   -o "$out/nlmon.node"
 export NLMON_ADDON="$PWD/$out/nlmon.node"
-tests=(${NLMON_SANITIZE_TESTS:-decoder native-lifecycle link-table monitor.integration cli-monitor.integration cli-verbs hooks.integration spawn addresses.integration identity.integration})
 if [ "$kind" = address ]; then
   export LD_PRELOAD="$(g++ -print-file-name=libasan.so)"
   # Node itself is not built with ASan and keeps memory to exit: leaks are not findings here.
@@ -56,7 +58,6 @@ else
     echo "test:tsan: a deliberate race (tsan-canary.c) was not reported: ThreadSanitizer is not working here" >&2
     exit 1
   fi
-  tests=(${NLMON_SANITIZE_TESTS:-native-lifecycle monitor.integration addresses.integration spawn hooks.integration})
 fi
 node -e "require(process.env.NLMON_ADDON); if (!require('fs').readFileSync(process.env.NLMON_ADDON).includes('__${short}_init')) process.exit(1)" \
   || { echo "test:$short: the $kind-sanitized build did not load" >&2; exit 1; }

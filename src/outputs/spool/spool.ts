@@ -328,9 +328,9 @@ export class Spool {
   async read(pos: SpoolPos): Promise<{ records: SpoolRecord[]; next: SpoolPos }> {
     const from = this.nextReadable(pos);
     if (!from) return { records: [], next: pos };
-    const seg = this.segs.find((s) => s.n === from.seg)!;
     const kept = this.recent.read(from, READ_CHUNK, (buf, got, at) => this.parse(buf, got, at));
     if (kept) return kept;
+    const seg = this.segs.find((s) => s.n === from.seg)!;
     if (this.readSeg !== seg.n) {
       if (this.readFd >= 0) fs.close(this.readFd, () => {});
       this.readFd = fs.openSync(this.segPath(seg.n), fs.constants.O_RDONLY | NOFOLLOW);
