@@ -43,6 +43,66 @@ uint64_t NowNs() {
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
 }
 
+// Chunks of kChunkSize kept for reuse, so a burst touches the same pages instead of faulting
+// fresh ones in and unmapping them (which costs every thread a TLB flush): under a burst the
+// event loop takes chunks back as fast as the reader fills new ones, and a chunk mapped afresh
+// is 64 page faults (a fifth of a fault per link message, measured). What a burst gave back is
+// kept, up to kMaxSpares, until no chunk has been taken for kIdleNs; then kSpares are kept. So
+// what is mapped never exceeds what the queues held at their peak, and goes back after it.
+class ChunkPool {
+ public:
+  static ChunkPool& Get() {
+    static ChunkPool* pool = new ChunkPool();  // never destroyed: the reader may outlive exit
+    return *pool;
+  }
+  uint8_t* Take(size_t capacity) {
+    if (capacity == kChunkSize) {
+      std::lock_guard<std::mutex> lock(mu_);
+      taken_at_ = NowNs();
+      if (count_ > 0) return spare_[--count_];
+    }
+    void* bytes = mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return bytes == MAP_FAILED ? nullptr : static_cast<uint8_t*>(bytes);
+  }
+  void Give(uint8_t* bytes, size_t capacity) {
+    if (capacity == kChunkSize) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (count_ < kMaxSpares) {
+        spare_[count_++] = bytes;
+        return;
+      }
+    }
+    munmap(bytes, capacity);
+  }
+  // The reader's: how long until Trim has something to do (-1: never, as things are), and Trim,
+  // which unmaps the spares past kSpares once no chunk has been taken for kIdleNs.
+  int TrimInMs(uint64_t now) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (count_ <= kSpares) return -1;
+    const uint64_t at = taken_at_ + kIdleNs;
+    return at > now ? static_cast<int>((at - now + 999'999) / 1'000'000) : 0;
+  }
+  void Trim(uint64_t now) {
+    uint8_t* extra[kMaxSpares];
+    size_t n = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (now - taken_at_ < kIdleNs) return;
+      while (count_ > kSpares) extra[n++] = spare_[--count_];
+    }
+    for (size_t i = 0; i < n; i++) munmap(extra[i], kChunkSize);
+  }
+
+ private:
+  static constexpr size_t kSpares = 4;       // 1 MiB kept while idle
+  static constexpr size_t kMaxSpares = 64;   // 16 MiB, a queue's default cap, kept after a burst
+  static constexpr uint64_t kIdleNs = 1'000'000'000;
+  std::mutex mu_;
+  uint8_t* spare_[kMaxSpares];
+  size_t count_ = 0;
+  uint64_t taken_at_ = 0;  // when a chunk was last taken
+};
+
 }  // namespace
 
 // The one reader thread and its epoll set. Made on first use and never destroyed: the thread
@@ -107,11 +167,14 @@ class Reader {
     uint64_t last_wake = 0;
     for (;;) {
       int timeout = waiting.load() > 0 ? kRetryMs : -1;
+      const uint64_t before = NowNs();
       if (!later.empty()) {
-        const uint64_t now = NowNs(), at = later.begin()->first;
-        const int ms = at > now ? static_cast<int>((at - now + 999'999) / 1'000'000) : 0;
+        const uint64_t at = later.begin()->first;
+        const int ms = at > before ? static_cast<int>((at - before + 999'999) / 1'000'000) : 0;
         timeout = timeout < 0 ? ms : std::min(timeout, ms);
       }
+      const int trim = ChunkPool::Get().TrimInMs(before);
+      if (trim >= 0) timeout = timeout < 0 ? trim : std::min(timeout, trim);
       const int n = epoll_wait(epoll_, events, 64, timeout);
       if (n < 0 && errno != EINTR) return;  // EBADF/EINVAL: cannot happen with our own epoll
       ready.clear();
@@ -126,6 +189,7 @@ class Reader {
         }
       }
       const uint64_t now = NowNs();
+      ChunkPool::Get().Trim(now);
       while (!later.empty() && later.begin()->first <= now) {
         later.begin()->second->Arm();  // fires at once if the socket still has data
         later.erase(later.begin());
@@ -151,44 +215,6 @@ class Reader {
   std::unordered_map<uint64_t, std::shared_ptr<SocketQueue>> queues_;
   uint64_t next_id_ = 1;
 };
-
-namespace {
-
-// Chunks of kChunkSize kept for reuse, so a steady stream touches the same pages instead of
-// faulting fresh ones in and unmapping them (which costs every thread a TLB flush).
-class ChunkPool {
- public:
-  static ChunkPool& Get() {
-    static ChunkPool* pool = new ChunkPool();  // never destroyed: the reader may outlive exit
-    return *pool;
-  }
-  uint8_t* Take(size_t capacity) {
-    if (capacity == kChunkSize) {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (count_ > 0) return spare_[--count_];
-    }
-    void* bytes = mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return bytes == MAP_FAILED ? nullptr : static_cast<uint8_t*>(bytes);
-  }
-  void Give(uint8_t* bytes, size_t capacity) {
-    if (capacity == kChunkSize) {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (count_ < kSpares) {
-        spare_[count_++] = bytes;
-        return;
-      }
-    }
-    munmap(bytes, capacity);
-  }
-
- private:
-  static constexpr size_t kSpares = 4;  // 1 MiB kept at most
-  std::mutex mu_;
-  uint8_t* spare_[kSpares];
-  size_t count_ = 0;
-};
-
-}  // namespace
 
 Entries::~Entries() { Clear(); }
 
