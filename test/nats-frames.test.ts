@@ -4,7 +4,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { DataBuffer, ProtocolHandler } from '@nats-io/nats-core/internal';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { frameSender, msgIdHeader, PublishFrames, TurnPublishes } from '../src/outputs/nats/frames.js';
+import { flightNumber, frameSender, msgIdHeader, PublishFrames, TurnPublishes } from '../src/outputs/nats/frames.js';
 import { decodePayload, type SpoolRecord } from '../src/outputs/spool/record.js';
 
 /** What the client's publish() queues for the server, taken from its queue. */
@@ -19,14 +19,15 @@ function clientBytes(messages: Array<[string, string, string, Uint8Array]>): Buf
   return Buffer.from(outbound.drain());
 }
 
-/** A spool record (spool/record.ts) laid out as RecordBatch writes one, read back from the middle
- * of a buffer. */
-function record(key: string, id: string, body: Uint8Array): SpoolRecord {
+/** A spool record's payload (spool/record.ts) laid out as RecordBatch writes one, in the middle of
+ * a buffer: the buffer, where the payload lies there, and the record as an object. */
+function record(key: string, id: string, body: Uint8Array): { buf: Buffer; p: number; len: number; rec: SpoolRecord } {
   const k = Buffer.from(key);
   const i = Buffer.from(id);
   const payload = Buffer.concat([Buffer.alloc(8), Buffer.from([k.length & 0xff, k.length >> 8]), k, Buffer.from([i.length & 0xff, i.length >> 8]), i, body]);
   const before = Buffer.alloc(13, 0x7a);
-  return decodePayload(Buffer.concat([before, payload, before]), before.length, payload.length, 1, 0);
+  const buf = Buffer.concat([before, payload, before]);
+  return { buf, p: before.length, len: payload.length, rec: decodePayload(buf, before.length, payload.length, 1, 0) };
 }
 
 test('nats frames: byte for byte what the client\'s publish() sends, for any subject, id and body', () => {
@@ -39,8 +40,8 @@ test('nats frames: byte for byte what the client\'s publish() sends, for any sub
   const numbers = [0, 7, 123456789, 9007199254740991];
   const frames = new PublishFrames();
   const records = messages.map(([subject, , id, body]) => record(subject, id, body));
-  assert.deepEqual(records.map((r) => [r.key, r.id, r.body.toString('latin1')]), messages.map(([s, , id, b]) => [s, id, Buffer.from(b).toString('latin1')]));
-  records.forEach((r, i) => frames.add(r, Buffer.from(`${messages[i]![1]}.`), numbers[i]!));
+  assert.deepEqual(records.map(({ rec }) => [rec.key, rec.id, rec.body.toString('latin1')]), messages.map(([s, , id, b]) => [s, id, Buffer.from(b).toString('latin1')]));
+  records.forEach((r, i) => frames.add(r.buf, r.p, r.len, Buffer.from(`${messages[i]![1]}.`), numbers[i]!));
   assert.equal(frames.count, 4);
   assert.equal(frames.largest, 70_000 + 'NATS/1.0\r\nNats-Msg-Id: id\r\n\r\n'.length);
   const mine = frames.take();
@@ -51,6 +52,13 @@ test('nats frames: byte for byte what the client\'s publish() sends, for any sub
   assert.ok(at < 0 && mine.length === theirs.length, `the bytes differ at ${at} (lengths ${mine.length}, ${theirs.length}): ${around(mine)} against ${around(theirs)}`);
   assert.equal(frames.count, 0);
   assert.equal(frames.take().length, 0);
+});
+
+test('nats replies: the flight number a reply subject ends in, and -1 for anything else', () => {
+  assert.equal(flightNumber('_INBOX.AbC123.0'), 0);
+  assert.equal(flightNumber('_INBOX.AbC123.4096'), 4096);
+  assert.equal(flightNumber('_INBOX.AbC123.9007199254740991'), 9007199254740991);
+  for (const s of ['_INBOX.AbC123.', '_INBOX.AbC123.12a', '_INBOX.AbC123.-1', '_INBOX.AbC123.1.5e3', '4096', '', '_INBOX.x.12345678901234567']) assert.equal(flightNumber(s), -1, s);
 });
 
 test('spool records: a record whose lengths point past its end is kept within it', () => {
@@ -65,7 +73,7 @@ test('spool records: a record whose lengths point past its end is kept within it
   r = decodePayload(payload, 0, 5, 1, 0); // shorter than a record's fixed part
   assert.deepEqual([r.key, r.id, r.body.length], ['', '', 0]);
   const frames = new PublishFrames();
-  frames.add(r, Buffer.from('_INBOX.X.'), 1);
+  frames.add(payload, 0, 5, Buffer.from('_INBOX.X.'), 1);
   assert.equal(frames.take().toString('latin1'), 'HPUB  _INBOX.X.1 27 27\r\nNATS/1.0\r\nNats-Msg-Id: \r\n\r\n\r\n');
 });
 
@@ -96,13 +104,13 @@ test('nats frames: the sender makes the checks the client\'s publish() makes, an
   const r1 = record('nlmon.a', 'h/1', Buffer.from('{}'));
   const r2 = record('nlmon.b', 'h/2', Buffer.from('{"x":1}'));
   const queued = new TurnPublishes(nc, '_INBOX.Q');
-  queued.add(r1, 5);
-  queued.add(r2, 6);
+  queued.add(r1.buf, r1.p, r1.len, 5);
+  queued.add(r2.buf, r2.p, r2.len, 6);
   queued.send();
   queued.send(); // nothing more
   const expected = new PublishFrames();
-  expected.add(r1, Buffer.from('_INBOX.Q.'), 5);
-  expected.add(r2, Buffer.from('_INBOX.Q.'), 6);
+  expected.add(r1.buf, r1.p, r1.len, Buffer.from('_INBOX.Q.'), 5);
+  expected.add(r2.buf, r2.p, r2.len, Buffer.from('_INBOX.Q.'), 6);
   assert.deepEqual(sent.slice(1).map((b) => Buffer.from(b).toString('latin1')), [expected.take().toString('latin1')]);
   const published: string[] = [];
   const older = {
@@ -110,8 +118,8 @@ test('nats frames: the sender makes the checks the client\'s publish() makes, an
     publish: (subject: string, body: Uint8Array, o: { reply: string; headers: { encode(): Uint8Array } }) => published.push(`${subject} ${o.reply} ${Buffer.from(o.headers.encode()).toString('latin1')}${Buffer.from(body).toString()}`),
   } as unknown as NatsConnection;
   const one = new TurnPublishes(older, '_INBOX.Q');
-  one.add(r1, 5);
-  one.add(r2, 6);
+  one.add(r1.buf, r1.p, r1.len, 5);
+  one.add(r2.buf, r2.p, r2.len, 6);
   one.send();
   one.send();
   assert.deepEqual(published, ['nlmon.a _INBOX.Q.5 NATS/1.0\r\nNats-Msg-Id: h/1\r\n\r\n{}', 'nlmon.b _INBOX.Q.6 NATS/1.0\r\nNats-Msg-Id: h/2\r\n\r\n{"x":1}']);

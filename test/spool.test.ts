@@ -8,7 +8,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { syntheticEvent } from '../src/event/make.js';
 import { formatEventJson } from '../src/event/format.js';
-import { RecordBatch, segmentSize, Spool, type SpoolPos, type SpoolRecord } from '../src/outputs/spool/spool.js';
+import { RecordBatch, runRecords, segmentSize, Spool, type SpoolPos, type SpoolRecord } from '../src/outputs/spool/spool.js';
 import { execaSync } from 'execa';
 import { withTempDir } from './helpers/index.js';
 
@@ -46,9 +46,9 @@ async function readAll(s: Spool, from: SpoolPos = s.head): Promise<SpoolRecord[]
   const out: SpoolRecord[] = [];
   let pos = from;
   for (;;) {
-    const { records, next } = await s.read(pos);
-    if (records.length === 0) return out;
-    out.push(...records);
+    const { runs, next } = await s.read(pos);
+    if (runs.length === 0) return out;
+    for (const run of runs) out.push(...runRecords(run));
     pos = next;
   }
 }
@@ -101,7 +101,7 @@ test('spool: what was acknowledged stays forgotten across a restart; the rest is
   append(s1, range(0, 300).map((i) => rec(i)));
   await s1.whenWritten();
   const rs = await readAll(s1);
-  for (const r of rs.slice(0, 120)) s1.ack(r);
+  for (const r of rs.slice(0, 120)) s1.ack(r.seg, r.end);
   assert.equal(s1.spooled, 180);
   await s1.close();
   const s2 = new Spool(d, 1 << 30, quiet);
@@ -110,7 +110,7 @@ test('spool: what was acknowledged stays forgotten across a restart; the rest is
   append(s2, [rec(300)]);
   await s2.whenWritten();
   assert.deepEqual(ids(await readAll(s2)), range(120, 301), 'the unacknowledged, then the new, in order');
-  for (const r of await readAll(s2)) s2.ack(r);
+  for (const r of await readAll(s2)) s2.ack(r.seg, r.end);
   assert.equal(s2.spooled, 0);
   await s2.close();
   const s3 = new Spool(d, 1 << 30, quiet);
@@ -248,7 +248,7 @@ test('spool: on a full disk, once everything is acknowledged, new events are wri
       await s.whenWritten();
     }
     assert.ok(errors.some((e) => /ENOSPC/.test(e)), 'the disk filled');
-    for (const r of await readAll(s)) s.ack(r);
+    for (const r of await readAll(s)) s.ack(r.seg, r.end);
     assert.equal(s.spooled, 0, 'everything written is acknowledged');
     errors.length = 0;
     const before = s.dropped;

@@ -78,13 +78,18 @@ export async function storedInFlight(jsm: JetStreamManager, stream: string, wait
   return last + 1;
 }
 
-/** What the stream's reply to the publish of `f` says, when it is not a PubAck; '' for a PubAck. */
-export function publishError(m: Msg, stream: string, f: SpoolRecord): string {
+/** Whether the stream's reply is a PubAck: it starts {"stream": (most replies are that, and
+ * nothing more is read of them); anything else is for publishError to look at closely. */
+export function isPubAck(m: Msg): boolean {
   const d = m.data;
-  // A PubAck starts {"stream": — read no further (most replies are that); anything else is
-  // looked at closely.
-  if (d.length > 10 && d[0] === 0x7b && d[2] === 0x73 && d[3] === 0x74) return '';
-  if (m.headers?.code === 503) return `no JetStream stream takes subject ${f.key}`;
+  return d.length > 10 && d[0] === 0x7b && d[2] === 0x73 && d[3] === 0x74;
+}
+
+/** What the stream's reply to the publish on subject `key` says, when it is not a PubAck; '' for
+ * a PubAck. */
+export function publishError(m: Msg, stream: string, key: string): string {
+  if (isPubAck(m)) return '';
+  if (m.headers?.code === 503) return `no JetStream stream takes subject ${key}`;
   try {
     const a = m.json<{ error?: { description?: string; code?: number } }>();
     return a.error ? `stream ${stream}: ${a.error.description ?? 'error'} (${a.error.code ?? '?'})` : '';

@@ -8,7 +8,7 @@
 // then copies them together again (test/nats-frames.test.ts holds the bytes to what it sends).
 import type { MsgHdrs, NatsConnection } from '@nats-io/nats-core';
 import { ByteBatch, num } from '../../event/json.js';
-import type { SpoolRecord } from '../spool/record.js';
+import { payloadParts, SpoolRecord, type PayloadParts } from '../spool/record.js';
 
 const HEADER_START = Buffer.from('NATS/1.0\r\nNats-Msg-Id: ', 'latin1');
 const HPUB = Buffer.from('HPUB ', 'latin1');
@@ -67,10 +67,10 @@ export class TurnPublishes {
     this.inboxBytes = Buffer.from(`${inbox}.`);
   }
 
-  /** The record's publish, replied to at the inbox and `n`. */
-  add(rec: SpoolRecord, n: number): void {
-    if (this.sender) this.frames.add(rec, this.inboxBytes, n);
-    else this.one.push([rec, n]);
+  /** The publish of the record whose payload is buf[p, p + len), replied to at the inbox and `n`. */
+  add(buf: Buffer, p: number, len: number, n: number): void {
+    if (this.sender) this.frames.add(buf, p, len, this.inboxBytes, n);
+    else this.one.push([new SpoolRecord(0, 0, buf, p, len), n]);
   }
 
   /** Hands the turn's publishes to the client; throws as its publish() throws (closed, draining,
@@ -87,6 +87,21 @@ export class TurnPublishes {
   }
 }
 
+/** The number a reply subject ends in (`<inbox>.<n>`), read in place; -1 when it ends in
+ * anything else. */
+export function flightNumber(subject: string): number {
+  let n = 0;
+  let scale = 1;
+  for (let i = subject.length - 1; i >= 0; i--) {
+    const c = subject.charCodeAt(i);
+    if (c === 0x2e) return scale > 1 ? n : -1;
+    if (c < 0x30 || c > 0x39 || scale > 1e15) return -1;
+    n += (c - 0x30) * scale;
+    scale *= 10;
+  }
+  return -1;
+}
+
 /** HPUB frames gathered for one write to the server. */
 export class PublishFrames {
   private readonly bytes = new ByteBatch();
@@ -94,10 +109,12 @@ export class PublishFrames {
   /** The largest message (headers and body) since the last take(), for the server's max_payload. */
   largest = 0;
 
-  /** A publish of the record, replied to at `inbox` (its bytes, ending in a dot) and `n`. The
-   * record's subject, id and body are copied from the buffer it was read into. */
-  add(rec: SpoolRecord, inbox: Buffer, n: number): void {
-    const src = rec.buf;
+  private readonly parts: PayloadParts = { keyAt: 0, keyEnd: 0, idAt: 0, bodyAt: 0, bodyEnd: 0 };
+
+  /** A publish of the record whose payload is src[p, p + len), replied to at `inbox` (its bytes,
+   * ending in a dot) and `n`. Its subject, id and body are copied from there. */
+  add(src: Buffer, p: number, len: number, inbox: Buffer, n: number): void {
+    const rec = payloadParts(src, p, len, this.parts);
     const idBytes = rec.bodyAt - rec.idAt;
     const hlen = HEADER_FIXED + idBytes;
     const total = hlen + rec.bodyEnd - rec.bodyAt;

@@ -18,12 +18,13 @@ import type { JetStreamManager } from '@nats-io/jetstream';
 import { natsLibrary, type NatsLibrary } from './library.js';
 import type { NlEvent } from '../../event/event.js';
 import { RecordBatch, Spool, type SpoolPos, type SpoolRecord } from '../spool/spool.js';
+import { Flights, RecordsAhead } from './flights.js';
 import { subjectFilter, subjectFor } from './subject.js';
 import { LastError } from '../last-error.js';
 import type { Output, OutputLog, OutputStatusBase, OutputType } from '../output.js';
 import { NATS_KEYS, natsTarget, readNats, TLS_KEYS, type NatsOutputConfig } from './settings.js';
-import { connectionOptions, describeError, ensureStream, publishError, runIdentity, storedInFlight } from './client.js';
-import { TurnPublishes } from './frames.js';
+import { connectionOptions, describeError, ensureStream, isPubAck, publishError, runIdentity, storedInFlight } from './client.js';
+import { flightNumber, TurnPublishes } from './frames.js';
 import { redactUrl } from '../../config/redact.js';
 
 export interface NatsOutputStatus extends OutputStatusBase {
@@ -68,15 +69,11 @@ class NatsOutput implements Output<NatsOutputConfig> {
   private sub: Subscription | undefined;
   private inbox = '';
   private state: State = 'connecting';
-  /** Publishes in flight, oldest first (from `first`). A publish's reply subject ends in its
-   * flight's number (`base` + its index): a resend keeps it, and either reply acknowledges. */
-  private flights: SpoolRecord[] = [];
-  private first = 0;
-  private base = 0;
+  /** Publishes in flight, by number (flights.ts). */
+  private readonly flights = new Flights(WINDOW);
   private lib: NatsLibrary | undefined;
   /** Records read from the spool and not yet sent, and where reading goes on. */
-  private ahead: SpoolRecord[] = [];
-  private aheadPos = 0;
+  private readonly ahead = new RecordsAhead();
   private pumpTimer: NodeJS.Timeout | undefined;
   private cursor: SpoolPos;
   private reading = false;
@@ -214,10 +211,19 @@ class NatsOutput implements Output<NatsOutputConfig> {
 
   /** Takes as acknowledged what the stream stored of the flights when the connection went. */
   private async skipStored(jsm: JetStreamManager): Promise<void> {
-    const waiting = this.flights.slice(this.first).filter((f) => !f.acked && !this.spool.isDropped(f.seg));
+    const fl = this.flights;
+    const waiting: SpoolRecord[] = [];
+    const numbers: number[] = [];
+    for (let n = fl.first; n < fl.next; n++) {
+      if (fl.acked(n) || this.spool.isDropped(fl.seg(n))) continue;
+      waiting.push(fl.record(n));
+      numbers.push(n);
+    }
     if (waiting.length === 0) return;
     const stored = await storedInFlight(jsm, this.cfg.stream, waiting);
-    for (let i = 0; i < stored; i++) waiting[i]!.acked = true;
+    // A flight acknowledged and forgotten meanwhile (another ready() that went on) is left be:
+    // its slot may hold a newer one.
+    for (let i = 0; i < stored; i++) if (fl.holds(numbers[i]!)) fl.ack(numbers[i]!);
     if (stored) this.log(this.cfg.name, 'info', `${stored} event(s) in flight when the connection went are in the stream: not sent again`);
   }
 
@@ -239,17 +245,18 @@ class NatsOutput implements Output<NatsOutputConfig> {
   /** Sends again, in order, every record in flight not yet acknowledged. */
   private resend(): void {
     const now = Date.now();
-    for (let i = this.first; i < this.flights.length; i++) {
-      const f = this.flights[i]!;
-      if (!f.acked && !this.spool.isDropped(f.seg)) this.publish(f, this.base + i, now);
+    const fl = this.flights;
+    for (let n = fl.first; n < fl.next; n++) {
+      if (!fl.acked(n) && !this.spool.isDropped(fl.seg(n))) this.publish(n, now);
     }
     this.send();
     this.advance();
   }
 
-  private publish(f: SpoolRecord, n: number, now: number): void {
-    f.sentAt = now;
-    this.publishes!.add(f, n);
+  private publish(n: number, now: number): void {
+    const fl = this.flights;
+    fl.markSent(n, now);
+    this.publishes!.add(fl.buf(n), fl.payloadAt(n), fl.payloadLength(n), n);
   }
 
   /** Sends the publishes gathered in this turn. */
@@ -276,26 +283,23 @@ class NatsOutput implements Output<NatsOutputConfig> {
    * runs out, so sending does not wait for the disk. */
   private pump(): void {
     const now = Date.now();
-    while (this.state === 'connected' && this.flights.length - this.first < WINDOW) {
-      if (this.aheadPos === this.ahead.length) break;
-      const rec = this.ahead[this.aheadPos++]!;
-      if (this.spool.isDropped(rec.seg)) continue;
-      this.flights.push(rec);
-      this.publish(rec, this.base + this.flights.length - 1, now);
+    const { flights, ahead } = this;
+    while (this.state === 'connected' && flights.count < WINDOW && ahead.take()) {
+      if (this.spool.isDropped(ahead.seg)) continue;
+      this.publish(flights.push(ahead.buf, ahead.p, ahead.len, ahead.seg, ahead.end), now);
     }
     this.send();
-    if (this.ahead.length - this.aheadPos < PREFETCH) this.readAhead();
+    if (ahead.count < PREFETCH) this.readAhead();
   }
 
   private readAhead(): void {
     if (this.reading || this.closing) return;
     this.reading = true;
-    this.spool.read(this.cursor).then(({ records, next }) => {
+    this.spool.read(this.cursor).then(({ runs, next }) => {
       this.reading = false;
       this.cursor = next;
-      if (records.length === 0) return;
-      this.ahead = this.aheadPos === this.ahead.length ? records : this.ahead.slice(this.aheadPos).concat(records);
-      this.aheadPos = 0;
+      if (runs.length === 0) return;
+      this.ahead.add(runs);
       this.pump();
     }, (e: Error) => {
       this.reading = false;
@@ -304,45 +308,43 @@ class NatsOutput implements Output<NatsOutputConfig> {
   }
 
   private onReply(m: Msg): void {
-    const subject = m.subject;
-    const f = this.flights[Number(subject.slice(subject.lastIndexOf('.') + 1)) - this.base];
-    if (!f || f.acked) return;
-    const error = publishError(m, this.cfg.stream, f);
+    const fl = this.flights;
+    const n = flightNumber(m.subject);
+    if (!fl.holds(n) || fl.acked(n)) return;
+    const error = isPubAck(m) ? '' : publishError(m, this.cfg.stream, fl.record(n).key);
     if (error) {
-      f.refused = true;
+      fl.refuse(n);
       if (this.state === 'connected') {
         this.fail(`${error}; events are kept in the spool and sent again`);
         this.retryLater();
       }
       return;
     }
-    f.acked = true;
-    f.refused = false;
+    fl.ack(n);
     this.advance();
   }
 
   /** Forgets the acknowledged records at the front, and those the spool dropped (counted there)
    * while they waited for an acknowledgement. */
   private advance(): void {
-    let n = 0;
-    for (let f = this.flights[this.first]; f && (f.acked || this.spool.isDropped(f.seg)); f = this.flights[++this.first]) {
-      if (this.spool.isDropped(f.seg)) continue;
-      this.spool.ack(f);
-      n++;
+    const fl = this.flights;
+    let acked = 0;
+    for (; fl.count > 0; fl.shift()) {
+      const n = fl.first;
+      const seg = fl.seg(n);
+      if (this.spool.isDropped(seg)) continue;
+      if (!fl.acked(n)) break;
+      this.spool.ack(seg, fl.end(n));
+      acked++;
     }
-    this.delivered += n;
-    if (this.first > 4096 && this.first * 2 > this.flights.length) {
-      this.flights = this.flights.slice(this.first);
-      this.base += this.first;
-      this.first = 0;
-    }
-    if (n) this.schedulePump();
+    this.delivered += acked;
+    if (acked) this.schedulePump();
   }
 
   private onTick(): void {
     this.spool.saveAck();
-    const head = this.flights[this.first];
-    if (this.state === 'connected' && head && Date.now() - head.sentAt > ACK_WAIT_MS) {
+    const fl = this.flights;
+    if (this.state === 'connected' && fl.count > 0 && Date.now() - fl.sentAt(fl.first) > ACK_WAIT_MS) {
       this.fail(`no acknowledgement from the server in ${ACK_WAIT_MS / 1000} s; events are kept in the spool and sent again`);
       this.retryLater();
     }
@@ -351,7 +353,8 @@ class NatsOutput implements Output<NatsOutputConfig> {
   /** Seconds since the oldest event not yet acknowledged was received; 0 when none waits. */
   lagSeconds(): number {
     if (this.spool.spooled <= 0) return 0;
-    const t = this.flights[this.first]?.time ?? this.ahead[this.aheadPos]?.time ?? this.waitingSince;
+    const fl = this.flights;
+    const t = (fl.count > 0 ? fl.time(fl.first) : this.ahead.nextTime()) || this.waitingSince;
     return t ? Math.max(0, (Date.now() - t) / 1000) : 0;
   }
 

@@ -2,24 +2,22 @@
 // that keeps up reads them back from here, not from the disk. Keeping only the last write left
 // the writes before it in a burst to the disk: through the thread pool, into a fresh buffer each
 // (more than half of a 100 000-event burst's records, measured).
-import type { SpoolRecord } from './record.js';
+import { wholeRun, type RecordRun } from './record.js';
 import type { SpoolPos } from './recovery.js';
-
-/** The whole records in buf's first `got` bytes, read from `from` (Spool's parse). */
-export type ParseRecords = (buf: Buffer, got: number, from: SpoolPos) => { records: SpoolRecord[]; next: SpoolPos };
 
 export class RecentWrites {
   /** Oldest first; a segment's writes follow one another. */
-  private writes: Array<{ seg: number; off: number; buf: Buffer }> = [];
+  private writes: Array<{ seg: number; off: number; buf: Buffer; records: number }> = [];
   private bytes = 0;
 
   constructor(private readonly max: number) {}
 
-  /** Keeps a write at `off` in segment `seg`, forgetting the oldest past the bound (the last
-   * write is kept whatever its size) and those of segments before `first` (deleted). */
-  remember(seg: number, off: number, buf: Buffer, first: number): void {
+  /** Keeps a write of `records` whole records at `off` in segment `seg`, forgetting the oldest
+   * past the bound (the last write is kept whatever its size) and those of segments before
+   * `first` (deleted). */
+  remember(seg: number, off: number, buf: Buffer, records: number, first: number): void {
     this.forget(first);
-    this.writes.push({ seg, off, buf });
+    this.writes.push({ seg, off, buf, records });
     this.bytes += buf.length;
     while (this.bytes > this.max && this.writes.length > 1) this.bytes -= this.writes.shift()!.buf.length;
   }
@@ -30,24 +28,25 @@ export class RecentWrites {
   }
 
   /** The records from `from` on in the kept writes (the one holding `from` and those after it in
-   * its segment, about `chunk` bytes); undefined when `from` is not in them. */
-  read(from: SpoolPos, chunk: number, parse: ParseRecords): { records: SpoolRecord[]; next: SpoolPos } | undefined {
+   * its segment, about `chunk` bytes), a run per write; undefined when `from` is not in them. */
+  read(from: SpoolPos, chunk: number): { runs: RecordRun[]; next: SpoolPos } | undefined {
     const w = this.writes;
     let i = w.length - 1;
     while (i >= 0 && !(w[i]!.seg === from.seg && w[i]!.off <= from.off)) i--;
     if (i < 0 || from.off >= w[i]!.off + w[i]!.buf.length) return undefined;
-    const records: SpoolRecord[] = [];
+    const runs: RecordRun[] = [];
     let next = from;
     for (let bytes = 0; i < w.length && bytes < chunk; i++) {
-      const { seg, off, buf } = w[i]!;
+      const { seg, off, buf, records } = w[i]!;
       // Reading goes on where the last write ended, within the segment.
       if (seg !== next.seg || next.off < off || next.off >= off + buf.length) break;
       const skip = next.off - off;
-      const part = parse(buf.subarray(skip), buf.length - skip, next);
-      for (const r of part.records) records.push(r);
+      // A write read from its start is its records as written: not walked through again.
+      const run = skip ? wholeRun(buf.subarray(skip), buf.length - skip, next) : { seg, off, buf, bytes: buf.length, records };
+      if (run.records) runs.push(run);
       bytes += buf.length - skip;
-      next = part.next;
+      next = { seg, off: next.off + run.bytes };
     }
-    return { records, next };
+    return { runs, next };
   }
 }

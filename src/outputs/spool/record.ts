@@ -10,29 +10,77 @@ import { ByteBatch, eventJsonBound, num, writeEventJson } from '../../event/json
 
 export const HEADER = 8;
 
-/** One record read back: where it is, and where in the read's buffer its parts lie. A sender
- * copies the parts' bytes from there (nats/frames.ts); key, id and body are made on demand. */
-export class SpoolRecord {
-  /** The sender's: acknowledged, refused by the receiver (an error answer), when last sent (ms). */
-  acked = false;
+/** Records read back: `buf`'s first `bytes` are `records` whole records (as RecordBatch lays them
+ * out), the first at `off` in segment `seg`. A sender walks them in place (nats/frames.ts): no
+ * object is made per record on the way to the receiver. */
+export interface RecordRun {
+  readonly seg: number;
+  readonly off: number;
+  readonly buf: Buffer;
+  readonly bytes: number;
+  readonly records: number;
+}
+
+/** Where a payload's parts lie in its buffer: its key, its id (which ends where the body starts)
+ * and its body. Filled in place by payloadParts (one object, reused: nothing made per record). */
+export interface PayloadParts {
+  keyAt: number;
+  keyEnd: number;
+  idAt: number;
+  bodyAt: number;
+  bodyEnd: number;
+}
+
+/** The parts of the payload buf[p, p + len), into `out`. They are kept within the payload whatever
+ * its lengths say: a record passed its check, but a sender must not copy past it. */
+export function payloadParts(buf: Buffer, p: number, len: number, out: PayloadParts): PayloadParts {
+  const end = p + len;
+  out.bodyEnd = end;
+  if (len < 12) {
+    out.keyAt = out.keyEnd = out.idAt = out.bodyAt = end;
+    return out;
+  }
+  const keyAt = p + 10;
+  const keyEnd = Math.min(keyAt + buf.readUInt16LE(p + 8), end);
+  const idAt = Math.min(keyEnd + 2, end);
+  out.keyAt = keyAt;
+  out.keyEnd = keyEnd;
+  out.idAt = idAt;
+  out.bodyAt = idAt === keyEnd + 2 ? Math.min(idAt + buf.readUInt16LE(keyEnd), end) : end;
+  return out;
+}
+
+/** When the event of the payload at p (of length len) was received, ms since the epoch; 0 when
+ * the payload is too short to say. */
+export function payloadTime(buf: Buffer, p: number, len: number): number {
+  return len < 12 ? 0 : buf.readDoubleLE(p);
+}
+
+/** One record as an object: for what looks at a few records by their fields (the sender's check
+ * after a lost connection, its fallback without a frame queue, tests), not for the stream. */
+export class SpoolRecord implements PayloadParts {
+  /** Refused by the receiver (an error answer): the sender's, for storedInFlight. */
   refused = false;
-  sentAt = 0;
+  keyAt = 0;
+  keyEnd = 0;
+  idAt = 0;
+  bodyAt = 0;
+  bodyEnd = 0;
+  /** When the event was received (ms since the epoch), for the lag. */
+  readonly time: number;
 
   constructor(
     /** Its segment, and where in it the next record starts. */
     readonly seg: number,
     readonly end: number,
-    /** When the event was received (ms since the epoch), for the lag. */
-    readonly time: number,
-    /** The buffer it was read into, and where in it its key, its id and its body lie (the id
-     * ends where the body starts). */
+    /** The buffer it was read into, and where in it its payload lies. */
     readonly buf: Buffer,
-    readonly keyAt: number,
-    readonly keyEnd: number,
-    readonly idAt: number,
-    readonly bodyAt: number,
-    readonly bodyEnd: number,
-  ) {}
+    p: number,
+    len: number,
+  ) {
+    payloadParts(buf, p, len, this);
+    this.time = payloadTime(buf, p, len);
+  }
 
   /** Where it goes (a NATS subject, a topic, a partition key). */
   get key(): string {
@@ -47,6 +95,37 @@ export class SpoolRecord {
   get body(): Buffer {
     return this.buf.subarray(this.bodyAt, this.bodyEnd);
   }
+}
+
+/** The whole records at the start of buf that end within its first `end` bytes, and after the
+ * first within its first `room` bytes: their bytes and their count. */
+export function wholeRecords(buf: Buffer, end: number, room: number): { bytes: number; records: number } {
+  let o = 0;
+  let records = 0;
+  while (o + HEADER <= end) {
+    const next = o + HEADER + buf.readUInt32LE(o);
+    if (next > end || (records > 0 && next > room)) break;
+    o = next;
+    records++;
+  }
+  return { bytes: o, records };
+}
+
+/** The run of whole records in buf's first `got` bytes, the first at `from`. */
+export function wholeRun(buf: Buffer, got: number, from: { seg: number; off: number }): RecordRun {
+  const { bytes, records } = wholeRecords(buf, got, got);
+  return { seg: from.seg, off: from.off, buf, bytes, records };
+}
+
+/** The records of a run as objects, in order. */
+export function runRecords(run: RecordRun): SpoolRecord[] {
+  const out: SpoolRecord[] = [];
+  for (let o = 0; o + HEADER <= run.bytes;) {
+    const len = run.buf.readUInt32LE(o);
+    out.push(new SpoolRecord(run.seg, run.off + o + HEADER + len, run.buf, o + HEADER, len));
+    o += HEADER + len;
+  }
+  return out;
 }
 
 /** Records encoded one after another into one buffer: an output encodes a batch of events
@@ -96,16 +175,9 @@ function text(buf: Buffer, o: number, s: string): number {
   return o + s.length;
 }
 
-/** The record whose payload is buf[p, p + len). Its parts are kept within the payload whatever
- * its lengths say: a record passed its check, but a sender must not copy past it. */
+/** The record whose payload is buf[p, p + len), read from segment `seg` at `off`. */
 export function decodePayload(buf: Buffer, p: number, len: number, seg: number, off: number): SpoolRecord {
-  const end = p + len;
-  if (len < 12) return new SpoolRecord(seg, off + HEADER + len, 0, buf, end, end, end, end, end);
-  const keyAt = p + 10;
-  const keyEnd = Math.min(keyAt + buf.readUInt16LE(p + 8), end);
-  const idAt = Math.min(keyEnd + 2, end);
-  const bodyAt = idAt === keyEnd + 2 ? Math.min(idAt + buf.readUInt16LE(keyEnd), end) : end;
-  return new SpoolRecord(seg, off + HEADER + len, buf.readDoubleLE(p), buf, keyAt, keyEnd, idAt, bodyAt, end);
+  return new SpoolRecord(seg, off + HEADER + len, buf, p, len);
 }
 
 /** Reads a segment through: the length of its whole, checked records, their count, and how many

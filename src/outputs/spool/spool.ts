@@ -25,7 +25,7 @@
 import fs from 'node:fs';
 import { zlib } from '../../builtin.js';
 import path from 'node:path';
-import { decodePayload, HEADER, type SpoolRecord } from './record.js';
+import { HEADER, wholeRecords, wholeRun, type RecordRun } from './record.js';
 import { recoverSpool, type Segment, type SpoolPos, type SpoolRecovery } from './recovery.js';
 
 export type { SpoolPos, SpoolRecovery } from './recovery.js';
@@ -35,7 +35,7 @@ import { safeDirectory } from '../../files/safe-path.js';
 
 const NOFOLLOW = fs.constants.O_NOFOLLOW;
 
-export { RecordBatch, type SpoolRecord } from './record.js';
+export { RecordBatch, runRecords, SpoolRecord, type RecordRun } from './record.js';
 
 const ACKED_FILE = 'acked';
 /** Bytes waiting for the disk before new records are dropped (and counted). */
@@ -47,20 +47,6 @@ const RECENT_MAX = 8 * 1024 * 1024;
 
 
 
-
-/** The whole records at the start of buf (records as RecordBatch lays them out) that fit in
- * `room` bytes, at least one: their bytes and their count. */
-function wholeRecords(buf: Buffer, room: number): { bytes: number; records: number } {
-  let o = 0;
-  let records = 0;
-  while (o + HEADER <= buf.length) {
-    const next = o + HEADER + buf.readUInt32LE(o);
-    if (next > buf.length || (records > 0 && next > room)) break;
-    o = next;
-    records++;
-  }
-  return o === 0 ? { bytes: buf.length, records: 0 } : { bytes: o, records }; // unreadable: all of it
-}
 
 /** The size of a segment for a spool limit: small enough that dropping one loses a small part. */
 export function segmentSize(limit: number): number {
@@ -171,8 +157,8 @@ export class Spool {
    * not drop events for ever once the receiver has taken everything). */
   private write(buf: Buffer, count: number, mayRetry: boolean): void {
     const left = this.segSize - this.segs.at(-1)!.size;
-    const fit = wholeRecords(buf, left > 0 ? left : this.segSize);
-    const bytes = fit.bytes;
+    const fit = wholeRecords(buf, buf.length, left > 0 ? left : this.segSize);
+    const bytes = fit.records ? fit.bytes : buf.length; // unreadable: all of it
     // The last piece holds what is left of the count, whatever its bytes say.
     const records = bytes === buf.length ? count : fit.records;
     const piece = bytes === buf.length ? buf : buf.subarray(0, bytes);
@@ -195,7 +181,7 @@ export class Spool {
         this.flush();
         return;
       }
-      this.recent.remember(seg.n, seg.size, piece, this.segs[0]!.n);
+      this.recent.remember(seg.n, seg.size, piece, records, this.segs[0]!.n);
       seg.size += bytes;
       seg.records += records;
       this.bytes += bytes;
@@ -272,14 +258,17 @@ export class Spool {
     return seg < this.segs[0]!.n;
   }
 
-  /** Marks the record (the first not yet acknowledged) acknowledged. */
-  ack(rec: SpoolRecord): void {
+  /** Marks the record (the first not yet acknowledged) of segment `seg` that ends at `end`
+   * acknowledged. */
+  ack(seg: number, end: number): void {
     this.trimAcked();
-    const seg = this.segs[0]!;
-    if (rec.seg !== seg.n) return; // dropped meanwhile
-    seg.acked++;
+    const first = this.segs[0]!;
+    if (seg !== first.n) return; // dropped meanwhile
+    first.acked++;
     this.spooled--;
-    this.ackPos = { seg: rec.seg, off: rec.end };
+    // In place: one a record (head() hands out copies).
+    this.ackPos.seg = seg;
+    this.ackPos.off = end;
     this.trimAcked();
   }
 
@@ -324,11 +313,12 @@ export class Spool {
     return undefined;
   }
 
-  /** Reads the records from pos on (up to about READ_CHUNK bytes) that are on disk. */
-  async read(pos: SpoolPos): Promise<{ records: SpoolRecord[]; next: SpoolPos }> {
+  /** Reads the records from pos on (up to about READ_CHUNK bytes) that are on disk: runs of
+   * them as they lie in the buffers read (none when nothing more is), and where reading goes on. */
+  async read(pos: SpoolPos): Promise<{ runs: RecordRun[]; next: SpoolPos }> {
     const from = this.nextReadable(pos);
-    if (!from) return { records: [], next: pos };
-    const kept = this.recent.read(from, READ_CHUNK, (buf, got, at) => this.parse(buf, got, at));
+    if (!from) return { runs: [], next: pos };
+    const kept = this.recent.read(from, READ_CHUNK);
     if (kept) return kept;
     const seg = this.segs.find((s) => s.n === from.seg)!;
     if (this.readSeg !== seg.n) {
@@ -346,20 +336,8 @@ export class Spool {
       buf = Buffer.allocUnsafe(len);
       got = await new Promise<number>((resolve, reject) => fs.read(fd, buf, 0, len, from.off, (err, n) => (err ? reject(err) : resolve(n))));
     }
-    return this.parse(buf, got, from);
-  }
-
-  /** The whole records in buf's first `got` bytes, read from `from`. */
-  private parse(buf: Buffer, got: number, from: SpoolPos): { records: SpoolRecord[]; next: SpoolPos } {
-    const records: SpoolRecord[] = [];
-    let o = 0;
-    while (o + HEADER <= got) {
-      const len = buf.readUInt32LE(o);
-      if (o + HEADER + len > got) break;
-      records.push(decodePayload(buf, o + HEADER, len, from.seg, from.off + o));
-      o += HEADER + len;
-    }
-    return { records, next: { seg: from.seg, off: from.off + o } };
+    const run = wholeRun(buf, got, from);
+    return { runs: run.records ? [run] : [], next: { seg: from.seg, off: from.off + run.bytes } };
   }
 
   /** Resolves when every record handed to append() has been written (or dropped). */

@@ -1,0 +1,185 @@
+// The nats output's records between the spool and the stream's acknowledgement (nats.ts), kept
+// as numbers into the buffers the spool read them into: no object per record. A record lived as
+// an object from its read to its acknowledgement, long enough for the garbage collector to copy
+// it out of the young generation and then mark it; a burst made one per event.
+import { HEADER, payloadTime, SpoolRecord, type RecordRun } from '../spool/record.js';
+
+const ACKED = 1;
+const REFUSED = 2;
+
+/** Publishes in flight, by number: the numbers from `first` to `next` (excluded), oldest first,
+ * at most `size` of them (a power of two: a flight's number picks its slot). A publish's reply
+ * subject ends in its number; a resend keeps it, and either reply acknowledges. */
+export class Flights {
+  /** The oldest flight kept (not yet forgotten), and the number the next one gets. */
+  first = 0;
+  next = 0;
+  private readonly mask: number;
+  /** Per slot: the buffer the record was read into, where its payload lies there, its segment,
+   * where in that segment the next record starts, when it was last sent (ms), ACKED/REFUSED. */
+  private readonly bufs: Array<Buffer | undefined>;
+  private readonly at: Int32Array;
+  private readonly len: Int32Array;
+  private readonly segs: Float64Array;
+  private readonly ends: Float64Array;
+  private readonly sent: Float64Array;
+  private readonly state: Uint8Array;
+
+  constructor(readonly size: number) {
+    if (size <= 0 || (size & (size - 1)) !== 0) throw new Error(`a window of ${size} is not a power of two`);
+    this.mask = size - 1;
+    this.bufs = new Array<Buffer | undefined>(size).fill(undefined);
+    this.at = new Int32Array(size);
+    this.len = new Int32Array(size);
+    this.segs = new Float64Array(size);
+    this.ends = new Float64Array(size);
+    this.sent = new Float64Array(size);
+    this.state = new Uint8Array(size);
+  }
+
+  /** Flights kept: in flight, or acknowledged behind one that is not. */
+  get count(): number {
+    return this.next - this.first;
+  }
+
+  /** Whether flight n is kept (a reply's number may be anything). */
+  holds(n: number): boolean {
+    return n >= this.first && n < this.next;
+  }
+
+  /** A new flight for the record whose payload is buf[p, p + len), of segment `seg`, ending at
+   * `end` there; its number. The caller keeps count below `size`. */
+  push(buf: Buffer, p: number, len: number, seg: number, end: number): number {
+    const n = this.next++;
+    const i = n & this.mask;
+    this.bufs[i] = buf;
+    this.at[i] = p;
+    this.len[i] = len;
+    this.segs[i] = seg;
+    this.ends[i] = end;
+    this.sent[i] = 0;
+    this.state[i] = 0;
+    return n;
+  }
+
+  /** Forgets the oldest flight. */
+  shift(): void {
+    this.bufs[this.first++ & this.mask] = undefined;
+  }
+
+  buf(n: number): Buffer {
+    return this.bufs[n & this.mask]!;
+  }
+
+  payloadAt(n: number): number {
+    return this.at[n & this.mask]!;
+  }
+
+  payloadLength(n: number): number {
+    return this.len[n & this.mask]!;
+  }
+
+  seg(n: number): number {
+    return this.segs[n & this.mask]!;
+  }
+
+  end(n: number): number {
+    return this.ends[n & this.mask]!;
+  }
+
+  sentAt(n: number): number {
+    return this.sent[n & this.mask]!;
+  }
+
+  markSent(n: number, now: number): void {
+    this.sent[n & this.mask] = now;
+  }
+
+  acked(n: number): boolean {
+    return this.state[n & this.mask] === ACKED;
+  }
+
+  /** Acknowledged by the stream (no longer refused, if it was). */
+  ack(n: number): void {
+    this.state[n & this.mask] = ACKED;
+  }
+
+  /** Refused by the stream (an error answer): sent again later. */
+  refuse(n: number): void {
+    this.state[n & this.mask] = REFUSED;
+  }
+
+  /** When flight n's event was received (ms since the epoch), for the lag. */
+  time(n: number): number {
+    return payloadTime(this.buf(n), this.payloadAt(n), this.payloadLength(n));
+  }
+
+  /** Flight n as an object (for the rare look at a few: storedInFlight). */
+  record(n: number): SpoolRecord {
+    const r = new SpoolRecord(this.seg(n), this.end(n), this.buf(n), this.payloadAt(n), this.payloadLength(n));
+    r.refused = this.state[n & this.mask] === REFUSED;
+    return r;
+  }
+}
+
+/** Records read from the spool and not yet sent, walked in place, run by run. take() moves to the
+ * next record and sets its fields. */
+export class RecordsAhead {
+  private runs: RecordRun[] = [];
+  private run = 0;
+  /** Where the next record's header starts in the current run's buffer. */
+  private o = 0;
+  /** Records not yet taken. */
+  count = 0;
+  /** The record take() moved to: its buffer, where its payload lies there, its segment and where
+   * in it the next record starts. */
+  buf: Buffer = Buffer.alloc(0);
+  p = 0;
+  len = 0;
+  seg = 0;
+  end = 0;
+
+  add(runs: readonly RecordRun[]): void {
+    if (this.run > 0) {
+      this.runs = this.runs.slice(this.run);
+      this.run = 0;
+    }
+    for (const r of runs) {
+      this.runs.push(r);
+      this.count += r.records;
+    }
+  }
+
+  /** Moves to the next record; false when none is left. */
+  take(): boolean {
+    for (;;) {
+      const r = this.runs[this.run];
+      if (!r) {
+        this.count = 0; // whatever the runs said of themselves
+        return false;
+      }
+      if (this.o + HEADER > r.bytes) {
+        this.run++;
+        this.o = 0;
+        continue;
+      }
+      this.len = r.buf.readUInt32LE(this.o);
+      this.buf = r.buf;
+      this.p = this.o + HEADER;
+      this.seg = r.seg;
+      this.o = this.p + this.len;
+      this.end = r.off + this.o;
+      this.count--;
+      return true;
+    }
+  }
+
+  /** When the next record's event was received (ms since the epoch); 0 when none is left. */
+  nextTime(): number {
+    for (let k = this.run, o = this.o; k < this.runs.length; k++, o = 0) {
+      const r = this.runs[k]!;
+      if (o + HEADER <= r.bytes) return payloadTime(r.buf, o + HEADER, r.buf.readUInt32LE(o));
+    }
+    return 0;
+  }
+}
