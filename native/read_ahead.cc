@@ -34,7 +34,8 @@ constexpr long kPauseNs = 1'000'000;
 // While a socket waits for room, the reader looks again this often (room freed by other queues).
 constexpr int kRetryMs = 10;
 // Entries are kept in chunks of this many bytes (more for an entry that is larger), mapped and
-// unmapped directly: freed memory goes back at once, not to an allocator's arena.
+// unmapped directly (ChunkPool): freed memory goes back within a second of a burst's end, not to
+// an allocator's arena.
 constexpr size_t kChunkSize = 256u << 10;
 
 uint64_t NowNs() {

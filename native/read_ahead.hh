@@ -6,10 +6,11 @@
 // queue before it reads the socket again, so the order is the kernel's. A queue holds at most the
 // bytes of receive buffer its socket asked for (half what the kernel grants) and all queues
 // together at most kTotalCap bytes, each plus one datagram; the bytes live in chunks mapped as
-// they fill, so memory follows what is held. A socket whose queue is full is not read until the
-// owner has taken half of it: the kernel queues meanwhile, then overruns (ENOBUFS), exactly as
-// when nothing reads the socket, and the overrun takes its place in the queue's order. No
-// Node-API here: the owner is woken through a function it gives.
+// they fill, so memory follows what is held (and, for a second, what a burst gave back). A socket
+// whose queue is full is not read until the owner has taken half of it: the kernel queues
+// meanwhile, then overruns (ENOBUFS), exactly as when nothing reads the socket, and the overrun
+// takes its place in the queue's order. No Node-API here: the owner is woken through a function
+// it gives.
 #pragma once
 
 #include <cstddef>

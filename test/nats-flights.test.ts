@@ -100,4 +100,9 @@ test('flights: numbered in order, kept in a ring of slots, each with its record 
   fl.ack(23);
   assert.deepEqual([fl.acked(23), fl.record(23).refused], [true, false], 'acknowledged after a refusal');
   assert.equal(fl.acked(22), false);
+  // What a lost connection leaves to check: the unacknowledged, in order, less the dropped.
+  const { records: waiting, numbers } = fl.unacknowledged((seg) => seg !== 1);
+  assert.deepEqual(numbers, [22, 24, 25, 26, 27, 28, 29]);
+  assert.deepEqual(waiting.map((r) => r.id), numbers.map((n) => `h/b/r/${n}`));
+  assert.deepEqual(fl.unacknowledged((seg) => seg === 1), { records: [], numbers: [] });
 });

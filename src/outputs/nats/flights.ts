@@ -114,6 +114,19 @@ export class Flights {
     return payloadTime(this.buf(n), this.payloadAt(n), this.payloadLength(n));
   }
 
+  /** The flights not yet acknowledged, oldest first, as objects, and their numbers; those of a
+   * segment `dropped` says is gone are left out. */
+  unacknowledged(dropped: (seg: number) => boolean): { records: SpoolRecord[]; numbers: number[] } {
+    const records: SpoolRecord[] = [];
+    const numbers: number[] = [];
+    for (let n = this.first; n < this.next; n++) {
+      if (this.acked(n) || dropped(this.seg(n))) continue;
+      records.push(this.record(n));
+      numbers.push(n);
+    }
+    return { records, numbers };
+  }
+
   /** Flight n as an object (for the rare look at a few: storedInFlight). */
   record(n: number): SpoolRecord {
     const r = new SpoolRecord(this.seg(n), this.end(n), this.buf(n), this.payloadAt(n), this.payloadLength(n));

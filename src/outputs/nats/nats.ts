@@ -7,8 +7,8 @@
 // ({"stream":…,"seq":…}) or an error. (The client's js.publish, a promise and a timer per
 // message, did a quarter of the rate.) A turn's publishes are written as protocol bytes and
 // queued on the connection in one piece (frames.ts). Up to WINDOW publishes are in flight at
-// once (pipelined, not one round trip each); the acknowledged prefix is forgotten by the
-// spool. On a failure (a disconnect, an error answer, no answer within ACK_WAIT_MS) sending
+// once (pipelined, not one round trip each; kept as numbers into the spool's reads, flights.ts);
+// the acknowledged prefix is forgotten by the spool. On a failure (a disconnect, an error answer, no answer within ACK_WAIT_MS) sending
 // pauses and, when it resumes, the unacknowledged records are sent again in their order. Each
 // message carries `Nats-Msg-Id: host/boot id/run/sequence`, unique per event across restarts,
 // so the stream stores a record sent twice once (within its duplicate window, two minutes
@@ -17,7 +17,7 @@ import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { natsLibrary, type NatsLibrary } from './library.js';
 import type { NlEvent } from '../../event/event.js';
-import { RecordBatch, Spool, type SpoolPos, type SpoolRecord } from '../spool/spool.js';
+import { RecordBatch, Spool, type SpoolPos } from '../spool/spool.js';
 import { Flights, RecordsAhead } from './flights.js';
 import { subjectFilter, subjectFor } from './subject.js';
 import { LastError } from '../last-error.js';
@@ -212,13 +212,7 @@ class NatsOutput implements Output<NatsOutputConfig> {
   /** Takes as acknowledged what the stream stored of the flights when the connection went. */
   private async skipStored(jsm: JetStreamManager): Promise<void> {
     const fl = this.flights;
-    const waiting: SpoolRecord[] = [];
-    const numbers: number[] = [];
-    for (let n = fl.first; n < fl.next; n++) {
-      if (fl.acked(n) || this.spool.isDropped(fl.seg(n))) continue;
-      waiting.push(fl.record(n));
-      numbers.push(n);
-    }
+    const { records: waiting, numbers } = fl.unacknowledged((seg) => this.spool.isDropped(seg));
     if (waiting.length === 0) return;
     const stored = await storedInFlight(jsm, this.cfg.stream, waiting);
     // A flight acknowledged and forgotten meanwhile (another ready() that went on) is left be:

@@ -11,7 +11,7 @@ import { ByteBatch, eventJsonBound, num, writeEventJson } from '../../event/json
 export const HEADER = 8;
 
 /** Records read back: `buf`'s first `bytes` are `records` whole records (as RecordBatch lays them
- * out), the first at `off` in segment `seg`. A sender walks them in place (nats/frames.ts): no
+ * out), the first at `off` in segment `seg`. A sender walks them in place (nats/flights.ts): no
  * object is made per record on the way to the receiver. */
 export interface RecordRun {
   readonly seg: number;

@@ -45,9 +45,6 @@ const READ_CHUNK = 1024 * 1024;
 /** The most bytes of the latest writes kept in memory, read back without the disk (recent.ts). */
 const RECENT_MAX = 8 * 1024 * 1024;
 
-
-
-
 /** The size of a segment for a spool limit: small enough that dropping one loses a small part. */
 export function segmentSize(limit: number): number {
   return Math.max(16 * 1024, Math.min(64 * 1024 * 1024, Math.floor(limit / 8)));
