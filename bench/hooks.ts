@@ -14,7 +14,7 @@ import type { NlEvent } from '../src/event/event.js';
 import { compileCondition } from '../src/event/filter.js';
 import { syntheticEvent } from '../src/event/make.js';
 import { HOOKSTAMP, LINKBURST, ip, sleep } from '../test/helpers/index.js';
-import { type BenchContext, log, pct, scriptHook, startDaemon } from './context.js';
+import { type BenchContext, log, median, pct, scriptHook, startDaemon } from './context.js';
 
 /** Event received (batch handed to the core) → hook process started, at 100 events/s. */
 export async function hookLatency(b: BenchContext): Promise<{ p50: number; p99: number; n: number }> {
@@ -101,6 +101,9 @@ export async function startReceiver(): Promise<{ url: string; stop: () => Promis
   return { url: `http://127.0.0.1:${port}/hook`, stop: async () => { child.kill('SIGTERM'); await child; } };
 }
 
+/** Module handler runs measured (issue 23's goal row: a median). */
+export const MODULE_RUNS = 3;
+
 export interface ActionRates { web: number; curl: number; module: number; webStorm: number; moduleStorm: number; storm: number }
 
 /** Webhooks next to a curl script hook doing the same, and a module handler next to a script
@@ -115,8 +118,11 @@ export async function actionRates(b: BenchContext, storm: number): Promise<Actio
     const web = await actionRate(b, { ...base, name: 'web', action: 'url', url: rx.url, method: 'POST', headers: {}, format: 'json', secret: Buffer.alloc(0), retries: 0 }, 5000, storm);
     const curlArgv = ['/usr/bin/curl', '-s', '-o', '/dev/null', '-X', 'POST', '-H', 'content-type: application/json', '--data-binary', '@-', rx.url];
     const curl = await actionRate(b, scriptHook('curl', { script: curlArgv.join(' '), argv: curlArgv, files: [] }), 1000, 0);
-    const mod = await actionRate(b, { ...base, name: 'module', action: 'module', module: modFile, files: [], max_heap_mb: 128 }, 20000, storm);
-    return { web: web.rate, curl: curl.rate, module: mod.rate, webStorm: web.stormReceived, moduleStorm: mod.stormReceived, storm };
+    // The goal's row: the median of MODULE_RUNS, each with its burst (the fewest events received).
+    const mods: Array<{ rate: number; stormReceived: number }> = [];
+    for (let i = 0; i < MODULE_RUNS; i++) mods.push(await actionRate(b, { ...base, name: 'module', action: 'module', module: modFile, files: [], max_heap_mb: 128 }, 20000, storm));
+    const module = median(mods.map((m) => m.rate));
+    return { web: web.rate, curl: curl.rate, module, webStorm: web.stormReceived, moduleStorm: Math.min(...mods.map((m) => m.stormReceived)), storm };
   } finally {
     await rx.stop();
   }
