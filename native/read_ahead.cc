@@ -75,23 +75,20 @@ class ChunkPool {
     }
     munmap(bytes, capacity);
   }
-  // The reader's: how long until Trim has something to do (-1: never, as things are), and Trim,
-  // which unmaps the spares past kSpares once no chunk has been taken for kIdleNs.
-  int TrimInMs(uint64_t now) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (count_ <= kSpares) return -1;
-    const uint64_t at = taken_at_ + kIdleNs;
-    return at > now ? static_cast<int>((at - now + 999'999) / 1'000'000) : 0;
-  }
-  void Trim(uint64_t now) {
+  // The reader's: unmaps the spares past kSpares once no chunk has been taken for kIdleNs;
+  // returns the milliseconds until it should be called again (-1: not until chunks come back).
+  int Trim(uint64_t now) {
     uint8_t* extra[kMaxSpares];
     size_t n = 0;
+    int again = -1;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (now - taken_at_ < kIdleNs) return;
-      while (count_ > kSpares) extra[n++] = spare_[--count_];
+      const uint64_t at = taken_at_ + kIdleNs;
+      if (count_ > kSpares && at > now) again = static_cast<int>((at - now + 999'999) / 1'000'000);
+      else while (count_ > kSpares) extra[n++] = spare_[--count_];
     }
     for (size_t i = 0; i < n; i++) munmap(extra[i], kChunkSize);
+    return again;
   }
 
  private:
@@ -174,7 +171,7 @@ class Reader {
         const int ms = at > before ? static_cast<int>((at - before + 999'999) / 1'000'000) : 0;
         timeout = timeout < 0 ? ms : std::min(timeout, ms);
       }
-      const int trim = ChunkPool::Get().TrimInMs(before);
+      const int trim = ChunkPool::Get().Trim(before);
       if (trim >= 0) timeout = timeout < 0 ? trim : std::min(timeout, trim);
       const int n = epoll_wait(epoll_, events, 64, timeout);
       if (n < 0 && errno != EINTR) return;  // EBADF/EINVAL: cannot happen with our own epoll
@@ -190,7 +187,6 @@ class Reader {
         }
       }
       const uint64_t now = NowNs();
-      ChunkPool::Get().Trim(now);
       while (!later.empty() && later.begin()->first <= now) {
         later.begin()->second->Arm();  // fires at once if the socket still has data
         later.erase(later.begin());

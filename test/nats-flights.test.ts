@@ -3,8 +3,8 @@
 // ring of slots, each record's fields as it was read.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { Flights, RecordsAhead } from '../src/outputs/nats/flights.js';
-import { HEADER, SpoolRecord, wholeRun, type RecordRun } from '../src/outputs/spool/record.js';
+import { Flights } from '../src/outputs/nats/flights.js';
+import { HEADER, RecordsAhead, SpoolRecord, wholeRun, type RecordRun } from '../src/outputs/spool/record.js';
 
 /** Records laid out as the spool's format says (spool/record.ts); the CRC is not looked at here. */
 function records(from: number, count: number): Buffer {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { DataBuffer, ProtocolHandler } from '@nats-io/nats-core/internal';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { flightNumber, frameSender, msgIdHeader, PublishFrames, TurnPublishes } from '../src/outputs/nats/frames.js';
-import { decodePayload, type SpoolRecord } from '../src/outputs/spool/record.js';
+import { SpoolRecord } from '../src/outputs/spool/record.js';
 
 /** What the client's publish() queues for the server, taken from its queue. */
 function clientBytes(messages: Array<[string, string, string, Uint8Array]>): Buffer {
@@ -27,7 +27,7 @@ function record(key: string, id: string, body: Uint8Array): { buf: Buffer; p: nu
   const payload = Buffer.concat([Buffer.alloc(8), Buffer.from([k.length & 0xff, k.length >> 8]), k, Buffer.from([i.length & 0xff, i.length >> 8]), i, body]);
   const before = Buffer.alloc(13, 0x7a);
   const buf = Buffer.concat([before, payload, before]);
-  return { buf, p: before.length, len: payload.length, rec: decodePayload(buf, before.length, payload.length, 1, 0) };
+  return { buf, p: before.length, len: payload.length, rec: new SpoolRecord(1, 0, buf, before.length, payload.length) };
 }
 
 test('nats frames: byte for byte what the client\'s publish() sends, for any subject, id and body', () => {
@@ -64,13 +64,13 @@ test('nats replies: the flight number a reply subject ends in, and -1 for anythi
 test('spool records: a record whose lengths point past its end is kept within it', () => {
   const payload = Buffer.alloc(20);
   payload.writeUInt16LE(60000, 8); // a key longer than the record
-  let r = decodePayload(Buffer.concat([payload, Buffer.alloc(50, 0x7a)]), 0, payload.length, 1, 0);
+  let r = new SpoolRecord(1, 0, Buffer.concat([payload, Buffer.alloc(50, 0x7a)]), 0, payload.length);
   assert.deepEqual([r.keyEnd, r.idAt, r.bodyAt, r.bodyEnd], [20, 20, 20, 20]);
   payload.writeUInt16LE(2, 8);
   payload.writeUInt16LE(60000, 12); // an id longer than the record
-  r = decodePayload(Buffer.concat([payload, Buffer.alloc(50, 0x7a)]), 0, payload.length, 1, 0);
+  r = new SpoolRecord(1, 0, Buffer.concat([payload, Buffer.alloc(50, 0x7a)]), 0, payload.length);
   assert.deepEqual([r.keyAt, r.keyEnd, r.idAt, r.bodyAt, r.bodyEnd], [10, 12, 14, 20, 20]);
-  r = decodePayload(payload, 0, 5, 1, 0); // shorter than a record's fixed part
+  r = new SpoolRecord(1, 0, payload, 0, 5); // shorter than a record's fixed part
   assert.deepEqual([r.key, r.id, r.body.length], ['', '', 0]);
   const frames = new PublishFrames();
   frames.add(payload, 0, 5, Buffer.from('_INBOX.X.'), 1);

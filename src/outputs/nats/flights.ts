@@ -2,7 +2,7 @@
 // as numbers into the buffers the spool read them into: no object per record. A record lived as
 // an object from its read to its acknowledgement, long enough for the garbage collector to copy
 // it out of the young generation and then mark it; a burst made one per event.
-import { HEADER, payloadTime, SpoolRecord, type RecordRun } from '../spool/record.js';
+import { payloadTime, SpoolRecord } from '../spool/record.js';
 
 const ACKED = 1;
 const REFUSED = 2;
@@ -132,67 +132,5 @@ export class Flights {
     const r = new SpoolRecord(this.seg(n), this.end(n), this.buf(n), this.payloadAt(n), this.payloadLength(n));
     r.refused = this.state[n & this.mask] === REFUSED;
     return r;
-  }
-}
-
-/** Records read from the spool and not yet sent, walked in place, run by run. take() moves to the
- * next record and sets its fields. */
-export class RecordsAhead {
-  private runs: RecordRun[] = [];
-  private run = 0;
-  /** Where the next record's header starts in the current run's buffer. */
-  private o = 0;
-  /** Records not yet taken. */
-  count = 0;
-  /** The record take() moved to: its buffer, where its payload lies there, its segment and where
-   * in it the next record starts. */
-  buf: Buffer = Buffer.alloc(0);
-  p = 0;
-  len = 0;
-  seg = 0;
-  end = 0;
-
-  add(runs: readonly RecordRun[]): void {
-    if (this.run > 0) {
-      this.runs = this.runs.slice(this.run);
-      this.run = 0;
-    }
-    for (const r of runs) {
-      this.runs.push(r);
-      this.count += r.records;
-    }
-  }
-
-  /** Moves to the next record; false when none is left. */
-  take(): boolean {
-    for (;;) {
-      const r = this.runs[this.run];
-      if (!r) {
-        this.count = 0; // whatever the runs said of themselves
-        return false;
-      }
-      if (this.o + HEADER > r.bytes) {
-        this.run++;
-        this.o = 0;
-        continue;
-      }
-      this.len = r.buf.readUInt32LE(this.o);
-      this.buf = r.buf;
-      this.p = this.o + HEADER;
-      this.seg = r.seg;
-      this.o = this.p + this.len;
-      this.end = r.off + this.o;
-      this.count--;
-      return true;
-    }
-  }
-
-  /** When the next record's event was received (ms since the epoch); 0 when none is left. */
-  nextTime(): number {
-    for (let k = this.run, o = this.o; k < this.runs.length; k++, o = 0) {
-      const r = this.runs[k]!;
-      if (o + HEADER <= r.bytes) return payloadTime(r.buf, o + HEADER, r.buf.readUInt32LE(o));
-    }
-    return 0;
   }
 }

@@ -7,18 +7,18 @@ import type { SpoolPos } from './recovery.js';
 
 export class RecentWrites {
   /** Oldest first; a segment's writes follow one another. */
-  private writes: Array<{ seg: number; off: number; buf: Buffer; records: number }> = [];
+  private writes: RecordRun[] = [];
   private bytes = 0;
 
   constructor(private readonly max: number) {}
 
-  /** Keeps a write of `records` whole records at `off` in segment `seg`, forgetting the oldest
-   * past the bound (the last write is kept whatever its size) and those of segments before
-   * `first` (deleted). */
-  remember(seg: number, off: number, buf: Buffer, records: number, first: number): void {
+  /** Keeps a write (its whole records, where in its segment), forgetting the oldest past the
+   * bound (the last write is kept whatever its size) and those of segments before `first`
+   * (deleted). */
+  remember(write: RecordRun, first: number): void {
     this.forget(first);
-    this.writes.push({ seg, off, buf, records });
-    this.bytes += buf.length;
+    this.writes.push(write);
+    this.bytes += write.buf.length;
     while (this.bytes > this.max && this.writes.length > 1) this.bytes -= this.writes.shift()!.buf.length;
   }
 
@@ -37,12 +37,13 @@ export class RecentWrites {
     const runs: RecordRun[] = [];
     let next = from;
     for (let bytes = 0; i < w.length && bytes < chunk; i++) {
-      const { seg, off, buf, records } = w[i]!;
+      const write = w[i]!;
+      const { seg, off, buf } = write;
       // Reading goes on where the last write ended, within the segment.
       if (seg !== next.seg || next.off < off || next.off >= off + buf.length) break;
       const skip = next.off - off;
       // A write read from its start is its records as written: not walked through again.
-      const run = skip ? wholeRun(buf.subarray(skip), buf.length - skip, next) : { seg, off, buf, bytes: buf.length, records };
+      const run = skip ? wholeRun(buf.subarray(skip), buf.length - skip, next) : write;
       if (run.records) runs.push(run);
       bytes += buf.length - skip;
       next = { seg, off: next.off + run.bytes };

@@ -120,12 +120,72 @@ export function wholeRun(buf: Buffer, got: number, from: { seg: number; off: num
 /** The records of a run as objects, in order. */
 export function runRecords(run: RecordRun): SpoolRecord[] {
   const out: SpoolRecord[] = [];
-  for (let o = 0; o + HEADER <= run.bytes;) {
-    const len = run.buf.readUInt32LE(o);
-    out.push(new SpoolRecord(run.seg, run.off + o + HEADER + len, run.buf, o + HEADER, len));
-    o += HEADER + len;
-  }
+  const walk = new RecordsAhead();
+  walk.add([run]);
+  while (walk.take()) out.push(new SpoolRecord(walk.seg, walk.end, walk.buf, walk.p, walk.len));
   return out;
+}
+
+/** Records of runs, walked in place in their order, run by run (a sender's records read and not
+ * yet sent: nats/flights.ts). take() moves to the next record and sets its fields. */
+export class RecordsAhead {
+  private runs: RecordRun[] = [];
+  private run = 0;
+  /** Where the next record's header starts in the current run's buffer. */
+  private o = 0;
+  /** Records not yet taken. */
+  count = 0;
+  /** The record take() moved to: its buffer, where its payload lies there, its segment and where
+   * in it the next record starts. */
+  buf: Buffer = Buffer.alloc(0);
+  p = 0;
+  len = 0;
+  seg = 0;
+  end = 0;
+
+  add(runs: readonly RecordRun[]): void {
+    if (this.run > 0) {
+      this.runs = this.runs.slice(this.run);
+      this.run = 0;
+    }
+    for (const r of runs) {
+      this.runs.push(r);
+      this.count += r.records;
+    }
+  }
+
+  /** Moves to the next record; false when none is left. */
+  take(): boolean {
+    for (;;) {
+      const r = this.runs[this.run];
+      if (!r) {
+        this.count = 0; // whatever the runs said of themselves
+        return false;
+      }
+      if (this.o + HEADER > r.bytes) {
+        this.run++;
+        this.o = 0;
+        continue;
+      }
+      this.len = r.buf.readUInt32LE(this.o);
+      this.buf = r.buf;
+      this.p = this.o + HEADER;
+      this.seg = r.seg;
+      this.o = this.p + this.len;
+      this.end = r.off + this.o;
+      this.count--;
+      return true;
+    }
+  }
+
+  /** When the next record's event was received (ms since the epoch); 0 when none is left. */
+  nextTime(): number {
+    for (let k = this.run, o = this.o; k < this.runs.length; k++, o = 0) {
+      const r = this.runs[k]!;
+      if (o + HEADER <= r.bytes) return payloadTime(r.buf, o + HEADER, r.buf.readUInt32LE(o));
+    }
+    return 0;
+  }
 }
 
 /** Records encoded one after another into one buffer: an output encodes a batch of events
@@ -173,11 +233,6 @@ function text(buf: Buffer, o: number, s: string): number {
     buf[o + i] = c;
   }
   return o + s.length;
-}
-
-/** The record whose payload is buf[p, p + len), read from segment `seg` at `off`. */
-export function decodePayload(buf: Buffer, p: number, len: number, seg: number, off: number): SpoolRecord {
-  return new SpoolRecord(seg, off + HEADER + len, buf, p, len);
 }
 
 /** Reads a segment through: the length of its whole, checked records, their count, and how many

@@ -178,7 +178,7 @@ export class Spool {
         this.flush();
         return;
       }
-      this.recent.remember(seg.n, seg.size, piece, records, this.segs[0]!.n);
+      this.recent.remember({ seg: seg.n, off: seg.size, buf: piece, bytes, records }, this.segs[0]!.n);
       seg.size += bytes;
       seg.records += records;
       this.bytes += bytes;
