@@ -9,9 +9,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execaSync } from 'execa';
 import { ModuleRunner } from '../src/hooks/actions/module.js';
-import { checkModule } from '../src/hooks/script-check.js';
+import { checkModule, checkScript, recheckFiles, recheckFilesSync } from '../src/hooks/script-check.js';
 import { syntheticEvent } from '../src/event/make.js';
-import { needsRoot, nlmonSync, withTempDir } from './helpers/index.js';
+import { needsRoot, nlmonSync, sleep, withTempDir } from './helpers/index.js';
 
 const opts = { skip: needsRoot, timeout: 120000 };
 const ev = (iface = 'x') => syntheticEvent(iface, 'blue');
@@ -59,6 +59,60 @@ test('every file a module loads is checked like a script: a user\'s file importe
     runner.reset();
   }
   assert.equal(fs.existsSync(pwned), false, 'the user\'s code never ran');
+}));
+
+test('a module made writable or replaced after load is refused at its next run by its worker, before its handler runs', opts, () => withTempDir(async (dir) => {
+  const { mods, pwned } = scene(dir);
+  const file = path.join(mods, 'm.mjs');
+  fs.writeFileSync(file, `import fs from 'node:fs';\nexport default function (e) { fs.appendFileSync(${JSON.stringify(pwned)}, e.interface + '\\n'); }\n`, { mode: 0o644 });
+  const checked = checkModule(file, false);
+  assert.ok('files' in checked);
+  const runner = new ModuleRunner();
+  const runs = () => (fs.existsSync(pwned) ? fs.readFileSync(pwned, 'utf8').split('\n').filter(Boolean) : []);
+  try {
+    const hook = { name: 'm', module: file, timeout_ms: 5000, files: checked.files, max_heap_mb: 64 };
+    assert.equal((await runner.run(hook, ev('first'))).outcome, 'success');
+    fs.chmodSync(file, 0o666);
+    await sleep(5); // past the worker's last check
+    const together = await Promise.all([runner.run(hook, ev('w1')), runner.run(hook, ev('w2'))]);
+    for (const r of together) {
+      assert.equal(r.outcome, 'failure');
+      assert.match(r.error, new RegExp(`^refused: file ${file} is world-writable`));
+    }
+    fs.chmodSync(file, 0o644);
+    await sleep(5);
+    assert.equal((await runner.run(hook, ev('again'))).outcome, 'success', 'safe again: it runs (it is still the file loaded)');
+    const other = path.join(mods, 'other.mjs');
+    fs.writeFileSync(other, 'export default function () {}\n', { mode: 0o644 });
+    fs.renameSync(other, file);
+    await sleep(5);
+    const replaced = await runner.run(hook, ev('replaced'));
+    assert.equal(replaced.outcome, 'failure');
+    assert.match(replaced.error, /^refused: \S+m\.mjs was replaced since the config was loaded/);
+    assert.deepEqual(runs(), ['first', 'again'], 'the handler ran only while its file was safe');
+  } finally {
+    runner.reset();
+  }
+}));
+
+test('the runs of a hook that ask while a check of its files is under way share it; a later run gets a fresh one', opts, () => withTempDir(async (dir) => {
+  const { mods, user } = scene(dir);
+  const file = path.join(mods, 'h.sh');
+  fs.writeFileSync(file, '#!/bin/sh\n', { mode: 0o755 });
+  const checked = checkScript([file], false);
+  assert.ok('files' in checked);
+  const first = recheckFiles(checked.files);
+  assert.equal(recheckFiles(checked.files), first, 'asked in the same turn: the same check');
+  assert.equal(await first, undefined);
+  fs.chmodSync(mods, 0o777);
+  const second = recheckFiles(checked.files);
+  assert.notEqual(second, first, 'asked after the first ended: a check of its own');
+  assert.match((await second) ?? '', new RegExp(`^directory ${mods} \\(above ${file}\\) is world-writable`));
+  fs.chmodSync(mods, 0o755);
+  fs.renameSync(file, path.join(user, 'h.sh'));
+  fs.symlinkSync(path.join(user, 'h.sh'), file);
+  assert.match((await recheckFiles(checked.files)) ?? '', new RegExp(`^${file} was replaced since the config was loaded \\(now ${user}/h\\.sh, inode \\d+\\)`));
+  assert.equal(recheckFilesSync(checked.files), await recheckFiles(checked.files), 'the worker\'s blocking check says the same');
 }));
 
 test('a handler that eats memory dies alone at max_heap_mb; one that prints in a loop is logged a little', opts, () => withTempDir(async (dir) => {

@@ -244,9 +244,14 @@ export class ByteBatch {
   take(): Buffer {
     const out = Buffer.allocUnsafe(this.used);
     this.buf.copy(out, 0, 0, this.used);
+    this.clear();
+    return out;
+  }
+
+  /** Drops what was gathered (and lets a huge batch's buffer go). */
+  clear(): void {
     this.used = 0;
     if (this.buf.length > ByteBatch.KEEP) this.buf = Buffer.allocUnsafe(64 * 1024);
-    return out;
   }
 
   /** What was gathered since the last take(), in the buffer it was gathered in, not copied, for
@@ -272,5 +277,14 @@ export class EventLines {
   /** The lines added since the last take(), in a buffer of their own. */
   take(): Buffer {
     return this.bytes.take();
+  }
+
+  /** The lines added since the last take(), as one string without the last newline (a module
+   * hook's message: one string for a batch, not one per event). */
+  text(): string {
+    const b = this.bytes;
+    const out = b.used ? b.buf.toString('utf8', 0, b.used - 1) : '';
+    b.clear();
+    return out;
   }
 }

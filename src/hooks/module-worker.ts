@@ -3,10 +3,13 @@
 // outcomes back together, with the time its handler took on this thread for the runs started
 // since the last answer (the daemon places runs by it). It counts the runs it has started in a
 // shared word, so that when the daemon terminates it (a run past its timeout), the runs it never
-// started can go elsewhere.
+// started can go elsewhere. Before a run it checks the hook's files again as the daemon checks a
+// script's (unless it checked them less than RECHECK_MS before): blocking calls here cost the
+// daemon's loop nothing, and no message goes back and forth for them.
 import { parentPort, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { register } from 'node:module';
+import type { CheckedFile } from './script-check.js';
 
 type Handler = (event: unknown, ctx: { hook: string; log: (...args: unknown[]) => void; signal: AbortSignal; coalesced: number; first_sequence: number }) => unknown;
 
@@ -14,7 +17,7 @@ type Handler = (event: unknown, ctx: { hook: string; log: (...args: unknown[]) =
  * that stand for more than one event (debounce_ms), [index, count, first sequence] each. */
 type FromDaemon = { type: 'runs'; ids: number[]; events: string; folded: number[] } | { type: 'abort' };
 
-const { file, hook, started, guard } = workerData as { file: string; hook: string; started: Int32Array; guard: string };
+const { file, hook, started, guard, files } = workerData as { file: string; hook: string; started: Int32Array; guard: string; files: CheckedFile[] };
 const port = parentPort!;
 
 // What the handler prints (console.log, process.stdout.write) goes to the daemon's log, bounded:
@@ -52,6 +55,13 @@ if (guard) {
   register(guard);
   ((await import(guard)) as { guardRequire: () => void }).guardRequire();
 }
+
+/** The files checked again before a run (none with --allow-unsafe-scripts). */
+const recheck = files.length ? ((await import('./script-check.js')) as { recheckFilesSync: (f: readonly CheckedFile[]) => string | undefined }).recheckFilesSync : undefined;
+/** A check this recent stands for the next run's: a batch of quick runs costs one. */
+const RECHECK_MS = 1;
+let checkedAt = -Infinity;
+let refusal: string | undefined;
 
 const mod = await import(pathToFileURL(file).href) as { default?: unknown; handle?: unknown };
 const handler = (typeof mod.default === 'function' ? mod.default : mod.handle) as Handler | undefined;
@@ -101,8 +111,19 @@ port.on('message', (msg: FromDaemon) => {
       first = msg.folded[f + 2]!;
       f += 3;
     }
-    const log = (...args: unknown[]) => port.postMessage({ type: 'log', id, line: args.map((a) => (typeof a === 'string' ? a : String(a))).join(' ') });
     Atomics.add(started, 0, 1);
+    if (recheck) {
+      const now = performance.now();
+      if (now - checkedAt >= RECHECK_MS) {
+        refusal = recheck(files);
+        checkedAt = performance.now();
+      }
+      if (refusal) {
+        settled(id, false, `refused: ${refusal}`);
+        continue;
+      }
+    }
+    const log = (...args: unknown[]) => port.postMessage({ type: 'log', id, line: args.map((a) => (typeof a === 'string' ? a : String(a))).join(' ') });
     let result: unknown;
     try {
       const event = JSON.parse(json) as { sequence: number };

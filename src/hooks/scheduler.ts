@@ -370,7 +370,7 @@ export class HookScheduler implements SlotOwner {
     lane.running--;
     this.active--;
     this.statsOf(job).running--;
-    this.statsOf(job).record(r, new Date());
+    this.statsOf(job).record(r, Date.now());
     this.observer.finished?.(job.hook, job.event, r);
     job.release?.();
     this.nextOfKey(job);

@@ -111,35 +111,75 @@ export function checkScript(argv: readonly string[], allowUnsafe: boolean): { pr
   return { files };
 }
 
+/** Checks under way, by the hook's list of files (one list per hook, made at load). */
+const underway = new WeakMap<readonly CheckedFile[], Promise<string | undefined>>();
+
 /** Before a run: why it must be refused, or undefined. The same checks as at load, with stat
  * calls on libuv's pool (never on the event loop), and the identity of every file compared with
  * the one loaded: a file replaced since (a symlink swapped in, a `mv` over it) is refused until
- * the config is reloaded. */
-export async function recheckFiles(files: readonly CheckedFile[]): Promise<string | undefined> {
+ * the config is reloaded. The runs of a hook that ask while a check of its files is under way
+ * share that check's answer (docs/hooks.md, "Security"): ten runs started together cost one
+ * check, not ten, and no answer is older than the check that gave it. */
+export function recheckFiles(files: readonly CheckedFile[]): Promise<string | undefined> {
+  let check = underway.get(files);
+  if (!check) {
+    check = checkFiles(files);
+    underway.set(files, check);
+    const done = () => underway.delete(files);
+    check.then(done, done);
+  }
+  return check;
+}
+
+async function checkFiles(files: readonly CheckedFile[]): Promise<string | undefined> {
+  const problems = await Promise.all(files.map(checkFile));
+  return problems.find((p) => p !== undefined);
+}
+
+const statOf = (p: string) => fs.promises.stat(p).catch(() => undefined);
+
+/** One file: its path resolved, the file and every directory above the real path it had at load
+ * looked at all at once (one round of the pool, not one after another). */
+async function checkFile(f: CheckedFile): Promise<string | undefined> {
+  const dirs = parents(f.real);
+  const [real, st, ...above] = await Promise.all([fs.promises.realpath(f.path).catch(() => undefined), statOf(f.real), ...dirs.map(statOf)]);
+  // Gone: nothing can run from it (the spawn says "no such file").
+  if (real === undefined) return undefined;
+  return fileProblem(f, real, real === f.real ? st : await statOf(real), dirs, above);
+}
+
+/** The same checks with blocking calls, for a thread that may block: a module hook's worker
+ * checks its files itself before the runs it is given (module-worker.ts), with no round trip
+ * through the daemon's loop. */
+export function recheckFilesSync(files: readonly CheckedFile[]): string | undefined {
   for (const f of files) {
     let real: string;
-    let st: fs.Stats;
     try {
-      real = await fs.promises.realpath(f.path);
-      st = await fs.promises.stat(real);
+      real = fs.realpathSync.native(f.path);
     } catch {
-      continue; // gone: nothing can run from it (the spawn says "no such file")
+      continue; // gone
     }
-    if (real !== f.real || st.dev !== f.dev || st.ino !== f.ino) {
-      return `${f.path} was replaced since the config was loaded (now ${real}, inode ${st.ino}); reload to accept the new file`;
-    }
-    const problem = ownerProblem('file', f.path, st, false);
+    const dirs = parents(f.real);
+    const problem = fileProblem(f, real, fs.statSync(real, { throwIfNoEntry: false }), dirs, dirs.map((d) => fs.statSync(d, { throwIfNoEntry: false })));
     if (problem) return problem;
-    for (const d of parents(real)) {
-      let ds: fs.Stats;
-      try {
-        ds = await fs.promises.stat(d);
-      } catch {
-        return `directory ${d} is gone`;
-      }
-      const dp = ownerProblem('directory', `${d} (above ${f.path})`, ds, true);
-      if (dp) return dp;
-    }
+  }
+  return undefined;
+}
+
+/** The verdict on a file found at `real` now (`now` its stat), with the stats of the
+ * directories above its real path at load (`dirs`; undefined where one is gone). */
+function fileProblem(f: CheckedFile, real: string, now: fs.Stats | undefined, dirs: readonly string[], above: ReadonlyArray<fs.Stats | undefined>): string | undefined {
+  if (now === undefined) return undefined; // gone between the two looks
+  if (real !== f.real || now.dev !== f.dev || now.ino !== f.ino) {
+    return `${f.path} was replaced since the config was loaded (now ${real}, inode ${now.ino}); reload to accept the new file`;
+  }
+  const problem = ownerProblem('file', f.path, now, false);
+  if (problem) return problem;
+  for (let i = 0; i < dirs.length; i++) {
+    const ds = above[i];
+    if (!ds) return `directory ${dirs[i]} is gone`;
+    const dp = ownerProblem('directory', `${dirs[i]} (above ${f.path})`, ds, true);
+    if (dp) return dp;
   }
   return undefined;
 }

@@ -54,11 +54,12 @@ export class HookStats {
   }
   private readonly recent = new Float64Array(WINDOW);
   private lastExit: number | null = null;
-  private lastRunAt = '';
+  /** When the last run ended (ms since the epoch; NaN before the first), formatted when asked. */
+  private lastRunAt = NaN;
   private lastError = '';
   private lastOutput = '';
 
-  record(r: RunResult, at: Date): void {
+  record(r: RunResult, at: number): void {
     this.executions++;
     if (r.attempts && r.attempts > 1) this.retries += r.attempts - 1;
     if (r.outcome === 'success') this.successes++;
@@ -69,7 +70,7 @@ export class HookStats {
     this.total += r.duration_ms;
     this.recent[(this.executions - 1) % WINDOW] = r.duration_ms;
     this.lastExit = resultCode(r);
-    this.lastRunAt = at.toISOString();
+    this.lastRunAt = at;
     this.lastError = r.error;
     if (r.outcome !== 'success') this.lastOutput = outputTail(`${r.stderr}${r.stdout ? `${r.stderr ? '\n' : ''}${r.stdout}` : ''}`);
   }
@@ -89,7 +90,7 @@ export class HookStats {
       min_ms: this.executions ? round(this.min) : 0, max_ms: round(this.max),
       avg_ms: this.executions ? round(this.total / this.executions) : 0, total_ms: round(this.total),
       p50_ms: round(this.percentile(50)), p95_ms: round(this.percentile(95)),
-      last_exit_code: this.lastExit, last_run_at: this.lastRunAt, last_error: this.lastError, last_output: this.lastOutput,
+      last_exit_code: this.lastExit, last_run_at: Number.isNaN(this.lastRunAt) ? '' : new Date(this.lastRunAt).toISOString(), last_error: this.lastError, last_output: this.lastOutput,
     };
   }
 }

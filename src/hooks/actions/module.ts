@@ -12,10 +12,10 @@ import os from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import path from 'node:path';
 import type { NlEvent } from '../../event/event.js';
-import { formatEventJson } from '../../event/format.js';
+import { EventLines } from '../../event/json.js';
 import type { Checker, Entries } from '../../config/checker.js';
 import type { ActionReadOptions, ActionRunner, ActionType, HookBase, RunResult } from '../action.js';
-import { checkModule, MODULE_GUARD, recheckFiles, type CheckedFile } from '../script-check.js';
+import { checkModule, MODULE_GUARD, type CheckedFile } from '../script-check.js';
 import { packageFile } from '../../package.js';
 import { workerThreads } from '../../builtin.js';
 import { coalescedOf } from '../gates.js';
@@ -38,6 +38,8 @@ export type ModuleSpec = Pick<ModuleHook, 'name' | 'module' | 'timeout_ms'> & Pa
 const WORKER = packageFile('dist/src/hooks/module-worker.js');
 /** The most a handler's log lines keep per run (they go to the run's stdout). */
 const LOG_KEEP = 64 * 1024;
+/** Where a batch's events are written for its message (flush runs to its end in one go). */
+const lines = new EventLines();
 const LANES = Math.max(1, Math.min(4, os.availableParallelism()));
 /** A worker whose runs in hand the handler would get through in this time takes one more... */
 const QUICK_MS = 1;
@@ -55,7 +57,7 @@ const DEATH_WINDOW_MS = 60_000;
 
 interface Run {
   id: number;
-  json: string;
+  event: NlEvent;
   /** How many events the run stands for (debounce_ms), and the first one's sequence. */
   count: number;
   first: number;
@@ -113,8 +115,7 @@ export class ModuleRunner {
     return new Promise<RunResult>((resolve) => {
       const run: Run = {
         id: this.nextId++,
-        // The event goes as its JSON text: a string is copied, not cloned field by field.
-        json: formatEventJson(event),
+        event,
         count: folded.count,
         first: folded.first_sequence,
         ordinal: 0,
@@ -169,19 +170,18 @@ export class ModuleRunner {
   private flush(lane: Lane): void {
     lane.flushing = false;
     if (!lane.outbox.length || !lane.ready) return;
-    // An array of ids and one string of JSON lines. (A Float64Array costs the structured clone
-    // an ArrayBuffer each time: about 3 µs more per message, measured; an array of pairs is
-    // cloned element by element.)
+    // An array of ids and one string of JSON lines, written as one (a string is copied, not
+    // cloned field by field; a Float64Array costs the structured clone an ArrayBuffer each time:
+    // about 3 µs more per message, measured; an array of pairs is cloned element by element).
     const ids: number[] = [];
-    let events = '';
     // [run index, count, first sequence] for the runs that stand for more than one event.
     const folded: number[] = [];
     for (const run of lane.outbox) {
-      events += ids.length ? `\n${run.json}` : run.json;
+      lines.add(run.event);
       if (run.count > 1) folded.push(ids.length, run.count, run.first);
       ids.push(run.id);
     }
-    lane.worker.postMessage({ type: 'runs', ids, events, folded });
+    lane.worker.postMessage({ type: 'runs', ids, events: lines.text(), folded });
     lane.outbox = [];
   }
 
@@ -270,7 +270,7 @@ export class ModuleRunner {
   private spawn(hook: ModuleSpec, key: string): Lane {
     const started = new Int32Array(new SharedArrayBuffer(4));
     const worker = new (workerThreads().Worker)(WORKER, {
-      workerData: { file: hook.module, hook: hook.name, started, guard: hook.files?.length ? MODULE_GUARD.href : '' },
+      workerData: { file: hook.module, hook: hook.name, started, guard: hook.files?.length ? MODULE_GUARD.href : '', files: hook.files ?? [] },
       resourceLimits: { maxOldGenerationSizeMb: hook.max_heap_mb ?? DEFAULT_MAX_HEAP_MB, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 },
     });
     let exited = false;
@@ -361,11 +361,8 @@ class ModuleAction implements ActionRunner<ModuleHook> {
     this.modules = new ModuleRunner(log);
   }
 
-  async run(hook: ModuleHook, event: NlEvent): Promise<RunResult> {
-    if (hook.files.length) {
-      const why = await recheckFiles(hook.files);
-      if (why) return { outcome: 'failure', duration_ms: 0, error: `refused: ${why}`, stdout: '', stderr: '' };
-    }
+  run(hook: ModuleHook, event: NlEvent): Promise<RunResult> {
+    // The module's files are checked again by its worker, before the run (module-worker.ts).
     return this.modules.run(hook, event);
   }
 
