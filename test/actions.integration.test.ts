@@ -274,7 +274,7 @@ test('config check refuses a module with a syntax error, naming its path and lin
 test('module runs behind one that spins on the same worker are moved to a fresh worker at its timeout, not lost', () => withTempDir(async (dir) => {
   const file = path.join(dir, 'm.mjs');
   fs.writeFileSync(file, 'export default function (e) {\n  if (e.interface === \'spin\') for (;;) {}\n  if (e.interface === \'boom\') throw new Error(\'boom\');\n}\n');
-  const { ModuleRunner } = await import('../src/hooks/actions/module.js');
+  const { ModuleRunner } = await import('../src/hooks/module-runner.js');
   const runner = new ModuleRunner();
   try {
     const hook = { name: 'm', module: file, timeout_ms: 800 };
@@ -291,11 +291,31 @@ test('module runs behind one that spins on the same worker are moved to a fresh 
   }
 }));
 
+test('a module run times out at its own timeout_ms though a run with a later deadline went first (one timer per worker)', () => withTempDir(async (dir) => {
+  const file = path.join(dir, 'm.mjs');
+  fs.writeFileSync(file, 'export default function (e) {\n  return new Promise((resolve) => setTimeout(resolve, e.interface === \'long\' ? 3000 : 10000));\n}\n');
+  const { ModuleRunner } = await import('../src/hooks/module-runner.js');
+  const runner = new ModuleRunner();
+  try {
+    const ev = (iface: string) => syntheticEvent(iface, 'blue');
+    const long = runner.run({ name: 'm', module: file, timeout_ms: 8000 }, ev('long'));
+    const short = await runner.run({ name: 'm', module: file, timeout_ms: 300 }, ev('short'));
+    assert.equal(short.outcome, 'timeout');
+    assert.ok(short.duration_ms >= 300 && short.duration_ms < 2500, `timed out after ${short.duration_ms} ms, not at the first run's deadline`);
+    const first = await long;
+    assert.equal(first.outcome, 'failure', 'the run that had started ends with its worker');
+    assert.match(first.error, /its worker was terminated while this run was in it/);
+    assert.equal((await runner.run({ name: 'm', module: file, timeout_ms: 200 }, ev('again'))).outcome, 'timeout', 'a fresh worker, its own timer');
+  } finally {
+    runner.reset();
+  }
+}));
+
 test('module runs go to one worker while the handler is quick, and spread over workers once it is slow', { skip: os.availableParallelism() < 2 ? 'needs 2 CPUs' : false }, () => withTempDir(async (dir) => {
   const file = path.join(dir, 'm.mjs');
   // The thread each run ran in; a `slow` event blocks its worker 50 ms.
   fs.writeFileSync(file, "import { threadId } from 'node:worker_threads';\nconst pause = new Int32Array(new SharedArrayBuffer(4));\nexport default function (e, { log }) {\n  if (e.interface === 'slow') Atomics.wait(pause, 0, 0, 50);\n  log(String(threadId));\n}\n");
-  const { ModuleRunner } = await import('../src/hooks/actions/module.js');
+  const { ModuleRunner } = await import('../src/hooks/module-runner.js');
   const runner = new ModuleRunner();
   const threads = async (iface: string, n: number) => {
     const results = await Promise.all(Array.from({ length: n }, () => runner.run({ name: iface, module: file, timeout_ms: 10_000 }, syntheticEvent(iface, 'blue'))));

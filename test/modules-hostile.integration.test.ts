@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execaSync } from 'execa';
-import { ModuleRunner } from '../src/hooks/actions/module.js';
+import { ModuleRunner } from '../src/hooks/module-runner.js';
 import { checkModule, checkScript, recheckFiles, recheckFilesSync } from '../src/hooks/script-check.js';
 import { syntheticEvent } from '../src/event/make.js';
 import { needsRoot, nlmonSync, sleep, withTempDir } from './helpers/index.js';

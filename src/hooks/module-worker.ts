@@ -69,22 +69,26 @@ if (typeof handler !== 'function') throw new Error(`${file} has no default expor
 
 /** Aborted when the daemon gives up on the runs in progress (a timeout). */
 let controller = new AbortController();
-let results: Array<[number, boolean, string]> = [];
+/** Since the last answer: the runs that succeeded, and those that failed with their errors
+ * ([id, error, ...]; flat arrays clone faster than an array of tuples). */
+let ok: number[] = [];
+let failed: Array<number | string> = [];
 let flushing = false;
 /** The handler's time on this thread (ms) and the runs started, since the last answer. */
 let busy = 0;
 let ran = 0;
 
-function settled(id: number, ok: boolean, error: string): void {
-  results.push([id, ok, error]);
+function settled(id: number, success: boolean, error: string): void {
+  if (success) ok.push(id);
+  else failed.push(id, error);
   if (flushing) return;
   flushing = true;
   // After the microtasks of this turn: the outcomes of a batch of sync handlers go as one message.
   setImmediate(() => {
     flushing = false;
-    const out = results;
-    results = [];
-    port.postMessage({ type: 'done', results: out, busy, ran });
+    port.postMessage({ type: 'done', ok, failed, busy, ran });
+    ok = [];
+    failed = [];
     busy = 0;
     ran = 0;
   });
