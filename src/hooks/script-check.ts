@@ -136,7 +136,15 @@ async function checkFiles(files: readonly CheckedFile[]): Promise<string | undef
   return problems.find((p) => p !== undefined);
 }
 
+/** A stat, or undefined when it fails (gone, or not reachable: the same to a check). */
 const statOf = (p: string) => fs.promises.stat(p).catch(() => undefined);
+function statSyncOf(p: string): fs.Stats | undefined {
+  try {
+    return fs.statSync(p);
+  } catch {
+    return undefined;
+  }
+}
 
 /** One file: its path resolved, the file and every directory above the real path it had at load
  * looked at all at once (one round of the pool, not one after another). */
@@ -160,7 +168,7 @@ export function recheckFilesSync(files: readonly CheckedFile[]): string | undefi
       continue; // gone
     }
     const dirs = parents(f.real);
-    const problem = fileProblem(f, real, fs.statSync(real, { throwIfNoEntry: false }), dirs, dirs.map((d) => fs.statSync(d, { throwIfNoEntry: false })));
+    const problem = fileProblem(f, real, statSyncOf(real), dirs, dirs.map(statSyncOf));
     if (problem) return problem;
   }
   return undefined;
