@@ -116,8 +116,9 @@ export const MODULE_RUNS = 3;
 
 export interface ActionRates { web: number; curl: number; module: number; moduleQuiet: number; webStorm: number; moduleStorm: number; storm: number }
 
-/** Webhooks next to a curl script hook doing the same, and a module handler next to a script
- * hook (the hook throughput row), each with a link burst received meanwhile. */
+/** Webhooks next to a curl script hook doing the same, with a link burst received meanwhile;
+ * and a module handler, quiet and with the burst, next to a script hook measured the same way
+ * (the hook throughput rows). */
 export async function actionRates(b: BenchContext, storm: number): Promise<ActionRates> {
   const { tmp } = b;
   const rx = await startReceiver();
@@ -128,7 +129,7 @@ export async function actionRates(b: BenchContext, storm: number): Promise<Actio
     const web = await actionRate(b, { ...base, name: 'web', action: 'url', url: rx.url, method: 'POST', headers: {}, format: 'json', secret: Buffer.alloc(0), retries: 0 }, 5000, storm);
     const curlArgv = ['/usr/bin/curl', '-s', '-o', '/dev/null', '-X', 'POST', '-H', 'content-type: application/json', '--data-binary', '@-', rx.url];
     const curl = await actionRate(b, scriptHook('curl', { script: curlArgv.join(' '), argv: curlArgv, files: [] }), 1000, 0);
-    // The goal's row: the median of MODULE_RUNS, each with its burst (the fewest events received).
+    // The goal's row: medians of MODULE_RUNS (under the burst, the fewest events received).
     // The module is checked as the daemon checks it without --allow-unsafe-scripts, so its
     // worker checks the file again before runs and guards what it loads, as a script's runs are
     // checked (scriptHook).
