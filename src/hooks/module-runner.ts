@@ -56,8 +56,6 @@ class Run {
   /** Its place in the order its lane received runs (1-based). */
   ordinal = 0;
   out = '';
-  /** The lane it was last given to. */
-  lane?: Lane;
   /** When it times out (performance.now() ms): timeout_ms from its dispatch, or from its
    * dispatch again after its worker was replaced. */
   deadline: number;
@@ -159,7 +157,6 @@ export class ModuleRunner {
     }
     const lane = this.lane(hook);
     run.ordinal = ++lane.posted;
-    run.lane = lane;
     lane.inflight.set(run.id, run);
     if (lane.timer === undefined || run.deadline < lane.timerAt) this.alarm(lane, run.deadline);
     lane.outbox.push(run);
@@ -232,7 +229,7 @@ export class ModuleRunner {
     let next = Infinity;
     for (const run of lane.inflight.values()) {
       if (run.deadline <= now) {
-        this.timedOut(run); // its worker goes: the lane's other runs go elsewhere or fail
+        this.timedOut(lane, run); // its worker goes: the lane's other runs go elsewhere or fail
         return;
       }
       next = Math.min(next, run.deadline);
@@ -247,10 +244,9 @@ export class ModuleRunner {
     lane.timer = undefined;
   }
 
-  private timedOut(run: Run): void {
+  /** A run of the lane (in it: its timer looks only there) passed its deadline. */
+  private timedOut(lane: Lane, run: Run): void {
     const { hook } = run;
-    const lane = this.laneOf(run);
-    if (!lane) return;
     lane.inflight.delete(run.id);
     run.settle('timeout', `stopped after timeout_ms ${hook.timeout_ms} (its worker was terminated)`);
     lane.worker.postMessage({ type: 'abort' });
@@ -304,10 +300,6 @@ export class ModuleRunner {
     const i = list?.indexOf(lane) ?? -1;
     if (i >= 0) list!.splice(i, 1);
     if (lane.inflight.size === 0) lane.stop();
-  }
-
-  private laneOf(run: Run): Lane | undefined {
-    return run.lane?.inflight.has(run.id) ? run.lane : undefined;
   }
 
   private spawn(hook: ModuleSpec, key: string): Lane {
