@@ -5,7 +5,8 @@ import { api } from '../src/cli/control-client.js';
 import type { NatsOutputStatus } from '../src/outputs/nats/nats.js';
 import { cpuSeconds, linkburst, sleep, statusKb, until } from '../test/helpers/index.js';
 import { needsNats, readStream, withNats, type StreamMessage } from '../test/helpers/nats.js';
-import { type BenchContext, pct, startDaemon } from './context.js';
+import { type BenchContext, median, pct, startDaemon } from './context.js';
+import { publishCeiling, type CeilingRun } from './nats-ceiling.js';
 
 export interface NatsRun {
   burst: number;
@@ -19,6 +20,9 @@ export interface NatsRun {
    * spooled. Then, for each outage, the arrival rate of its bursts and the catch-up rate once
    * the server is back; the stream's count equals the daemon's after all of them. */
   spooled: number; rss1: number; rss2: number; outages: Array<{ arrivalRate: number; catchUpRate: number }>; exact: boolean;
+  /** The server's own ceiling for the same messages (nats-ceiling.ts), the run of median rate
+   * of FULL_RUNS, each a burst's count of messages. */
+  ceiling: CeilingRun;
 }
 
 /** Full-speed bursts (their median is reported) and outages (the issue's goal is a catch-up of
@@ -117,10 +121,16 @@ export async function natsOutputRun(b: BenchContext, pacedRate: number): Promise
       }
       await sleep(500);
       const exact = (await srv.streamMessages('BENCH')) === (await out()).events;
+      // The reference for the catch-up: the same server storing the same messages from a
+      // publisher that does nothing else, while the daemon idles.
+      const samples = paced.slice(-2).map((m) => ({ subject: m.subject, id: m.id, body: JSON.stringify(m.event) }));
+      const ceilings: CeilingRun[] = [];
+      for (let r = 0; r < FULL_RUNS; r++) ceilings.push(await publishCeiling(srv.port, srv.pid()!, samples, BURST, `ceiling${r}`));
+      const ceiling = ceilings.find((c) => c.rate === median(ceilings.map((x) => x.rate)))!;
       return {
         burst: BURST, fullStored: Math.min(...fulls.map((x) => x.stored)), fullRate: mid.rate, fullP50: mid.p50, fullP99: mid.p99, cpuUsPerEvent: cpuMedian,
         paced: paced.length, pacedRate, pacedP50: pct(pacedLags, 50), pacedP99: pct(pacedLags, 99),
-        spooled, rss1, rss2, outages, exact,
+        spooled, rss1, rss2, outages, exact, ceiling,
       };
     } finally {
       child.kill('SIGTERM');

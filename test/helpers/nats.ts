@@ -34,6 +34,8 @@ export interface NatsServer {
   start(): Promise<void>;
   /** Sends a signal and waits for it to exit. */
   kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Its process id while it runs. */
+  pid(): number | undefined;
   /** Messages in a stream (0 when the stream does not exist or the server is down). */
   streamMessages(stream: string): Promise<number>;
   log(): string;
@@ -116,6 +118,7 @@ export async function withNats<T>(fn: (s: NatsServer) => Promise<T>, options: Na
       c.kill(signal);
       await c;
     },
+    pid: () => child?.pid,
     async streamMessages(stream: string) {
       try {
         const r = await fetch(`http://127.0.0.1:${monitor}/jsz?accounts=true&streams=true`);
