@@ -1,9 +1,9 @@
 // Bench (README, "Measured"): what the local nats-server itself can store of the nats output's
 // messages, as the reference for the output's catch-up (issue 23 asks 5× the arrival rate). A
 // minimal publisher with none of nlmon's work: the NATS protocol over a plain socket, the
-// output's own messages (its subjects, a `Nats-Msg-Id` header as long as its ids, its event
-// JSON), a reply per message and 2 048 in flight, as the output sends them (docs/fleet.md), the
-// acknowledgements counted, not parsed. Its frames are all made before it is timed.
+// output's own messages (its subjects, its ids with a tag, its event JSON), a reply per message
+// and 2 048 in flight, as the output sends them (docs/fleet.md), the acknowledgements counted,
+// not parsed. Its frames are all made before it is timed.
 import fs from 'node:fs';
 import net from 'node:net';
 
@@ -19,6 +19,8 @@ export interface CeilingRun {
 export interface SampleMessage { subject: string; id: string; body: string }
 
 const IN_FLIGHT = 2048;
+/** A run that takes longer has lost its server: it fails rather than wait for ever. */
+const DEADLINE_MS = 120_000;
 /** Frames are sent in pieces of at most this many messages. */
 const PIECE = 256;
 
@@ -35,22 +37,21 @@ export async function publishCeiling(port: number, serverPid: number, samples: r
     sock.once('connect', resolve);
     sock.once('error', reject);
   });
+  let timer: NodeJS.Timeout | undefined;
   try {
-    const ACK = Buffer.from('"seq":');
-    const ERR = Buffer.from('"error"');
     let acked = 0;
     let errors = 0;
-    let tail = Buffer.alloc(0);
+    const ack = counter('"seq":', () => acked++);
+    const error = counter('"error"', () => errors++);
     let wake: (() => void) | undefined;
     sock.on('data', (d: Buffer) => {
-      // A pattern may straddle two reads: the last bytes of one are looked at with the next.
-      const b = tail.length ? Buffer.concat([tail, d]) : d;
-      for (let i = b.indexOf(ACK); i >= 0; i = b.indexOf(ACK, i + ACK.length)) acked++;
-      for (let i = b.indexOf(ERR); i >= 0; i = b.indexOf(ERR, i + ERR.length)) errors++;
-      tail = Buffer.from(b.subarray(Math.max(0, b.length - ERR.length)));
+      ack(d);
+      error(d);
       wake?.();
     });
     sock.on('error', () => wake?.());
+    sock.on('close', () => wake?.());
+    timer = setTimeout(() => sock.destroy(), DEADLINE_MS);
     sock.write('CONNECT {"verbose":false,"pedantic":false,"headers":true,"no_responders":true,"protocol":1}\r\nSUB _CEILING.* 1\r\nPING\r\n');
     const frames: Buffer[] = [];
     for (let from = 0; from < count; from += PIECE) {
@@ -73,13 +74,26 @@ export async function publishCeiling(port: number, serverPid: number, samples: r
         sock.write(frames[piece++]!);
         sent = Math.min(count, sent + PIECE);
       }
-      if (sock.destroyed || errors) throw new Error(errors ? `the server refused ${errors} publish(es)` : 'the connection closed');
+      if (sock.destroyed || errors) throw new Error(errors ? `the server refused ${errors} publish(es)` : `the connection closed after ${acked} of ${count} acknowledgements`);
       await new Promise<void>((resolve) => { wake = resolve; });
     }
     const seconds = (performance.now() - t0) / 1000;
     const self = process.cpuUsage(self0);
     return { rate: count / seconds, serverUs: ((cpuOf(serverPid) - server0) * 1e6) / count, publisherUs: (self.user + self.system) / count };
   } finally {
+    clearTimeout(timer);
     sock.destroy();
   }
+}
+
+/** Calls found() for each time `pattern` occurs in the bytes fed to it, one read after another
+ * (a pattern may straddle two: all but its last byte of each read are looked at again). */
+function counter(pattern: string, found: () => void): (d: Buffer) => void {
+  const p = Buffer.from(pattern);
+  let tail = Buffer.alloc(0);
+  return (d) => {
+    const b = tail.length ? Buffer.concat([tail, d]) : d;
+    for (let i = b.indexOf(p); i >= 0; i = b.indexOf(p, i + p.length)) found();
+    tail = Buffer.from(b.subarray(Math.max(0, b.length - (p.length - 1))));
+  };
 }
