@@ -85,10 +85,9 @@ export function isPubAck(m: Msg): boolean {
   return d.length > 10 && d[0] === 0x7b && d[2] === 0x73 && d[3] === 0x74;
 }
 
-/** What the stream's reply to the publish on subject `key` says, when it is not a PubAck; '' for
- * a PubAck. */
+/** What the stream's reply to the publish on subject `key` says, for a reply isPubAck did not
+ * take; '' when it is an acknowledgement after all (no `error` in it). */
 export function publishError(m: Msg, stream: string, key: string): string {
-  if (isPubAck(m)) return '';
   if (m.headers?.code === 503) return `no JetStream stream takes subject ${key}`;
   try {
     const a = m.json<{ error?: { description?: string; code?: number } }>();
