@@ -1,8 +1,8 @@
 // Bench (README, "Measured"): what a start costs, each next to a bare Node in the same run —
 // `nlmon run` from exec until it says it is ready (watching every namespace, as the shipped
-// units start it), and `nlmon status` against that daemon (the DaemonSet's probe, run every
-// few seconds), beside `node -e 0` and beside the least a Node program asking the daemon the same
-// does (MINIMAL_CLIENT).
+// units start it), and `nlmon status` against that daemon (what a probe that execs it pays every
+// few seconds; the DaemonSet's probes are HTTP GETs instead, docs/fleet.md), beside `node -e 0`
+// and beside the least a Node program asking the daemon the same does (MINIMAL_CLIENT).
 import fs from 'node:fs';
 import path from 'node:path';
 import { execaSync } from 'execa';
