@@ -14,9 +14,15 @@ import { startReceiver } from './hooks.js';
 /** Changes in the mixed burst (the issue's figure: 200 000). */
 const MIXED = Number(process.env.NLMON_BENCH_MIXED ?? 200000);
 
-/** A bare Node process's RSS (MB) once it has settled: what any Node program costs. */
-async function bareNodeRss(): Promise<number> {
-  const child = execa(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdin: 'ignore', stdout: 'ignore', stderr: 'ignore', reject: false });
+/** A Node program that serves HTTP on a unix socket and does nothing else: what any Node
+ * daemon with a local HTTP API loads (nlmon's control socket is one; node:http, and node:net's
+ * listen, which loads node:cluster). */
+const HTTP_SERVER = "require('node:http').createServer((q, r) => r.end()).listen(process.argv[1])";
+
+/** The RSS (MB) of a Node process running `script` once it has settled: `setInterval(() => {},
+ * 1000)` for what any Node program costs. */
+async function nodeRss(script: string, ...args: string[]): Promise<number> {
+  const child = execa(process.execPath, ['-e', script, ...args], { stdin: 'ignore', stdout: 'ignore', stderr: 'ignore', reject: false });
   await sleep(3000);
   const rss = statusKb(child.pid!, 'VmRSS') / 1024;
   child.kill('SIGTERM');
@@ -69,22 +75,25 @@ async function mixedBurst(b: BenchContext): Promise<MixedRun> {
 export async function memoryRows(b: BenchContext): Promise<{ rows: string[]; ok: boolean }> {
   const idleMb: number[] = [];
   const bareMb: number[] = [];
+  const httpMb: number[] = [];
   const mixed: MixedRun[] = [];
   for (let i = 0; i < b.RUNS; i++) {
     idleMb.push((await idle(b)).rssMb);
-    bareMb.push(await bareNodeRss());
+    bareMb.push(await nodeRss('setInterval(() => {}, 1000)'));
+    httpMb.push(await nodeRss(HTTP_SERVER, path.join(b.tmp, `http-${i}.sock`)));
     const m = await mixedBurst(b);
-    log(`memory run ${i + 1}: idle ${idleMb.at(-1)!.toFixed(1)} MB, bare Node ${bareMb.at(-1)!.toFixed(1)} MB; mixed burst peak ${m.peakMb.toFixed(1)} MB, ${m.received} events, ${m.done} runs done, ${m.dropped} dropped`);
+    log(`memory run ${i + 1}: idle ${idleMb.at(-1)!.toFixed(1)} MB, bare Node ${bareMb.at(-1)!.toFixed(1)} MB, serving HTTP ${httpMb.at(-1)!.toFixed(1)} MB; mixed burst peak ${m.peakMb.toFixed(1)} MB, ${m.received} events, ${m.done} runs done, ${m.dropped} dropped`);
     mixed.push(m);
   }
   const f = (x: number) => x.toFixed(1);
   const idleMed = median(idleMb);
   const bareMed = median(bareMb);
+  const httpMed = median(httpMb);
   const peak = median(mixed.map((m) => m.peakMb));
   const mid = mixed.find((m) => m.peakMb === peak)!;
   return {
     rows: [
-      `| memory, idle: nlmon run watching all namespaces, RSS MB (median of ${b.RUNS}) | ${f(idleMed)} | ${f(bareMed)} (a bare Node process) | +${f(idleMed - bareMed)} MB |`,
+      `| memory, idle: nlmon run watching all namespaces, RSS MB (median of ${b.RUNS}) | ${f(idleMed)} | ${f(bareMed)} (a bare Node process); ${f(httpMed)} (a Node process serving HTTP on a unix socket, nothing else) | +${f(idleMed - bareMed)} MB; +${f(idleMed - httpMed)} MB |`,
       `| memory, peak RSS MB under a ${MIXED}-change burst matched by a script, a webhook and a module hook (async, default queue limits; median of ${b.RUNS}): MB; events received; runs done / dropped (that run) | ${f(peak)}; ${mid.received} of ${MIXED}; ${mid.done} / ${mid.dropped} | 160 (the goal) | ${(peak / 160).toFixed(2)} |`,
     ],
     ok: mixed.every((m) => m.received === MIXED && m.done + m.dropped === 3 * MIXED),
