@@ -126,7 +126,8 @@ export async function natsOutputRun(b: BenchContext, pacedRate: number): Promise
       const samples = paced.slice(-2).map((m) => ({ subject: m.subject, id: m.id, body: JSON.stringify(m.event) }));
       const ceilings: CeilingRun[] = [];
       for (let r = 0; r < FULL_RUNS; r++) ceilings.push(await publishCeiling(srv.port, srv.pid()!, samples, BURST, `ceiling${r}`));
-      const ceiling = ceilings.find((c) => c.rate === median(ceilings.map((x) => x.rate)))!;
+      const middle = median(ceilings.map((c) => c.rate));
+      const ceiling = ceilings.find((c) => c.rate === middle)!;
       return {
         burst: BURST, fullStored: Math.min(...fulls.map((x) => x.stored)), fullRate: mid.rate, fullP50: mid.p50, fullP99: mid.p99, cpuUsPerEvent: cpuMedian,
         paced: paced.length, pacedRate, pacedP50: pct(pacedLags, 50), pacedP99: pct(pacedLags, 99),
