@@ -6,7 +6,8 @@
 // subject is our inbox and the publish's number, answered by the stream with a PubAck
 // ({"stream":…,"seq":…}) or an error. (The client's js.publish, a promise and a timer per
 // message, did a quarter of the rate.) A turn's publishes are written as protocol bytes and
-// queued on the connection in one piece (frames.ts). Up to WINDOW publishes are in flight at
+// queued on the connection in one piece (frames.ts); the acknowledgements are read from the
+// server's bytes before the client's parser (acks.ts). Up to WINDOW publishes are in flight at
 // once (pipelined, not one round trip each; kept as numbers into the spool's reads, flights.ts);
 // the acknowledged prefix is forgotten by the spool. On a failure (a disconnect, an error answer, no answer within ACK_WAIT_MS) sending
 // pauses and, when it resumes, the unacknowledged records are sent again in their order. Each
@@ -26,6 +27,7 @@ import type { Output, OutputLog, OutputStatusBase, OutputType } from '../output.
 import { NATS_KEYS, natsTarget, readNats, TLS_KEYS, type NatsOutputConfig } from './settings.js';
 import { connectionOptions, describeError, ensureStream, isPubAck, publishError, runIdentity, storedInFlight } from './client.js';
 import { flightNumber, TurnPublishes } from './frames.js';
+import { listenForReplies, type AckFilter } from './acks.js';
 import { redactUrl } from '../../config/redact.js';
 
 export interface NatsOutputStatus extends OutputStatusBase {
@@ -68,6 +70,8 @@ class NatsOutput implements Output<NatsOutputConfig> {
   /** Gathers a turn's publishes on nc and sends them (frames.ts). */
   private publishes: TurnPublishes | undefined;
   private sub: Subscription | undefined;
+  /** Takes the acknowledgements out of the client's bytes; without it the subscription does. */
+  private acks: AckFilter | undefined;
   private inbox = '';
   private state: State = 'connecting';
   /** Publishes in flight, by number (flights.ts). */
@@ -143,16 +147,11 @@ class NatsOutput implements Output<NatsOutputConfig> {
         this.nc = nc;
         this.inbox = lib.createInbox();
         this.publishes = new TurnPublishes(nc, this.inbox);
-        this.sub = nc.subscribe(`${this.inbox}.*`, {
-          callback: (_err, m) => {
-            // A throw here would close the client's reader, and with it the connection.
-            try {
-              this.onReply(m);
-            } catch (e) {
-              this.note(`internal error on a reply: ${(e as Error).stack ?? String(e)}`);
-            }
-          },
-        });
+        ({ sub: this.sub, acks: this.acks } = listenForReplies(nc, this.inbox, {
+          onReply: (m) => this.onReply(m),
+          onAck: (n) => this.onAck(n),
+          onError: (e) => this.note(`internal error on a reply: ${(e as Error).stack ?? String(e)}`),
+        }));
         void this.watch(nc);
         this.failures = 0;
         await this.ready();
@@ -302,19 +301,23 @@ class NatsOutput implements Output<NatsOutputConfig> {
     });
   }
 
+  /** A reply the AckFilter left to the subscription (or, without one, every reply). */
   private onReply(m: Msg): void {
     const fl = this.flights;
     const n = flightNumber(m.subject);
     if (!fl.holds(n) || fl.acked(n)) return;
     const error = isPubAck(m) ? '' : publishError(m, this.cfg.stream, fl.record(n).key);
-    if (error) {
-      fl.refuse(n);
-      if (this.state === 'connected') {
-        this.fail(`${error}; events are kept in the spool and sent again`);
-        this.retryLater();
-      }
-      return;
+    if (!error) return this.onAck(n);
+    fl.refuse(n);
+    if (this.state === 'connected') {
+      this.fail(`${error}; events are kept in the spool and sent again`);
+      this.retryLater();
     }
+  }
+
+  private onAck(n: number): void {
+    const fl = this.flights;
+    if (!fl.holds(n) || fl.acked(n)) return;
     fl.ack(n);
     this.advance();
   }
@@ -366,6 +369,7 @@ class NatsOutput implements Output<NatsOutputConfig> {
     clearTimeout(this.pumpTimer);
     const nc = this.nc;
     this.nc = undefined;
+    this.acks?.stop();
     this.sub?.unsubscribe();
     await nc?.close().catch(() => {});
     await this.spool.close();
