@@ -190,6 +190,14 @@ test('nats acknowledgements: stopped (the subscription gone), the filter hands t
   filter.feed(Buffer.from(ack(2).slice(20) + ack(3), 'latin1'), (b) => seen.push(Buffer.from(b).toString('latin1')));
   assert.deepEqual(lines, ['ack 1']);
   assert.equal(seen.join(''), ack(2) + ack(3));
+  // Stopped by a reply handed to the client in the middle of a read: the rest of it goes on
+  // to the client.
+  const log = new Log();
+  const second = newFilter(log.lines);
+  const parser = new Parser({ push: (e: ParserEvent) => { log.push(e); second.stop(); } });
+  const error = msg(`${INBOX}.2`, SID, '{"error":{"code":503}}');
+  second.feed(Buffer.from(ack(1) + error + ack(3), 'latin1'), (b) => parser.parse(b));
+  assert.deepEqual(log.lines.map((l) => l.slice(0, 22)), ['ack 1', `msg ${INBOX}.2 sid=7`, `msg ${INBOX}.3 sid=7`]);
 });
 
 test('nats acknowledgements: takeAcks puts the filter in front of the connection\'s parser, and of the one each reconnect makes', () => {

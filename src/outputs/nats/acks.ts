@@ -77,6 +77,8 @@ export class AckFilter {
     let keep = 0; // bytes from here on are not yet handed to parse()
     let p = 0;
     while (p < n) {
+      // (A reply handed to the client may have stopped the filter.)
+      if (this.off) break;
       if (this.passing > 0) {
         const k = Math.min(this.passing, n - p);
         this.passing -= k;
@@ -125,8 +127,8 @@ export class AckFilter {
       this.taken++;
       this.onAck(ack);
     }
-    if (keep === 0 && p >= n) parse(buf);
-    else if (keep < n) parse(buf.subarray(keep, n));
+    if (keep === 0) parse(buf);
+    else if (keep < n) parse(buf.subarray(keep));
   }
 
   /** From the bytes at `keep`, including what was held, every byte goes to the client. */
