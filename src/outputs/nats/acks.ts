@@ -77,8 +77,6 @@ export class AckFilter {
     let keep = 0; // bytes from here on are not yet handed to parse()
     let p = 0;
     while (p < n) {
-      // (A reply handed to the client may have stopped the filter.)
-      if (this.off) break;
       if (this.passing > 0) {
         const k = Math.min(this.passing, n - p);
         this.passing -= k;
@@ -122,7 +120,11 @@ export class AckFilter {
         p = e + 1;
         continue;
       }
-      if (keep < p) parse(buf.subarray(keep, p));
+      if (keep < p) {
+        parse(buf.subarray(keep, p));
+        keep = p;
+        if (this.off) break; // a reply in what went to the client stopped the filter
+      }
       keep = p = frame;
       this.taken++;
       this.onAck(ack);
