@@ -8,6 +8,7 @@ import { importPackage } from '../builtin.js';
 import type { ContainerFields } from '../event/event.js';
 import type { Runtime } from './cgroup.js';
 import { Reconnect, type EngineLog } from './reconnect.js';
+import { clipped } from '../event/format.js';
 
 /** One request's longest wait. */
 const REQUEST_TIMEOUT_MS = 2000;
@@ -85,22 +86,34 @@ type ClientClass = new (address: string, creds: grpc.ChannelCredentials, options
 const MAX_ANSWER = 4 * 1024 * 1024;
 const MAX_SANDBOXES = 4096;
 const MAX_NAME = 253;
-let loading: Promise<{ Client: ClientClass; insecure: () => grpc.ChannelCredentials }> | undefined;
+/** The longest verbose sandbox info parsed (containerd's is some tens of KB: the OCI spec). */
+const MAX_INFO = 1024 * 1024;
+let loading: Promise<{ Client: ClientClass & { service: grpc.ServiceDefinition }; insecure: () => grpc.ChannelCredentials }> | undefined;
 
-/** A client of the CRI runtime service at a Unix socket path. gRPC is loaded on first use only:
- * a host without a CRI socket never pays for it (memory, start-up, the garbage collector). */
-export async function criClient(socketPath: string): Promise<CriClient> {
+/** gRPC and the runtime service, loaded on first use only: a host without a CRI socket never
+ * pays for them (memory, start-up, the garbage collector). */
+function criLibrary(): NonNullable<typeof loading> {
   loading ??= (async () => {
     const [grpcJs, loader] = await Promise.all([
       importPackage<typeof import('@grpc/grpc-js')>('@grpc/grpc-js'),
       importPackage<typeof import('@grpc/proto-loader')>('@grpc/proto-loader'),
     ]);
     const def = loader.fromJSON(CRI_DESCRIPTOR as unknown as Parameters<typeof loader.fromJSON>[0], { keepCase: true, longs: String, enums: Number, defaults: true });
-    const pkg = grpcJs.loadPackageDefinition(def) as unknown as { runtime: { v1: { RuntimeService: ClientClass } } };
+    const pkg = grpcJs.loadPackageDefinition(def) as unknown as { runtime: { v1: { RuntimeService: ClientClass & { service: grpc.ServiceDefinition } } } };
     return { Client: pkg.runtime.v1.RuntimeService, insecure: () => grpcJs.credentials.createInsecure() };
   })();
-  const { Client, insecure } = await loading;
+  return loading;
+}
+
+/** A client of the CRI runtime service at a Unix socket path. */
+export async function criClient(socketPath: string): Promise<CriClient> {
+  const { Client, insecure } = await criLibrary();
   return new Client(`unix://${socketPath}`, insecure(), { 'grpc.max_receive_message_length': MAX_ANSWER });
+}
+
+/** The runtime service's definition, for a server of it (the tests' runtimes that misbehave). */
+export async function criService(): Promise<grpc.ServiceDefinition> {
+  return (await criLibrary()).Client.service;
 }
 
 /** Calls one unary method with a deadline. */
@@ -114,7 +127,7 @@ export function call<Req, Res>(client: CriClient, method: Unary<Req, Res>, req: 
  * give the OCI spec's namespace path and the sandbox's pid). */
 export function sandboxNetns(info: Record<string, string> | undefined, inoOf: (path: string) => number): number {
   const raw = info?.info;
-  if (!raw) return -1;
+  if (typeof raw !== 'string' || !raw || raw.length > MAX_INFO) return -1;
   let j: { pid?: number; runtimeSpec?: { linux?: { namespaces?: Array<{ type?: string; path?: string }> } } };
   try {
     j = JSON.parse(raw);
@@ -206,7 +219,7 @@ export class CriSource {
       await this.readList();
       this.up = true;
       this.reconnect.succeeded();
-      this.log('info', `containers: reading CRI (${v.runtime_name} ${v.runtime_version}) at ${this.socketPath} (${this.byId.size} pod sandboxes)`);
+      this.log('info', `containers: reading CRI (${clipped(v.runtime_name, MAX_NAME)} ${clipped(v.runtime_version, MAX_NAME)}) at ${this.socketPath} (${this.byId.size} pod sandboxes)`);
       this.onChange();
     } catch (e) {
       this.client?.close();
@@ -218,7 +231,7 @@ export class CriSource {
   private lost(err: Error): void {
     if (this.stopped || !this.up) return;
     this.up = false;
-    this.log('warn', `containers: lost CRI at ${this.socketPath} (${err.message}); reconnecting`);
+    this.log('warn', `containers: lost CRI at ${this.socketPath} (${clipped(String(err.message), 300)}); reconnecting`);
     this.client?.close();
     this.client = undefined;
     this.reconnect.failed(err as NodeJS.ErrnoException);

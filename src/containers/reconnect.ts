@@ -1,10 +1,14 @@
 // Reconnecting to a runtime's API (engine-api.ts, cri.ts): while its socket is absent or the API
 // fails, try again every RECONNECT_MS, and say why once, not at every attempt. A socket that is
 // simply not there (no such runtime on this host) is not worth a line.
+import { clipped } from '../event/format.js';
+
 export type EngineLog = (level: 'info' | 'warn' | 'error', message: string) => void;
 
 /** Least time between two attempts to reach an API that is not there (or went away). */
 export const RECONNECT_MS = 5000;
+/** The most of a failure's reason logged: an API's error text is the peer's to choose. */
+const MAX_REASON = 300;
 
 export class Reconnect {
   private timer: NodeJS.Timeout | undefined;
@@ -15,7 +19,7 @@ export class Reconnect {
 
   /** The attempt failed: the next one in RECONNECT_MS. */
   failed(err: NodeJS.ErrnoException): void {
-    const why = err.code === 'ENOENT' ? 'not there' : err.message;
+    const why = err.code === 'ENOENT' ? 'not there' : clipped(String(err.message), MAX_REASON);
     if (why !== this.reported) {
       this.reported = why;
       if (err.code !== 'ENOENT') this.log('warn', `containers: ${this.what} failed (${why}); trying again every ${RECONNECT_MS / 1000} s`);

@@ -18,6 +18,12 @@ export function printable(s: string): string {
   return s.replace(UNPRINTABLE, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
+/** Text a peer sent (an engine's version, a server's error), cut to `max` characters for a log
+ * line: an answer may be megabytes. */
+export function clipped(s: string, max: number): string {
+  return s.length > max ? `${s.slice(0, max)}… (${s.length} characters)` : s;
+}
+
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
 
 /** Text safe for a terminal: control characters as \xNN, everything else (a backslash in a
