@@ -8,7 +8,7 @@ export type EngineLog = (level: 'info' | 'warn' | 'error', message: string) => v
 /** Least time between two attempts to reach an API that is not there (or went away). */
 export const RECONNECT_MS = 5000;
 /** The most of a failure's reason logged: an API's error text is the peer's to choose. */
-const MAX_REASON = 300;
+export const MAX_REASON = 300;
 
 export class Reconnect {
   private timer: NodeJS.Timeout | undefined;
