@@ -107,7 +107,7 @@ test('a CRI runtime that never answers, and one whose answer is over 4 MB: not c
     const t0 = Date.now();
     await a.start();
     assert.equal(a.connected, false);
-    assert.ok(Date.now() - t0 < 5000, 'the request gives up at its deadline');
+    assert.ok(Date.now() - t0 < 15000, 'the request gives up (at its 2 s deadline), never waits for ever');
     assert.ok(logs.some((l) => /failed \(.*(DEADLINE|Deadline).*\); trying again every 5 s/.test(l)), logs.join('\n'));
   } finally {
     a.stop();
