@@ -17,6 +17,8 @@ interface Runtime {
   list: () => Sandbox[] | 'never';
   /** The verbose info's `info` for a sandbox. */
   info?: (id: string) => string;
+  /** A sandbox's state in PodSandboxStatus (0 ready, 1 not ready). */
+  state?: (id: string) => number;
 }
 
 /** A runtime on dir/cri.sock answering as `r` says; how many PodSandboxStatus calls it took. */
@@ -37,7 +39,7 @@ async function runtime(dir: string, r: Runtime): Promise<{ socket: string; statu
     PodSandboxStatus: (c: { request: { pod_sandbox_id: string } }, cb: Cb) => {
       statusCalls++;
       const id = c.request.pod_sandbox_id;
-      cb(null, { status: { id, state: 0 }, info: { info: r.info?.(id) ?? JSON.stringify({ pid: 4242, runtimeSpec: { linux: { namespaces: [{ type: 'network', path: `/var/run/netns/cni-${id.slice(-8)}` }] } } }) } });
+      cb(null, { status: { id, state: r.state?.(id) ?? 0 }, info: { info: r.info?.(id) ?? JSON.stringify({ pid: 4242, runtimeSpec: { linux: { namespaces: [{ type: 'network', path: `/var/run/netns/cni-${id.slice(-8)}` }] } } }) } });
     },
   });
   await new Promise<void>((resolve, reject) => server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? reject(e) : resolve())));
@@ -47,7 +49,7 @@ async function runtime(dir: string, r: Runtime): Promise<{ socket: string; statu
 const hexId = (n: number) => n.toString(16).padStart(64, '0');
 const pod = (n: number, name = `web-${n}`): Sandbox => ({ id: hexId(n), metadata: { name, namespace: 'default', uid: `uid-${n}` }, state: 0 });
 /** The namespace inode a sandbox's path stands for here: its number (no real namespaces). */
-const inoOf = (p: string) => (p.startsWith('/var/run/netns/cni-') ? parseInt(p.slice(-8), 16) + 1000 : -1);
+const inoOf = (p: string) => (p.startsWith('/var/run/netns/cni-') ? parseInt(p.slice(-8), 16) + 1000 : /^\/proc\/\d+\/ns\/net$/.test(p) ? Number(p.split('/')[2]) * 100 : -1);
 
 test('a CRI runtime listing 5 000 sandboxes, some named with what no pod may be called: 4 096 asked about, the sane ones named, the rest not', () => withTempDir(async (dir) => {
   const items = Array.from({ length: 5000 }, (_, i) => pod(i + 1));
@@ -67,9 +69,9 @@ test('a CRI runtime listing 5 000 sandboxes, some named with what no pod may be 
     assert.equal(src.get(1005)?.pod_name, 'web-5');
     assert.equal(src.get(1004)?.pod_name, 'evil\u001b[31m\nname', 'kept as the runtime said it: printing escapes it (format.ts)');
     assert.equal(src.get(4097 + 1000), undefined, 'the 4 097th is not asked about');
-    // Asked again, the sandboxes already named are not asked about again.
+    // Asked again: none of them is asked about again, the one whose name was refused included.
     await src.refresh();
-    assert.equal(rt.statusCalls(), 4096 - 2 + 1, 'only the one left unnamed for its name is asked again');
+    assert.equal(rt.statusCalls(), 4096 - 2);
   } finally {
     src.stop();
     await rt.close();
@@ -124,5 +126,39 @@ test('a CRI runtime that never answers, and one whose answer is over 4 MB: not c
   } finally {
     b.stop();
     await big.close();
+  }
+}));
+
+test('CRI sandboxes placed as the OCI spec says, each asked about once it is ready: on the node\'s network (no network namespace listed), a namespace the runtime made (no path: its pid\'s), not ready yet, not found', () => withTempDir(async (dir) => {
+  const spec = (namespaces: object[], pid?: number) => JSON.stringify({ pid, runtimeSpec: { linux: { namespaces } } });
+  let readyLater = false;
+  const rt = await runtime(dir, {
+    list: () => [pod(1), pod(2), pod(3), pod(4)],
+    info: (id) => {
+      if (id === hexId(1)) return spec([{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }], 4242);
+      if (id === hexId(2)) return spec([{ type: 'network' }], 77);
+      if (id === hexId(3)) return readyLater ? spec([{ type: 'network', path: `/var/run/netns/cni-${id.slice(-8)}` }]) : spec([{ type: 'network', path: '/var/run/netns/not-yet' }]);
+      return spec([{ type: 'network', path: '/nowhere' }]);
+    },
+    state: (id) => (id === hexId(3) && !readyLater ? 1 : 0),
+  });
+  const src = new CriSource(rt.socket, () => {}, () => {}, inoOf);
+  try {
+    await src.start();
+    assert.equal(rt.statusCalls(), 4);
+    assert.equal(src.get(424200), undefined, 'a host-network pod is not placed in the namespace of its pid (the node\'s)');
+    assert.equal(src.getById(hexId(1))?.pod_name, 'web-1', 'but known by its id (its processes\' cgroups name it)');
+    assert.equal(src.get(7700)?.pod_name, 'web-2', 'a namespace the runtime made: its pid\'s');
+    assert.equal(src.get(1003), undefined);
+    assert.equal(src.get(1004), undefined);
+    readyLater = true;
+    await src.refresh();
+    assert.equal(rt.statusCalls(), 6, 'asked again: the sandbox not ready before, and the one whose namespace was not found; not the two placed');
+    assert.equal(src.get(1003)?.pod_name, 'web-3');
+    await src.refresh();
+    assert.equal(rt.statusCalls(), 7, 'the one whose namespace is still not found, only');
+  } finally {
+    src.stop();
+    await rt.close();
   }
 }));

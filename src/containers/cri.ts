@@ -123,8 +123,14 @@ export function call<Req, Res>(client: CriClient, method: Unary<Req, Res>, req: 
   });
 }
 
+/** What sandboxNetns gives a sandbox on the node's network (hostNetwork): no namespace of its own. */
+export const HOST_NETWORK = -2;
+
 /** The namespace a sandbox is in, from PodSandboxStatus's verbose info (containerd and CRI-O
- * give the OCI spec's namespace path and the sandbox's pid). */
+ * give the OCI spec and the sandbox's pid): the inode of the spec's network namespace path; of
+ * its pid's when the spec has the runtime make the namespace (an entry with no path); -1 when
+ * neither can be read; HOST_NETWORK when the spec lists no network namespace, which in OCI
+ * means the node's (containerd leaves it out for a hostNetwork pod). */
 export function sandboxNetns(info: Record<string, string> | undefined, inoOf: (path: string) => number): number {
   const raw = info?.info;
   if (typeof raw !== 'string' || !raw || raw.length > MAX_INFO) return -1;
@@ -134,11 +140,16 @@ export function sandboxNetns(info: Record<string, string> | undefined, inoOf: (p
   } catch {
     return -1;
   }
-  const net = j.runtimeSpec?.linux?.namespaces?.find((n) => n.type === 'network');
-  if (net && !net.path) return -1; // a sandbox on the node's network (hostNetwork)
-  let ino = net?.path ? inoOf(net.path) : -1;
-  if (ino < 0 && Number.isInteger(j.pid) && j.pid! > 0) ino = inoOf(`/proc/${j.pid}/ns/net`);
-  return ino;
+  const namespaces = j?.runtimeSpec?.linux?.namespaces;
+  if (Array.isArray(namespaces)) {
+    const net = namespaces.find((n) => n?.type === 'network');
+    if (!net) return HOST_NETWORK;
+    if (typeof net.path === 'string' && net.path) {
+      const ino = inoOf(net.path);
+      if (ino >= 0) return ino;
+    }
+  }
+  return Number.isInteger(j?.pid) && j.pid! > 0 ? inoOf(`/proc/${j.pid}/ns/net`) : -1;
 }
 
 function statIno(p: string): number {
@@ -149,7 +160,16 @@ function statIno(p: string): number {
   }
 }
 
-interface Sandbox { id: string; ino: number; fields: ContainerFields }
+interface Sandbox {
+  id: string;
+  ino: number;
+  fields: ContainerFields;
+  /** Asked about once ready: where it is (or that it is on the node's network) will not change. */
+  settled: boolean;
+}
+
+/** PodSandboxState's SANDBOX_READY. */
+const SANDBOX_READY = 0;
 
 /** One CRI runtime's pod sandboxes by namespace inode. CRI (containerd 1.6) has no sandbox event
  * stream: the list is read when a namespace is not known, and at most once per lookup step. */
@@ -157,6 +177,8 @@ export class CriSource {
   private client: CriClient | undefined;
   private readonly byIno = new Map<number, Sandbox>();
   private readonly byId = new Map<string, Sandbox>();
+  /** Listed sandboxes, asked about once ready, whose names nlmon does not take. */
+  private readonly refused = new Set<string>();
   private runtime: Runtime = 'containerd';
   private up = false;
   private stopped = false;
@@ -250,17 +272,25 @@ export class CriSource {
     for (const item of items.slice(0, MAX_SANDBOXES)) {
       if (typeof item.id !== 'string' || !/^[0-9a-f]{12,64}$/.test(item.id)) continue;
       listed.add(item.id);
+      // Asked about once when ready, not at every refresh: a node's host-network pods (and a
+      // runtime's thousands) would cost a call each per new namespace.
       const known = this.byId.get(item.id);
-      if (known && known.ino >= 0) continue;
+      if ((known && (known.ino >= 0 || known.settled)) || this.refused.has(item.id)) continue;
       try {
         const st = await call(client, client.PodSandboxStatus, { pod_sandbox_id: item.id, verbose: true });
+        const ready = (st.status?.state ?? item.state) === SANDBOX_READY;
         const md = st.status?.metadata ?? item.metadata ?? {};
         const text = (v: unknown) => (v === undefined || v === null ? '' : typeof v === 'string' && v.length <= MAX_NAME ? v : undefined);
         const pod = [text(md.name), text(md.namespace), text(md.uid)];
-        if (pod.some((v) => v === undefined)) continue;
+        if (pod.some((v) => v === undefined)) {
+          if (ready) this.refused.add(item.id);
+          continue;
+        }
+        const ino = sandboxNetns(st.info, this.inoOf);
         const s: Sandbox = {
           id: item.id,
-          ino: sandboxNetns(st.info, this.inoOf),
+          ino,
+          settled: ready && (ino >= 0 || ino === HOST_NETWORK),
           fields: {
             container_id: item.id, container_name: '', container_image: '', container_runtime: this.runtime,
             pod_name: pod[0]!, pod_namespace: pod[1]!, pod_uid: pod[2]!,
@@ -272,6 +302,7 @@ export class CriSource {
         // removed since it was listed
       }
     }
+    for (const id of this.refused) if (!listed.has(id)) this.refused.delete(id);
     for (const [id, s] of this.byId) {
       if (listed.has(id)) continue;
       this.byId.delete(id);
