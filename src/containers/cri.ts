@@ -7,7 +7,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { importPackage } from '../builtin.js';
 import type { ContainerFields } from '../event/event.js';
 import type { Runtime } from './cgroup.js';
-import { MAX_REASON, Reconnect, type EngineLog } from './reconnect.js';
+import { Reconnect, reason, type EngineLog } from './reconnect.js';
 import { clipped } from '../event/format.js';
 
 /** One request's longest wait. */
@@ -253,7 +253,7 @@ export class CriSource {
   private lost(err: Error): void {
     if (this.stopped || !this.up) return;
     this.up = false;
-    this.log('warn', `containers: lost CRI at ${this.socketPath} (${clipped(String(err.message), MAX_REASON)}); reconnecting`);
+    this.log('warn', `containers: lost CRI at ${this.socketPath} (${reason(err)}); reconnecting`);
     this.client?.close();
     this.client = undefined;
     this.reconnect.failed(err as NodeJS.ErrnoException);

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { ContainerFields } from '../event/event.js';
 import type { Runtime } from './cgroup.js';
-import { Reconnect, type EngineLog } from './reconnect.js';
+import { Reconnect, reason, type EngineLog } from './reconnect.js';
 
 // The engine is a peer like any other (docs/hooks.md, "Threat model"): every answer is bounded in
 // size and time, parsed in linear time, and what it asks nlmon to do is bounded in number.
@@ -244,7 +244,7 @@ export class EngineSource {
     this.stream = undefined;
     const was = this.up;
     this.up = false;
-    if (was) this.log('warn', `containers: lost the engine at ${this.socketPath} (${err.message}); reconnecting`);
+    if (was) this.log('warn', `containers: lost the engine at ${this.socketPath} (${reason(err)}); reconnecting`);
     this.reconnect.failed(err as NodeJS.ErrnoException);
   }
 

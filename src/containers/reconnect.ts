@@ -8,7 +8,12 @@ export type EngineLog = (level: 'info' | 'warn' | 'error', message: string) => v
 /** Least time between two attempts to reach an API that is not there (or went away). */
 export const RECONNECT_MS = 5000;
 /** The most of a failure's reason logged: an API's error text is the peer's to choose. */
-export const MAX_REASON = 300;
+const MAX_REASON = 300;
+
+/** Why a runtime's API failed, as a log line may say it: its error text, cut. */
+export function reason(err: Error): string {
+  return clipped(String(err.message), MAX_REASON);
+}
 
 export class Reconnect {
   private timer: NodeJS.Timeout | undefined;
@@ -19,7 +24,7 @@ export class Reconnect {
 
   /** The attempt failed: the next one in RECONNECT_MS. */
   failed(err: NodeJS.ErrnoException): void {
-    const why = err.code === 'ENOENT' ? 'not there' : clipped(String(err.message), MAX_REASON);
+    const why = err.code === 'ENOENT' ? 'not there' : reason(err);
     if (why !== this.reported) {
       this.reported = why;
       if (err.code !== 'ENOENT') this.log('warn', `containers: ${this.what} failed (${why}); trying again every ${RECONNECT_MS / 1000} s`);

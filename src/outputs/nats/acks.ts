@@ -14,6 +14,7 @@
 // What it holds back between reads is bounded: a control line of MAX_LINE bytes, and an
 // acknowledgement of MAX_ACK.
 import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
+import { pubAckAt } from './client.js';
 
 /** The longest control line held back between reads; a longer one turns the filter off. */
 export const MAX_LINE = 4096;
@@ -193,15 +194,7 @@ export class AckFilter {
   /** Argument `k` as a decimal number, -1 when it is not one (or above 64 MB: max_payload's
    * ceiling). */
   private number(buf: Buffer, k: number): number {
-    const from = this.at[k]!;
-    const to = this.end[k]!;
-    if (to - from > 8) return -1;
-    let v = 0;
-    for (let i = from; i < to; i++) {
-      const c = buf[i]! - 0x30;
-      if (c < 0 || c > 9) return -1;
-      v = v * 10 + c;
-    }
+    const v = this.end[k]! - this.at[k]! > 8 ? -1 : decimal(buf, this.at[k]!, this.end[k]!);
     return v > 64 * 1024 * 1024 ? -1 : v;
   }
 
@@ -213,24 +206,29 @@ export class AckFilter {
     return true;
   }
 
-  /** The publish number an acknowledgement is for: its payload buf[from, to) a PubAck (as
-   * isPubAck reads one), its subject (argument 0) the inbox and a number; -1 when not. */
+  /** The publish number an acknowledgement is for: its payload buf[from, to) a PubAck, its
+   * subject (argument 0) the inbox and a number; -1 when not. */
   private ackNumber(buf: Buffer, from: number, to: number): number {
-    if (buf[to] !== CR || buf[to + 1] !== LF) return -1;
-    if (to - from <= 10 || buf[from] !== 0x7b || buf[from + 2] !== 0x73 || buf[from + 3] !== 0x74) return -1;
+    if (buf[to] !== CR || buf[to + 1] !== LF || !pubAckAt(buf, from, to)) return -1;
     const s = this.at[0]!;
     const se = this.end[0]!;
     const inbox = this.inbox;
     if (se - s <= inbox.length || se - s > inbox.length + 16) return -1;
     for (let i = 0; i < inbox.length; i++) if (buf[s + i] !== inbox[i]) return -1;
-    let v = 0;
-    for (let i = s + inbox.length; i < se; i++) {
-      const c = buf[i]! - 0x30;
-      if (c < 0 || c > 9) return -1;
-      v = v * 10 + c;
-    }
+    const v = decimal(buf, s + inbox.length, se);
     return v <= Number.MAX_SAFE_INTEGER ? v : -1;
   }
+}
+
+/** buf[from, to) as a decimal number; -1 when a byte is not a digit. */
+function decimal(buf: Buffer, from: number, to: number): number {
+  let v = 0;
+  for (let i = from; i < to; i++) {
+    const c = buf[i]! - 0x30;
+    if (c < 0 || c > 9) return -1;
+    v = v * 10 + c;
+  }
+  return v;
 }
 
 /** The client's reader of the server's bytes (nats-core's ProtocolHandler.parser, replaced at
@@ -273,21 +271,14 @@ export interface ReplyHandlers {
 
 /** Subscribes to `<inbox>.*` and puts an AckFilter in front of the client's parser for it. */
 export function listenForReplies(nc: NatsConnection, inbox: string, h: ReplyHandlers): { sub: Subscription; acks: AckFilter | undefined } {
-  const sub = nc.subscribe(`${inbox}.*`, {
-    callback: (_err, m) => {
-      try {
-        h.onReply(m);
-      } catch (e) {
-        h.onError(e);
-      }
-    },
-  });
-  const acks = takeAcks(nc, sub, inbox, (n) => {
+  const guarded = <T>(f: (x: T) => void) => (x: T): void => {
     try {
-      h.onAck(n);
+      f(x);
     } catch (e) {
       h.onError(e);
     }
-  });
-  return { sub, acks };
+  };
+  const onReply = guarded((m: Msg) => h.onReply(m));
+  const sub = nc.subscribe(`${inbox}.*`, { callback: (_err, m) => onReply(m) });
+  return { sub, acks: takeAcks(nc, sub, inbox, guarded((n: number) => h.onAck(n))) };
 }

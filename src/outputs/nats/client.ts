@@ -81,8 +81,12 @@ export async function storedInFlight(jsm: JetStreamManager, stream: string, wait
 /** Whether the stream's reply is a PubAck: it starts {"stream": (most replies are that, and
  * nothing more is read of them); anything else is for publishError to look at closely. */
 export function isPubAck(m: Msg): boolean {
-  const d = m.data;
-  return d.length > 10 && d[0] === 0x7b && d[2] === 0x73 && d[3] === 0x74;
+  return pubAckAt(m.data, 0, m.data.length);
+}
+
+/** Whether bytes d[from, to) are a PubAck as isPubAck reads one (acks.ts reads them in place). */
+export function pubAckAt(d: Uint8Array, from: number, to: number): boolean {
+  return to - from > 10 && d[from] === 0x7b && d[from + 2] === 0x73 && d[from + 3] === 0x74;
 }
 
 /** What the stream's reply to the publish on subject `key` says, for a reply isPubAck did not
