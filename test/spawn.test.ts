@@ -6,7 +6,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execaSync } from 'execa';
-import { NativeHookRunner } from '../src/hooks/actions/script.js';
+import { NativeHookRunner, type ScriptHook } from '../src/hooks/actions/script.js';
+import { ActionRunners } from '../src/hooks/registry.js';
+import type { ScriptRunResult } from '../src/hooks/action.js';
+import { compileCondition } from '../src/event/filter.js';
 import { nativeBinding, type SpawnedChild, type SpawnRequest } from '../src/native/addon.js';
 import { syntheticEvent } from '../src/event/make.js';
 import type { NlEvent } from '../src/event/event.js';
@@ -70,4 +73,24 @@ test('every event field reaches a script hook as its own variable: a rename\'s o
   const r = await new NativeHookRunner().run({ name: 'env', argv: [script], env: {}, timeout_ms: 5000, capture_output: false }, e);
   assert.equal(r.outcome, 'success');
   assert.equal(fs.readFileSync(out, 'utf8'), 'link_renamed eth1>wan0 changed=interface,mtu mtu=9000 up=1 address=52:54:00:12:34:56 alias=uplink master=7\n');
+}));
+
+test('a daemon that exits before its runs end kills their process groups: the script and what it left in the background', () => withTempDir(async (dir) => {
+  const file = path.join(dir, 'h.sh');
+  fs.writeFileSync(file, `#!/bin/sh\nsleep 300 &\necho $! > ${dir}/bg\nwait\n`, { mode: 0o755 });
+  const runners = new ActionRunners();
+  const hook = {
+    name: 'long', action: 'script', script: file, argv: [file], args: [], env: {}, capture_output: false, keep_children: true, files: [],
+    condition: '', match: compileCondition(''), timeout_ms: 600_000, enabled: true, async: true,
+  } as ScriptHook;
+  assert.equal(runners.abandon(), 0, 'nothing runs yet');
+  const run = runners.run(hook, syntheticEvent('x', 'default'));
+  await until(() => fs.existsSync(`${dir}/bg`) && fs.readFileSync(`${dir}/bg`, 'utf8').endsWith('\n'), 'the script to start its background child');
+  const bg = Number(fs.readFileSync(`${dir}/bg`, 'utf8'));
+  assert.ok(alive(bg));
+  assert.equal(runners.abandon(), 1);
+  const r = await run;
+  assert.deepEqual([r.outcome, (r as ScriptRunResult).signal], ['failure', 'SIGKILL']);
+  await until(() => !alive(bg), 'the background child, in the run\'s group, to die');
+  assert.equal(runners.abandon(), 0, 'an ended run is forgotten');
 }));

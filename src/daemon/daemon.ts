@@ -47,7 +47,7 @@ export class Daemon implements ControlApi {
   private hookLogLostBefore = 0;
   private stopping = false;
   /** Runs each hook's action: scripts, webhooks, module handlers. */
-  private readonly runner = new ActionRunners({ log: (hook, line) => this.limited.log(`module ${hook}`, 'info', `hook ${hook}: ${line}`) });
+  readonly runner = new ActionRunners({ log: (hook, line) => this.limited.log(`module ${hook}`, 'info', `hook ${hook}: ${line}`) });
   private readonly containers: ContainerResolver | undefined;
 
   constructor(private config: NlmonConfig, private readonly log: Logger, private readonly loadOptions: LoadOptions = {}) {
@@ -354,7 +354,8 @@ export async function runDaemon(config: NlmonConfig, opts: { logFormat?: LogForm
     // STOP_GRACE_MS (a run with a long timeout, a worker stuck in a system call) ends the
     // process, before systemd's TimeoutStopSec (60 s) would kill it without a word.
     const force = setTimeout(() => {
-      log('error', `the stop did not end within ${STOP_GRACE_MS / 1000} s (runs or workers that do not end): exiting now`);
+      const ended = daemon.runner.abandon(); // a script run's session would outlive the process
+      log('error', `the stop did not end within ${STOP_GRACE_MS / 1000} s (runs or workers that do not end): exiting now${ended ? `; the process groups of ${ended} script run(s) killed` : ''}`);
       process.exit(1);
     }, STOP_GRACE_MS);
     force.unref();

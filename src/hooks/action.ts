@@ -106,6 +106,9 @@ export interface ActionRunner<H extends HookBase> {
   load?(hooks: readonly H[]): void;
   /** The daemon stops. */
   close?(): void;
+  /** The daemon exits before its runs end (a stop past its grace, docs/cli.md): ends at once
+   * what would outlive the process; returns how many runs it ended. */
+  abandon?(): number;
 }
 
 /** An action type: one registry entry (registry.ts). */

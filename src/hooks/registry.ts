@@ -59,6 +59,14 @@ export class ActionRunners implements HookRunner {
     for (const r of this.runners.values()) r.close?.();
   }
 
+  /** The daemon exits before its runs end: each action ends what would outlive the process
+   * (a script's process group). Returns how many runs were ended. */
+  abandon(): number {
+    let n = 0;
+    for (const r of this.runners.values()) n += r.abandon?.() ?? 0;
+    return n;
+  }
+
   private runner(key: string): ActionRunner<HookBase> {
     let r = this.runners.get(key);
     if (!r) {

@@ -114,7 +114,19 @@ function startError(program: string, err: NodeJS.ErrnoException): string {
 /** Runs hooks with the addon's posix_spawn on its own spawn threads: nothing about starting a
  * process blocks the loop that reads netlink, and there is no fork of the daemon's memory. */
 export class NativeHookRunner {
+  /** The process groups of the runs under way, by their leaders' pids, from the spawn until the
+   * exit is seen. */
+  private readonly groups = new Set<number>();
+
   constructor(private readonly binding: NativeBinding = nativeBinding()) {}
+
+  /** SIGKILL to the process group of every run under way; returns how many. */
+  killRunning(): number {
+    const n = this.groups.size;
+    for (const pid of this.groups) killGroup(pid);
+    this.groups.clear();
+    return n;
+  }
 
   async run(hook: RunSpec, event: NlEvent): Promise<ScriptRunResult> {
     const t0 = performance.now();
@@ -173,7 +185,13 @@ export class NativeHookRunner {
     const err = new Capture(child.stderr);
     const pid = child.pid;
     const pidfd = child.pidfd;
-    const [code, sig] = await new Promise<[number, number]>((resolve) => this.binding.watchExit(pid, pidfd, (c, s) => resolve([c, s])));
+    this.groups.add(pid);
+    // Forgotten as the exit is seen, before anything else runs: once the leader is reaped and its
+    // group empty, the number may be another process's.
+    const [code, sig] = await new Promise<[number, number]>((resolve) => this.binding.watchExit(pid, pidfd, (c, s) => {
+      this.groups.delete(pid);
+      resolve([c, s]);
+    }));
     clearTimeout(timer);
     // Like systemd's KillMode=control-group for a oneshot: what the run left behind in its
     // process group goes with it. The group's id cannot be reused while members remain.
@@ -218,6 +236,11 @@ export class ScriptRunner {
 
   close(): void {
     this.waits.close();
+  }
+
+  /** A run's own session would outlive the daemon: its whole process group is killed. */
+  abandon(): number {
+    return this.native.killRunning();
   }
 }
 
