@@ -7,6 +7,8 @@ import { cpuSeconds, linkburst, sleep, statusKb, until } from '../test/helpers/i
 import { needsNats, readStream, withNats, type StreamMessage } from '../test/helpers/nats.js';
 import { type BenchContext, median, pct, startDaemon } from './context.js';
 import { publishCeiling, type CeilingRun } from './nats-ceiling.js';
+import { natsOutputAlone, type AloneRun } from './nats-alone.js';
+import type { NlEvent } from '../src/event/event.js';
 
 export interface NatsRun {
   burst: number;
@@ -23,7 +25,14 @@ export interface NatsRun {
   /** The server's own ceiling for the same messages (nats-ceiling.ts), the run of median rate
    * of FULL_RUNS, each a burst's count of messages. */
   ceiling: CeilingRun;
+  /** The output alone in the bench's process, the same events at ALONE_RATE (nats-alone.ts). */
+  alone: AloneRun;
 }
+
+/** The output alone: events handed over per second, and per batch (about what the intake hands
+ * over each 4 ms at that rate: docs/events.md, "Read-ahead"). */
+const ALONE_RATE = 30_000;
+const ALONE_BATCH = 120;
 
 /** Full-speed bursts (their median is reported) and outages (the issue's goal is a catch-up of
  * 5× the arrival rate in every one of 5). */
@@ -128,10 +137,12 @@ export async function natsOutputRun(b: BenchContext, pacedRate: number): Promise
       for (let r = 0; r < FULL_RUNS; r++) ceilings.push(await publishCeiling(srv.port, srv.pid()!, samples, BURST, `ceiling${r}`));
       const middle = median(ceilings.map((c) => c.rate));
       const ceiling = ceilings.find((c) => c.rate === middle)!;
+      // And the output alone, into a stream of its own on the same server.
+      const alone = await natsOutputAlone(srv.url, tmp, 'ALONE', paced.slice(-2).map((m) => m.event as NlEvent), BURST, ALONE_RATE, ALONE_BATCH);
       return {
         burst: BURST, fullStored: Math.min(...fulls.map((x) => x.stored)), fullRate: mid.rate, fullP50: mid.p50, fullP99: mid.p99, cpuUsPerEvent: cpuMedian,
         paced: paced.length, pacedRate, pacedP50: pct(pacedLags, 50), pacedP99: pct(pacedLags, 99),
-        spooled, rss1, rss2, outages, exact, ceiling,
+        spooled, rss1, rss2, outages, exact, ceiling, alone,
       };
     } finally {
       child.kill('SIGTERM');
