@@ -8,6 +8,9 @@ import http from 'node:http';
 import type { ContainerFields } from '../event/event.js';
 import type { Runtime } from './cgroup.js';
 import { Reconnect, reason, type EngineLog } from './reconnect.js';
+import { engineContainer, statIno, type EngineContainer, type Inspect } from './engine-inspect.js';
+
+export { engineContainer, type EngineContainer } from './engine-inspect.js';
 
 // The engine is a peer like any other (docs/hooks.md, "Threat model"): every answer is bounded in
 // size and time, parsed in linear time, and what it asks nlmon to do is bounded in number.
@@ -27,79 +30,6 @@ const MAX_REQUESTS = 4;
 const MAX_TO_INSPECT = 1024;
 /** Containers inspected from one list at most; more are left unnamed (and logged). */
 const MAX_CONTAINERS = 4096;
-/** Longest name, image and pod field kept: a longer one (a container choosing a 1 MiB name
- * to make every hook's environment too large) is refused, and the container left unnamed. */
-const MAX_NAME = 253;
-const MAX_IMAGE = 512;
-
-
-/** What the engine says of one container, with the namespace it is in. */
-export interface EngineContainer {
-  id: string;
-  fields: ContainerFields;
-  /** nsfs inode of its network namespace; -1 if it has none (created and not started yet, or
-   * stopped). */
-  ino: number;
-  /** It joined another container's namespace (`container:<id>`): that one owns the namespace. */
-  joined: boolean;
-}
-
-interface Inspect {
-  Id?: string;
-  Name?: string;
-  Config?: { Image?: string; Labels?: Record<string, string> | null } | null;
-  State?: { Pid?: number; Status?: string } | null;
-  NetworkSettings?: { SandboxKey?: string } | null;
-  HostConfig?: { NetworkMode?: string } | null;
-}
-
-/** An engine's inspect answer as a container of nlmon's, given how to read a namespace's inode
- * (a path's stat; tests give their own). Host-network containers are not in a namespace of
- * their own: they get ino -1 and are never matched. */
-export function engineContainer(j: Inspect, runtime: Runtime, inoOf: (path: string) => number): EngineContainer | undefined {
-  if (typeof j !== 'object' || j === null) return undefined;
-  if (typeof j.Id !== 'string' || !/^[0-9a-f]{12,64}$/.test(j.Id)) return undefined;
-  // What a container chose (its name, image, labels) must be a string of a sane length: anything
-  // else is refused, never printed as [object Object] or handed to every hook.
-  const text = (v: unknown, max: number) => (v === undefined || v === null ? '' : typeof v === 'string' && v.length <= max ? v : undefined);
-  const name = text(j.Name, MAX_NAME + 1);
-  const image = text(j.Config?.Image, MAX_IMAGE);
-  const rawLabels: unknown = j.Config?.Labels ?? {};
-  if (name === undefined || image === undefined || typeof rawLabels !== 'object' || rawLabels === null) return undefined;
-  const labels = rawLabels as Record<string, unknown>;
-  const pod = ['io.kubernetes.pod.name', 'io.kubernetes.pod.namespace', 'io.kubernetes.pod.uid'].map((k) => text(labels[k], MAX_NAME));
-  if (pod.some((v) => v === undefined)) return undefined;
-  const mode = j.HostConfig?.NetworkMode ?? '';
-  let ino = -1;
-  if (mode !== 'host') {
-    const key = j.NetworkSettings?.SandboxKey ?? '';
-    if (typeof key === 'string' && key.startsWith('/')) ino = inoOf(key);
-    const pid = j.State?.Pid ?? 0;
-    if (ino < 0 && Number.isInteger(pid) && pid > 0) ino = inoOf(`/proc/${pid}/ns/net`);
-  }
-  return {
-    id: j.Id,
-    ino,
-    joined: typeof mode === 'string' && mode.startsWith('container:'),
-    fields: {
-      container_id: j.Id,
-      container_name: name.replace(/^\//, ''),
-      container_image: image,
-      container_runtime: runtime,
-      pod_name: pod[0]!,
-      pod_namespace: pod[1]!,
-      pod_uid: pod[2]!,
-    },
-  };
-}
-
-function statIno(p: string): number {
-  try {
-    return fs.statSync(p).ino;
-  } catch {
-    return -1;
-  }
-}
 
 /** One engine's containers by namespace inode and by id. */
 export class EngineSource {
@@ -119,6 +49,10 @@ export class EngineSource {
   /** Inspects in flight, by id (one per container), and those waiting for a place. */
   private readonly inspecting = new Map<string, Promise<EngineContainer | undefined>>();
   private readonly toInspect = new Set<string>();
+  /** Named by an event while their inspect was in flight: that answer may be of an older state
+   * (a `start` that comes while the `create`'s inspect is answered), so one without a namespace
+   * is asked again. At most the inspects in flight. */
+  private readonly askAgain = new Set<string>();
   private inFlight = 0;
   /** The event stream asked for more inspects than fit: one list is read again instead. */
   private overflow = false;
@@ -163,6 +97,7 @@ export class EngineSource {
     this.stream?.destroy();
     this.stream = undefined;
     this.toInspect.clear();
+    this.askAgain.clear();
     this.agent.destroy();
   }
 
@@ -259,6 +194,7 @@ export class EngineSource {
     const action = ev.Action ?? ev.status ?? '';
     if (!id) return;
     if (action === 'destroy' || action === 'remove') {
+      this.askAgain.delete(id);
       this.drop(id);
     } else if (action === 'die' || action === 'stop') {
       this.leftNamespace(id);
@@ -286,7 +222,11 @@ export class EngineSource {
   /** Queues a container to be inspected (once, however many events name it). Past
    * MAX_TO_INSPECT waiting, the list is read again instead: a flood of events costs one list. */
   private inspectSoon(id: string): void {
-    if (typeof id !== 'string' || !/^[0-9a-f]{12,64}$/.test(id) || this.inspecting.has(id)) return;
+    if (typeof id !== 'string' || !/^[0-9a-f]{12,64}$/.test(id)) return;
+    if (this.inspecting.has(id)) {
+      this.askAgain.add(id);
+      return;
+    }
     if (this.toInspect.size >= MAX_TO_INSPECT) {
       if (!this.overflow) {
         this.overflow = true;
@@ -345,6 +285,7 @@ export class EngineSource {
     const running = this.inspecting.get(id);
     if (running) return running;
     this.inFlight++;
+    let got: EngineContainer | undefined;
     const p = (async () => {
       const j = await this.request(`/containers/${encodeURIComponent(id)}/json`, MAX_INSPECT) as Inspect;
       const c = engineContainer(j, this.runtime, this.inoOf);
@@ -354,9 +295,12 @@ export class EngineSource {
       // The container that made a namespace owns it; one that joined it (a pod's) does not.
       if (c.ino >= 0 && (!c.joined || !this.byIno.has(c.ino))) this.byIno.set(c.ino, c);
       return c;
+      got = c;
+      return c;
     })().finally(() => {
       this.inspecting.delete(id);
       this.inFlight--;
+      if (this.askAgain.delete(id) && !(got && got.ino >= 0) && !this.stopped) this.inspectSoon(id);
       this.pump();
     });
     this.inspecting.set(id, p);
