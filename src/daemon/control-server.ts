@@ -19,6 +19,8 @@ class HttpError extends Error {
 
 async function readJson(req: http.IncomingMessage): Promise<unknown> {
   let body = '';
+  // Decoded as a stream: a character split between two chunks stays whole.
+  req.setEncoding('utf8');
   for await (const chunk of req) {
     body += chunk;
     if (body.length > 1 << 20) throw new HttpError(413, 'request body too large');
