@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import path from 'node:path';
 import { EngineSource } from '../src/containers/engine-api.js';
-import { until, withTempDir } from './helpers/index.js';
+import { sleep, until, withTempDir } from './helpers/index.js';
 
 const ID = 'a1'.repeat(32);
 const NETNS = '/run/netns/netns-test';
@@ -20,63 +20,84 @@ function inspect(started: boolean): string {
   });
 }
 
-test('a start that comes while the create\'s inspect is answered has the container asked again, and placed in its namespace', () => withTempDir(async (dir) => {
-  const socket = path.join(dir, 'engine.sock');
-  let events: http.ServerResponse | undefined;
-  let started = false;
-  const inspects: Array<http.ServerResponse> = [];
-  let asked = 0;
-  const server = http.createServer((req, res) => {
-    const url = req.url ?? '';
-    if (url === '/version') return void res.end(JSON.stringify({ Components: [{ Name: 'Podman Engine' }] }));
-    if (url.startsWith('/containers/json')) return void res.end('[]');
-    if (url.startsWith('/events')) {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.write('\n');
-      events = res;
-      return;
-    }
-    if (url === `/containers/${ID}/json`) {
-      asked++;
-      // The first inspect is held until the test lets it go, then answered as of when it was asked.
-      if (asked === 1) {
-        const asOf = started;
-        inspects.push(res);
-        res.on('release', () => res.end(inspect(asOf)));
+/** An engine whose first inspect is held until the test releases it, then answered as of when it
+ * was asked (or, with `placedFirst`, as started); later ones as the container is now. */
+async function withEngine(placedFirst: boolean, fn: (e: { send(action: string): void; start(): void; release(): void; asked(): number; source: EngineSource }) => Promise<void>): Promise<void> {
+  await withTempDir(async (dir) => {
+    const socket = path.join(dir, 'engine.sock');
+    let events: http.ServerResponse | undefined;
+    let started = false;
+    let asked = 0;
+    let held: (() => void) | undefined;
+    const server = http.createServer((req, res) => {
+      const url = req.url ?? '';
+      if (url === '/version') return void res.end(JSON.stringify({ Components: [{ Name: 'Podman Engine' }] }));
+      if (url.startsWith('/containers/json')) return void res.end('[]');
+      if (url.startsWith('/events')) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write('\n');
+        events = res;
         return;
       }
-      return void res.end(inspect(started));
+      if (url === `/containers/${ID}/json`) {
+        asked++;
+        if (asked > 1) return void res.end(inspect(started));
+        const asOf = placedFirst || started;
+        held = () => res.end(inspect(asOf));
+        return;
+      }
+      res.statusCode = 404;
+      res.end('{}');
+    });
+    await new Promise<void>((r) => server.listen(socket, r));
+    const source = new EngineSource(socket, () => {}, () => {}, (p) => (p === NETNS ? INO : -1));
+    try {
+      await source.start();
+      await until(() => events !== undefined, 'the event stream');
+      await fn({
+        send: (action) => events!.write(`${JSON.stringify({ Type: 'container', Action: action, Actor: { ID } })}\n`),
+        start: () => { started = true; },
+        release: () => held!(),
+        asked: () => asked,
+        source,
+      });
+    } finally {
+      source.stop();
+      events?.destroy();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
     }
-    res.statusCode = 404;
-    res.end('{}');
   });
-  await new Promise<void>((r) => server.listen(socket, r));
-  const changes: number[] = [];
-  const source = new EngineSource(socket, () => {}, () => changes.push(Date.now()), (p) => (p === NETNS ? INO : -1));
-  try {
-    await source.start();
-    await until(() => events !== undefined, 'the event stream');
-    const send = (action: string) => events!.write(`${JSON.stringify({ Type: 'container', Action: action, Actor: { ID } })}\n`);
-    send('create');
-    await until(() => inspects.length === 1, 'the inspect asked at create');
-    started = true;
-    send('init');
-    send('start');
-    // The engine has sent start before it answers the create's inspect.
-    await new Promise((r) => setTimeout(r, 100));
-    inspects[0]!.emit('release');
-    await until(() => source.get(INO) !== undefined, 'the container placed in its namespace, without a refresh');
-    assert.equal(source.get(INO)!.container_name, 'web');
-    assert.equal(asked, 2, 'one inspect more, for the events that came while the first was answered');
-    // Once placed, more events for it while nothing is in flight ask as before: once each.
-    send('start');
-    await until(() => asked === 3, 'the inspect of a later start');
-    await new Promise((r) => setTimeout(r, 100));
-    assert.equal(asked, 3);
-  } finally {
-    source.stop();
-    events?.destroy();
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-  }
+}
+
+test('a start that comes while the create\'s inspect is answered has the container asked again, and placed in its namespace', () => withEngine(false, async (e) => {
+  e.send('create');
+  await until(() => e.asked() === 1, 'the inspect asked at create');
+  e.start();
+  e.send('init');
+  e.send('start');
+  // The engine has sent start before it answers the create's inspect, with no namespace in it.
+  await sleep(100);
+  e.release();
+  await until(() => e.source.get(INO) !== undefined, 'the container placed in its namespace, without a refresh');
+  assert.equal(e.source.get(INO)!.container_name, 'web');
+  assert.equal(e.asked(), 2, 'one inspect more, for the events that came while the first was answered');
+  // Once placed, a later event while nothing is in flight asks as before: once.
+  e.send('restart');
+  await until(() => e.asked() === 3, 'the inspect of a later restart');
+  await sleep(100);
+  assert.equal(e.asked(), 3);
+}));
+
+test('events that come while an inspect is answered ask nothing more when that answer placed the container', () => withEngine(true, async (e) => {
+  e.send('create');
+  await until(() => e.asked() === 1, 'the first inspect');
+  e.start();
+  e.send('init');
+  e.send('start');
+  await sleep(100);
+  e.release();
+  await until(() => e.source.get(INO) !== undefined, 'the container placed');
+  await sleep(200);
+  assert.equal(e.asked(), 1);
 }));

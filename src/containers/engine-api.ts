@@ -294,7 +294,6 @@ export class EngineSource {
       this.byId.set(c.id, c);
       // The container that made a namespace owns it; one that joined it (a pod's) does not.
       if (c.ino >= 0 && (!c.joined || !this.byIno.has(c.ino))) this.byIno.set(c.ino, c);
-      return c;
       got = c;
       return c;
     })().finally(() => {
