@@ -30,8 +30,9 @@ const RUNS = 3;
 /** A run that takes longer has lost its server. */
 const DEADLINE_MS = 120_000;
 
-function threadCpu(tid: number | 'self'): number {
-  const st = fs.readFileSync(`/proc/self/task/${tid === 'self' ? process.pid : tid}/stat`, 'utf8');
+/** CPU seconds of this process's main thread (its task has the process's id). */
+function mainThreadCpu(): number {
+  const st = fs.readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
   const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) / 100;
 }
@@ -76,7 +77,7 @@ async function runAlone(url: string, dir: string, stream: string, count: number,
     for (let r = 0; r < RUNS; r++) {
       const delivered = status().delivered;
       const cpu0 = processCpu();
-      const main0 = threadCpu('self');
+      const main0 = mainThreadCpu();
       const t0 = Date.now();
       for (let sent = 0; sent < count; sent += batch) {
         outputs.submit(made());
@@ -87,7 +88,7 @@ async function runAlone(url: string, dir: string, stream: string, count: number,
         if (Date.now() - t0 > DEADLINE_MS) throw new Error(`the output alone delivered ${status().delivered - delivered} of ${count} in ${DEADLINE_MS / 1000} s`);
         await sleep(5);
       }
-      runs.push({ all: ((processCpu() - cpu0) * 1e6) / count, main: ((threadCpu('self') - main0) * 1e6) / count });
+      runs.push({ all: ((processCpu() - cpu0) * 1e6) / count, main: ((mainThreadCpu() - main0) * 1e6) / count });
     }
     return { rate, batch, usPerEvent: median(runs.map((x) => x.all)), mainUs: median(runs.map((x) => x.main)) };
   } finally {

@@ -25,7 +25,7 @@ export interface NatsRun {
   /** The server's own ceiling for the same messages (nats-ceiling.ts), the run of median rate
    * of FULL_RUNS, each a burst's count of messages. */
   ceiling: CeilingRun;
-  /** The output alone in the bench's process, the same events at ALONE_RATE (nats-alone.ts). */
+  /** The output alone in a process of its own, the same events at ALONE_RATE (nats-alone.ts). */
   alone: AloneRun;
 }
 
