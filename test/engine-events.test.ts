@@ -22,7 +22,17 @@ function inspect(started: boolean): string {
 
 /** An engine whose first inspect is held until the test releases it, then answered as of when it
  * was asked (or, with `placedFirst`, as started); later ones as the container is now. */
-async function withEngine(placedFirst: boolean, fn: (e: { send(action: string): void; start(): void; release(): void; asked(): number; source: EngineSource }) => Promise<void>): Promise<void> {
+interface Engine {
+  send(action: string): void;
+  /** The container starts: inspects from now on place it. */
+  start(): void;
+  /** Answers the held first inspect. */
+  release(): void;
+  asked(): number;
+  source: EngineSource;
+}
+
+async function withEngine(placedFirst: boolean, fn: (e: Engine) => Promise<void>): Promise<void> {
   await withTempDir(async (dir) => {
     const socket = path.join(dir, 'engine.sock');
     let events: http.ServerResponse | undefined;
@@ -70,15 +80,21 @@ async function withEngine(placedFirst: boolean, fn: (e: { send(action: string): 
   });
 }
 
-test('a start that comes while the create\'s inspect is answered has the container asked again, and placed in its namespace', () => withEngine(false, async (e) => {
+/** create, its inspect asked; then the container starts and init and start are sent before
+ * that inspect is answered. */
+async function startWhileAnswered(e: Engine): Promise<void> {
   e.send('create');
   await until(() => e.asked() === 1, 'the inspect asked at create');
   e.start();
   e.send('init');
   e.send('start');
-  // The engine has sent start before it answers the create's inspect, with no namespace in it.
   await sleep(100);
   e.release();
+}
+
+test('a start that comes while the create\'s inspect is answered has the container asked again, and placed in its namespace', () => withEngine(false, async (e) => {
+  // The create's inspect is answered with no namespace in it.
+  await startWhileAnswered(e);
   await until(() => e.source.get(INO) !== undefined, 'the container placed in its namespace, without a refresh');
   assert.equal(e.source.get(INO)!.container_name, 'web');
   assert.equal(e.asked(), 2, 'one inspect more, for the events that came while the first was answered');
@@ -90,13 +106,7 @@ test('a start that comes while the create\'s inspect is answered has the contain
 }));
 
 test('events that come while an inspect is answered ask nothing more when that answer placed the container', () => withEngine(true, async (e) => {
-  e.send('create');
-  await until(() => e.asked() === 1, 'the first inspect');
-  e.start();
-  e.send('init');
-  e.send('start');
-  await sleep(100);
-  e.release();
+  await startWhileAnswered(e);
   await until(() => e.source.get(INO) !== undefined, 'the container placed');
   await sleep(200);
   assert.equal(e.asked(), 1);
