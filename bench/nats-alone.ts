@@ -14,7 +14,7 @@ import { loadConfigFile } from '../src/daemon/config-file.js';
 import { Outputs } from '../src/outputs/fan-out.js';
 import type { NatsOutputStatus } from '../src/outputs/nats/nats.js';
 import type { NlEvent } from '../src/event/event.js';
-import { sleep, until } from '../test/helpers/index.js';
+import { cpuSeconds, sleep, until } from '../test/helpers/index.js';
 import { median } from './context.js';
 
 export interface AloneRun {
@@ -29,18 +29,6 @@ export interface AloneRun {
 const RUNS = 3;
 /** A run that takes longer has lost its server. */
 const DEADLINE_MS = 120_000;
-
-/** CPU seconds of this process's main thread (its task has the process's id). */
-function mainThreadCpu(): number {
-  const st = fs.readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
-  const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
-
-function processCpu(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
-}
 
 /** `count` events shaped like `samples` (taken in turn, each numbered and stamped as received
  * when handed over) to a nats output on `url`, stream `stream`, RUNS times, in a child process. */
@@ -76,8 +64,8 @@ async function runAlone(url: string, dir: string, stream: string, count: number,
     const runs: Array<{ all: number; main: number }> = [];
     for (let r = 0; r < RUNS; r++) {
       const delivered = status().delivered;
-      const cpu0 = processCpu();
-      const main0 = mainThreadCpu();
+      const cpu0 = cpuSeconds(process.pid);
+      const main0 = cpuSeconds(process.pid, process.pid); // the main thread's task has the process's id
       const t0 = Date.now();
       for (let sent = 0; sent < count; sent += batch) {
         outputs.submit(made());
@@ -88,7 +76,7 @@ async function runAlone(url: string, dir: string, stream: string, count: number,
         if (Date.now() - t0 > DEADLINE_MS) throw new Error(`the output alone delivered ${status().delivered - delivered} of ${count} in ${DEADLINE_MS / 1000} s`);
         await sleep(5);
       }
-      runs.push({ all: ((processCpu() - cpu0) * 1e6) / count, main: ((mainThreadCpu() - main0) * 1e6) / count });
+      runs.push({ all: ((cpuSeconds(process.pid) - cpu0) * 1e6) / count, main: ((cpuSeconds(process.pid, process.pid) - main0) * 1e6) / count });
     }
     return { rate, batch, usPerEvent: median(runs.map((x) => x.all)), mainUs: median(runs.map((x) => x.main)) };
   } finally {

@@ -4,8 +4,8 @@
 // output's own messages (its subjects, its ids with a tag, its event JSON), a reply per message
 // and 2 048 in flight, as the output sends them (docs/fleet.md), the acknowledgements counted,
 // not parsed. Its frames are all made before it is timed.
-import fs from 'node:fs';
 import net from 'node:net';
+import { cpuSeconds } from '../test/helpers/index.js';
 
 export interface CeilingRun {
   /** Messages stored per second, first publish to last acknowledgement. */
@@ -23,11 +23,6 @@ const IN_FLIGHT = 2048;
 const DEADLINE_MS = 120_000;
 /** Frames are sent in pieces of at most this many messages. */
 const PIECE = 256;
-
-function cpuOf(pid: number): number {
-  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
 
 /** Publishes `count` messages shaped like `samples` (taken in turn; each id made unique with
  * `tag` and its number) to the server on 127.0.0.1:port, whose process is serverPid. */
@@ -64,7 +59,7 @@ export async function publishCeiling(port: number, serverPid: number, samples: r
       }
       frames.push(Buffer.from(parts.join('')));
     }
-    const server0 = cpuOf(serverPid);
+    const server0 = cpuSeconds(serverPid);
     const self0 = process.cpuUsage();
     const t0 = performance.now();
     let sent = 0;
@@ -79,7 +74,7 @@ export async function publishCeiling(port: number, serverPid: number, samples: r
     }
     const seconds = (performance.now() - t0) / 1000;
     const self = process.cpuUsage(self0);
-    return { rate: count / seconds, serverUs: ((cpuOf(serverPid) - server0) * 1e6) / count, publisherUs: (self.user + self.system) / count };
+    return { rate: count / seconds, serverUs: ((cpuSeconds(serverPid) - server0) * 1e6) / count, publisherUs: (self.user + self.system) / count };
   } finally {
     clearTimeout(timer);
     sock.destroy();

@@ -9,6 +9,7 @@ import type { ContainerFields } from '../event/event.js';
 import type { Runtime } from './cgroup.js';
 import { Reconnect, reason, type EngineLog } from './reconnect.js';
 import { clipped } from '../event/format.js';
+import { MAX_NAME, peerText, statIno } from './answers.js';
 
 /** One request's longest wait. */
 const REQUEST_TIMEOUT_MS = 2000;
@@ -81,11 +82,10 @@ export interface CriClient extends grpc.Client {
 
 type ClientClass = new (address: string, creds: grpc.ChannelCredentials, options?: Record<string, number>) => CriClient;
 
-/** The largest answer read from the runtime, the most sandboxes asked about, and the longest
- * pod name, namespace and uid kept. */
+/** The largest answer read from the runtime, and the most sandboxes asked about (a pod's name,
+ * namespace and uid are kept up to MAX_NAME, as a container's). */
 const MAX_ANSWER = 4 * 1024 * 1024;
 const MAX_SANDBOXES = 4096;
-const MAX_NAME = 253;
 /** The longest verbose sandbox info parsed (containerd's is some tens of KB: the OCI spec). */
 const MAX_INFO = 1024 * 1024;
 let loading: Promise<{ Client: ClientClass & { service: grpc.ServiceDefinition }; insecure: () => grpc.ChannelCredentials }> | undefined;
@@ -150,14 +150,6 @@ export function sandboxNetns(info: Record<string, string> | undefined, inoOf: (p
     }
   }
   return Number.isInteger(j?.pid) && j.pid! > 0 ? inoOf(`/proc/${j.pid}/ns/net`) : -1;
-}
-
-function statIno(p: string): number {
-  try {
-    return fs.statSync(p).ino;
-  } catch {
-    return -1;
-  }
 }
 
 interface Sandbox {
@@ -280,8 +272,7 @@ export class CriSource {
         const st = await call(client, client.PodSandboxStatus, { pod_sandbox_id: item.id, verbose: true });
         const ready = (st.status?.state ?? item.state) === SANDBOX_READY;
         const md = st.status?.metadata ?? item.metadata ?? {};
-        const text = (v: unknown) => (v === undefined || v === null ? '' : typeof v === 'string' && v.length <= MAX_NAME ? v : undefined);
-        const pod = [text(md.name), text(md.namespace), text(md.uid)];
+        const pod = [md.name, md.namespace, md.uid].map((v) => peerText(v, MAX_NAME));
         if (pod.some((v) => v === undefined)) {
           if (ready) this.refused.add(item.id);
           continue;

@@ -8,9 +8,9 @@ import http from 'node:http';
 import type { ContainerFields } from '../event/event.js';
 import type { Runtime } from './cgroup.js';
 import { Reconnect, reason, type EngineLog } from './reconnect.js';
-import { engineContainer, statIno, type EngineContainer, type Inspect } from './engine-inspect.js';
+import { engineContainer, statIno, type EngineContainer, type Inspect } from './answers.js';
 
-export { engineContainer, type EngineContainer } from './engine-inspect.js';
+export { engineContainer, type EngineContainer } from './answers.js';
 
 // The engine is a peer like any other (docs/hooks.md, "Threat model"): every answer is bounded in
 // size and time, parsed in linear time, and what it asks nlmon to do is bounded in number.

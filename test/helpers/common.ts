@@ -46,9 +46,10 @@ export function lines(file: string): string[] {
   return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
 }
 
-/** CPU seconds (user + system) a process has used, from /proc/PID/stat. */
-export function cpuSeconds(pid: number): number {
-  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** CPU seconds (user + system) a process has used, from /proc/PID/stat; with `tid`, one of its
+ * threads', from /proc/PID/task/TID/stat. */
+export function cpuSeconds(pid: number, tid?: number): number {
+  const f = fs.readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
   const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ
 }
