@@ -14,6 +14,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("spawnHook", Napi::Function::New(env, nlmon::SpawnHook, "spawnHook"));
   exports.Set("watchExit", Napi::Function::New(env, nlmon::WatchExit, "watchExit"));
   exports.Set("raiseFileLimit", Napi::Function::New(env, nlmon::RaiseFileLimit, "raiseFileLimit"));
+  exports.Set("crc32", Napi::Function::New(env, nlmon::Crc32Of, "crc32"));
+  exports.Set("sealRecords", Napi::Function::New(env, nlmon::SealRecordsOf, "sealRecords"));
   exports.Set("intsPerRecord", Napi::Number::New(env, nlmon::kIntsPerRecord));
   return exports;
 }

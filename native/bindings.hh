@@ -19,6 +19,11 @@ Napi::Value SpawnHook(const Napi::CallbackInfo& info);
 void InitSpawn(napi_env env);
 Napi::Value WatchExit(const Napi::CallbackInfo& info);
 
+// crc_binding.cc: crc32(bytes, start, end) -> the CRC-32 of bytes[start, end); sealRecords(bytes,
+// start, end) -> how many spool records laid there it wrote the CRC of (crc32.hh).
+Napi::Value Crc32Of(const Napi::CallbackInfo& info);
+Napi::Value SealRecordsOf(const Napi::CallbackInfo& info);
+
 // process_binding.cc: raiseFileLimit() -> {before, soft, hard}.
 Napi::Value RaiseFileLimit(const Napi::CallbackInfo& info);
 

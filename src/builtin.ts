@@ -1,12 +1,11 @@
 // Node's built-in modules that only some configurations use (TLS and HMAC for webhooks, worker
-// threads for module hooks, CRC32 for an output's spool, random names for config edits), loaded
-// on first use: a daemon that never uses them does not carry them (1.7 MB of the idle daemon's
-// resident memory, measured; README, "Measured").
+// threads for module hooks, random names for config edits), loaded on first use: a daemon that
+// never uses them does not carry them (1.7 MB of the idle daemon's resident memory, measured
+// with zlib among them; README, "Measured").
 import nodeModule from 'node:module';
 import type Crypto from 'node:crypto';
 import type Https from 'node:https';
 import type WorkerThreads from 'node:worker_threads';
-import type Zlib from 'node:zlib';
 
 const load = nodeModule.createRequire(import.meta.url);
 
@@ -18,7 +17,6 @@ function lazy<T>(name: string): () => T {
 export const crypto = lazy<typeof Crypto>('node:crypto');
 export const https = lazy<typeof Https>('node:https');
 export const workerThreads = lazy<typeof WorkerThreads>('node:worker_threads');
-export const zlib = lazy<typeof Zlib>('node:zlib');
 
 const LENT_IMPORT = Symbol.for('nlmon.import');
 

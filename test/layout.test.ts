@@ -20,7 +20,7 @@ export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   netlink: ['event', 'native', 'config'],
   containers: ['event', 'config'],
   hooks: ['event', 'native', 'files', 'config'],
-  outputs: ['event', 'files', 'config'],
+  outputs: ['event', 'native', 'files', 'config'],
   daemon: ['event', 'native', 'files', 'config', 'netlink', 'containers', 'hooks', 'outputs'],
   cli: ['event', 'native', 'files', 'config', 'netlink', 'containers', 'hooks', 'outputs', 'daemon'],
 };

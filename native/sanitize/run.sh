@@ -2,7 +2,7 @@
 # Builds the addon with a sanitizer into build/<sanitizer>/ and runs the tests that exercise it
 # against it, with the sanitizer's runtime preloaded into node and every process it starts. Any
 # report aborts the process and fails the run.
-#   run.sh address  AddressSanitizer: the decoder, lifecycle, real-netlink monitor, hook-spawning
+#   run.sh address  AddressSanitizer: the decoder, record check, lifecycle, real-netlink monitor, hook-spawning
 #                   and hook-identity tests.
 #   run.sh thread   ThreadSanitizer: the tests whose addon code runs on more than one thread (the
 #                   reader thread and its read-ahead, the spawner's queue, the lifecycle's
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/../.."
 kind=${1:-}
 case "$kind" in
   address) short=asan
-    default="decoder native-lifecycle link-table monitor.integration cli-monitor.integration cli-verbs hooks.integration spawn addresses.integration identity.integration" ;;
+    default="decoder record-check native-lifecycle link-table monitor.integration cli-monitor.integration cli-verbs hooks.integration spawn addresses.integration identity.integration" ;;
   thread) short=tsan
     default="native-lifecycle monitor.integration addresses.integration spawn hooks.integration" ;;
   *) echo "usage: native/sanitize/run.sh address|thread" >&2; exit 2 ;;

@@ -183,7 +183,17 @@ export interface NativeBinding {
   raiseFileLimit(): { before: number; soft: number; hard: number };
 }
 
-interface RawAddon {
+/** The spool's record check (native/crc32.hh): zlib's CRC-32, by carry-less multiplication where
+ * the CPU has it. One call seals a whole batch of records (src/outputs/spool/record.ts). */
+export interface RecordChecks {
+  /** The CRC-32 of bytes[start, end). */
+  crc32(bytes: Uint8Array, start: number, end: number): number;
+  /** Writes the CRC of each record ([u32 LE length][u32 LE CRC][payload]) laid one after another
+   * in bytes[start, end); returns how many, stopping at the first that does not fit. */
+  sealRecords(bytes: Uint8Array, start: number, end: number): number;
+}
+
+interface RawAddon extends RecordChecks {
   LinkWatcher: new (opts: {
     netns: string;
     receiveBuffer: number;
@@ -262,16 +272,29 @@ export function unpackRecords(ints: Int32Array, strings: string, count: number):
   return out;
 }
 
+let raw: RawAddon | undefined;
 let loaded: NativeBinding | undefined;
 
-/** The real addon (build/Release/nlmon.node), loaded once. */
-export function nativeBinding(): NativeBinding {
-  if (loaded) return loaded;
+/** The addon file (build/Release/nlmon.node), loaded once. */
+function rawAddon(): RawAddon {
+  if (raw) return raw;
   const file = process.env.NLMON_ADDON ?? path.join(PACKAGE_ROOT, 'build', 'Release', 'nlmon.node');
   const addon = nodeModule.createRequire(import.meta.url)(file) as RawAddon;
-  if (addon.intsPerRecord !== INTS) {
-    throw new Error(`nlmon addon ${file} packs ${addon.intsPerRecord} ints per record, expected ${INTS}: rebuild it (npm run build)`);
+  if (addon.intsPerRecord !== INTS || typeof addon.sealRecords !== 'function') {
+    throw new Error(`nlmon addon ${file} is of another version (it packs ${addon.intsPerRecord} ints per record, expected ${INTS}): rebuild it (npm run build)`);
   }
+  return (raw = addon);
+}
+
+/** The record check of the real addon. */
+export function recordChecks(): RecordChecks {
+  return rawAddon();
+}
+
+/** The real addon, loaded once. */
+export function nativeBinding(): NativeBinding {
+  if (loaded) return loaded;
+  const addon = rawAddon();
   loaded = {
     openWatcher(o) {
       return new addon.LinkWatcher({

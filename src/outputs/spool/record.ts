@@ -4,7 +4,7 @@
 // The key says where the record goes (a NATS subject), the id names it to the receiver's
 // de-duplication (a Nats-Msg-Id), the body is the event's JSON: nothing in here is one output's.
 import fs from 'node:fs';
-import { zlib } from '../../builtin.js';
+import { recordChecks } from '../../native/addon.js';
 import type { NlEvent } from '../../event/event.js';
 import { ByteBatch, eventJsonBound, num, writeEventJson } from '../../event/json.js';
 
@@ -213,13 +213,15 @@ export class RecordBatch {
     o += 2 + i;
     o = writeEventJson(buf, o, event) - 1; // without its newline
     buf.writeUInt32LE(o - start - HEADER, start);
-    buf.writeUInt32LE(zlib().crc32(buf.subarray(start + HEADER, o)), start + 4);
     this.bytes.used = o;
     this.count++;
   }
 
-  /** The records added since the last take(), in a buffer of their own. */
+  /** The records added since the last take(), their CRCs written (one call for the batch), in a
+   * buffer of their own. */
   take(): Buffer {
+    const sealed = recordChecks().sealRecords(this.bytes.buf, 0, this.bytes.used);
+    if (sealed !== this.count) throw new Error(`internal error: ${sealed} of ${this.count} spool records sealed`);
     this.count = 0;
     return this.bytes.take();
   }
@@ -260,7 +262,7 @@ export function scanSegment(file: string, ackedOff: number): { size: number; rec
       const len = buf.readUInt32LE(off - bufAt);
       if (len < 12 || off + HEADER + len > total || !have(HEADER + len)) break;
       const p = off - bufAt;
-      if (zlib().crc32(buf.subarray(p + HEADER, p + HEADER + len)) !== buf.readUInt32LE(p + 4)) break;
+      if (recordChecks().crc32(buf, p + HEADER, p + HEADER + len) !== buf.readUInt32LE(p + 4)) break;
       off += HEADER + len;
       records++;
       if (off <= ackedOff) before++;
@@ -276,7 +278,7 @@ function recordAt(buf: Buffer, p: number): number {
   if (p + HEADER > buf.length) return 0;
   const len = buf.readUInt32LE(p);
   if (len < 12 || p + HEADER + len > buf.length) return 0;
-  return zlib().crc32(buf.subarray(p + HEADER, p + HEADER + len)) === buf.readUInt32LE(p + 4) ? HEADER + len : 0;
+  return recordChecks().crc32(buf, p + HEADER, p + HEADER + len) === buf.readUInt32LE(p + 4) ? HEADER + len : 0;
 }
 
 /** A segment read whole after a record in it failed its check: every whole, checked record

@@ -23,7 +23,7 @@
 // the disk; records the disk has not taken yet wait in memory, up to MAX_PENDING bytes. The
 // latest writes stay in memory too (RECENT_MAX bytes, recent.ts) and are read back from there.
 import fs from 'node:fs';
-import { zlib } from '../../builtin.js';
+import { recordChecks } from '../../native/addon.js';
 import path from 'node:path';
 import { HEADER, wholeRecords, wholeRun, type RecordRun } from './record.js';
 import { recoverSpool, type Segment, type SpoolPos, type SpoolRecovery } from './recovery.js';
@@ -286,7 +286,7 @@ export class Spool {
     const b = Buffer.alloc(12);
     b.writeUInt32LE(this.ackPos.seg, 0);
     b.writeUInt32LE(this.ackPos.off, 4);
-    b.writeUInt32LE(zlib().crc32(b.subarray(0, 8)), 8);
+    b.writeUInt32LE(recordChecks().crc32(b, 0, 8), 8);
     try {
       fs.writeSync(this.ackFd, b, 0, 12, 0);
       this.ackSaved = key;
@@ -358,7 +358,7 @@ export class Spool {
   private readAcked(): SpoolPos {
     const b = Buffer.alloc(12);
     const n = fs.readSync(this.ackFd, b, 0, 12, 0);
-    if (n === 12 && b.readUInt32LE(8) === zlib().crc32(b.subarray(0, 8))) return { seg: b.readUInt32LE(0), off: b.readUInt32LE(4) };
+    if (n === 12 && b.readUInt32LE(8) === recordChecks().crc32(b, 0, 8)) return { seg: b.readUInt32LE(0), off: b.readUInt32LE(4) };
     return { seg: 0, off: 0 };
   }
 }
