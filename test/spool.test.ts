@@ -119,7 +119,7 @@ test('spool: what was acknowledged stays forgotten across a restart; the rest is
   await s3.close();
 }));
 
-test('spool: the latest writes are read back from memory, many of them and not only the last, up to a bound; older ones from the disk', () => withTempDir(async (dir) => {
+test('spool: the latest writes are read back from memory, many of them and not only the last, up to a bound, and let go once read past; older ones from the disk', () => withTempDir(async (dir) => {
   const sp = path.join(dir, 'sp');
   const s = new Spool(sp, 1 << 30, quiet);
   // 20 writes of 10 records each, then the segment's file gone: all 200 still read back.
@@ -129,15 +129,32 @@ test('spool: the latest writes are read back from memory, many of them and not o
   }
   const seg = fs.readdirSync(sp).find((f) => f.endsWith('.seg'))!;
   fs.renameSync(path.join(sp, seg), path.join(sp, `${seg}.away`));
-  assert.deepEqual(ids(await readAll(s)), range(0, 200));
-  // Past the bound (8 MB) the oldest writes are the disk's: without the file they cannot be read.
+  let end = s.head;
+  const got: SpoolRecord[] = [];
+  for (let r = await s.read(end); r.runs.length; r = await s.read(end)) {
+    for (const run of r.runs) got.push(...runRecords(run));
+    end = r.next;
+  }
+  assert.deepEqual(ids(got), range(0, 200));
+  // Once a read starts past them (a write came after them), what was read is let go: read
+  // again from the start, it is the disk's.
+  append(s, range(200, 210).map((i) => rec(i)));
+  await s.whenWritten();
+  const after = await s.read(end);
+  assert.deepEqual(ids(after.runs.flatMap(runRecords)), range(200, 210));
+  end = after.next;
+  await assert.rejects(readAll(s), /ENOENT/);
+  fs.renameSync(path.join(sp, `${seg}.away`), path.join(sp, seg));
+  // Past the bound (8 MB) the oldest writes not yet read are the disk's: without the file they
+  // cannot be read.
   for (let w = 0; w < 100; w++) {
     append(s, range(1000 * w, 1000 * w + 100).map((i) => rec(i, 1000)));
     await s.whenWritten();
   }
-  await assert.rejects(readAll(s), /ENOENT/);
+  fs.renameSync(path.join(sp, seg), path.join(sp, `${seg}.away`));
+  await assert.rejects(readAll(s, end), /ENOENT/);
   fs.renameSync(path.join(sp, `${seg}.away`), path.join(sp, seg));
-  assert.equal((await readAll(s)).length, 200 + 100 * 100);
+  assert.equal((await readAll(s)).length, 210 + 100 * 100);
   await s.close();
 }));
 
