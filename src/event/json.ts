@@ -253,16 +253,6 @@ export class ByteBatch {
     this.used = 0;
     if (this.buf.length > ByteBatch.KEEP) this.buf = Buffer.allocUnsafe(64 * 1024);
   }
-
-  /** What was gathered since the last take(), in the buffer it was gathered in, not copied, for
-   * a taker that lets it go soon (a socket's write); what comes next goes into a new buffer the
-   * size of this batch (at least 64 KiB, at most KEEP). */
-  handOver(): Buffer {
-    const out = this.buf.subarray(0, this.used);
-    this.buf = Buffer.allocUnsafe(Math.min(Math.max(64 * 1024, this.used), ByteBatch.KEEP));
-    this.used = 0;
-    return out;
-  }
 }
 
 /** Lines of events gathered into one buffer, as `monitor --json` writes a batch. */

@@ -144,12 +144,15 @@ export class PublishFrames {
     this.count++;
   }
 
-  /** The frames added since the last take(), handed over, not copied: the client holds them
-   * only until the socket has taken them. */
+  /** The frames added since the last take(), in a buffer of their own (the client holds them
+   * until the socket has taken them); the one they were gathered in is kept for the next turn.
+   * Handed over instead, each turn took a new buffer the size of the last one, which the next
+   * turn outgrew, a second one twice that and a copy: three times the turn's bytes allocated
+   * outside V8's heap, whose growth counts towards starting a full collection. */
   take(): Buffer {
     this.count = 0;
     this.largest = 0;
-    return this.bytes.handOver();
+    return this.bytes.take();
   }
 }
 
