@@ -2,8 +2,8 @@
 # Builds the addon with a sanitizer into build/<sanitizer>/ and runs the tests that exercise it
 # against it, with the sanitizer's runtime preloaded into node and every process it starts. Any
 # report aborts the process and fails the run.
-#   run.sh address  AddressSanitizer: the decoder, record check, lifecycle, real-netlink monitor, hook-spawning
-#                   and hook-identity tests.
+#   run.sh address  AddressSanitizer: the decoder, record check, lifecycle, real-netlink monitor,
+#                   hook-spawning and hook-identity tests.
 #   run.sh thread   ThreadSanitizer: the tests whose addon code runs on more than one thread (the
 #                   reader thread and its read-ahead, the spawner's queue, the lifecycle's
 #                   teardown of both). Not the hook-identity test: its child is a clone of the
