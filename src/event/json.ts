@@ -37,8 +37,13 @@ const CHANGED = bytes(',"changed":');
 const OLD_INTERFACE = bytes(',"old_interface":');
 const RESYNC = [bytes(',"resync":false'), bytes(',"resync":true')] as const;
 const NO_CONTAINER = bytes(',"container_id":"","container_name":"","container_image":"","container_runtime":"","pod_name":"","pod_namespace":"","pod_uid":"","host":');
-const CONTAINER_KEYS = ['container_id', 'container_name', 'container_image', 'container_runtime', 'pod_name', 'pod_namespace', 'pod_uid'] as const;
-const CONTAINER = CONTAINER_KEYS.map((k) => bytes(`,"${k}":`));
+const CONTAINER_ID = bytes(',"container_id":');
+const CONTAINER_NAME = bytes(',"container_name":');
+const CONTAINER_IMAGE = bytes(',"container_image":');
+const CONTAINER_RUNTIME = bytes(',"container_runtime":');
+const POD_NAME = bytes(',"pod_name":');
+const POD_NAMESPACE = bytes(',"pod_namespace":');
+const POD_UID = bytes(',"pod_uid":');
 const HOST = bytes(',"host":');
 
 interface Head {
@@ -136,10 +141,22 @@ export function writeEventJson(buf: Buffer, off: number, e: NlEvent): number {
     e.pod_name === '' && e.pod_namespace === '' && e.pod_uid === '') {
     o = put(buf, o, NO_CONTAINER);
   } else {
-    for (let i = 0; i < CONTAINER_KEYS.length; i++) {
-      o = put(buf, o, CONTAINER[i]!);
-      o = str(buf, o, e[CONTAINER_KEYS[i]!]);
-    }
+    // Each field by its name: read by a key in a variable, the load was megamorphic (V8's
+    // generic lookup, about half of what a container's fields cost to write).
+    o = put(buf, o, CONTAINER_ID);
+    o = str(buf, o, e.container_id);
+    o = put(buf, o, CONTAINER_NAME);
+    o = str(buf, o, e.container_name);
+    o = put(buf, o, CONTAINER_IMAGE);
+    o = str(buf, o, e.container_image);
+    o = put(buf, o, CONTAINER_RUNTIME);
+    o = str(buf, o, e.container_runtime);
+    o = put(buf, o, POD_NAME);
+    o = str(buf, o, e.pod_name);
+    o = put(buf, o, POD_NAMESPACE);
+    o = str(buf, o, e.pod_namespace);
+    o = put(buf, o, POD_UID);
+    o = str(buf, o, e.pod_uid);
     o = put(buf, o, HOST);
   }
   o = str(buf, o, e.host);
