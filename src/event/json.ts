@@ -142,7 +142,7 @@ export function writeEventJson(buf: Buffer, off: number, e: NlEvent): number {
     o = put(buf, o, NO_CONTAINER);
   } else {
     // Each field by its name: read by a key in a variable, the load was megamorphic (V8's
-    // generic lookup, about half of what a container's fields cost to write).
+    // generic lookup, on every event that names a container).
     o = put(buf, o, CONTAINER_ID);
     o = str(buf, o, e.container_id);
     o = put(buf, o, CONTAINER_NAME);
