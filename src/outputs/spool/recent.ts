@@ -16,15 +16,19 @@ export class RecentWrites {
    * bound (the last write is kept whatever its size) and those of segments before `first`
    * (deleted). */
   remember(write: RecordRun, first: number): void {
-    this.forget(first);
+    this.forget({ seg: first, off: 0 });
     this.writes.push(write);
     this.bytes += write.buf.length;
     while (this.bytes > this.max && this.writes.length > 1) this.bytes -= this.writes.shift()!.buf.length;
   }
 
-  /** Forgets the writes of segments before `seg`. */
-  forget(seg: number): void {
-    while (this.writes.length && this.writes[0]!.seg < seg) this.bytes -= this.writes.shift()!.buf.length;
+  /** Forgets the writes that end at or before `pos` (with offset 0: those of segments before
+   * its segment). */
+  forget(pos: SpoolPos): void {
+    const w = this.writes;
+    while (w.length && (w[0]!.seg < pos.seg || (w[0]!.seg === pos.seg && w[0]!.off + w[0]!.buf.length <= pos.off))) {
+      this.bytes -= w.shift()!.buf.length;
+    }
   }
 
   /** The records from `from` on in the kept writes (the one holding `from` and those after it in
@@ -36,9 +40,7 @@ export class RecentWrites {
     // the bound, they outlived two of V8's young collections, were moved to its old generation,
     // and their bytes, counted against its limit, started a full collection every tenth of a
     // second at 30 000 events/s (README, "What was expensive").
-    while (w.length && (w[0]!.seg < from.seg || (w[0]!.seg === from.seg && w[0]!.off + w[0]!.buf.length <= from.off))) {
-      this.bytes -= w.shift()!.buf.length;
-    }
+    this.forget(from);
     let i = w.length - 1;
     while (i >= 0 && !(w[i]!.seg === from.seg && w[i]!.off <= from.off)) i--;
     if (i < 0 || from.off >= w[i]!.off + w[i]!.buf.length) return undefined;

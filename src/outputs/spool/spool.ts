@@ -201,7 +201,7 @@ export class Spool {
       fs.rmSync(this.segPath(seg.n), { force: true });
       this.bytes -= seg.size;
       this.segs.pop();
-      this.recent.forget(seg.n + 1);
+      this.recent.forget({ seg: seg.n + 1, off: 0 });
       this.startSegment(seg.n + 1);
       this.ackPos = { seg: seg.n + 1, off: 0 };
       return true;
