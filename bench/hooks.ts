@@ -15,7 +15,7 @@ import type { NlEvent } from '../src/event/event.js';
 import { compileCondition } from '../src/event/filter.js';
 import { syntheticEvent } from '../src/event/make.js';
 import { HOOKSTAMP, LINKBURST, ip, sleep } from '../test/helpers/index.js';
-import { type BenchContext, log, median, pct, scriptHook, startDaemon } from './context.js';
+import { type BenchContext, median, pct, scriptHook, startDaemon } from './context.js';
 
 /** Event received (batch handed to the core) → hook process started, at 100 events/s. */
 export async function hookLatency(b: BenchContext): Promise<{ p50: number; p99: number; n: number }> {

@@ -6,7 +6,7 @@ import { execa, execaSync, type ResultPromise } from 'execa';
 import { Monitor } from '../src/netlink/monitor.js';
 import type { NlEvent } from '../src/event/event.js';
 import type { StatusReport } from '../src/daemon/control-api.js';
-import { BAREREAD, LINKBURST, NLMON, cpuSeconds, ip, kernelLinks, linkburst, nlmonSync, sleep, statusKb, tableLinks } from '../test/helpers/index.js';
+import { BAREREAD, LINKBURST, NLMON, cpuSeconds, kernelLinks, linkburst, nlmonSync, sleep, statusKb, tableLinks } from '../test/helpers/index.js';
 import { type BenchContext, log, median, waitQuiet, startDaemon } from './context.js';
 
 export interface IntakeRun {

@@ -1,7 +1,7 @@
 // `nlmon run`: the pipeline wired together (monitor → scheduler → runner → stats, log,
 // metrics), the control socket, SIGHUP reload, and a clean stop on SIGTERM/SIGINT.
 import type http from 'node:http';
-import { Monitor, MonitorError, type LogLevel } from '../netlink/monitor.js';
+import { Monitor, MonitorError } from '../netlink/monitor.js';
 import { nativeBinding } from '../native/addon.js';
 import { containerAttribution, type ContainerResolver } from '../containers/resolver.js';
 import { attributionSources } from '../containers/sources.js';
