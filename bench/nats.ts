@@ -14,8 +14,9 @@ export interface NatsRun {
   burst: number;
   /** Full speed (FULL_RUNS bursts): toggles in the stream of those made, the fewest of any burst;
    * of the median burst, events/s from the first received to the last stored and lag (received
-   * → stored) p50 / p99 ms; the daemon's CPU µs per event, the median. */
-  fullStored: number; fullRate: number; fullP50: number; fullP99: number; cpuUsPerEvent: number;
+   * → stored) p50 / p99 ms; the daemon's CPU µs per event, the median, and each burst's in
+   * order (their spread says how far one run's median can be read). */
+  fullStored: number; fullRate: number; fullP50: number; fullP99: number; cpuUsPerEvent: number; cpuRuns: number[];
   /** At a set rate: toggles in the stream; events/s offered; lag p50 / p99 ms. */
   paced: number; pacedRate: number; pacedP50: number; pacedP99: number;
   /** Outage, the first of OUTAGES: events spooled; RSS MB after one and after two bursts
@@ -140,7 +141,7 @@ export async function natsOutputRun(b: BenchContext, pacedRate: number): Promise
       // And the output alone, into a stream of its own on the same server.
       const alone = await natsOutputAlone(srv.url, tmp, 'ALONE', paced.slice(-2).map((m) => m.event as NlEvent), BURST, ALONE_RATE, ALONE_BATCH);
       return {
-        burst: BURST, fullStored: Math.min(...fulls.map((x) => x.stored)), fullRate: mid.rate, fullP50: mid.p50, fullP99: mid.p99, cpuUsPerEvent: cpuMedian,
+        burst: BURST, fullStored: Math.min(...fulls.map((x) => x.stored)), fullRate: mid.rate, fullP50: mid.p50, fullP99: mid.p99, cpuUsPerEvent: cpuMedian, cpuRuns: fulls.map((x) => x.cpu),
         paced: paced.length, pacedRate, pacedP50: pct(pacedLags, 50), pacedP99: pct(pacedLags, 99),
         spooled, rss1, rss2, outages, exact, ceiling, alone,
       };
