@@ -1,6 +1,7 @@
 // The nats output's records between the spool and the stream's acknowledgement
 // (src/outputs/nats/flights.ts): walked in place from the spool's reads, kept by number in a
-// ring of slots, each record's fields as it was read.
+// ring of slots, each record's fields as it was read, its payload copied into chunks the flights
+// use again.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { Flights } from '../src/outputs/nats/flights.js';
@@ -105,4 +106,45 @@ test('flights: numbered in order, kept in a ring of slots, each with its record 
   assert.deepEqual(numbers, [22, 24, 25, 26, 27, 28, 29]);
   assert.deepEqual(waiting.map((r) => r.id), numbers.map((n) => `h/b/r/${n}`));
   assert.deepEqual(fl.unacknowledged((seg) => seg === 1), { records: [], numbers: [] });
+});
+
+test('flights: a payload is the flight\'s own (the buffer it was read from may be read into again); chunks are used again once forgotten', () => {
+  const fl = new Flights(8192);
+  const src = run(1, 0, 0, 4000);
+  const ahead = new RecordsAhead();
+  ahead.add([src]);
+  const pushed = (): number => {
+    assert.ok(ahead.take());
+    return fl.push(ahead.buf, ahead.p, ahead.len, ahead.seg, ahead.end);
+  };
+  for (let k = 0; k < 4000; k++) pushed();
+  // The spool reads into its buffer again: the flights' records are unchanged.
+  src.buf.fill(0x7a, 0, src.bytes);
+  assert.deepEqual([fl.record(0).id, fl.record(3999).id], ['h/b/r/0', 'h/b/r/3999']);
+  const firstChunk = fl.buf(0);
+  assert.notEqual(fl.buf(3999), firstChunk, 'more than one chunk');
+  // Forgotten up to a flight in a later chunk: the first chunk is taken for the next payloads.
+  while (fl.buf(fl.first) === firstChunk) {
+    fl.ack(fl.first);
+    fl.shift();
+  }
+  assert.equal(ahead.take(), false);
+  const more = records(4000, 4000);
+  ahead.add([wholeRun(more, more.length, { seg: 2, off: 0 })]);
+  let n = pushed();
+  while (fl.buf(n) !== firstChunk && fl.count < 8000) n = pushed();
+  assert.equal(fl.buf(n), firstChunk);
+  for (let k = fl.first; k < fl.next; k++) assert.equal(fl.record(k).id, `h/b/r/${k}`);
+  // A payload larger than a chunk has one of its own; all forgotten, the next starts afresh.
+  const big = Buffer.alloc(300 * 1024 + 20, 0x61);
+  big.writeUInt16LE(1, 8);
+  big.write('k', 10);
+  big.writeUInt16LE(2, 11);
+  big.write('id', 13);
+  const b = fl.push(big, 0, big.length, 3, 0);
+  assert.equal(fl.buf(b).length, big.length);
+  assert.equal(fl.record(b).id, 'id');
+  while (fl.count > 0) fl.shift();
+  const after = fl.push(records(9, 1), HEADER, records(9, 1).length - HEADER, 4, 0);
+  assert.equal(fl.record(after).id, 'h/b/r/9');
 });

@@ -9,6 +9,7 @@ import zlib from 'node:zlib';
 import { syntheticEvent } from '../src/event/make.js';
 import { formatEventJson } from '../src/event/format.js';
 import { RecordBatch, runRecords, segmentSize, Spool, type SpoolPos, type SpoolRecord } from '../src/outputs/spool/spool.js';
+import { ReadBuffers } from '../src/outputs/spool/read-buffers.js';
 import { execaSync } from 'execa';
 import { withTempDir } from './helpers/index.js';
 
@@ -119,6 +120,65 @@ test('spool: what was acknowledged stays forgotten across a restart; the rest is
   await s3.close();
 }));
 
+test('spool: the disk is read into a buffer again only once the reader holds none of its records; records as objects keep their bytes', () => withTempDir(async (dir) => {
+  const sp = path.join(dir, 'sp');
+  const s1 = new Spool(sp, 1 << 30, quiet);
+  for (let w = 0; w < 40; w++) {
+    append(s1, range(100 * w, 100 * w + 100).map((i) => rec(i, 900)));
+    await s1.whenWritten();
+  }
+  await s1.close();
+  // Opened again: nothing in memory, every read is the disk's. `held` is where the first record
+  // the reader holds starts.
+  let held: SpoolPos = { seg: 0, off: 0 };
+  const s = new Spool(sp, 1 << 30, { ...quiet, heldFrom: () => held });
+  held = s.head;
+  const r1 = await s.read(s.head);
+  const first = r1.runs[0]!;
+  const objects = runRecords(first);
+  assert.equal(first.buf.length, 1 << 20);
+  const r2 = await s.read(r1.next);
+  assert.notEqual(r2.runs[0]!.buf, first.buf, 'the first read holds records: its buffer is not read into');
+  // The reader lets go of the first read's records: the next read goes into its buffer.
+  held = r1.next;
+  const r3 = await s.read(r2.next);
+  assert.equal(r3.runs[0]!.buf, first.buf);
+  const n1 = objects.length;
+  const n2 = runRecords(r2.runs[0]!).length;
+  assert.deepEqual(ids(runRecords(r3.runs[0]!)), range(n1 + n2, n1 + n2 + runRecords(r3.runs[0]!).length));
+  // The second read's records are still held (held is where they start): a fresh buffer.
+  const r4 = await s.read(r3.next);
+  assert.ok(r4.runs[0]!.buf !== first.buf && r4.runs[0]!.buf !== r2.runs[0]!.buf);
+  // Records taken as objects before their buffer was read into again are unchanged.
+  assert.deepEqual(ids(objects), range(0, n1));
+  assert.equal(JSON.parse(objects[5]!.body.toString()).i, 5);
+  await s.close();
+}));
+
+test('spool: the read buffers of the disk are let go a second after the last read into one', () => {
+  let held: SpoolPos = { seg: 1, off: 0 };
+  const rb = new ReadBuffers(4096, () => held);
+  const a = rb.take(0);
+  rb.keep(a, 1, 100);
+  const b = rb.take(10);
+  assert.notEqual(b, a, 'held: not read into again');
+  rb.keep(b, 1, 200);
+  held = { seg: 1, off: 100 };
+  rb.idle(900);
+  assert.equal(rb.take(950), a, 'kept through a pause shorter than a second, and free');
+  rb.keep(a, 1, 300);
+  held = { seg: 2, off: 0 };
+  rb.idle(1949);
+  assert.equal(rb.take(1949), b);
+  rb.keep(b, 1, 400);
+  rb.idle(2949);
+  const c = rb.take(2950);
+  assert.ok(c !== a && c !== b, 'let go after a second without a read');
+  // Only buffers of its size are kept (a record bigger than a read has one of its own).
+  rb.keep(Buffer.alloc(10), 2, 10);
+  assert.equal(rb.take(2951).length, 4096);
+});
+
 test('spool: the latest writes are read back from memory, many of them and not only the last, up to a bound, and let go once read past; older ones from the disk', () => withTempDir(async (dir) => {
   const sp = path.join(dir, 'sp');
   const s = new Spool(sp, 1 << 30, quiet);
@@ -145,7 +205,7 @@ test('spool: the latest writes are read back from memory, many of them and not o
   end = after.next;
   await assert.rejects(readAll(s), /ENOENT/);
   fs.renameSync(path.join(sp, `${seg}.away`), path.join(sp, seg));
-  // Past the bound (8 MB) the oldest writes not yet read are the disk's: without the file they
+  // Past the bound (1 MiB) the oldest writes not yet read are the disk's: without the file they
   // cannot be read.
   for (let w = 0; w < 100; w++) {
     append(s, range(1000 * w, 1000 * w + 100).map((i) => rec(i, 1000)));

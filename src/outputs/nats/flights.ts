@@ -1,11 +1,18 @@
 // The nats output's records between the spool and the stream's acknowledgement (nats.ts), kept
-// as numbers into the buffers the spool read them into: no object per record. A record lived as
-// an object from its read to its acknowledgement, long enough for the garbage collector to copy
-// it out of the young generation and then mark it; a burst made one per event.
+// as numbers: no object per record. A record lived as an object from its read to its
+// acknowledgement, long enough for the garbage collector to copy it out of the young generation
+// and then mark it; a burst made one per event. Each flight's payload is copied into chunks of
+// bytes the flights own and use again once their flights are forgotten: held by reference, the
+// spool's buffers lived as long, were moved to V8's old generation, and their bytes counted
+// towards starting a full collection (README, "What was expensive", round thirteen).
 import { payloadTime, SpoolRecord } from '../spool/record.js';
 
 const ACKED = 1;
 const REFUSED = 2;
+/** The bytes of a chunk (a payload larger than this has one of its own), and the chunks kept
+ * for use again once their flights are forgotten. */
+const CHUNK = 256 * 1024;
+const SPARE = 4;
 
 /** Publishes in flight, by number: the numbers from `first` to `next` (excluded), oldest first,
  * at most `size` of them (a power of two: a flight's number picks its slot). A publish's reply
@@ -15,9 +22,15 @@ export class Flights {
   first = 0;
   next = 0;
   private readonly mask: number;
-  /** Per slot: the buffer the record was read into, where its payload lies there, its segment,
+  /** The chunks holding the kept flights' payloads, oldest first, chunks[0] numbered `base`;
+   * `fill` bytes of the newest are used. Spare ones are taken before a new one is made. */
+  private chunks: Buffer[] = [];
+  private base = 0;
+  private fill = 0;
+  private readonly spare: Buffer[] = [];
+  /** Per slot: the number of the chunk holding its payload and where it lies there, its segment,
    * where in that segment the next record starts, when it was last sent (ms), ACKED/REFUSED. */
-  private readonly bufs: Array<Buffer | undefined>;
+  private readonly chunkOf: Float64Array;
   private readonly at: Int32Array;
   private readonly len: Int32Array;
   private readonly segs: Float64Array;
@@ -28,7 +41,7 @@ export class Flights {
   constructor(readonly size: number) {
     if (size <= 0 || (size & (size - 1)) !== 0) throw new Error(`a window of ${size} is not a power of two`);
     this.mask = size - 1;
-    this.bufs = new Array<Buffer | undefined>(size).fill(undefined);
+    this.chunkOf = new Float64Array(size);
     this.at = new Int32Array(size);
     this.len = new Int32Array(size);
     this.segs = new Float64Array(size);
@@ -47,13 +60,21 @@ export class Flights {
     return n >= this.first && n < this.next;
   }
 
-  /** A new flight for the record whose payload is buf[p, p + len), of segment `seg`, ending at
-   * `end` there; its number. The caller keeps count below `size`. */
+  /** A new flight for the record whose payload is buf[p, p + len) (copied), of segment `seg`,
+   * ending at `end` there; its number. The caller keeps count below `size`. */
   push(buf: Buffer, p: number, len: number, seg: number, end: number): number {
+    let chunk = this.chunks[this.chunks.length - 1];
+    if (chunk === undefined || this.fill + len > chunk.length) {
+      chunk = len <= CHUNK ? (this.spare.pop() ?? Buffer.allocUnsafe(CHUNK)) : Buffer.allocUnsafe(len);
+      this.chunks.push(chunk);
+      this.fill = 0;
+    }
     const n = this.next++;
     const i = n & this.mask;
-    this.bufs[i] = buf;
-    this.at[i] = p;
+    this.chunkOf[i] = this.base + this.chunks.length - 1;
+    this.at[i] = this.fill;
+    buf.copy(chunk, this.fill, p, p + len);
+    this.fill += len;
     this.len[i] = len;
     this.segs[i] = seg;
     this.ends[i] = end;
@@ -62,13 +83,20 @@ export class Flights {
     return n;
   }
 
-  /** Forgets the oldest flight. */
+  /** Forgets the oldest flight; the chunks before the next one's are used again (a few kept). */
   shift(): void {
-    this.bufs[this.first++ & this.mask] = undefined;
+    this.first++;
+    const keep = this.count > 0 ? this.chunkOf[this.first & this.mask]! - this.base : this.chunks.length;
+    for (let k = 0; k < keep; k++) {
+      const c = this.chunks.shift()!;
+      if (c.length === CHUNK && this.spare.length < SPARE) this.spare.push(c);
+      this.base++;
+    }
   }
 
+  /** The buffer holding flight n's payload (at payloadAt(n)). */
   buf(n: number): Buffer {
-    return this.bufs[n & this.mask]!;
+    return this.chunks[this.chunkOf[n & this.mask]! - this.base]!;
   }
 
   payloadAt(n: number): number {

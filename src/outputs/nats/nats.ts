@@ -8,7 +8,7 @@
 // message, did a quarter of the rate.) A turn's publishes are written as protocol bytes and
 // queued on the connection in one piece (frames.ts); the acknowledgements are read from the
 // server's bytes before the client's parser (acks.ts). Up to WINDOW publishes are in flight at
-// once (pipelined, not one round trip each; kept as numbers into the spool's reads, flights.ts);
+// once (pipelined, not one round trip each; kept as numbers, their payloads copied, flights.ts);
 // the acknowledged prefix is forgotten by the spool. On a failure (a disconnect, an error answer, no answer within ACK_WAIT_MS) sending
 // pauses and, when it resumes, the unacknowledged records are sent again in their order. Each
 // message carries `Nats-Msg-Id: host/boot id/run/sequence`, unique per event across restarts,
@@ -100,6 +100,7 @@ class NatsOutput implements Output<NatsOutputConfig> {
       this.spool = new Spool(cfg.spool_dir, cfg.spool_limit, {
         written: () => this.schedulePump(),
         error: (m) => this.note(m),
+        heldFrom: () => this.ahead.nextPos() ?? this.cursor,
       });
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
@@ -340,7 +341,7 @@ class NatsOutput implements Output<NatsOutputConfig> {
   }
 
   private onTick(): void {
-    this.spool.saveAck();
+    this.spool.tick();
     const fl = this.flights;
     if (this.state === 'connected' && fl.count > 0 && Date.now() - fl.sentAt(fl.first) > ACK_WAIT_MS) {
       this.fail(`no acknowledgement from the server in ${ACK_WAIT_MS / 1000} s; events are kept in the spool and sent again`);

@@ -57,7 +57,9 @@ export function payloadTime(buf: Buffer, p: number, len: number): number {
 }
 
 /** One record as an object: for what looks at a few records by their fields (the sender's check
- * after a lost connection, its fallback without a frame queue, tests), not for the stream. */
+ * after a lost connection, its fallback without a frame queue, tests), not for the stream. Its
+ * payload is copied: the buffer it was read into may be read into again once the sender has let
+ * the record go (spool.ts, "heldFrom"), and an object can outlive that (an await). */
 export class SpoolRecord implements PayloadParts {
   /** Refused by the receiver (an error answer): the sender's, for storedInFlight. */
   refused = false;
@@ -74,13 +76,17 @@ export class SpoolRecord implements PayloadParts {
     readonly seg: number,
     readonly end: number,
     /** The buffer it was read into, and where in it its payload lies. */
-    readonly buf: Buffer,
+    from: Buffer,
     p: number,
     len: number,
   ) {
-    payloadParts(buf, p, len, this);
-    this.time = payloadTime(buf, p, len);
+    this.buf = Buffer.from(from.subarray(p, p + len));
+    payloadParts(this.buf, 0, len, this);
+    this.time = payloadTime(this.buf, 0, len);
   }
+
+  /** Its payload (a copy). */
+  readonly buf: Buffer;
 
   /** Where it goes (a NATS subject, a topic, a partition key). */
   get key(): string {
@@ -176,6 +182,15 @@ export class RecordsAhead {
       this.count--;
       return true;
     }
+  }
+
+  /** Where the next record starts in the spool; undefined when none is left. */
+  nextPos(): { seg: number; off: number } | undefined {
+    for (let k = this.run, o = this.o; k < this.runs.length; k++, o = 0) {
+      const r = this.runs[k]!;
+      if (o + HEADER <= r.bytes) return { seg: r.seg, off: r.off + o };
+    }
+    return undefined;
   }
 
   /** When the next record's event was received (ms since the epoch); 0 when none is left. */

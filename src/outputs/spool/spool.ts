@@ -22,6 +22,8 @@
 // Writes go through libuv's thread pool one at a time, so the daemon's intake never waits on
 // the disk; records the disk has not taken yet wait in memory, up to MAX_PENDING bytes. The
 // latest writes stay in memory too (RECENT_MAX bytes, recent.ts) and are read back from there.
+// The disk is read into buffers read into again once the reader holds none of their records
+// (read-buffers.ts).
 import fs from 'node:fs';
 import { recordChecks } from '../../native/addon.js';
 import path from 'node:path';
@@ -31,6 +33,7 @@ import { recoverSpool, type Segment, type SpoolPos, type SpoolRecovery } from '.
 export type { SpoolPos, SpoolRecovery } from './recovery.js';
 import { releaseLock, takeLock } from './lock.js';
 import { RecentWrites } from './recent.js';
+import { ReadBuffers } from './read-buffers.js';
 import { safeDirectory } from '../../files/safe-path.js';
 
 const NOFOLLOW = fs.constants.O_NOFOLLOW;
@@ -42,8 +45,10 @@ const ACKED_FILE = 'acked';
 const MAX_PENDING = 64 * 1024 * 1024;
 /** What one read of the spool asks for. */
 const READ_CHUNK = 1024 * 1024;
-/** The most bytes of the latest writes kept in memory, read back without the disk (recent.ts). */
-const RECENT_MAX = 8 * 1024 * 1024;
+/** The most bytes of the latest writes kept in memory, read back without the disk (recent.ts).
+ * A sender further behind reads the disk: kept longer (8 MiB before), the writes waited long
+ * enough to be moved to V8's old generation, as fresh read buffers did. */
+const RECENT_MAX = 1024 * 1024;
 
 /** The size of a segment for a spool limit: small enough that dropping one loses a small part. */
 export function segmentSize(limit: number): number {
@@ -68,6 +73,8 @@ export class Spool {
   private readSeg = -1;
   /** The latest writes, read back without the disk by a sender that keeps up (recent.ts). */
   private readonly recent = new RecentWrites(RECENT_MAX);
+  /** What the disk is read into, with hooks.heldFrom (read-buffers.ts). */
+  private readonly buffers: ReadBuffers | undefined;
   /** Bytes in all segments. */
   bytes = 0;
   /** Records appended and not acknowledged nor dropped. */
@@ -78,13 +85,17 @@ export class Spool {
 
   /** Opens (creating) the spool and checks what a previous run left there; throws if another
    * running process holds it. hooks.written hears each write that reached the disk,
-   * hooks.error each failure (a full disk, an I/O error, events dropped). */
+   * hooks.error each failure (a full disk, an I/O error, events dropped). hooks.heldFrom, when
+   * given, says where the first record the reader still holds starts (every buffer that read()
+   * handed out before it may be read into again); without it each read of the disk has a
+   * buffer of its own. */
   constructor(
     readonly dir: string,
     readonly limit: number,
-    private readonly hooks: { written: () => void; error: (message: string) => void },
+    private readonly hooks: { written: () => void; error: (message: string) => void; heldFrom?: () => SpoolPos },
   ) {
     this.segSize = segmentSize(limit);
+    this.buffers = hooks.heldFrom && new ReadBuffers(READ_CHUNK, hooks.heldFrom);
     // Checked from / and made 0700: no other user can plant a file or a link in it; every file
     // in it is still opened without following a symlink.
     safeDirectory(dir, { create: true, mode: 0o700 });
@@ -154,7 +165,8 @@ export class Spool {
    * not drop events for ever once the receiver has taken everything). */
   private write(buf: Buffer, count: number, mayRetry: boolean): void {
     const left = this.segSize - this.segs.at(-1)!.size;
-    const fit = wholeRecords(buf, buf.length, left > 0 ? left : this.segSize);
+    // A write that fits is written whole, its records not walked through (most writes).
+    const fit = buf.length <= left ? { bytes: buf.length, records: count } : wholeRecords(buf, buf.length, left > 0 ? left : this.segSize);
     const bytes = fit.records ? fit.bytes : buf.length; // unreadable: all of it
     // The last piece holds what is left of the count, whatever its bytes say.
     const records = bytes === buf.length ? count : fit.records;
@@ -279,6 +291,13 @@ export class Spool {
     }
   }
 
+  /** A few times a second (the reader's timer): the acknowledged position to disk, and the
+   * disk's buffers let go once a burst read back is over. */
+  tick(): void {
+    this.saveAck();
+    this.buffers?.idle(Date.now());
+  }
+
   /** Writes the acknowledged position to disk (a few times a second, and at close). */
   saveAck(): void {
     const key = `${this.ackPos.seg}:${this.ackPos.off}`;
@@ -324,7 +343,7 @@ export class Spool {
       this.readSeg = seg.n;
     }
     const want = Math.min(seg.size - from.off, READ_CHUNK);
-    let buf = Buffer.allocUnsafe(want);
+    let buf = this.buffers?.take(Date.now()) ?? Buffer.allocUnsafe(want);
     const fd = this.readFd;
     let got = await new Promise<number>((resolve, reject) => fs.read(fd, buf, 0, want, from.off, (err, n) => (err ? reject(err) : resolve(n))));
     // A record bigger than a chunk: read it whole.
@@ -334,6 +353,7 @@ export class Spool {
       got = await new Promise<number>((resolve, reject) => fs.read(fd, buf, 0, len, from.off, (err, n) => (err ? reject(err) : resolve(n))));
     }
     const run = wholeRun(buf, got, from);
+    if (run.records) this.buffers?.keep(buf, from.seg, from.off + run.bytes);
     return { runs: run.records ? [run] : [], next: { seg: from.seg, off: from.off + run.bytes } };
   }
 
