@@ -86,8 +86,8 @@ export class Flights {
   /** Forgets the oldest flight; the chunks before the next one's are used again (a few kept). */
   shift(): void {
     this.first++;
-    const keep = this.count > 0 ? this.chunkOf[this.first & this.mask]! - this.base : this.chunks.length;
-    for (let k = 0; k < keep; k++) {
+    const done = this.count > 0 ? this.chunkOf[this.first & this.mask]! - this.base : this.chunks.length;
+    for (let k = 0; k < done; k++) {
       const c = this.chunks.shift()!;
       if (c.length === CHUNK && this.spare.length < SPARE) this.spare.push(c);
       this.base++;

@@ -3,7 +3,7 @@
 // A fresh buffer each read lived until its records were acknowledged: long enough for V8 to
 // move it to its old generation, where its bytes count towards starting a full collection, one
 // every few hundred milliseconds at full speed (README, "What was expensive", round thirteen).
-import type { SpoolPos } from './recovery.js';
+import { endsBy, type SpoolPos } from './recovery.js';
 
 /** Buffers kept at most, and how long they are kept once none has been read into. */
 const MAX_KEPT = 8;
@@ -24,8 +24,7 @@ export class ReadBuffers {
     this.lastRead = now;
     const oldest = this.kept[0];
     if (oldest) {
-      const held = this.heldFrom();
-      if (oldest.seg < held.seg || (oldest.seg === held.seg && oldest.end <= held.off)) {
+      if (endsBy(oldest.seg, oldest.end, this.heldFrom())) {
         this.kept.shift();
         return oldest.buf;
       }

@@ -3,7 +3,7 @@
 // the writes before it in a burst to the disk: through the thread pool, into a fresh buffer each
 // (more than half of a 100 000-event burst's records, measured).
 import { wholeRun, type RecordRun } from './record.js';
-import type { SpoolPos } from './recovery.js';
+import { endsBy, type SpoolPos } from './recovery.js';
 
 export class RecentWrites {
   /** Oldest first; a segment's writes follow one another. */
@@ -26,7 +26,7 @@ export class RecentWrites {
    * its segment). */
   forget(pos: SpoolPos): void {
     const w = this.writes;
-    while (w.length && (w[0]!.seg < pos.seg || (w[0]!.seg === pos.seg && w[0]!.off + w[0]!.buf.length <= pos.off))) {
+    while (w.length && endsBy(w[0]!.seg, w[0]!.off + w[0]!.buf.length, pos)) {
       this.bytes -= w.shift()!.buf.length;
     }
   }

@@ -186,20 +186,23 @@ export class RecordsAhead {
 
   /** Where the next record starts in the spool; undefined when none is left. */
   nextPos(): { seg: number; off: number } | undefined {
-    for (let k = this.run, o = this.o; k < this.runs.length; k++, o = 0) {
-      const r = this.runs[k]!;
-      if (o + HEADER <= r.bytes) return { seg: r.seg, off: r.off + o };
-    }
-    return undefined;
+    const next = this.peek();
+    return next && { seg: next.r.seg, off: next.r.off + next.o };
   }
 
   /** When the next record's event was received (ms since the epoch); 0 when none is left. */
   nextTime(): number {
+    const next = this.peek();
+    return next ? payloadTime(next.r.buf, next.o + HEADER, next.r.buf.readUInt32LE(next.o)) : 0;
+  }
+
+  /** The run holding the next record and where its header starts there, without moving to it. */
+  private peek(): { r: RecordRun; o: number } | undefined {
     for (let k = this.run, o = this.o; k < this.runs.length; k++, o = 0) {
       const r = this.runs[k]!;
-      if (o + HEADER <= r.bytes) return payloadTime(r.buf, o + HEADER, r.buf.readUInt32LE(o));
+      if (o + HEADER <= r.bytes) return { r, o };
     }
-    return 0;
+    return undefined;
   }
 }
 

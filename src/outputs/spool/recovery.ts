@@ -14,6 +14,11 @@ export interface SpoolPos {
   off: number;
 }
 
+/** Whether what ends at `off` in segment `seg` ends at or before `pos`. */
+export function endsBy(seg: number, off: number, pos: SpoolPos): boolean {
+  return seg < pos.seg || (seg === pos.seg && off <= pos.off);
+}
+
 export interface Segment {
   n: number;
   /** Bytes on disk (written and complete). */
